@@ -1,0 +1,32 @@
+/* kernels/cpu/adamw.c: AdamW (decoupled weight decay) on one tensor, and the gradient sum of squares
+ * used for global-norm clipping. Sums are accumulated in double in a fixed order (deterministic). */
+#include <math.h>
+
+#include "kernels/cpu/cpu_ops.h"
+
+void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
+                      const birdie_adamw_params *p)
+{
+    float bc1 = 1.0f - powf(p->beta1, (float)p->step);
+    float bc2 = 1.0f - powf(p->beta2, (float)p->step);
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i] * p->grad_scale;
+        m[i] = p->beta1 * m[i] + (1.0f - p->beta1) * g;
+        v[i] = p->beta2 * v[i] + (1.0f - p->beta2) * g * g;
+        float mhat = m[i] / bc1, vhat = v[i] / bc2;
+        param[i] -= p->lr * (mhat / (sqrtf(vhat) + p->eps) + p->weight_decay * param[i]);
+    }
+}
+
+double cpu_sum_squares(const float *x, size_t n)
+{
+    /* Four partial sums keep the loop vectorisable while the order stays fixed. */
+    double s[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++)
+            s[k] += (double)x[i + k] * (double)x[i + k];
+    for (; i < n; i++)
+        s[0] += (double)x[i] * (double)x[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}

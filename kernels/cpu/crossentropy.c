@@ -1,0 +1,33 @@
+/* kernels/cpu/crossentropy.c: fused softmax + cross-entropy with an ignore label, forward and
+ * backward in one pass (the logits are dead after it, so dlogits may overwrite them). */
+#include <math.h>
+
+#include "kernels/cpu/cpu_ops.h"
+
+void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits,
+                                       const int32_t *targets, int BT, int V, float dloss)
+{
+    for (int bt = 0; bt < BT; bt++) {
+        const float *z = logits + (size_t)bt * V;
+        float *dz = dlogits + (size_t)bt * V;
+        int target = targets[bt];
+        if (target == BIRDIE_IGNORE_LABEL) {
+            losses[bt] = 0.0f;
+            for (int v = 0; v < V; v++)
+                dz[v] = 0.0f;
+            continue;
+        }
+        float maxz = z[0];
+        for (int v = 1; v < V; v++)
+            maxz = z[v] > maxz ? z[v] : maxz;
+        float sum = 0.0f;
+        for (int v = 0; v < V; v++)
+            sum += expf(z[v] - maxz);
+        float logsum = logf(sum);
+        losses[bt] = logsum + maxz - z[target];
+        float inv = 1.0f / sum;
+        for (int v = 0; v < V; v++)
+            dz[v] = dloss * expf(z[v] - maxz) * inv;
+        dz[target] -= dloss;
+    }
+}

@@ -1,0 +1,376 @@
+/* worker/model.c: forward, backward and optimiser step of the Gated SSM (layout in model.h).
+ * Every numerical op goes through the backend table (kernels/ops.h); this file only orders the ops and
+ * owns the buffers. Initialisation runs on the host and is uploaded once. */
+#define _POSIX_C_SOURCE 200809L
+#include "worker/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "worker/rng.h"
+
+int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
+{
+    static const struct {
+        const char *name;
+        int d_model, d_state, n_layers;
+    } sizes[] = {
+        {"XS", 64, 64, 2}, {"S", 384, 512, 8}, {"125M", 768, 1536, 20}, {"350M", 1024, 2048, 32},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (strcmp(name, sizes[i].name) == 0) {
+            cfg->vocab = 384;
+            cfg->d_model = sizes[i].d_model;
+            cfg->d_state = sizes[i].d_state;
+            cfg->n_layers = sizes[i].n_layers;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Parameter layout */
+
+static size_t add_tensor(birdie_model *m, const char *name, size_t count, int decay)
+{
+    birdie_tensor *t = &m->tensors[m->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->offset = m->n_params;
+    t->count = count;
+    t->decay = decay;
+    m->n_params += count;
+    return t->offset;
+}
+
+static void layout_params(birdie_model *m)
+{
+    const birdie_model_config *c = &m->cfg;
+    size_t C = (size_t)c->d_model, N = (size_t)c->d_state, V = (size_t)c->vocab;
+    char name[32];
+    m->wte = add_tensor(m, "wte", V * C, 1);
+    for (int l = 0; l < c->n_layers; l++) {
+        birdie_layer_params *p = &m->layer[l];
+        snprintf(name, sizeof name, "l%d.ln", l);
+        p->ln = add_tensor(m, name, C, 0);
+        /* W_in rows are [W_i | W_z | W_o | W_f]: two tensors, contiguous, so one GEMM covers
+         * all four while W_f keeps its own decay flag (no decay on W_f, §1.0). */
+        snprintf(name, sizeof name, "l%d.w_izo", l);
+        p->w_in = add_tensor(m, name, 3 * N * C, 1);
+        snprintf(name, sizeof name, "l%d.w_f", l);
+        add_tensor(m, name, N * C, 0);
+        snprintf(name, sizeof name, "l%d.b_in", l);
+        p->b_in = add_tensor(m, name, 4 * N, 0);
+        snprintf(name, sizeof name, "l%d.w_out", l);
+        p->w_out = add_tensor(m, name, C * N, 1);
+        snprintf(name, sizeof name, "l%d.b_out", l);
+        p->b_out = add_tensor(m, name, C, 0);
+    }
+    m->ln_f = add_tensor(m, "ln_f", C, 0);
+    m->head = add_tensor(m, "head", V * C, 1);
+}
+
+static int layer_is_bidirectional(const birdie_model *m, int l)
+{
+    return m->cfg.bidirectional && l % 2 == 0;
+}
+
+static int layer_n_fwd(const birdie_model *m, int l)
+{
+    return layer_is_bidirectional(m, l) ? m->cfg.d_state / 2 : m->cfg.d_state;
+}
+
+static void fill_uniform(float *p, size_t n, float bound, birdie_rng *rng)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((2.0 * birdie_rng_uniform(rng) - 1.0) * bound);
+}
+
+/* Forget-gate biases: sigmoid(b_f) log-spaced in 1 - f from 0.1 to 0.001, i.e. f in [0.9, 0.999],
+ * across the channels of each scan direction (§1.2 [R]): long memory at initialisation. */
+static void init_forget_bias(float *b_f, int count)
+{
+    for (int n = 0; n < count; n++) {
+        double frac = count > 1 ? (double)n / (count - 1) : 0.0;
+        double one_minus_f = 0.1 * pow(0.01, frac);
+        double f = 1.0 - one_minus_f;
+        b_f[n] = (float)log(f / one_minus_f);
+    }
+}
+
+static void init_params(birdie_model *m, float *host, uint64_t seed)
+{
+    const birdie_model_config *c = &m->cfg;
+    int C = c->d_model, N = c->d_state, V = c->vocab;
+    birdie_rng rng = birdie_rng_stream(seed, 0, 0, BIRDIE_RNG_INIT);
+    /* Linear layers: PyTorch's default U(+-1/sqrt(fan_in)); the residual output projection is
+     * scaled by 1/sqrt(2L) (GPT-2) so the residual stream does not grow with depth. */
+    fill_uniform(host + m->wte, (size_t)V * C, 1.0f, &rng);
+    for (int l = 0; l < c->n_layers; l++) {
+        birdie_layer_params *p = &m->layer[l];
+        for (int i = 0; i < C; i++)
+            host[p->ln + i] = 1.0f;
+        fill_uniform(host + p->w_in, (size_t)4 * N * C, 1.0f / sqrtf((float)C), &rng);
+        float *b_f = host + p->b_in + 3 * N;
+        int n_fwd = layer_n_fwd(m, l);
+        init_forget_bias(b_f, n_fwd);
+        init_forget_bias(b_f + n_fwd, N - n_fwd);
+        fill_uniform(host + p->w_out, (size_t)C * N, 1.0f / sqrtf((float)N * 2.0f * c->n_layers), &rng);
+    }
+    for (int i = 0; i < C; i++)
+        host[m->ln_f + i] = 1.0f;
+    fill_uniform(host + m->head, (size_t)V * C, 1.0f / sqrtf((float)C), &rng);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Allocation */
+
+static void *balloc(birdie_model *m, size_t bytes, int *failed)
+{
+    void *p = m->ops->alloc(bytes);
+    if (!p)
+        *failed = 1;
+    return p;
+}
+
+int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const birdie_ops *ops,
+                      uint64_t seed, int B, int T, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    if (cfg->d_model <= 0 || cfg->d_state <= 0 || cfg->d_state % 2 || cfg->n_layers <= 0 || cfg->vocab <= 0 ||
+        B <= 0 || T <= 0) {
+        snprintf(err, errlen, "model: invalid shape (C=%d N=%d L=%d V=%d B=%d T=%d; N must be even)",
+                 cfg->d_model, cfg->d_state, cfg->n_layers, cfg->vocab, B, T);
+        return -EINVAL;
+    }
+    m->cfg = *cfg;
+    m->ops = ops;
+    m->B = B;
+    m->T = T;
+    int L = cfg->n_layers;
+    m->tensors = calloc((size_t)(6 * L + 3), sizeof *m->tensors);
+    m->layer = calloc((size_t)L, sizeof *m->layer);
+    m->acts = calloc((size_t)L, sizeof *m->acts);
+    m->losses_host = calloc((size_t)B * T, sizeof *m->losses_host);
+    if (!m->tensors || !m->layer || !m->acts || !m->losses_host) {
+        birdie_model_free(m);
+        snprintf(err, errlen, "model: out of host memory");
+        return -ENOMEM;
+    }
+    layout_params(m);
+
+    int failed = 0;
+    size_t pbytes = m->n_params * sizeof(float);
+    m->params = balloc(m, pbytes, &failed);
+    m->grads = balloc(m, pbytes, &failed);
+    m->m = balloc(m, pbytes, &failed);
+    m->v = balloc(m, pbytes, &failed);
+
+    size_t BT = (size_t)B * T, C = (size_t)cfg->d_model, N = (size_t)cfg->d_state, V = (size_t)cfg->vocab;
+    size_t fb = sizeof(float);
+    for (int l = 0; l < L; l++) {
+        birdie_layer_acts *a = &m->acts[l];
+        a->x = balloc(m, BT * C * fb, &failed);
+        a->rstd = balloc(m, BT * fb, &failed);
+        a->u = balloc(m, BT * C * fb, &failed);
+        a->proj = balloc(m, BT * 4 * N * fb, &failed);
+        a->h = balloc(m, BT * N * fb, &failed);
+        a->g = balloc(m, BT * N * fb, &failed);
+    }
+    m->x_final = balloc(m, BT * C * fb, &failed);
+    m->rstd_final = balloc(m, BT * fb, &failed);
+    m->u_final = balloc(m, BT * C * fb, &failed);
+    m->logits = balloc(m, BT * V * fb, &failed);
+    m->dlogits = balloc(m, BT * V * fb, &failed);
+    m->losses = balloc(m, BT * fb, &failed);
+    m->scratch_x = balloc(m, BT * N * fb, &failed);
+    m->scratch_f = balloc(m, BT * N * fb, &failed);
+    m->dresidual = balloc(m, BT * C * fb, &failed);
+    m->du = balloc(m, BT * C * fb, &failed);
+    m->dproj = balloc(m, BT * 4 * N * fb, &failed);
+    m->dg = balloc(m, BT * N * fb, &failed);
+    m->dh = balloc(m, BT * N * fb, &failed);
+    m->dscan_x = balloc(m, BT * N * fb, &failed);
+    m->dscan_f = balloc(m, BT * N * fb, &failed);
+    m->d_inputs = balloc(m, BT * sizeof(int32_t), &failed);
+    m->d_labels = balloc(m, BT * sizeof(int32_t), &failed);
+    m->d_resets = balloc(m, BT, &failed);
+    if (failed) {
+        birdie_model_free(m);
+        snprintf(err, errlen, "model: out of %s memory for %zu parameters and B=%d T=%d activations",
+                 ops->name, (size_t)(pbytes / fb), B, T);
+        return -ENOMEM;
+    }
+
+    float *host = calloc(m->n_params, sizeof(float));
+    if (!host) {
+        birdie_model_free(m);
+        snprintf(err, errlen, "model: out of host memory for initialisation");
+        return -ENOMEM;
+    }
+    init_params(m, host, seed);
+    ops->upload(m->params, host, pbytes);
+    free(host);
+    return 0;
+}
+
+void birdie_model_free(birdie_model *m)
+{
+    if (m->ops) {
+        void *bufs[] = {m->params, m->grads, m->m, m->v, m->x_final, m->rstd_final, m->u_final, m->logits, m->dlogits,
+                        m->losses, m->scratch_x, m->scratch_f, m->dresidual, m->du, m->dproj, m->dg, m->dh,
+                        m->dscan_x, m->dscan_f, m->d_inputs, m->d_labels, m->d_resets};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            if (bufs[i])
+                m->ops->free(bufs[i]);
+        for (int l = 0; m->acts && l < m->cfg.n_layers; l++) {
+            birdie_layer_acts *a = &m->acts[l];
+            void *lb[] = {a->x, a->rstd, a->u, a->proj, a->h, a->g};
+            for (size_t i = 0; i < sizeof lb / sizeof lb[0]; i++)
+                if (lb[i])
+                    m->ops->free(lb[i]);
+        }
+    }
+    free(m->tensors);
+    free(m->layer);
+    free(m->acts);
+    free(m->losses_host);
+    memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Profiling: with m->profile set, every op is synchronised and timed under its name. */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void profile_add(birdie_model *m, const char *op, double t0)
+{
+    m->ops->synchronize();
+    double dt = now_seconds() - t0;
+    for (int i = 0; i < m->n_prof; i++)
+        if (m->prof[i].op == op || strcmp(m->prof[i].op, op) == 0) {
+            m->prof[i].seconds += dt;
+            m->prof[i].calls++;
+            return;
+        }
+    if (m->n_prof < (int)(sizeof m->prof / sizeof m->prof[0]))
+        m->prof[m->n_prof++] = (birdie_profile_entry){op, dt, 1};
+}
+
+#define OP(m, name, ...)                                                                                 \
+    do {                                                                                                 \
+        double op_t0_ = 0;                                                                               \
+        if ((m)->profile) {                                                                              \
+            (m)->ops->synchronize();                                                                     \
+            op_t0_ = now_seconds();                                                                      \
+        }                                                                                                \
+        (m)->ops->name(__VA_ARGS__);                                                                     \
+        if ((m)->profile)                                                                                \
+            profile_add((m), #name, op_t0_);                                                             \
+    } while (0)
+
+/* ------------------------------------------------------------------------------------------------
+ * Forward and backward */
+
+double birdie_model_forward(birdie_model *m, const birdie_rows *rows, float dloss)
+{
+    const birdie_model_config *c = &m->cfg;
+    int B = rows->B, T = m->T, BT = B * T, C = c->d_model, N = c->d_state, V = c->vocab;
+    m->cur_B = B;
+    m->ops->upload(m->d_inputs, rows->inputs, (size_t)BT * sizeof(int32_t));
+    m->ops->upload(m->d_labels, rows->labels, (size_t)BT * sizeof(int32_t));
+    m->ops->upload(m->d_resets, rows->resets, (size_t)BT);
+    float *p = m->params;
+
+    OP(m, embedding_forward, m->acts[0].x, m->d_inputs, p + m->wte, BT, C);
+    for (int l = 0; l < c->n_layers; l++) {
+        birdie_layer_acts *a = &m->acts[l];
+        birdie_layer_params *lp = &m->layer[l];
+        float *x_next = l + 1 < c->n_layers ? m->acts[l + 1].x : m->x_final;
+        OP(m, rmsnorm_forward, a->u, a->rstd, a->x, p + lp->ln, BT, C);
+        OP(m, matmul_forward, a->proj, a->u, p + lp->w_in, p + lp->b_in, BT, C, 4 * N);
+        OP(m, ssm_gates_forward, m->scratch_x, m->scratch_f, a->proj, BT, N);
+        OP(m, scan_forward, a->h, m->scratch_x, m->scratch_f, m->d_resets, B, T, N, layer_n_fwd(m, l));
+        OP(m, ssm_output_forward, a->g, a->proj, a->h, BT, N);
+        /* y = g @ W_out^T + b_out lands in du (free during the forward), then x_next = x + y */
+        OP(m, matmul_forward, m->du, a->g, p + lp->w_out, p + lp->b_out, BT, N, C);
+        OP(m, residual_forward, x_next, a->x, m->du, (size_t)BT * C);
+    }
+    OP(m, rmsnorm_forward, m->u_final, m->rstd_final, m->x_final, p + m->ln_f, BT, C);
+    OP(m, matmul_forward, m->logits, m->u_final, p + m->head, NULL, BT, C, V);
+    OP(m, crossentropy_forward_backward, m->losses, m->dlogits, m->logits, m->d_labels, BT, V, dloss);
+    m->ops->download(m->losses_host, m->losses, (size_t)BT * sizeof(float));
+    double sum = 0.0;
+    for (int i = 0; i < BT; i++)
+        sum += m->losses_host[i];
+    return sum;
+}
+
+void birdie_model_backward(birdie_model *m)
+{
+    const birdie_model_config *c = &m->cfg;
+    int B = m->cur_B, T = m->T, BT = B * T, C = c->d_model, N = c->d_state, V = c->vocab;
+    float *p = m->params, *g = m->grads;
+
+    OP(m, zero, m->dresidual, (size_t)BT * C * sizeof(float));
+    OP(m, matmul_backward, m->du, g + m->head, NULL, m->dlogits, m->u_final, p + m->head, BT, C, V);
+    OP(m, rmsnorm_backward, m->dresidual, g + m->ln_f, m->du, m->x_final, p + m->ln_f, m->rstd_final, BT, C);
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        birdie_layer_acts *a = &m->acts[l];
+        birdie_layer_params *lp = &m->layer[l];
+        int n_fwd = layer_n_fwd(m, l);
+        /* dresidual is dL/dx_next, which is also dL/dy of this block */
+        OP(m, matmul_backward, m->dg, g + lp->w_out, g + lp->b_out, m->dresidual, a->g, p + lp->w_out, BT, N, C);
+        OP(m, ssm_output_backward, m->dproj, m->dh, m->dg, a->proj, a->h, BT, N);
+        OP(m, ssm_gates_forward, m->scratch_x, m->scratch_f, a->proj, BT, N); /* recompute f */
+        OP(m, scan_backward, m->dscan_x, m->dscan_f, m->dh, a->h, m->scratch_f, m->d_resets, B, T, N, n_fwd);
+        OP(m, ssm_gates_backward, m->dproj, m->dscan_x, m->dscan_f, a->proj, BT, N);
+        OP(m, matmul_backward, m->du, g + lp->w_in, g + lp->b_in, m->dproj, a->u, p + lp->w_in, BT, C, 4 * N);
+        OP(m, rmsnorm_backward, m->dresidual, g + lp->ln, m->du, a->x, p + lp->ln, a->rstd, BT, C);
+    }
+    OP(m, embedding_backward, g + m->wte, m->dresidual, m->d_inputs, BT, C);
+}
+
+void birdie_model_zero_grad(birdie_model *m)
+{
+    m->ops->zero(m->grads, m->n_params * sizeof(float));
+}
+
+void birdie_model_logits(const birdie_model *m, int b, int t, float *out)
+{
+    size_t V = (size_t)m->cfg.vocab;
+    m->ops->download(out, m->logits + ((size_t)b * m->T + t) * V, V * sizeof(float));
+}
+
+double birdie_model_grad_norm(const birdie_model *m)
+{
+    return sqrt(m->ops->sum_squares(m->grads, m->n_params));
+}
+
+void birdie_model_adamw(birdie_model *m, float lr, float weight_decay, float grad_scale, int step)
+{
+    for (int i = 0; i < m->n_tensors; i++) {
+        const birdie_tensor *t = &m->tensors[i];
+        birdie_adamw_params ap = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                                  .weight_decay = t->decay ? weight_decay : 0.0f,
+                                  .grad_scale = grad_scale, .step = step};
+        OP(m, adamw_update, m->params + t->offset, m->grads + t->offset, m->m + t->offset, m->v + t->offset,
+           t->count, &ap);
+    }
+}
+
+long birdie_rows_label_count(const birdie_rows *rows)
+{
+    long n = 0;
+    for (size_t i = 0; i < (size_t)rows->B * rows->T; i++)
+        n += rows->labels[i] != BIRDIE_IGNORE_LABEL;
+    return n;
+}
