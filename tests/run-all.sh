@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# tests/run-all.sh: the README's test command after the install step. Builds twice from scratch (a
+# normal build and an ASan+UBSan build that stops on the first finding), runs every test in both,
+# and ends with one line "N passed, N failed, N skipped" counted per test case. Exits non-zero on any
+# failure. GPU tests skip (exit 77) where no GPU is visible.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+rc=0
+jobs=$(nproc 2>/dev/null || echo 2)
+run_build() { # dir, meson options...
+  local dir=$1; shift
+  rm -rf "$dir"
+  if ! meson setup "$dir" "$@" >"$dir.setup.log" 2>&1; then
+    cat "$dir.setup.log"; echo "meson setup $dir failed"; return 1
+  fi
+  ninja -C "$dir" -j "$jobs" || { echo "build $dir failed"; return 1; }
+  meson test -C "$dir" --num-processes "$jobs" --print-errorlogs || return 1
+}
+run_build build-test -Dcuda=auto || rc=1
+run_build build-san -Dcuda=disabled -Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=all || rc=1
+logs=()
+for d in build-test build-san; do
+  [ -f "$d/meson-logs/testlog.json" ] && logs+=("$d/meson-logs/testlog.json")
+done
+if [ ${#logs[@]} -eq 0 ]; then
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+python3 tests/summary.py "${logs[@]}" || rc=1
+exit $rc

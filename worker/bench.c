@@ -1,0 +1,211 @@
+/* worker/bench.c: birdie-bench, the speed measurements (never a test).
+ *
+ *   birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] [--steps N]
+ *
+ * Times full train steps (forward + backward + AdamW) of the model on random tokens and prints
+ * tokens/s, the model FLOP rate against the machine's measured GEMM rate (the practical ceiling of
+ * this work; on the GPU also against the H100's 989 TFLOP/s bf16 peak), the scan's achieved bandwidth
+ * against a measured copy, and the share of time per op. Numbers go to stdout, one block per run. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "worker/model.h"
+#include "worker/rng.h"
+#include "worker/vocab.h"
+
+#define H100_BF16_DENSE_FLOPS 989e12
+
+typedef struct bench_args {
+    const char *backend, *model;
+    int batch, seq, steps;
+} bench_args;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Matmul FLOPs per token of one train step: 2 per multiply-add, x3 for forward + two backward GEMMs. */
+static double train_flops_per_token(const birdie_model_config *c)
+{
+    double C = c->d_model, N = c->d_state, V = c->vocab;
+    double per_layer = C * 4 * N + N * C;
+    return 6.0 * (c->n_layers * per_layer + V * C);
+}
+
+/* The ceiling of GEMM work on this backend: one square product through the backend's own matmul. */
+static double measure_matmul_rate(const birdie_ops *ops, int n)
+{
+    size_t bytes = (size_t)n * n * sizeof(float);
+    float *a = ops->alloc(bytes), *b = ops->alloc(bytes), *c = ops->alloc(bytes);
+    if (!a || !b || !c)
+        return 0;
+    ops->matmul_forward(c, a, b, NULL, n, n, n); /* warm-up */
+    ops->synchronize();
+    int reps = 0;
+    double t0 = now_s(), dt;
+    do {
+        ops->matmul_forward(c, a, b, NULL, n, n, n);
+        ops->synchronize();
+        reps++;
+        dt = now_s() - t0;
+    } while (dt < 1.0);
+    ops->free(a), ops->free(b), ops->free(c);
+    return 2.0 * n * (double)n * n * reps / dt;
+}
+
+static void random_rows(birdie_rows *rows)
+{
+    birdie_rng rng = birdie_rng_stream(1, 0, 0, BIRDIE_RNG_TEST);
+    for (int b = 0; b < rows->B; b++)
+        for (int t = 0; t < rows->T; t++) {
+            size_t i = (size_t)b * rows->T + t;
+            rows->inputs[i] = t == 0 ? BIRDIE_BEGIN : (int32_t)(32 + birdie_rng_below(&rng, 95));
+            rows->labels[i] = (int32_t)(32 + birdie_rng_below(&rng, 95));
+            rows->segments[i] = 1;
+            rows->resets[i] = (uint8_t)(BIRDIE_RESET_REV | (t == 0 ? BIRDIE_RESET_FWD : 0));
+            rows->prefix[i] = 0;
+            rows->arms[i] = 0;
+        }
+}
+
+static int cmp_prof(const void *a, const void *b)
+{
+    double x = ((const birdie_profile_entry *)a)->seconds, y = ((const birdie_profile_entry *)b)->seconds;
+    return (x < y) - (x > y);
+}
+
+static int run_model_bench(const bench_args *args)
+{
+    char err[512], note[256];
+    const birdie_ops *ops;
+    if (birdie_backend_choose(args->backend, &birdie_ops_cpu, &ops, note, sizeof note, err, sizeof err) < 0) {
+        fprintf(stderr, "birdie-bench: %s\n", err);
+        return 5;
+    }
+    birdie_model_config mc;
+    if (birdie_model_config_by_name(args->model, &mc) < 0) {
+        fprintf(stderr, "birdie-bench: unknown model '%s' (XS, S, 125M, 350M)\n", args->model);
+        return 2;
+    }
+    mc.bidirectional = 1;
+    int T = args->seq ? args->seq : (!strcmp(args->model, "XS") ? 64 : !strcmp(args->model, "S") ? 512 : 2048);
+    int B = args->batch ? args->batch : (ops == &birdie_ops_cpu ? 8 : 32);
+    birdie_model m;
+    if (birdie_model_init(&m, &mc, ops, 1, B, T, err, sizeof err) < 0) {
+        fprintf(stderr, "birdie-bench: %s\n", err);
+        return 1;
+    }
+    birdie_rows rows;
+    if (birdie_rows_alloc(&rows, B, T) < 0) {
+        fprintf(stderr, "birdie-bench: out of memory for rows\n");
+        return 1;
+    }
+    random_rows(&rows);
+    long labels = birdie_rows_label_count(&rows);
+
+    printf("birdie-bench: %s\n", note);
+    printf("model %s bidirectional | D=%d N=%d L=%d V=%d | %.2fM parameters | B=%d T=%d\n", args->model,
+           mc.d_model, mc.d_state, mc.n_layers, mc.vocab, m.n_params / 1e6, B, T);
+    int steps = args->steps ? args->steps : 5;
+    double total = 0;
+    for (int s = 0; s <= steps; s++) { /* step 0 warms caches and is not timed */
+        m.profile = s == steps;        /* the profiled step synchronises per op: timed separately */
+        double t0 = now_s();
+        birdie_model_zero_grad(&m);
+        birdie_model_forward(&m, &rows, 1.0f / (float)labels);
+        birdie_model_backward(&m);
+        double norm = birdie_model_grad_norm(&m);
+        birdie_model_adamw(&m, 1e-4f, 0.1f, norm > 1.0 ? (float)(1.0 / norm) : 1.0f, s + 1);
+        ops->synchronize();
+        if (s > 0 && s < steps)
+            total += now_s() - t0;
+    }
+    int timed = steps - 1 > 0 ? steps - 1 : 1;
+    if (steps == 1)
+        total = m.prof[0].seconds; /* only the profiled step exists */
+    double step_s = total / timed, tokens = (double)B * T;
+    double flops = train_flops_per_token(&mc) * tokens / step_s;
+    double gemm = measure_matmul_rate(ops, ops == &birdie_ops_cpu ? 1024 : 8192);
+    printf("train step (fwd+bwd+AdamW): %.1f ms | %.0f tokens/s | %.2f GFLOP/s model matmul work\n", step_s * 1e3,
+           tokens / step_s, flops / 1e9);
+    printf("measured %s fp32 matmul ceiling (%s): %.2f GFLOP/s -> %.1f%% of it\n", ops->name,
+           ops == &birdie_ops_cpu ? "1024^3 through the same op" : "8192^3", gemm / 1e9, 100.0 * flops / gemm);
+    if (ops != &birdie_ops_cpu) {
+        double bf16 = 0, copy = 0;
+        if (birdie_cuda_measure_gemm_rate(&bf16, 0, 0, err, sizeof err) == 0)
+            printf("MFU: %.1f%% of 989 TFLOP/s bf16 peak | %.1f%% of measured bf16 GEMM %.0f TFLOP/s\n",
+                   100.0 * flops / H100_BF16_DENSE_FLOPS, 100.0 * flops / bf16, bf16 / 1e12);
+        if (birdie_cuda_measure_copy_bandwidth(&copy, 0, 0, err, sizeof err) == 0) {
+            double scan_s = 0;
+            for (int i = 0; i < m.n_prof; i++)
+                if (!strncmp(m.prof[i].op, "scan_", 5))
+                    scan_s += m.prof[i].seconds;
+            /* forward reads x, f and writes h; backward reads dh, h, f and writes dx, df */
+            double scan_bytes = 8.0 * 4.0 * tokens * mc.d_state * mc.n_layers;
+            printf("scan fwd+bwd: %.1f GB/s | measured D2D copy %.1f GB/s -> %.1f%%\n", scan_bytes / scan_s / 1e9,
+                   copy / 1e9, 100.0 * scan_bytes / scan_s / copy);
+        }
+    }
+    double prof_total = 0;
+    for (int i = 0; i < m.n_prof; i++)
+        prof_total += m.prof[i].seconds;
+    qsort(m.prof, (size_t)m.n_prof, sizeof m.prof[0], cmp_prof);
+    printf("time per op (one synchronised step, %.1f ms):\n", prof_total * 1e3);
+    for (int i = 0; i < m.n_prof; i++)
+        printf("  %-32s %6.1f%%  %8.2f ms  %4ld calls\n", m.prof[i].op, 100.0 * m.prof[i].seconds / prof_total,
+               m.prof[i].seconds * 1e3, m.prof[i].calls);
+    birdie_rows_free(&rows);
+    birdie_model_free(&m);
+    return 0;
+}
+
+static int parse_int(const char *flag, const char *v, int *out)
+{
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || x <= 0 || x > 1 << 24) {
+        fprintf(stderr, "birdie-bench: %s needs a positive integer\n", flag);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bench_args args = {"auto", "S", 0, 0, 0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--backend") && v)
+            args.backend = argv[++i];
+        else if (!strcmp(a, "--model") && v)
+            args.model = argv[++i];
+        else if (!strcmp(a, "--batch")) {
+            if (parse_int(a, v, &args.batch) < 0)
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--seq")) {
+            if (parse_int(a, v, &args.seq) < 0)
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--steps")) {
+            if (parse_int(a, v, &args.steps) < 0)
+                return 2;
+            i++;
+        } else {
+            fprintf(stderr,
+                    "usage: birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] "
+                    "[--steps N]\n");
+            return strcmp(a, "--help") ? 2 : 0;
+        }
+    }
+    return run_model_bench(&args);
+}

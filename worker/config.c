@@ -1,0 +1,304 @@
+/* worker/config.c: the key table of birdie_config and its INI/override parser (see config.h). */
+#include "worker/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { KEY_INT, KEY_LONG, KEY_U64, KEY_DOUBLE, KEY_BOOL, KEY_STRING, KEY_CHOICE } key_type;
+
+typedef struct config_key {
+    const char *section, *name;
+    key_type type;
+    size_t offset, size;  /* field in birdie_config; size for strings */
+    const char *fallback; /* default, as it would be written in the file */
+    double min, max;      /* numeric range (inclusive) */
+    const char *choices;  /* "a|b|c" for KEY_CHOICE */
+    const char *help;
+} config_key;
+
+#define FIELD(f) offsetof(birdie_config, f), sizeof(((birdie_config *)0)->f)
+
+static const config_key keys[] = {
+    {"run", "name", KEY_STRING, FIELD(name), "birdie", 0, 0, NULL, "run name (logs, store)"},
+    {"run", "seed", KEY_U64, FIELD(seed), "1337", 0, 0, NULL, "seed of every random draw (init, data, objectives)"},
+    {"run", "steps", KEY_LONG, FIELD(steps), "300", 1, 1e12, NULL, "optimizer steps to train"},
+    {"run", "backend", KEY_CHOICE, FIELD(backend), "auto", 0, 0, "auto|cpu|cuda",
+     "compute backend; auto picks cuda when a GPU is usable, else cpu (also --backend)"},
+    {"model", "size", KEY_CHOICE, FIELD(size), "XS", 0, 0, "XS|S|125M|350M",
+     "model size: XS (D=64 N=64 L=2), S (384/512/8), 125M (768/1536/20), 350M (1024/2048/32)"},
+    {"model", "bidirectional", KEY_BOOL, FIELD(bidirectional), "true", 0, 0, NULL,
+     "even layers scan half their channels right to left inside prefixes (Birdie); false = causal"},
+    {"model", "d_model", KEY_INT, FIELD(d_model), "0", 0, 65536, NULL, "residual width D; 0 = from size"},
+    {"model", "d_state", KEY_INT, FIELD(d_state), "0", 0, 65536, NULL, "recurrent state width N (even); 0 = from size"},
+    {"model", "n_layers", KEY_INT, FIELD(n_layers), "0", 0, 1024, NULL, "number of blocks; 0 = from size"},
+    {"train", "batch", KEY_INT, FIELD(batch), "16", 1, 1 << 20, NULL, "rows per step (global, all ranks)"},
+    {"train", "seq_len", KEY_INT, FIELD(seq_len), "0", 0, 1 << 20, NULL,
+     "positions per row; 0 = from size (XS 64, S 512, larger 2048)"},
+    {"train", "lr", KEY_DOUBLE, FIELD(lr), "1e-3", 0, 10, NULL, "peak learning rate of AdamW"},
+    {"train", "warmup_frac", KEY_DOUBLE, FIELD(warmup_frac), "0.05", 0, 1, NULL, "share of steps of linear warm-up"},
+    {"train", "min_lr_frac", KEY_DOUBLE, FIELD(min_lr_frac), "0.1", 0, 1, NULL,
+     "cosine decay ends at this share of the peak rate"},
+    {"train", "weight_decay", KEY_DOUBLE, FIELD(weight_decay), "0.1", 0, 10, NULL,
+     "AdamW decoupled weight decay (not on W_f, biases, norms)"},
+    {"train", "grad_clip", KEY_DOUBLE, FIELD(grad_clip), "1.0", 0, 1e9, NULL, "global gradient-norm clip; 0 = off"},
+    {"train", "eval_every", KEY_LONG, FIELD(eval_every), "50", 0, 1e12, NULL,
+     "steps between validation losses (and at the last step); 0 = only at the end"},
+    {"train", "eval_rows", KEY_INT, FIELD(eval_rows), "32", 1, 1 << 20, NULL, "fixed validation rows"},
+    {"train", "log_every", KEY_LONG, FIELD(log_every), "1", 1, 1e12, NULL, "steps between progress lines"},
+    {"data", "source", KEY_CHOICE, FIELD(source), "synthetic", 0, 0, "synthetic|shards",
+     "synthetic = the embedded generated corpus; shards = files made by `birdied prep`"},
+    {"data", "train", KEY_STRING, FIELD(train_files), "", 0, 0, NULL,
+     "training shards: comma-separated paths or glob patterns (source = shards)"},
+    {"data", "val", KEY_STRING, FIELD(val_files), "", 0, 0, NULL,
+     "validation shards: comma-separated paths or glob patterns (source = shards)"},
+};
+
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+static const config_key *find_key(const char *section, const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static int choice_ok(const char *choices, const char *value)
+{
+    size_t len = strlen(value);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && strncmp(p, value, n) == 0)
+            return 1;
+        p += n + (bar ? 1 : 0);
+    }
+    return 0;
+}
+
+static int parse_number(const char *value, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(value, &end);
+    if (end == value || *end != '\0' || errno == ERANGE || !isfinite(d))
+        return -1;
+    *out = d;
+    return 0;
+}
+
+static int set_key(birdie_config *cfg, const config_key *k, const char *value, char *err, size_t errlen)
+{
+    char *field = (char *)cfg + k->offset;
+    double d;
+    switch (k->type) {
+    case KEY_STRING:
+    case KEY_CHOICE:
+        if (k->type == KEY_CHOICE && !choice_ok(k->choices, value)) {
+            snprintf(err, errlen, "[%s] %s = '%s': must be one of %s", k->section, k->name, value, k->choices);
+            return -EINVAL;
+        }
+        if (strlen(value) >= k->size) {
+            snprintf(err, errlen, "[%s] %s: value longer than %zu characters", k->section, k->name, k->size - 1);
+            return -EINVAL;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case KEY_BOOL:
+        if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes"))
+            *(int *)field = 1;
+        else if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no"))
+            *(int *)field = 0;
+        else {
+            snprintf(err, errlen, "[%s] %s = '%s': not a boolean (true/false)", k->section, k->name, value);
+            return -EINVAL;
+        }
+        return 0;
+    case KEY_U64: {
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(value, &end, 10);
+        if (end == value || *end != '\0' || errno == ERANGE || value[0] == '-') {
+            snprintf(err, errlen, "[%s] %s = '%s': not an unsigned integer", k->section, k->name, value);
+            return -EINVAL;
+        }
+        *(uint64_t *)field = u;
+        return 0;
+    }
+    case KEY_INT:
+    case KEY_LONG:
+    case KEY_DOUBLE:
+        if (parse_number(value, &d) < 0) {
+            snprintf(err, errlen, "[%s] %s = '%s': not a number", k->section, k->name, value);
+            return -EINVAL;
+        }
+        if (k->type != KEY_DOUBLE && d != floor(d)) {
+            snprintf(err, errlen, "[%s] %s = '%s': not an integer", k->section, k->name, value);
+            return -EINVAL;
+        }
+        if (d < k->min || d > k->max) {
+            snprintf(err, errlen, "[%s] %s = %s: out of range [%g, %g]", k->section, k->name, value, k->min, k->max);
+            return -ERANGE;
+        }
+        if (k->type == KEY_INT)
+            *(int *)field = (int)d;
+        else if (k->type == KEY_LONG)
+            *(long *)field = (long)d;
+        else
+            *(double *)field = d;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+void birdie_config_defaults(birdie_config *cfg)
+{
+    char err[256];
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (set_key(cfg, &keys[i], keys[i].fallback, err, sizeof err) < 0)
+            abort(); /* a bad default in the table is a programming error */
+}
+
+static int set_named(birdie_config *cfg, const char *section, const char *name, const char *value, char *err,
+                     size_t errlen)
+{
+    const config_key *k = find_key(section, name);
+    if (!k) {
+        snprintf(err, errlen, "unknown key [%s] %s (see birdied --help)", section, name);
+        return -ENOENT;
+    }
+    return set_key(cfg, k, value, err, errlen);
+}
+
+typedef struct ini_state {
+    birdie_config *cfg;
+    char *err;
+    size_t errlen;
+    int rc;
+} ini_state;
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+    ini_state *st = user;
+    if (st->rc < 0)
+        return 0;
+    char msg[384];
+    st->rc = set_named(st->cfg, section, name, value, msg, sizeof msg);
+    if (st->rc < 0) {
+        snprintf(st->err, st->errlen, "%s", msg);
+        return 0;
+    }
+    return 1;
+}
+
+int birdie_config_load_file(birdie_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "config %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    char msg[400] = "";
+    ini_state st = {cfg, msg, sizeof msg, 0};
+    int line = ini_parse_file(f, on_ini_entry, &st);
+    fclose(f);
+    if (line != 0) {
+        if (st.rc < 0)
+            snprintf(err, errlen, "config %s line %d: %s", path, line, msg);
+        else
+            snprintf(err, errlen, "config %s line %d: not a valid INI line", path, line);
+        return st.rc < 0 ? st.rc : -EINVAL;
+    }
+    return 0;
+}
+
+int birdie_config_set(birdie_config *cfg, const char *assignment, char *err, size_t errlen)
+{
+    const char *dot = strchr(assignment, '.'), *eq = strchr(assignment, '=');
+    if (!dot || !eq || dot > eq || dot == assignment || eq == dot + 1) {
+        snprintf(err, errlen, "override '--%s': expected --section.key=value", assignment);
+        return -EINVAL;
+    }
+    char section[64], name[64];
+    size_t ls = (size_t)(dot - assignment), ln = (size_t)(eq - dot - 1);
+    if (ls >= sizeof section || ln >= sizeof name) {
+        snprintf(err, errlen, "override '--%s': key too long", assignment);
+        return -EINVAL;
+    }
+    memcpy(section, assignment, ls);
+    section[ls] = '\0';
+    memcpy(name, dot + 1, ln);
+    name[ln] = '\0';
+    char msg[384];
+    int rc = set_named(cfg, section, name, eq + 1, msg, sizeof msg);
+    if (rc < 0)
+        snprintf(err, errlen, "override --%s: %s", assignment, msg);
+    return rc;
+}
+
+int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen)
+{
+    if (strcmp(cfg->source, "shards") == 0 && (!cfg->train_files[0] || !cfg->val_files[0])) {
+        snprintf(err, errlen, "[data] source = shards needs [data] train and [data] val");
+        return -EINVAL;
+    }
+    if (strcmp(cfg->source, "synthetic") == 0 && (cfg->train_files[0] || cfg->val_files[0])) {
+        snprintf(err, errlen, "[data] train/val are set but [data] source = synthetic; set source = shards");
+        return -EINVAL;
+    }
+    if (cfg->d_state % 2) {
+        snprintf(err, errlen, "[model] d_state = %d: must be even (the bidirectional split halves it)", cfg->d_state);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static const char *type_name(const config_key *k)
+{
+    static const char *names[] = {"int", "int", "uint64", "float", "bool", "string", "choice"};
+    return names[k->type];
+}
+
+void birdie_config_print_help(FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const config_key *k = &keys[i];
+        if (strcmp(section, k->section) != 0) {
+            fprintf(out, "\n  [%s]\n", k->section);
+            section = k->section;
+        }
+        fprintf(out, "    %-14s %-7s default %-10s %s", k->name, k->type == KEY_CHOICE ? k->choices : type_name(k),
+                k->fallback[0] ? k->fallback : "\"\"", k->help);
+        if (k->type == KEY_INT || k->type == KEY_LONG || k->type == KEY_DOUBLE)
+            fprintf(out, " [%g..%g]", k->min, k->max);
+        fputc('\n', out);
+    }
+}
+
+void birdie_config_print(const birdie_config *cfg, FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const config_key *k = &keys[i];
+        const char *field = (const char *)cfg + k->offset;
+        if (strcmp(section, k->section) != 0) {
+            fprintf(out, "[%s]\n", k->section);
+            section = k->section;
+        }
+        fprintf(out, "%s = ", k->name);
+        switch (k->type) {
+        case KEY_INT: fprintf(out, "%d\n", *(const int *)field); break;
+        case KEY_LONG: fprintf(out, "%ld\n", *(const long *)field); break;
+        case KEY_U64: fprintf(out, "%llu\n", (unsigned long long)*(const uint64_t *)field); break;
+        case KEY_DOUBLE: fprintf(out, "%.9g\n", *(const double *)field); break;
+        case KEY_BOOL: fprintf(out, "%s\n", *(const int *)field ? "true" : "false"); break;
+        default: fprintf(out, "%s\n", field); break;
+        }
+    }
+}

@@ -1,0 +1,48 @@
+/* worker/config.h: the run configuration of birdied: an INI file (libinih) plus --section.key=value
+ * overrides. Every key is declared once in a table (config.c) with its type, default, range and help
+ * text; that table drives parsing, validation and `birdied --help`. Unknown keys and bad values are
+ * errors that name the key. This file knows nothing about what the keys do. */
+#ifndef BIRDIE_CONFIG_H
+#define BIRDIE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct birdie_config {
+    /* [run] */
+    char name[64];
+    uint64_t seed;
+    long steps;
+    char backend[8]; /* cpu | cuda | auto */
+    /* [model] */
+    char size[8];
+    int bidirectional;
+    int d_model, d_state, n_layers; /* 0 = from the size */
+    /* [train] */
+    int batch;   /* rows per step, global */
+    int seq_len; /* positions per row; 0 = from the size */
+    double lr, warmup_frac, min_lr_frac, weight_decay, grad_clip;
+    long eval_every;
+    int eval_rows;
+    long log_every;
+    /* [data] */
+    char source[16]; /* synthetic | shards */
+    char train_files[1024];
+    char val_files[1024];
+} birdie_config;
+
+void birdie_config_defaults(birdie_config *cfg);
+/* Parses an INI file into cfg (on top of what it holds). Returns 0 or a negative errno; err names
+ * the file, line and key. */
+int birdie_config_load_file(birdie_config *cfg, const char *path, char *err, size_t errlen);
+/* Applies one "section.key=value" override (without the leading "--"). */
+int birdie_config_set(birdie_config *cfg, const char *assignment, char *err, size_t errlen);
+/* Checks relations between keys (e.g. shards need train files). */
+int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen);
+/* Documents every key: section, name, type, default, range and what it does. */
+void birdie_config_print_help(FILE *out);
+/* Writes the effective configuration as INI (for logs and reproducibility). */
+void birdie_config_print(const birdie_config *cfg, FILE *out);
+
+#endif

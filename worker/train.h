@@ -1,0 +1,29 @@
+/* worker/train.h: the training loop of one process: data, model, AdamW with warm-up + cosine, grad
+ * clipping, progress lines and validation loss. It does not parse flags (birdied.c) and does not talk
+ * to a coordinator. */
+#ifndef BIRDIE_TRAIN_H
+#define BIRDIE_TRAIN_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "kernels/ops.h"
+#include "worker/config.h"
+
+typedef struct birdie_train_report {
+    long steps_done;
+    double first_val_loss; /* before the first step */
+    double last_val_loss;
+    double tokens_per_s;   /* mean over the steps after the first */
+    double *train_losses;  /* optional, caller-owned, cfg->steps entries: the loss of every step */
+} birdie_train_report;
+
+/* Learning rate at step (1-based) of `steps`: linear warm-up then cosine to min_lr_frac * lr. */
+double birdie_lr_at(const birdie_config *cfg, long step);
+
+/* Trains as cfg says on the given backend, printing progress lines to log (may be NULL). Returns 0
+ * or a negative errno with err naming the cause (bad data, non-finite loss, ...). */
+int birdie_train(const birdie_config *cfg, const birdie_ops *ops, FILE *log, birdie_train_report *rep,
+                 char *err, size_t errlen);
+
+#endif
