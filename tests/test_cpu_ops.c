@@ -285,22 +285,23 @@ static double scan_loss(void *vctx, const double *v)
     return L;
 }
 
-static void check_scan(int n_fwd_mode, uint64_t seed)
+static void check_scan(int B, int T, int N, int n_fwd, uint64_t seed)
 {
-    enum { B = 2, T = 11, N = 6, BTN = B * T * N };
-    int n_fwd = n_fwd_mode < 0 ? N : n_fwd_mode;
+    size_t BTN = (size_t)B * T * N;
     birdie_rng rng = birdie_rng_stream(seed, 0, 0, BIRDIE_RNG_TEST);
-    float x[BTN], f[BTN], h[BTN], dh[BTN], dx[BTN], df[BTN];
-    uint8_t resets[B * T];
+    float *x = malloc(BTN * sizeof *x), *f = malloc(BTN * sizeof *f), *h = malloc(BTN * sizeof *h),
+          *dh = malloc(BTN * sizeof *dh), *dx = malloc(BTN * sizeof *dx), *df = malloc(BTN * sizeof *df);
+    uint8_t *resets = malloc((size_t)B * T);
     fill_random(x, BTN, 1, &rng);
-    for (int i = 0; i < BTN; i++)
+    for (size_t i = 0; i < BTN; i++)
         f[i] = (float)birdie_rng_uniform(&rng);
     fill_random(dh, BTN, 1, &rng);
     for (int i = 0; i < B * T; i++)
         resets[i] = (uint8_t)birdie_rng_below(&rng, 4) & (uint8_t)birdie_rng_below(&rng, 4);
     cpu_scan_forward(h, x, f, resets, B, T, N, n_fwd);
     cpu_scan_backward(dx, df, dh, h, f, resets, B, T, N, n_fwd);
-    double *xd = to_double(x, BTN), *fd = to_double(f, BTN), *dhd = to_double(dh, BTN), href[BTN], gx[BTN], gf[BTN];
+    double *xd = to_double(x, BTN), *fd = to_double(f, BTN), *dhd = to_double(dh, BTN);
+    double *href = malloc(BTN * sizeof *href), *gx = malloc(BTN * sizeof *gx), *gf = malloc(BTN * sizeof *gf);
     scan_ref(href, xd, fd, resets, B, T, N, n_fwd);
     assert_close_d(h, href, BTN, 1e-5, 1e-5, "scan h");
     scan_ctx k = {B, T, N, n_fwd, resets, xd, fd, dhd, 0};
@@ -309,12 +310,20 @@ static void check_scan(int n_fwd_mode, uint64_t seed)
     k.wrt_f = 1;
     fd_grad(scan_loss, &k, fd, BTN, gf);
     assert_close_d(df, gf, BTN, 1e-4, 1e-4, "scan df");
-    free(xd), free(fd), free(dhd);
+    free(xd), free(fd), free(dhd), free(href), free(gx), free(gf);
+    free(x), free(f), free(h), free(dh), free(dx), free(df), free(resets);
 }
 
-static void test_scan_causal(void **state) { (void)state; check_scan(-1, 5); }
-static void test_scan_bidirectional(void **state) { (void)state; check_scan(3, 6); }
-static void test_scan_all_reverse(void **state) { (void)state; check_scan(0, 7); }
+static void test_scan_causal(void **state) { (void)state; check_scan(2, 11, 6, 6, 5); }
+static void test_scan_bidirectional(void **state) { (void)state; check_scan(2, 11, 6, 3, 6); }
+static void test_scan_all_reverse(void **state) { (void)state; check_scan(2, 11, 6, 0, 7); }
+/* wider than one work block (64 channels), split point inside a block, a one-position row */
+static void test_scan_blocks(void **state)
+{
+    (void)state;
+    check_scan(2, 5, 150, 75, 8);
+    check_scan(3, 1, 130, 64, 9);
+}
 
 /* A reset bit cuts the flow exactly: changing x before a forward reset leaves h after it unchanged. */
 static void test_scan_reset_cuts(void **state)
@@ -430,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_scan_causal),
         cmocka_unit_test(test_scan_bidirectional),
         cmocka_unit_test(test_scan_all_reverse),
+        cmocka_unit_test(test_scan_blocks),
         cmocka_unit_test(test_scan_reset_cuts),
         cmocka_unit_test(test_crossentropy),
         cmocka_unit_test(test_adamw),

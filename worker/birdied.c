@@ -8,12 +8,70 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef BIRDIE_HAVE_MPI
+#include <mpi.h>
+#endif
+#include <unistd.h>
+
+#include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "worker/config.h"
 #include "worker/data/prep.h"
 #include "worker/train.h"
 
-enum { EXIT_USAGE = 2, EXIT_DATA = 3, EXIT_DIVERGED = 4, EXIT_BACKEND = 5 };
+enum { EXIT_USAGE = 2, EXIT_DATA = 3, EXIT_DIVERGED = 4, EXIT_BACKEND = 5, EXIT_PEER = 6 };
+
+/* Seconds a collective may wait for the other ranks before the job ends as a lost peer. */
+#define COLLECTIVE_DEADLINE_S 300.0
+
+/* Joins the MPI world when birdied was started by mpirun (or as a singleton): ranks on one machine
+ * split its cores for the CPU GEMMs unless OPENBLAS_NUM_THREADS says otherwise. */
+static birdie_collective *join_world(int *argc, char ***argv)
+{
+#ifdef BIRDIE_HAVE_MPI
+    int provided;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return NULL;
+    birdie_collective *c = birdie_collective_mpi(COLLECTIVE_DEADLINE_S);
+    MPI_Comm local;
+    int local_size = 1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
+        MPI_Comm_size(local, &local_size);
+        MPI_Comm_free(&local);
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (local_size > 1 && !getenv("OPENBLAS_NUM_THREADS"))
+        birdie_cpu_set_threads((int)(cores / local_size > 0 ? cores / local_size : 1));
+    return c;
+#else
+    (void)argc, (void)argv;
+    return birdie_collective_single();
+#endif
+}
+
+static void leave_world(birdie_collective *c)
+{
+    if (c)
+        c->destroy(c);
+#ifdef BIRDIE_HAVE_MPI
+    int initialised = 0, finalised = 0;
+    MPI_Initialized(&initialised);
+    MPI_Finalized(&finalised);
+    if (initialised && !finalised)
+        MPI_Finalize();
+#endif
+}
+
+/* A rank that fails while the others wait in a collective must take the job down with it. */
+static int fail_job(birdie_collective *c, int code)
+{
+#ifdef BIRDIE_HAVE_MPI
+    if (c && c->world > 1)
+        MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+    leave_world(c);
+    return code;
+}
 
 static void usage(FILE *out)
 {
@@ -26,8 +84,11 @@ static void usage(FILE *out)
             "every key can be overridden on the command line as --section.key=value (later wins).\n"
             "Unknown keys and bad values are errors.\n"
             "\n"
+            "Under mpirun every rank trains its slice of each global batch ([train] batch rows in all);\n"
+            "rank 0 prints the progress lines.\n"
+            "\n"
             "exit codes: 0 done, 2 usage/config error, 3 data error, 4 non-finite loss or gradient,\n"
-            "            5 no usable backend\n"
+            "            5 no usable backend, 6 a peer rank was lost (collective deadline)\n"
             "\n"
             "configuration keys:\n");
     birdie_config_print_help(out);
@@ -93,21 +154,31 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    birdie_collective *coll = join_world(&argc, &argv);
+    if (!coll) {
+        fprintf(stderr, "birdied: could not join the MPI world\n");
+        return EXIT_PEER;
+    }
+    FILE *log = coll->rank == 0 ? stdout : NULL;
     const birdie_ops *ops;
     char note[256];
     if (birdie_backend_choose(cfg.backend, &birdie_ops_cpu, &ops, note, sizeof note, err, sizeof err) < 0) {
-        fprintf(stderr, "birdied: backend: %s\n", err);
-        return EXIT_BACKEND;
+        fprintf(stderr, "birdied: rank %d: backend: %s\n", coll->rank, err);
+        return fail_job(coll, EXIT_BACKEND);
     }
-    printf("birdied: %s\n", note);
+    if (log)
+        fprintf(log, "birdied: %s\n", note);
 
     birdie_train_report rep = {0};
-    int rc = birdie_train(&cfg, ops, stdout, &rep, err, sizeof err);
+    int rc = birdie_train(&cfg, ops, coll, log, &rep, err, sizeof err);
     if (rc < 0) {
-        fprintf(stderr, "birdied: %s\n", err);
-        return rc == -ERANGE ? EXIT_DIVERGED : EXIT_DATA;
+        fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
+        return fail_job(coll, rc == -ERANGE ? EXIT_DIVERGED : rc == -ETIMEDOUT ? EXIT_PEER
+                              : rc == -ENOMEM ? 1 : EXIT_DATA);
     }
-    printf("done: %ld steps | val loss %.4f -> %.4f | %.0f tok/s\n", rep.steps_done, rep.first_val_loss,
-           rep.last_val_loss, rep.tokens_per_s);
+    if (log)
+        fprintf(log, "done: %ld steps | val loss %.4f -> %.4f | %.0f tok/s\n", rep.steps_done, rep.first_val_loss,
+                rep.last_val_loss, rep.tokens_per_s);
+    leave_world(coll);
     return 0;
 }

@@ -1,7 +1,6 @@
 /* worker/model.c: forward, backward and optimiser step of the Gated SSM (layout in model.h).
  * Every numerical op goes through the backend table (kernels/ops.h); this file only orders the ops and
  * owns the buffers. Initialisation runs on the host and is uploaded once. */
-#define _POSIX_C_SOURCE 200809L
 #include "worker/model.h"
 
 #include <errno.h>

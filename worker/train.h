@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "kernels/ops.h"
+#include "worker/collective.h"
 #include "worker/config.h"
 
 typedef struct birdie_train_report {
@@ -16,14 +17,20 @@ typedef struct birdie_train_report {
     double last_val_loss;
     double tokens_per_s;   /* mean over the steps after the first */
     double *train_losses;  /* optional, caller-owned, cfg->steps entries: the loss of every step */
+    float *final_params;   /* optional, caller-owned, n_params entries: the parameters at the end */
+    size_t n_params;
 } birdie_train_report;
 
 /* Learning rate at step (1-based) of `steps`: linear warm-up then cosine to min_lr_frac * lr. */
 double birdie_lr_at(const birdie_config *cfg, long step);
 
-/* Trains as cfg says on the given backend, printing progress lines to log (may be NULL). Returns 0
- * or a negative errno with err naming the cause (bad data, non-finite loss, ...). */
-int birdie_train(const birdie_config *cfg, const birdie_ops *ops, FILE *log, birdie_train_report *rep,
-                 char *err, size_t errlen);
+/* Trains as cfg says on the given backend, as rank coll->rank of coll->world data-parallel ranks
+ * (coll NULL = a world of one), printing progress lines to log (may be NULL; pass it on rank 0
+ * only). Rank r builds rows [r*b, (r+1)*b) of each global batch of cfg->batch = world*b rows and
+ * the gradients are summed over ranks as the gradient of the global mean loss, so parameters stay
+ * identical on every rank. Returns 0 or a negative errno with err naming the cause (bad data,
+ * non-finite loss, a collective that timed out, ...). */
+int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll, FILE *log,
+                 birdie_train_report *rep, char *err, size_t errlen);
 
 #endif

@@ -3,19 +3,25 @@
 #include <math.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/parallel.h"
 
-void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
-                      const birdie_adamw_params *p)
+CPU_HOT static void adamw_range(float *param, const float *grad, float *m, float *v, long i0, long i1,
+                                const birdie_adamw_params *p, float bc1, float bc2)
 {
-    float bc1 = 1.0f - powf(p->beta1, (float)p->step);
-    float bc2 = 1.0f - powf(p->beta2, (float)p->step);
-    for (size_t i = 0; i < n; i++) {
+    for (long i = i0; i < i1; i++) {
         float g = grad[i] * p->grad_scale;
         m[i] = p->beta1 * m[i] + (1.0f - p->beta1) * g;
         v[i] = p->beta2 * v[i] + (1.0f - p->beta2) * g * g;
         float mhat = m[i] / bc1, vhat = v[i] / bc2;
         param[i] -= p->lr * (mhat / (sqrtf(vhat) + p->eps) + p->weight_decay * param[i]);
     }
+}
+
+void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n, const birdie_adamw_params *p)
+{
+    float bc1 = 1.0f - powf(p->beta1, (float)p->step);
+    float bc2 = 1.0f - powf(p->beta2, (float)p->step);
+    CPU_PARALLEL_RANGE(n, n, lo, hi, adamw_range(param, grad, m, v, lo, hi, p, bc1, bc2));
 }
 
 double cpu_sum_squares(const float *x, size_t n)

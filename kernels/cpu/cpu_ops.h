@@ -36,6 +36,9 @@ double cpu_sum_squares(const float *x, size_t n);
 void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
                       const birdie_adamw_params *p);
 
+/* Threads of the CPU GEMMs (OpenBLAS); ranks sharing a machine split its cores. */
+void birdie_cpu_set_threads(int n);
+
 /* Scalar activations shared by the gate ops and their tests. */
 float cpu_sigmoid(float x);
 float cpu_gelu(float x);

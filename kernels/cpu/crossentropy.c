@@ -3,11 +3,12 @@
 #include <math.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/parallel.h"
 
-void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits,
-                                       const int32_t *targets, int BT, int V, float dloss)
+CPU_HOT static void crossentropy_rows(float *losses, float *dlogits, const float *logits, const int32_t *targets,
+                                      long bt0, long bt1, int V, float dloss)
 {
-    for (int bt = 0; bt < BT; bt++) {
+    for (long bt = bt0; bt < bt1; bt++) {
         const float *z = logits + (size_t)bt * V;
         float *dz = dlogits + (size_t)bt * V;
         int target = targets[bt];
@@ -30,4 +31,10 @@ void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const floa
             dz[v] = dloss * expf(z[v] - maxz) * inv;
         dz[target] -= dloss;
     }
+}
+
+void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits,
+                                       const int32_t *targets, int BT, int V, float dloss)
+{
+    CPU_PARALLEL_RANGE(BT, (long)BT * V, lo, hi, crossentropy_rows(losses, dlogits, logits, targets, lo, hi, V, dloss));
 }

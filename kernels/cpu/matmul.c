@@ -6,6 +6,10 @@
 
 #include "kernels/cpu/cpu_ops.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #ifdef BIRDIE_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
@@ -77,6 +81,16 @@ void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float 
             for (int o = 0; o < OC; o++)
                 dbias[o] += d[o];
         }
+}
+
+void birdie_cpu_set_threads(int n)
+{
+#ifdef BIRDIE_HAVE_OPENBLAS
+    openblas_set_num_threads(n > 0 ? n : 1);
+#endif
+#ifdef _OPENMP
+    omp_set_num_threads(n > 0 ? n : 1);
+#endif
 }
 
 void cpu_residual_forward(float *out, const float *a, const float *b, size_t n)

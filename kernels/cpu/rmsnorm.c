@@ -3,12 +3,14 @@
 #include <math.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/parallel.h"
 
 #define RMSNORM_EPS 1e-5f
 
-void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int BT, int C)
+CPU_HOT static void rmsnorm_forward_rows(float *out, float *rstd, const float *inp, const float *weight, long bt0,
+                                         long bt1, int C)
 {
-    for (int bt = 0; bt < BT; bt++) {
+    for (long bt = bt0; bt < bt1; bt++) {
         const float *x = inp + (size_t)bt * C;
         float *y = out + (size_t)bt * C;
         float ss = 0.0f;
@@ -21,7 +23,13 @@ void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float 
     }
 }
 
-/* With n = x * s: dx = s * (w*dy - n * mean(w*dy*n)); dweight += dy * n. */
+void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int BT, int C)
+{
+    CPU_PARALLEL_RANGE(BT, (long)BT * C, lo, hi, rmsnorm_forward_rows(out, rstd, inp, weight, lo, hi, C));
+}
+
+/* With n = x * s: dx = s * (w*dy - n * mean(w*dy*n)); dweight += dy * n. Serial: dweight sums over
+ * rows, and a fixed summation order keeps runs bit-identical. */
 void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                           const float *weight, const float *rstd, int BT, int C)
 {

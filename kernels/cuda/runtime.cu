@@ -1,0 +1,158 @@
+/* kernels/cuda/runtime.cu: the CUDA backend's runtime: memory hooks of the op table, the GPU probe,
+ * the failure policy of common.cuh, scratch buffers and the cuBLAS handle. No kernels here. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_ops.h"
+
+void cuda_check_or_die(cudaError_t rc, const char *call, const char *file, int line)
+{
+    if (rc == cudaSuccess)
+        return;
+    fprintf(stderr, "birdie cuda: %s:%d: %s failed: %s (%d)\n", file, line, call, cudaGetErrorString(rc), (int)rc);
+    abort();
+}
+
+void cublas_check_or_die(cublasStatus_t rc, const char *call, const char *file, int line)
+{
+    if (rc == CUBLAS_STATUS_SUCCESS)
+        return;
+    fprintf(stderr, "birdie cuda: %s:%d: %s failed: %s (%d)\n", file, line, call, cublasGetStatusString(rc), (int)rc);
+    abort();
+}
+
+static void set_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- scratch and cuBLAS ------------------------------------------------------------------------ */
+
+static struct {
+    void *ptr;
+    size_t bytes;
+} scratch[SCRATCH_SLOTS];
+
+void *cuda_scratch(enum cuda_scratch_slot slot, size_t bytes)
+{
+    if (bytes <= scratch[slot].bytes)
+        return scratch[slot].ptr;
+    /* Grow by half again so a slowly growing request does not reallocate every call. */
+    size_t grown = bytes + bytes / 2;
+    if (scratch[slot].ptr)
+        CUDA_CHECK(cudaFree(scratch[slot].ptr));
+    scratch[slot].ptr = NULL;
+    scratch[slot].bytes = 0;
+    CUDA_CHECK(cudaMalloc(&scratch[slot].ptr, grown));
+    scratch[slot].bytes = grown;
+    return scratch[slot].ptr;
+}
+
+cublasHandle_t cuda_cublas(void)
+{
+    static cublasHandle_t handle;
+    if (!handle)
+        CUBLAS_CHECK(cublasCreate(&handle));
+    return handle;
+}
+
+/* ---- memory hooks ------------------------------------------------------------------------------ */
+
+extern "C" void *cuda_alloc(size_t bytes)
+{
+    void *ptr = NULL;
+    if (cudaMalloc(&ptr, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of memory is reported by the NULL, not at the next launch */
+        return NULL;
+    }
+    if (cudaMemset(ptr, 0, bytes) != cudaSuccess) {
+        (void)cudaGetLastError();
+        cudaFree(ptr);
+        return NULL;
+    }
+    return ptr;
+}
+
+extern "C" void cuda_free(void *ptr)
+{
+    if (ptr)
+        CUDA_CHECK(cudaFree(ptr));
+}
+
+extern "C" void cuda_zero(void *ptr, size_t bytes)
+{
+    if (bytes)
+        CUDA_CHECK(cudaMemset(ptr, 0, bytes));
+}
+
+extern "C" void cuda_upload(void *dst, const void *host_src, size_t bytes)
+{
+    if (bytes)
+        CUDA_CHECK(cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
+}
+
+extern "C" void cuda_download(void *host_dst, const void *src, size_t bytes)
+{
+    if (bytes)
+        CUDA_CHECK(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+
+extern "C" void cuda_synchronize(void)
+{
+    CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+/* ---- probe ------------------------------------------------------------------------------------- */
+
+extern "C" int birdie_cuda_probe(char *err, size_t errlen)
+{
+    int count = 0;
+    cudaError_t rc = cudaGetDeviceCount(&count);
+    if (rc != cudaSuccess) {
+        /* With no driver this is 35 (insufficient driver) and count is left untouched. */
+        (void)cudaGetLastError();
+        set_error(err, errlen, "cudaGetDeviceCount: %s (%d)", cudaGetErrorString(rc), (int)rc);
+        return -ENODEV;
+    }
+    if (count < 1) {
+        set_error(err, errlen, "cudaGetDeviceCount: no CUDA device is visible (count %d)", count);
+        return -ENODEV;
+    }
+    rc = cudaFree(NULL); /* creates the context: a device that is visible but unusable fails here */
+    if (rc != cudaSuccess) {
+        (void)cudaGetLastError();
+        set_error(err, errlen, "cudaFree(NULL) (context creation): %s (%d)", cudaGetErrorString(rc), (int)rc);
+        return -ENODEV;
+    }
+    return 0;
+}
+
+extern "C" int birdie_cuda_describe(char *out, size_t outlen, char *err, size_t errlen)
+{
+    int rc = birdie_cuda_probe(err, errlen);
+    if (rc < 0)
+        return rc;
+    int device = 0;
+    cudaDeviceProp prop;
+    cudaError_t crc = cudaGetDevice(&device);
+    if (crc == cudaSuccess)
+        crc = cudaGetDeviceProperties(&prop, device);
+    if (crc != cudaSuccess) {
+        (void)cudaGetLastError();
+        set_error(err, errlen, "cudaGetDeviceProperties: %s (%d)", cudaGetErrorString(crc), (int)crc);
+        return -EIO;
+    }
+    if (out && outlen)
+        snprintf(out, outlen, "%s, cc %d.%d, %d SMs, %.1f GiB", prop.name, prop.major, prop.minor,
+                 prop.multiProcessorCount, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+    return 0;
+}

@@ -1,0 +1,132 @@
+/* kernels/cuda/scan.cu: the gated linear scan over (B,T,N) with reset bits, fp32 state, forward and
+ * backward, both directions in one launch (semantics in kernels/ops.h; CPU twin kernels/cpu/scan.c).
+ *
+ *   forward channel  (n < n_fwd):  h_t = f_t * h_{t-1} + x_t, walking t = 0 .. T-1;
+ *   reverse channel  (n >= n_fwd): h_t = f_t * h_{t+1} + x_t, walking t = T-1 .. 0;
+ * a channel restarts (f_t := 0) at the first position of its walk and where resets[b,t] has its
+ * direction's bit. The backward walks each channel the other way with the carried gradient
+ *   g_t = dh_t + carry,  dx_t = g_t,  df_t = g_t * h_prev (0 at a restart),  carry = f_t * g_t (0 at a restart),
+ * where h_prev is the state the forward read at t (h_{t-1} or h_{t+1}).
+ *
+ * Layout and speed: one thread per (b, n) channel walks T; neighbouring threads are neighbouring n,
+ * so every load and store of a step is coalesced across the warp, and the reset byte of (b, t) is one
+ * broadcast. The scan is memory-bound with a serial dependency per channel: to keep enough bytes in
+ * flight (Little's law, performance-and-style.md A.2: ~100 B per thread at B*N ~ 20K threads) each
+ * thread loads SCAN_PREFETCH steps of its inputs into registers before using any of them. Bytes moved:
+ * forward 12 per element (x, f in; h out), backward 20 (dh, f, h_prev in; dx, df out).
+ * A GPU session should measure GB/s of both against birdie_cuda_measure_copy_bandwidth at the model's
+ * shapes (B*N of 4K..40K channels, T = 2048) and, where B*N is small, consider a chunked scan over T. */
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+enum { SCAN_BLOCK = 128, SCAN_PREFETCH = 16 };
+
+/* Position of the k-th step of a walk over [0, T): left to right when ascending, else right to left. */
+__device__ inline int walk_position(int k, int T, bool ascending) { return ascending ? k : T - 1 - k; }
+
+__global__ void __launch_bounds__(SCAN_BLOCK) scan_forward_kernel(float *h, const float *__restrict__ x,
+                                                                  const float *__restrict__ f,
+                                                                  const uint8_t *__restrict__ resets,
+                                                                  int B, int T, int N, int n_fwd)
+{
+    const long long channel = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (channel >= (long long)B * N)
+        return;
+    const int b = (int)(channel / N), n = (int)(channel % N);
+    const bool ascending = n < n_fwd; /* forward channels walk left to right */
+    const uint8_t reset_bit = ascending ? BIRDIE_RESET_FWD : BIRDIE_RESET_REV;
+    const uint8_t *row_resets = resets + (size_t)b * T;
+    const size_t base = (size_t)b * T * N + n; /* element (b, t, n) is base + t*N */
+    float state = 0.0f;
+    for (int k0 = 0; k0 < T; k0 += SCAN_PREFETCH) {
+        float xs[SCAN_PREFETCH], fs[SCAN_PREFETCH];
+        uint8_t rs[SCAN_PREFETCH];
+#pragma unroll
+        for (int u = 0; u < SCAN_PREFETCH; u++) {
+            xs[u] = 0.0f, fs[u] = 0.0f, rs[u] = 0;
+            if (k0 + u < T) {
+                int t = walk_position(k0 + u, T, ascending);
+                xs[u] = x[base + (size_t)t * N];
+                fs[u] = f[base + (size_t)t * N];
+                rs[u] = row_resets[t];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < SCAN_PREFETCH; u++) {
+            if (k0 + u < T) {
+                int t = walk_position(k0 + u, T, ascending);
+                bool restart = k0 + u == 0 || (rs[u] & reset_bit);
+                /* A restart drops the old state outright (not 0 * state), so it cuts off a non-finite one. */
+                state = restart ? xs[u] : fs[u] * state + xs[u];
+                h[base + (size_t)t * N] = state;
+            }
+        }
+    }
+}
+
+__global__ void __launch_bounds__(SCAN_BLOCK) scan_backward_kernel(float *dx, float *df, const float *__restrict__ dh,
+                                                                   const float *__restrict__ h,
+                                                                   const float *__restrict__ f,
+                                                                   const uint8_t *__restrict__ resets,
+                                                                   int B, int T, int N, int n_fwd)
+{
+    const long long channel = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (channel >= (long long)B * N)
+        return;
+    const int b = (int)(channel / N), n = (int)(channel % N);
+    const bool forward_channel = n < n_fwd;
+    const uint8_t reset_bit = forward_channel ? BIRDIE_RESET_FWD : BIRDIE_RESET_REV;
+    const int walk_start = forward_channel ? 0 : T - 1; /* where the forward walk began */
+    const int prev_offset = forward_channel ? -1 : 1;   /* h_prev is h at t + prev_offset */
+    const uint8_t *row_resets = resets + (size_t)b * T;
+    const size_t base = (size_t)b * T * N + n;
+    float carry = 0.0f;
+    for (int k0 = 0; k0 < T; k0 += SCAN_PREFETCH) {
+        float dhs[SCAN_PREFETCH], fs[SCAN_PREFETCH], hprev[SCAN_PREFETCH];
+        uint8_t restart[SCAN_PREFETCH];
+#pragma unroll
+        for (int u = 0; u < SCAN_PREFETCH; u++) {
+            dhs[u] = 0.0f, fs[u] = 0.0f, hprev[u] = 0.0f, restart[u] = 1;
+            if (k0 + u < T) {
+                int t = walk_position(k0 + u, T, !forward_channel); /* the backward walks the other way */
+                restart[u] = t == walk_start || (row_resets[t] & reset_bit);
+                dhs[u] = dh[base + (size_t)t * N];
+                fs[u] = f[base + (size_t)t * N];
+                if (t != walk_start)
+                    hprev[u] = h[base + (size_t)(t + prev_offset) * N];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < SCAN_PREFETCH; u++) {
+            if (k0 + u < T) {
+                int t = walk_position(k0 + u, T, !forward_channel);
+                float g = dhs[u] + carry;
+                dx[base + (size_t)t * N] = g;
+                df[base + (size_t)t * N] = restart[u] ? 0.0f : g * hprev[u];
+                carry = restart[u] ? 0.0f : fs[u] * g;
+            }
+        }
+    }
+}
+
+static bool scan_shape_ok(int B, int T, int N) { return B > 0 && T > 0 && N > 0; }
+
+static unsigned int scan_blocks(int B, int N) { return (unsigned int)(((long long)B * N + SCAN_BLOCK - 1) / SCAN_BLOCK); }
+
+extern "C" void cuda_scan_forward(float *h, const float *x, const float *f, const uint8_t *resets,
+                                  int B, int T, int N, int n_fwd)
+{
+    if (!scan_shape_ok(B, T, N))
+        return;
+    scan_forward_kernel<<<scan_blocks(B, N), SCAN_BLOCK>>>(h, x, f, resets, B, T, N, n_fwd);
+    CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void cuda_scan_backward(float *dx, float *df, const float *dh, const float *h, const float *f,
+                                   const uint8_t *resets, int B, int T, int N, int n_fwd)
+{
+    if (!scan_shape_ok(B, T, N))
+        return;
+    scan_backward_kernel<<<scan_blocks(B, N), SCAN_BLOCK>>>(dx, df, dh, h, f, resets, B, T, N, n_fwd);
+    CUDA_CHECK_LAUNCH();
+}

@@ -1,0 +1,37 @@
+/* worker/collective.h: the collectives of data-parallel training, behind one interface: all-reduce
+ * (sum) of the gradient buffer, the small control all-reduce (min/max), broadcast and barrier, each
+ * bounded by a deadline so a dead or stuck peer ends the job with a named error instead of a hang.
+ * Implementations: a world of one (collective_single.c) and MPI (collective_mpi.c, CPU backend,
+ * host buffers). NCCL for device buffers comes with the CUDA collective. */
+#ifndef BIRDIE_COLLECTIVE_H
+#define BIRDIE_COLLECTIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct birdie_collective birdie_collective;
+
+struct birdie_collective {
+    const char *name;
+    int rank, world;
+    double deadline_s; /* every call gives up after this long with -ETIMEDOUT */
+    /* In-place sums over all ranks. */
+    int (*allreduce_sum_f32)(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen);
+    int (*allreduce_sum_f64)(birdie_collective *c, double *buf, size_t n, char *err, size_t errlen);
+    /* In place: mins[i] = min over ranks, maxs[i] = max over ranks (the per-step control values). */
+    int (*allreduce_minmax_i64)(birdie_collective *c, int64_t *mins, size_t n_min, int64_t *maxs, size_t n_max,
+                                char *err, size_t errlen);
+    int (*broadcast)(birdie_collective *c, void *buf, size_t bytes, int root, char *err, size_t errlen);
+    int (*barrier)(birdie_collective *c, char *err, size_t errlen);
+    void (*destroy)(birdie_collective *c);
+    void *impl;
+};
+
+/* A world of one: every collective is the identity. */
+birdie_collective *birdie_collective_single(void);
+
+/* MPI over MPI_COMM_WORLD; MPI must be initialised (MPI_THREAD_FUNNELED or better). NULL when the
+ * build has no MPI (BIRDIE_HAVE_MPI undefined). */
+birdie_collective *birdie_collective_mpi(double deadline_s);
+
+#endif

@@ -1,0 +1,136 @@
+/* worker/collective_mpi.c: the collectives over MPI_COMM_WORLD for host buffers (CPU backend).
+ * Every call is non-blocking (MPI_I*) and polled against a deadline, so a peer that died or hangs
+ * ends the job with -ETIMEDOUT and a message instead of blocking forever (MPI has no timeouts). On a
+ * timeout the request is left pending: the caller must abort the job, which is what birdied does. */
+#include <errno.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "worker/collective.h"
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Waits for req until the collective's deadline. */
+static int wait_deadline(birdie_collective *c, MPI_Request *req, int mpi_rc, const char *what, char *err, size_t errlen)
+{
+    if (mpi_rc != MPI_SUCCESS) {
+        char msg[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(mpi_rc, msg, &len);
+        snprintf(err, errlen, "%s on rank %d: %s", what, c->rank, msg);
+        return -EIO;
+    }
+    double give_up = monotonic_s() + c->deadline_s;
+    struct timespec nap = {0, 20000}; /* 20 us: small against a step, cheap for the core */
+    for (long polls = 0;; polls++) {
+        int done = 0;
+        if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+            snprintf(err, errlen, "%s on rank %d: MPI_Test failed", what, c->rank);
+            return -EIO;
+        }
+        if (done)
+            return 0;
+        if (monotonic_s() > give_up) {
+            snprintf(err, errlen, "%s on rank %d: no answer from the other ranks within %.0f s (a rank died or hangs)",
+                     what, c->rank, c->deadline_s);
+            return -ETIMEDOUT;
+        }
+        if (polls > 1000)
+            nanosleep(&nap, NULL);
+    }
+}
+
+/* MPI counts are int: split very large buffers. */
+#define MPI_CHUNK ((size_t)1 << 30)
+
+static int sum_typed(birdie_collective *c, void *buf, size_t n, MPI_Datatype type, size_t elem, const char *what,
+                     char *err, size_t errlen)
+{
+    for (size_t off = 0; off < n; off += MPI_CHUNK) {
+        size_t count = n - off < MPI_CHUNK ? n - off : MPI_CHUNK;
+        MPI_Request req;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)count, type, MPI_SUM, MPI_COMM_WORLD, &req);
+        if ((rc = wait_deadline(c, &req, rc, what, err, errlen)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int mpi_sum_f32(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen)
+{
+    return sum_typed(c, buf, n, MPI_FLOAT, sizeof(float), "all-reduce (float sum)", err, errlen);
+}
+
+static int mpi_sum_f64(birdie_collective *c, double *buf, size_t n, char *err, size_t errlen)
+{
+    return sum_typed(c, buf, n, MPI_DOUBLE, sizeof(double), "all-reduce (double sum)", err, errlen);
+}
+
+/* One all-reduce carries both: the maxima are negated into the MIN reduction. */
+static int mpi_minmax(birdie_collective *c, int64_t *mins, size_t n_min, int64_t *maxs, size_t n_max, char *err,
+                      size_t errlen)
+{
+    int64_t packed[64];
+    if (n_min + n_max > sizeof packed / sizeof packed[0]) {
+        snprintf(err, errlen, "control all-reduce: %zu values, at most 64", n_min + n_max);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n_min; i++)
+        packed[i] = mins[i];
+    for (size_t i = 0; i < n_max; i++)
+        packed[n_min + i] = -maxs[i];
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, packed, (int)(n_min + n_max), MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD, &req);
+    if ((rc = wait_deadline(c, &req, rc, "control all-reduce", err, errlen)) < 0)
+        return rc;
+    for (size_t i = 0; i < n_min; i++)
+        mins[i] = packed[i];
+    for (size_t i = 0; i < n_max; i++)
+        maxs[i] = -packed[n_min + i];
+    return 0;
+}
+
+static int mpi_broadcast(birdie_collective *c, void *buf, size_t bytes, int root, char *err, size_t errlen)
+{
+    if (bytes > (size_t)1 << 30) {
+        snprintf(err, errlen, "broadcast of %zu bytes: at most 1 GiB", bytes);
+        return -EINVAL;
+    }
+    MPI_Request req;
+    int rc = MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD, &req);
+    return wait_deadline(c, &req, rc, "broadcast", err, errlen);
+}
+
+static int mpi_barrier(birdie_collective *c, char *err, size_t errlen)
+{
+    MPI_Request req;
+    int rc = MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    return wait_deadline(c, &req, rc, "barrier", err, errlen);
+}
+
+static void mpi_destroy(birdie_collective *c) { free(c); }
+
+birdie_collective *birdie_collective_mpi(double deadline_s)
+{
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (!initialised)
+        return NULL;
+    birdie_collective *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    *c = (birdie_collective){.name = "mpi", .deadline_s = deadline_s, .allreduce_sum_f32 = mpi_sum_f32,
+                             .allreduce_sum_f64 = mpi_sum_f64, .allreduce_minmax_i64 = mpi_minmax,
+                             .broadcast = mpi_broadcast, .barrier = mpi_barrier, .destroy = mpi_destroy};
+    MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &c->world);
+    return c;
+}
