@@ -21,6 +21,11 @@ static int train(birdie_collective *coll, double *losses, float *params, size_t 
     cfg.batch = 8;
     cfg.eval_rows = 6;
     cfg.eval_every = 0;
+    cfg.seq_len = 64;
+    /* several objectives so packing, per-arm losses and the mixture draw are part of what must match */
+    snprintf(cfg.arms, sizeof cfg.arms, "ntp len=16-64; prefix_lm len=16-48; copying len=8-24; infill len=16-48");
+    snprintf(cfg.mixture, sizeof cfg.mixture, "uniform");
+    cfg.val_rows_per_arm = 2;
     birdie_train_report rep = {.train_losses = losses, .final_params = params, .n_params = n_params};
     char err[512];
     int rc = birdie_train(&cfg, &birdie_ops_cpu, coll, NULL, &rep, err, sizeof err);

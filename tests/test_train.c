@@ -22,6 +22,10 @@ static void xs_config(birdie_config *cfg, long steps)
     cfg->lr = 3e-3;
     cfg->eval_every = 0;
     cfg->eval_rows = 16;
+    cfg->seq_len = 64;
+    snprintf(cfg->arms, sizeof cfg->arms, "ntp len=16-64");
+    snprintf(cfg->mixture, sizeof cfg->mixture, "ntp");
+    cfg->val_rows_per_arm = 4;
 }
 
 /* A few hundred steps take the validation loss far below the uniform guess (ln 384 = 5.95). */
@@ -32,7 +36,7 @@ static void test_learns(void **state)
     xs_config(&cfg, 300);
     birdie_train_report rep = {0};
     char err[512];
-    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, &rep, err, sizeof err);
+    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &rep, err, sizeof err);
     if (rc < 0)
         fail_msg("train: %s", err);
     print_message("val loss %.4f -> %.4f over %ld steps\n", rep.first_val_loss, rep.last_val_loss, rep.steps_done);
@@ -49,7 +53,7 @@ static void run_losses(int bidirectional, uint64_t seed, double *losses, long st
     cfg.seed = seed;
     birdie_train_report rep = {.train_losses = losses};
     char err[512];
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, &rep, err, sizeof err) < 0)
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &rep, err, sizeof err) < 0)
         fail_msg("train: %s", err);
 }
 

@@ -159,6 +159,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "birdied: could not join the MPI world\n");
         return EXIT_PEER;
     }
+    if (cfg.batch % coll->world) {
+        if (coll->rank == 0)
+            fprintf(stderr, "birdied: [train] batch = %d is not divisible by the %d ranks\n", cfg.batch, coll->world);
+        return fail_job(coll, EXIT_USAGE);
+    }
     FILE *log = coll->rank == 0 ? stdout : NULL;
     const birdie_ops *ops;
     char note[256];

@@ -36,8 +36,8 @@ static const config_key keys[] = {
     {"model", "d_state", KEY_INT, FIELD(d_state), "0", 0, 65536, NULL, "recurrent state width N (even); 0 = from size"},
     {"model", "n_layers", KEY_INT, FIELD(n_layers), "0", 0, 1024, NULL, "number of blocks; 0 = from size"},
     {"train", "batch", KEY_INT, FIELD(batch), "16", 1, 1 << 20, NULL, "rows per step (global, all ranks)"},
-    {"train", "seq_len", KEY_INT, FIELD(seq_len), "0", 0, 1 << 20, NULL,
-     "positions per row; 0 = from size (XS 64, S 512, larger 2048)"},
+    {"train", "seq_len", KEY_INT, FIELD(seq_len), "512", 8, 1 << 20, NULL,
+     "positions per row (the default arms need about 400)"},
     {"train", "lr", KEY_DOUBLE, FIELD(lr), "1e-3", 0, 10, NULL, "peak learning rate of AdamW"},
     {"train", "warmup_frac", KEY_DOUBLE, FIELD(warmup_frac), "0.05", 0, 1, NULL, "share of steps of linear warm-up"},
     {"train", "min_lr_frac", KEY_DOUBLE, FIELD(min_lr_frac), "0.1", 0, 1, NULL,
@@ -49,6 +49,23 @@ static const config_key keys[] = {
      "steps between validation losses (and at the last step); 0 = only at the end"},
     {"train", "eval_rows", KEY_INT, FIELD(eval_rows), "32", 1, 1 << 20, NULL, "fixed validation rows"},
     {"train", "log_every", KEY_LONG, FIELD(log_every), "1", 1, 1e12, NULL, "steps between progress lines"},
+    {"objectives", "arms", KEY_STRING, FIELD(arms), "default", 0, 0, NULL,
+     "objective arms: 'default' (the 61-arm grid of the algorithm reference §7.4) and/or arm specs "
+     "separated by ';', e.g. 'ntp len=16-64; infill len=32-64 rate=0.15 width=8'"},
+    {"objectives", "mixture", KEY_STRING, FIELD(mixture), "birdie", 0, 0, NULL,
+     "birdie (reward-driven scheduler), ntp, ul2, uniform (per class, then per arm), or name=w,..."},
+    {"objectives", "paradigm", KEY_BOOL, FIELD(paradigm), "true", 0, 0, NULL,
+     "put the class paradigm token at the start or end of each prefix (never for NTP)"},
+    {"objectives", "val_rows_per_arm", KEY_INT, FIELD(val_rows_per_arm), "8", 1, 4096, NULL,
+     "fixed validation rows per arm (the scheduler's input)"},
+    {"scheduler", "warmup_steps", KEY_LONG, FIELD(warmup_steps), "0", 0, 1e12, NULL,
+     "class-uniform mixture before this step; 0 = steps/30 (§7.5)"},
+    {"scheduler", "fit_iters", KEY_INT, FIELD(fit_iters), "200", 1, 100000, NULL,
+     "reward-model AdamW steps per evaluation"},
+    {"scheduler", "candidates", KEY_INT, FIELD(candidates), "2048", 8, 1 << 20, NULL, "candidate mixtures scored"},
+    {"scheduler", "top_k", KEY_INT, FIELD(top_k), "8", 1, 1024, NULL, "the next mixture is the mean of the best top_k"},
+    {"scheduler", "rm_hidden", KEY_INT, FIELD(rm_hidden), "256", 2, 4096, NULL, "reward-model width (even)"},
+    {"scheduler", "rm_layers", KEY_INT, FIELD(rm_layers), "4", 1, 64, NULL, "reward-model Gated SSM blocks"},
     {"data", "source", KEY_CHOICE, FIELD(source), "synthetic", 0, 0, "synthetic|shards",
      "synthetic = the embedded generated corpus; shards = files made by `birdied prep`"},
     {"data", "train", KEY_STRING, FIELD(train_files), "", 0, 0, NULL,
@@ -249,6 +266,10 @@ int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen)
     }
     if (strcmp(cfg->source, "synthetic") == 0 && (cfg->train_files[0] || cfg->val_files[0])) {
         snprintf(err, errlen, "[data] train/val are set but [data] source = synthetic; set source = shards");
+        return -EINVAL;
+    }
+    if (cfg->top_k > cfg->candidates) {
+        snprintf(err, errlen, "[scheduler] top_k = %d exceeds [scheduler] candidates = %d", cfg->top_k, cfg->candidates);
         return -EINVAL;
     }
     if (cfg->d_state % 2) {

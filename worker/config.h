@@ -26,6 +26,14 @@ typedef struct birdie_config {
     long eval_every;
     int eval_rows;
     long log_every;
+    /* [objectives] */
+    char arms[4096];    /* "default" or arm specs separated by ';' */
+    char mixture[4096]; /* ntp | ul2 | uniform | birdie | name=w,... */
+    int paradigm;
+    int val_rows_per_arm;
+    /* [scheduler] (mixture = birdie) */
+    long warmup_steps;   /* 0 = total/30 (§7.5) */
+    int fit_iters, candidates, top_k, rm_hidden, rm_layers;
     /* [data] */
     char source[16]; /* synthetic | shards */
     char train_files[1024];

@@ -9,7 +9,9 @@
 #include <time.h>
 
 #include "worker/batch.h"
+#include "worker/curriculum.h"
 #include "worker/model.h"
+#include "worker/objectives/build.h"
 #include "worker/source.h"
 
 static double seconds_now(void)
@@ -32,7 +34,7 @@ double birdie_lr_at(const birdie_config *cfg, long step)
 }
 
 /* Effective shapes: the size's defaults with the config's overrides. */
-static int model_shape(const birdie_config *cfg, birdie_model_config *mc, int *T, char *err, size_t errlen)
+static int model_shape(const birdie_config *cfg, birdie_model_config *mc, char *err, size_t errlen)
 {
     if (birdie_model_config_by_name(cfg->size, mc) < 0) {
         snprintf(err, errlen, "[model] size = '%s': unknown", cfg->size);
@@ -45,7 +47,6 @@ static int model_shape(const birdie_config *cfg, birdie_model_config *mc, int *T
     if (cfg->n_layers)
         mc->n_layers = cfg->n_layers;
     mc->bidirectional = cfg->bidirectional;
-    *T = cfg->seq_len ? cfg->seq_len : (!strcmp(cfg->size, "XS") ? 64 : !strcmp(cfg->size, "S") ? 512 : 2048);
     return 0;
 }
 
@@ -61,26 +62,6 @@ static int open_sources(const birdie_config *cfg, birdie_source **train, birdie_
     rc = birdie_source_open_synthetic(train, cfg->seed, BIRDIE_SPLIT_TRAIN, err, errlen);
     if (rc == 0 && (rc = birdie_source_open_synthetic(val, cfg->seed, BIRDIE_SPLIT_VAL, err, errlen)) < 0)
         birdie_source_close(*train);
-    return rc;
-}
-
-/* Mean loss per label over the fixed validation rows (this rank's slice), evaluated B rows at a
- * time and summed over ranks. */
-static int validation_loss(birdie_model *m, const birdie_rows *val, birdie_collective *coll, double *out,
-                           char *err, size_t errlen)
-{
-    double sums[2] = {0.0, 0.0}; /* loss, labels */
-    for (int r0 = 0; r0 < val->B; r0 += m->B) {
-        size_t off = (size_t)r0 * val->T;
-        birdie_rows chunk = *val;
-        chunk.B = val->B - r0 < m->B ? val->B - r0 : m->B;
-        chunk.inputs += off, chunk.labels += off, chunk.segments += off;
-        chunk.prefix += off, chunk.resets += off, chunk.arms += off;
-        sums[0] += birdie_model_forward(m, &chunk, 0.0f);
-        sums[1] += (double)birdie_rows_label_count(&chunk);
-    }
-    int rc = coll->allreduce_sum_f64(coll, sums, 2, err, errlen);
-    *out = sums[1] > 0 ? sums[0] / sums[1] : NAN;
     return rc;
 }
 
@@ -103,97 +84,240 @@ static void rank_slice(int n, int r, int w, int *first, int *count)
     *count = (int)((long)n * (r + 1) / w) - *first;
 }
 
-/* One optimizer step: this rank's rows, global label count, forward/backward, gradient sum over ranks,
- * clipping and AdamW. Returns the global mean loss in *loss and the gradient norm in *norm. */
-static int train_step(const birdie_config *cfg, birdie_model *model, birdie_rows *rows, birdie_collective *coll,
-                      long step, double *loss, double *norm, char *err, size_t errlen)
+static birdie_rows rows_view(const birdie_rows *all, int first, int count)
 {
-    int rc;
-    double counts[2] = {(double)birdie_rows_label_count(rows), 0.0};
-    if ((rc = coll->allreduce_sum_f64(coll, counts, 1, err, errlen)) < 0)
+    size_t off = (size_t)first * all->T;
+    birdie_rows v = *all;
+    v.B = count;
+    v.inputs += off, v.labels += off, v.segments += off;
+    v.prefix += off, v.resets += off, v.arms += off;
+    return v;
+}
+
+/* Everything one training process holds. */
+typedef struct run {
+    const birdie_config *cfg;
+    birdie_collective *coll;
+    FILE *log;
+    int T, B, n_arms;
+    birdie_model model;
+    birdie_curriculum cur;
+    birdie_builder builder;
+    birdie_source *train_src, *val_src;
+    birdie_rows rows;     /* this rank's rows of a step */
+    birdie_rows val_ntp;  /* this rank's slice of the NTP validation rows */
+    birdie_rows val_arms; /* all per-arm validation rows; this rank evaluates [arm_first, +arm_count) */
+    int arm_first, arm_count;
+    double *arm_loss, *arm_tokens; /* (n_arms) scratch of the per-arm evaluation */
+    uint64_t *arm_tok_u;
+    birdie_pack_stats pack;
+} run;
+
+/* Forward over rows in chunks of the model's batch; adds loss and label sums, and per-arm sums
+ * when arm_loss is given. */
+static int forward_sums(run *r, const birdie_rows *rows, double *sums, double *arm_loss, uint64_t *arm_tok,
+                        char *err, size_t errlen)
+{
+    for (int r0 = 0; r0 < rows->B; r0 += r->model.B) {
+        birdie_rows chunk = rows_view(rows, r0, rows->B - r0 < r->model.B ? rows->B - r0 : r->model.B);
+        sums[0] += birdie_model_forward(&r->model, &chunk, 0.0f);
+        sums[1] += (double)birdie_rows_label_count(&chunk);
+        if (arm_loss) {
+            int rc = birdie_loss_by_arm(&chunk, r->model.losses_host, r->n_arms, arm_loss, arm_tok, err, errlen);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* NTP validation loss (every run's comparable number, §7.6) and, with arms set, the per-arm sums
+ * the scheduler reads; all summed over ranks. */
+static int evaluate(run *r, double *ntp_loss, int arms, char *err, size_t errlen)
+{
+    double sums[2] = {0, 0};
+    int rc = forward_sums(r, &r->val_ntp, sums, NULL, NULL, err, errlen);
+    if (rc == 0)
+        rc = r->coll->allreduce_sum_f64(r->coll, sums, 2, err, errlen);
+    if (rc < 0)
+        return rc;
+    *ntp_loss = sums[1] > 0 ? sums[0] / sums[1] : NAN;
+    if (!arms)
+        return 0;
+    double ignored[2] = {0, 0};
+    memset(r->arm_loss, 0, (size_t)r->n_arms * sizeof *r->arm_loss);
+    memset(r->arm_tok_u, 0, (size_t)r->n_arms * sizeof *r->arm_tok_u);
+    birdie_rows mine = rows_view(&r->val_arms, r->arm_first, r->arm_count);
+    if ((rc = forward_sums(r, &mine, ignored, r->arm_loss, r->arm_tok_u, err, errlen)) < 0)
+        return rc;
+    for (int a = 0; a < r->n_arms; a++)
+        r->arm_tokens[a] = (double)r->arm_tok_u[a];
+    if ((rc = r->coll->allreduce_sum_f64(r->coll, r->arm_loss, (size_t)r->n_arms, err, errlen)) < 0)
+        return rc;
+    return r->coll->allreduce_sum_f64(r->coll, r->arm_tokens, (size_t)r->n_arms, err, errlen);
+}
+
+/* "ntp 2.31 infill 1.87 ..." from per-class loss and token sums. */
+static void format_class_losses(const double *loss, const double *tokens, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int c = 0; c < BIRDIE_NUM_OBJECTIVE_CLASSES && used < len; c++)
+        if (tokens[c] > 0)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s %.3f", used ? " " : "",
+                                     birdie_objective_class_short((birdie_objective_class)c), loss[c] / tokens[c]);
+}
+
+static void log_arm_eval(run *r, long step, double ntp_loss)
+{
+    double loss[BIRDIE_NUM_OBJECTIVE_CLASSES] = {0}, tok[BIRDIE_NUM_OBJECTIVE_CLASSES] = {0};
+    for (int a = 0; a < r->n_arms; a++) {
+        loss[r->cur.arms.arms[a].cls] += r->arm_loss[a];
+        tok[r->cur.arms.arms[a].cls] += r->arm_tokens[a];
+    }
+    char classes[256];
+    format_class_losses(loss, tok, classes, sizeof classes);
+    log_line(r->log, "step %5ld/%ld | val loss %.4f | by class %s\n", step, r->cfg->steps, ntp_loss, classes);
+}
+
+/* One optimizer step: this rank's rows, global label count, forward/backward, gradient sum over ranks,
+ * clipping and AdamW. Returns the global mean loss, the gradient norm and per-class loss sums. */
+static int train_step(run *r, long step, double *loss, double *norm, double *class_loss, double *class_tok,
+                      char *err, size_t errlen)
+{
+    birdie_model *model = &r->model;
+    birdie_collective *coll = r->coll;
+    int rc = birdie_build_rows(&r->builder, r->cur.weights, (uint64_t)step, &r->rows, 0, r->B,
+                               (uint64_t)coll->rank * (uint64_t)r->B, &r->pack, err, errlen);
+    if (rc < 0)
+        return rc;
+    double labels = (double)birdie_rows_label_count(&r->rows);
+    if ((rc = coll->allreduce_sum_f64(coll, &labels, 1, err, errlen)) < 0)
         return rc;
     birdie_model_zero_grad(model);
-    double sums[2] = {birdie_model_forward(model, rows, counts[0] > 0 ? (float)(1.0 / counts[0]) : 0.0f), 0.0};
+    /* sums: the loss, then per class loss and tokens */
+    double sums[1 + 2 * BIRDIE_NUM_OBJECTIVE_CLASSES] = {0};
+    sums[0] = birdie_model_forward(model, &r->rows, labels > 0 ? (float)(1.0 / labels) : 0.0f);
     birdie_model_backward(model);
-    if ((rc = coll->allreduce_sum_f64(coll, sums, 1, err, errlen)) < 0)
+    memset(r->arm_loss, 0, (size_t)r->n_arms * sizeof *r->arm_loss);
+    memset(r->arm_tok_u, 0, (size_t)r->n_arms * sizeof *r->arm_tok_u);
+    if ((rc = birdie_loss_by_arm(&r->rows, model->losses_host, r->n_arms, r->arm_loss, r->arm_tok_u, err, errlen)) < 0)
         return rc;
+    for (int a = 0; a < r->n_arms; a++) {
+        int c = r->cur.arms.arms[a].cls;
+        sums[1 + c] += r->arm_loss[a];
+        sums[1 + BIRDIE_NUM_OBJECTIVE_CLASSES + c] += (double)r->arm_tok_u[a];
+    }
+    if ((rc = coll->allreduce_sum_f64(coll, sums, sizeof sums / sizeof sums[0], err, errlen)) < 0)
+        return rc;
+    memcpy(class_loss, sums + 1, BIRDIE_NUM_OBJECTIVE_CLASSES * sizeof *class_loss);
+    memcpy(class_tok, sums + 1 + BIRDIE_NUM_OBJECTIVE_CLASSES, BIRDIE_NUM_OBJECTIVE_CLASSES * sizeof *class_tok);
     if (coll->world > 1) {
         model->ops->synchronize();
         if ((rc = coll->allreduce_sum_f32(coll, model->grads, model->n_params, err, errlen)) < 0)
             return rc;
     }
-    *loss = counts[0] > 0 ? sums[0] / counts[0] : 0.0;
+    *loss = labels > 0 ? sums[0] / labels : 0.0;
     *norm = birdie_model_grad_norm(model);
     if (!isfinite(*loss) || !isfinite(*norm)) {
         snprintf(err, errlen, "step %ld: non-finite %s (loss %g, grad norm %g); stopping", step,
                  isfinite(*loss) ? "gradient" : "loss", *loss, *norm);
         return -ERANGE;
     }
+    const birdie_config *cfg = r->cfg;
     double scale = cfg->grad_clip > 0 && *norm > cfg->grad_clip ? cfg->grad_clip / *norm : 1.0;
     birdie_model_adamw(model, (float)birdie_lr_at(cfg, step), (float)cfg->weight_decay, (float)scale, (int)step);
     return 0;
 }
 
+static int run_open(run *r, const birdie_config *cfg, const birdie_ops *ops, char *err, size_t errlen)
+{
+    birdie_model_config mc;
+    int rc, val_first, val_count;
+    r->T = cfg->seq_len;
+    r->B = cfg->batch / r->coll->world;
+    if ((rc = model_shape(cfg, &mc, err, errlen)) < 0 || (rc = open_sources(cfg, &r->train_src, &r->val_src, err, errlen)) < 0)
+        return rc;
+    if ((rc = birdie_curriculum_init(&r->cur, cfg, r->T, err, errlen)) < 0)
+        return rc;
+    r->n_arms = r->cur.arms.n;
+    if ((rc = birdie_model_init(&r->model, &mc, ops, cfg->seed, r->B, r->T, err, errlen)) < 0)
+        return rc;
+    if ((rc = birdie_builder_init(&r->builder, &r->cur.arms, r->train_src, cfg->seed, r->T, err, errlen)) < 0)
+        return rc;
+    rank_slice(cfg->eval_rows, r->coll->rank, r->coll->world, &val_first, &val_count);
+    r->arm_loss = calloc((size_t)r->n_arms, sizeof *r->arm_loss);
+    r->arm_tokens = calloc((size_t)r->n_arms, sizeof *r->arm_tokens);
+    r->arm_tok_u = calloc((size_t)r->n_arms, sizeof *r->arm_tok_u);
+    if (!r->arm_loss || !r->arm_tokens || !r->arm_tok_u || birdie_rows_alloc(&r->rows, r->B, r->T) < 0 ||
+        (val_count > 0 && birdie_rows_alloc(&r->val_ntp, val_count, r->T) < 0)) {
+        snprintf(err, errlen, "out of memory for %d rows of %d positions", r->B, r->T);
+        return -ENOMEM;
+    }
+    if (val_count > 0 &&
+        (rc = birdie_batch_ntp(&r->val_ntp, r->val_src, cfg->seed, 0, (uint64_t)val_first, BIRDIE_RNG_VALIDATION)) < 0) {
+        snprintf(err, errlen, "validation data: %s", strerror(-rc));
+        return rc;
+    }
+    if ((rc = birdie_build_validation(&r->cur.arms, r->val_src, cfg->seed, cfg->val_rows_per_arm, r->T, &r->val_arms,
+                                      NULL, err, errlen)) < 0)
+        return rc;
+    rank_slice(r->val_arms.B, r->coll->rank, r->coll->world, &r->arm_first, &r->arm_count);
+    log_line(r->log, "model %s%s | D=%d N=%d L=%d V=%d | %zu parameters | backend %s | %d rank%s\n", cfg->size,
+             mc.bidirectional ? " bidirectional" : " causal", mc.d_model, mc.d_state, mc.n_layers, mc.vocab,
+             r->model.n_params, ops->name, r->coll->world, r->coll->world > 1 ? "s" : "");
+    char classes[256];
+    birdie_curriculum_format_classes(&r->cur, classes, sizeof classes);
+    log_line(r->log, "train %ld steps x %d rows x %d positions | lr %.2e | data %s | %d arms | mixture %s: %s\n",
+             cfg->steps, cfg->batch, r->T, cfg->lr, cfg->source, r->n_arms, cfg->mixture, classes);
+    return 0;
+}
+
+static void run_close(run *r)
+{
+    birdie_rows_free(&r->rows);
+    birdie_rows_free(&r->val_ntp);
+    birdie_rows_free(&r->val_arms);
+    free(r->arm_loss);
+    free(r->arm_tokens);
+    free(r->arm_tok_u);
+    if (r->builder.chunk)
+        birdie_builder_free(&r->builder);
+    if (r->model.ops)
+        birdie_model_free(&r->model);
+    birdie_curriculum_free(&r->cur);
+    birdie_source_close(r->train_src);
+    birdie_source_close(r->val_src);
+}
+
 int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll, FILE *log,
                  birdie_train_report *rep, char *err, size_t errlen)
 {
-    birdie_model_config mc;
-    int T, rc;
+    run r = {.cfg = cfg, .coll = coll, .log = log};
     birdie_collective *own = NULL;
-    if (!coll && !(coll = own = birdie_collective_single())) {
+    if (!coll && !(r.coll = own = birdie_collective_single())) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    if (cfg->batch % coll->world) {
-        snprintf(err, errlen, "[train] batch = %d is not divisible by the %d ranks", cfg->batch, coll->world);
+    int rc;
+    if (cfg->batch % r.coll->world) {
+        snprintf(err, errlen, "[train] batch = %d is not divisible by the %d ranks", cfg->batch, r.coll->world);
         rc = -EINVAL;
-        goto out_coll;
+        goto out;
     }
-    if ((rc = model_shape(cfg, &mc, &T, err, errlen)) < 0)
-        goto out_coll;
-    birdie_source *train_src = NULL, *val_src = NULL;
-    if ((rc = open_sources(cfg, &train_src, &val_src, err, errlen)) < 0)
-        goto out_coll;
-
-    int B = cfg->batch / coll->world, val_first, val_count;
-    rank_slice(cfg->eval_rows, coll->rank, coll->world, &val_first, &val_count);
-    birdie_model model;
-    birdie_rows rows = {0}, val = {0};
-    if ((rc = birdie_model_init(&model, &mc, ops, cfg->seed, B, T, err, errlen)) < 0)
-        goto out_sources;
-    if ((rc = birdie_rows_alloc(&rows, B, T)) < 0 ||
-        (val_count > 0 && (rc = birdie_rows_alloc(&val, val_count, T)) < 0)) {
-        snprintf(err, errlen, "out of memory for %d rows of %d positions", B, T);
-        goto out_model;
-    }
-    if (val_count > 0 && (rc = birdie_batch_ntp(&val, val_src, cfg->seed, 0, (uint64_t)val_first,
-                                                BIRDIE_RNG_VALIDATION)) < 0) {
-        snprintf(err, errlen, "validation data: %s", strerror(-rc));
-        goto out_model;
-    }
-    log_line(log, "model %s%s | D=%d N=%d L=%d V=%d | %zu parameters | backend %s | %d rank%s\n", cfg->size,
-             mc.bidirectional ? " bidirectional" : " causal", mc.d_model, mc.d_state, mc.n_layers, mc.vocab,
-             model.n_params, ops->name, coll->world, coll->world > 1 ? "s" : "");
-    log_line(log, "train %ld steps x %d rows x %d positions | lr %.2e | data %s\n", cfg->steps, cfg->batch, T,
-             cfg->lr, cfg->source);
-
-    if ((rc = validation_loss(&model, &val, coll, &rep->first_val_loss, err, errlen)) < 0)
-        goto out_model;
+    if ((rc = run_open(&r, cfg, ops, err, errlen)) < 0)
+        goto out;
+    if ((rc = evaluate(&r, &rep->first_val_loss, 1, err, errlen)) < 0)
+        goto out;
     rep->last_val_loss = rep->first_val_loss;
-    log_line(log, "step %5d/%ld | val loss %.4f\n", 0, cfg->steps, rep->first_val_loss);
+    log_arm_eval(&r, 0, rep->first_val_loss);
     double timed_seconds = 0.0, timed_tokens = 0.0;
-    uint64_t row0 = (uint64_t)coll->rank * (uint64_t)B;
     for (long step = 1; step <= cfg->steps; step++) {
-        double t0 = seconds_now(), loss, norm;
-        if ((rc = birdie_batch_ntp(&rows, train_src, cfg->seed, step, row0, BIRDIE_RNG_DATA)) < 0) {
-            snprintf(err, errlen, "training data at step %ld: %s", step, strerror(-rc));
-            goto out_model;
-        }
-        if ((rc = train_step(cfg, &model, &rows, coll, step, &loss, &norm, err, errlen)) < 0)
-            goto out_model;
+        double t0 = seconds_now(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES], class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
+        if ((rc = train_step(&r, step, &loss, &norm, class_loss, class_tok, err, errlen)) < 0)
+            goto out;
         ops->synchronize();
-        double dt = seconds_now() - t0;
-        double tokens = (double)cfg->batch * T;
+        double dt = seconds_now() - t0, tokens = (double)cfg->batch * r.T;
         if (step > 1) { /* the first step pays for page faults and caches */
             timed_seconds += dt;
             timed_tokens += tokens;
@@ -201,27 +325,32 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
         if (rep->train_losses)
             rep->train_losses[step - 1] = loss;
         rep->steps_done = step;
-        if (step % cfg->log_every == 0 || step == cfg->steps)
-            log_line(log, "step %5ld/%ld | loss %.4f | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s\n", step,
-                     cfg->steps, loss, birdie_lr_at(cfg, step), norm, dt * 1e3, tokens / dt);
-        if ((cfg->eval_every && step % cfg->eval_every == 0) || step == cfg->steps) {
-            if ((rc = validation_loss(&model, &val, coll, &rep->last_val_loss, err, errlen)) < 0)
-                goto out_model;
-            log_line(log, "step %5ld/%ld | val loss %.4f\n", step, cfg->steps, rep->last_val_loss);
+        if (step % cfg->log_every == 0 || step == cfg->steps) {
+            char classes[256];
+            format_class_losses(class_loss, class_tok, classes, sizeof classes);
+            log_line(log, "step %5ld/%ld | loss %.4f | %s | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s\n", step,
+                     cfg->steps, loss, classes, birdie_lr_at(cfg, step), norm, dt * 1e3, tokens / dt);
         }
+        int sched_step = birdie_curriculum_scheduler_step(&r.cur, step);
+        int eval_step = (cfg->eval_every && step % cfg->eval_every == 0) || step == cfg->steps;
+        if (sched_step || eval_step) {
+            if ((rc = evaluate(&r, &rep->last_val_loss, 1, err, errlen)) < 0)
+                goto out;
+            log_arm_eval(&r, step, rep->last_val_loss);
+        }
+        if (sched_step && (rc = birdie_curriculum_observe(&r.cur, step, r.arm_loss, r.arm_tokens, log, err, errlen)) < 0)
+            goto out;
     }
     rep->tokens_per_s = timed_seconds > 0 ? timed_tokens / timed_seconds : 0.0;
-    if (rep->final_params && rep->n_params == model.n_params)
-        ops->download(rep->final_params, model.params, model.n_params * sizeof(float));
+    rep->fill_rate = birdie_pack_fill_rate(&r.pack);
+    rep->mixture_version = r.cur.version;
+    if (rep->final_params && rep->n_params == r.model.n_params)
+        ops->download(rep->final_params, r.model.params, r.model.n_params * sizeof(float));
+    log_line(log, "packing fill rate %.3f over %llu rows (%llu samples)\n", rep->fill_rate,
+             (unsigned long long)r.pack.rows, (unsigned long long)r.pack.samples);
     rc = 0;
-out_model:
-    birdie_rows_free(&rows);
-    birdie_rows_free(&val);
-    birdie_model_free(&model);
-out_sources:
-    birdie_source_close(train_src);
-    birdie_source_close(val_src);
-out_coll:
+out:
+    run_close(&r);
     if (own)
         own->destroy(own);
     return rc;

@@ -16,6 +16,8 @@ typedef struct birdie_train_report {
     double first_val_loss; /* before the first step */
     double last_val_loss;
     double tokens_per_s;   /* mean over the steps after the first */
+    double fill_rate;      /* share of non-padding positions in the packed training rows */
+    uint64_t mixture_version; /* mixture changes made by the scheduler */
     double *train_losses;  /* optional, caller-owned, cfg->steps entries: the loss of every step */
     float *final_params;   /* optional, caller-owned, n_params entries: the parameters at the end */
     size_t n_params;

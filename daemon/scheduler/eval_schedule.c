@@ -1,0 +1,57 @@
+/* daemon/scheduler/eval_schedule.c: when to evaluate (§7.5), scaled to the run length. The
+ * coordinator owns the timing; this only proposes the steps. At 3,000 steps: 4, 20, 100, then every
+ * 150 steps; at other lengths the same fractions of the run (see scheduler.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "daemon/scheduler/scheduler.h"
+
+#define SCHEDULE_REFERENCE_STEPS 3000.0
+
+int64_t birdie_sched_default_warmup(int64_t total_steps)
+{
+    int64_t w = llround((double)total_steps / 30.0);
+    return w < 1 ? 1 : w;
+}
+
+int birdie_sched_eval_schedule(int64_t total_steps, int64_t *steps, int cap, char *err, size_t errlen)
+{
+    if (total_steps < 1 || total_steps > ((int64_t)1 << 50)) {
+        if (err)
+            snprintf(err, errlen, "evaluation schedule: total_steps %lld is out of range [1, 2^50]",
+                     (long long)total_steps);
+        return -EINVAL;
+    }
+    if (steps && cap < 0) {
+        if (err)
+            snprintf(err, errlen, "evaluation schedule: negative capacity %d", cap);
+        return -EINVAL;
+    }
+    double total = (double)total_steps;
+    int64_t early[3] = {llround(total * 4.0 / SCHEDULE_REFERENCE_STEPS),
+                        llround(total * 20.0 / SCHEDULE_REFERENCE_STEPS), birdie_sched_default_warmup(total_steps)};
+    int64_t interval = llround(total / 20.0);
+    if (interval < 1)
+        interval = 1;
+    int n = 0;
+    int64_t prev = 0;
+    for (int i = 0;; i++) {
+        int64_t next = i < 3 ? early[i] : prev + interval;
+        if (next <= prev)
+            next = prev + 1;
+        if (next >= total_steps)
+            break;
+        if (steps && n < cap)
+            steps[n] = next;
+        else if (steps) {
+            if (err)
+                snprintf(err, errlen, "evaluation schedule: %d slots are too few for %lld steps", cap,
+                         (long long)total_steps);
+            return -ENOSPC;
+        }
+        n++;
+        prev = next;
+    }
+    return n;
+}

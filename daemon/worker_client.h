@@ -1,0 +1,77 @@
+/* worker_client: what a training rank (rank 0 included) uses to talk to the coordinator over gRPC:
+ * Register, ReportEval, Heartbeat, Finish (blocking, each with a deadline), and a background thread
+ * holding the WatchMixture stream that keeps the newest {mixture version, weights, pause, stop}
+ * under a mutex, so the training loop polls it each step without blocking. The stream reconnects
+ * on its own (with backoff) if the coordinator restarts or the connection drops.
+ *
+ * It does not decide when a rank switches mixture: the training loop does that with its control
+ * all-reduce (DESIGN.md data flow 5) from what worker_client_poll returns.
+ *
+ * Errors: 0 on success; a negative errno for local failures; WORKER_RPC_ERR(code) when the server
+ * answered with gRPC status `code` (worker_client_rpc_code recovers it). Messages go to err. */
+#ifndef BIRDIE_DAEMON_WORKER_CLIENT_H
+#define BIRDIE_DAEMON_WORKER_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WORKER_RPC_ERR(code) (-1000 - (int)(code))
+#define WORKER_STOP_REASON_MAX 512
+
+typedef struct worker_client worker_client;
+
+typedef struct worker_client_config {
+  const char *addr;       /* coordinator address, "127.0.0.1:50051" */
+  const char *token;      /* NULL or "" for none */
+  int rank;
+  int world_size;
+  int deadline_ms;        /* per call (Register is retried within connect_timeout_ms) */
+  int connect_timeout_ms; /* how long Register keeps retrying while the coordinator is unreachable */
+} worker_client_config;
+
+/* What the training loop reads each step. */
+typedef struct worker_directive {
+  int64_t version;        /* -1 until the first directive arrives */
+  int pause;
+  int stop;
+  char stop_reason[WORKER_STOP_REASON_MAX];
+  int stream_connected;   /* the WatchMixture stream is up right now */
+} worker_directive;
+
+typedef struct worker_heartbeat {
+  int64_t step;
+  double tokens_per_s;
+  int64_t applied_version;
+  int64_t applied_step;
+  double loss;            /* NaN when unknown */
+  double lr;
+  double grad_norm;
+} worker_heartbeat;
+
+/* Registers (retrying UNAVAILABLE until connect_timeout_ms) and starts the stream thread. */
+int worker_client_open(const worker_client_config *cfg, worker_client **out, char *err, size_t errlen);
+void worker_client_close(worker_client *wc);
+
+/* The run as Register answered it. Arm order is the run's (config) order. */
+int worker_client_arm_count(const worker_client *wc);
+const char *worker_client_arm_name(const worker_client *wc, int i);
+int64_t worker_client_incarnation(const worker_client *wc);
+const char *worker_client_run_name(const worker_client *wc);
+
+/* loss_sum[n_arms] and tokens[n_arms] in run arm order. *round_complete (may be NULL) tells whether
+ * every rank has now reported this step. */
+int worker_client_report_eval(worker_client *wc, int64_t step, const double *loss_sum, const double *tokens,
+                              int *round_complete, char *err, size_t errlen);
+int worker_client_heartbeat(worker_client *wc, const worker_heartbeat *hb, char *err, size_t errlen);
+int worker_client_finish(worker_client *wc, int64_t step, int failed, const char *reason, char *err, size_t errlen);
+
+/* Non-blocking: the newest directive; weights (may be NULL) gets n_arms weights in arm order. */
+void worker_client_poll(worker_client *wc, worker_directive *out, double *weights);
+/* Blocks until a directive with version >= min_version (or stop/pause as asked) arrives, or
+ * timeout_ms passes: 1 when it did, 0 on timeout. want: 0 version only, 1 also pause, 2 also stop. */
+int worker_client_wait(worker_client *wc, int64_t min_version, int want_pause, int want_stop, int timeout_ms);
+
+/* The gRPC status code inside a WORKER_RPC_ERR return, or -1 for other codes. */
+int worker_client_rpc_code(int rc);
+
+#endif

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# tests/cli_bad_input.sh BIRDIED: birdied end to end from the command line: bad config keys and
+# values, missing and corrupt shards, each a non-zero exit with a message naming the problem; then
+# `birdied prep` on a text file and a short training run on the shards it made. Prints TAP.
+set -u
+birdied=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+check() { # name, expected exit code, expected text in stderr/stdout, command...
+  local name=$1 want_rc=$2 want_text=$3; shift 3
+  n=$((n + 1))
+  "$@" >"$tmp/out" 2>&1
+  local rc=$?
+  if [ "$rc" -eq "$want_rc" ] && grep -qF -- "$want_text" "$tmp/out"; then
+    echo "ok $n - $name"
+  else
+    echo "not ok $n - $name (exit $rc, want $want_rc and '$want_text')"
+    sed 's/^/# /' "$tmp/out" | head -5
+    failed=$((failed + 1))
+  fi
+}
+printf '[train]\nlr = 1e-3\nbatchsize = 4\n' >"$tmp/badkey.ini"
+printf '[train]\nlr = fast\n' >"$tmp/badvalue.ini"
+printf '[data]\nsource = shards\ntrain = %s/missing_*.bin\nval = %s/missing.bin\n' "$tmp" "$tmp" >"$tmp/missing.ini"
+head -c 3000 /dev/urandom >"$tmp/corrupt.bin"
+base=(--run.steps=3 --train.batch=2 --train.eval_rows=2 --run.backend=cpu --train.seq_len=64
+      '--objectives.arms=ntp len=16-64; copying len=8-24' --objectives.mixture=uniform)
+
+check "unknown key in file names it and its line" 2 "line 3: unknown key [train] batchsize" "$birdied" --config "$tmp/badkey.ini"
+check "bad value in file names the key" 2 "[train] lr = 'fast': not a number" "$birdied" --config "$tmp/badvalue.ini"
+check "unknown override key" 2 "unknown key [model] depth" "$birdied" --model.depth=3
+check "out-of-range override" 2 "[train] batch = 0: out of range" "$birdied" --train.batch=0
+check "unknown argument" 2 "unknown argument 'train'" "$birdied" train
+check "missing config file" 2 "$tmp/none.ini" "$birdied" --config "$tmp/none.ini"
+check "shards without files" 2 "[data] source = shards needs [data] train" "$birdied" --data.source=shards
+check "missing shard names the pattern" 3 "missing_" "$birdied" --config "$tmp/missing.ini" "${base[@]}"
+check "corrupt shard names the file" 3 "corrupt.bin" "$birdied" "${base[@]}" --data.source=shards \
+  --data.train="$tmp/corrupt.bin" --data.val="$tmp/corrupt.bin"
+if nvidia-smi -L >/dev/null 2>&1; then
+  n=$((n + 1)); echo "ok $n - cuda without a GPU is a clear error # SKIP a GPU is present"
+else
+  check "cuda without a GPU is a clear error" 5 "backend" "$birdied" "${base[@]}" --backend cuda
+fi
+check "--help documents every section" 0 "[data]" "$birdied" --help
+
+# prep a text file into shards, then train on them
+python3 - "$tmp" <<'PY'
+import sys
+words = "the early bird sings at dawn while the river runs past old stones and green hills".split()
+for d in range(2):  # a text file is one document; validation takes whole documents
+    with open(f"{sys.argv[1]}/corpus{d}.txt", "w") as f:
+        for i in range(1500):
+            f.write(" ".join(words[(i * 7 + k + d) % len(words)] for k in range(12)) + ".\n")
+PY
+check "prep turns text into shards" 0 "train: 1 documents" "$birdied" prep --out "$tmp/shards" --val-fraction 0.5 \
+  "$tmp/corpus0.txt" "$tmp/corpus1.txt"
+check "training on prepared shards" 0 "done: 3 steps" "$birdied" "${base[@]}" --data.source=shards \
+  --data.train="$tmp/shards/train_*.bin" --data.val="$tmp/shards/val_*.bin"
+echo "1..$n"
+exit $((failed > 0))

@@ -1,0 +1,178 @@
+/* tests/objectives/test_mixture.c: named and explicit mixtures over the default grid, their
+ * errors, and the frequencies of the arm draw. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "worker/objectives/mixture.h"
+
+static birdie_arm_set grid;
+static double w[BIRDIE_MAX_ARMS];
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[256];
+    birdie_arm_set_init(&grid);
+    return birdie_arm_set_add_default(&grid, err, sizeof err);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    birdie_arm_set_free(&grid);
+    return 0;
+}
+
+static double total(void)
+{
+    double s = 0;
+    for (int i = 0; i < grid.n; i++)
+        s += w[i];
+    return s;
+}
+
+static double class_total(birdie_objective_class c)
+{
+    double s = 0;
+    for (int i = 0; i < grid.n; i++)
+        s += grid.arms[i].cls == c ? w[i] : 0;
+    return s;
+}
+
+static double infill_total(double rate, int width)
+{
+    double s = 0;
+    for (int i = 0; i < grid.n; i++) {
+        const birdie_arm *a = &grid.arms[i];
+        if (a->cls == BIRDIE_OBJ_INFILLING && fabs(a->rate - rate) < 1e-9 && a->width == width)
+            s += w[i];
+    }
+    return s;
+}
+
+static void test_ntp(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(birdie_mixture_parse(&grid, "ntp", w, err, sizeof err), 0);
+    for (int i = 0; i < grid.n; i++)
+        assert_true(w[i] == (grid.arms[i].cls == BIRDIE_OBJ_NTP ? 1.0 : 0.0));
+}
+
+static void test_uniform_over_classes_then_arms(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(birdie_mixture_parse(&grid, " uniform", w, err, sizeof err), 0);
+    assert_true(fabs(total() - 1) < 1e-12);
+    for (int c = 0; c < BIRDIE_NUM_OBJECTIVE_CLASSES; c++)
+        assert_true(fabs(class_total((birdie_objective_class)c) - 1.0 / 7) < 1e-12);
+    /* within a class all arms are equal: the 24 autoencoding arms get 1/168 each */
+    for (int i = 0; i < grid.n; i++)
+        if (grid.arms[i].cls == BIRDIE_OBJ_AUTOENCODING)
+            assert_true(fabs(w[i] - 1.0 / 168) < 1e-12);
+}
+
+static void test_ul2_mapping(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(birdie_mixture_parse(&grid, "ul2", w, err, sizeof err), 0);
+    assert_true(fabs(total() - 1) < 1e-12);
+    assert_true(fabs(class_total(BIRDIE_OBJ_PREFIX_LM) - 0.2) < 1e-12);
+    assert_true(fabs(infill_total(0.15, 8) - 0.2) < 1e-12);  /* R(3, 15%) -> width 8 */
+    assert_true(fabs(infill_total(0.15, 24) - 0.3) < 1e-12); /* R(8, 15%) + X(64, 15%) -> width 24 */
+    assert_true(fabs(infill_total(0.5, 8) - 0.1) < 1e-12);   /* X(3, 50%) */
+    assert_true(fabs(infill_total(0.5, 24) - 0.2) < 1e-12);  /* X(8, 50%) + X(64, 50%) */
+    assert_true(infill_total(0.05, 8) == 0.0);
+    assert_true(class_total(BIRDIE_OBJ_NTP) == 0.0);
+
+    birdie_arm_set small;
+    const char *specs[] = {"ntp", "infill rate=0.15"};
+    assert_int_equal(birdie_arm_set_from_specs(&small, specs, 2, err, sizeof err), 0);
+    double w2[2];
+    assert_int_equal(birdie_mixture_parse(&small, "ul2", w2, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "prefix_lm"));
+    birdie_arm_set_free(&small);
+}
+
+static void test_explicit(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(birdie_mixture_parse(&grid, "ntp.l32-512=3, copy.l32-64 = 1", w, err, sizeof err), 0);
+    assert_true(fabs(w[birdie_arm_set_find(&grid, "ntp.l32-512")] - 0.75) < 1e-12);
+    assert_true(fabs(w[birdie_arm_set_find(&grid, "copy.l32-64")] - 0.25) < 1e-12);
+    assert_true(fabs(total() - 1) < 1e-12);
+
+    const struct {
+        const char *spec, *says;
+    } bad[] = {
+        {"nope.arm=1", "unknown arm 'nope.arm'"},
+        {"ntp.l32-512=-1", "'ntp.l32-512' has weight -1"},
+        {"ntp.l32-512=nan", "'ntp.l32-512' has weight nan"},
+        {"ntp.l32-512=inf", "'ntp.l32-512' has weight inf"},
+        {"ntp.l32-512=0,copy.l32-64=0", "sum to 0"},
+        {"ntp.l32-512=1,ntp.l32-512=2", "'ntp.l32-512' given twice"},
+        {"ntp.l32-512=x", "'ntp.l32-512': weight 'x' is not a number"},
+        {"ntp.l32-512=1e999", "has weight inf"},
+        {"ntp.l32-512", "unknown"},
+        {"ntp.l32-512=1,junk", "'junk' is not name=weight"},
+        {"birdie", "mixture 'birdie': unknown"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = birdie_mixture_parse(&grid, bad[i].spec, w, err, sizeof err);
+        if (rc != -EINVAL || !strstr(err, bad[i].says)) {
+            print_error("'%s': rc %d, message '%s' (expected '%s')\n", bad[i].spec, rc, err, bad[i].says);
+            fail();
+        }
+    }
+}
+
+static void test_normalise_names_the_arm(void **state)
+{
+    (void)state;
+    char err[256];
+    for (int i = 0; i < grid.n; i++)
+        w[i] = 1;
+    w[5] = -0.5;
+    assert_int_equal(birdie_mixture_normalise(&grid, w, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, grid.arms[5].name));
+    w[5] = 2;
+    assert_int_equal(birdie_mixture_normalise(&grid, w, err, sizeof err), 0);
+    assert_true(fabs(w[5] - 2.0 / 62) < 1e-12);
+}
+
+/* Draw frequencies match the weights (within 5 standard deviations) and weight 0 is never drawn. */
+static void test_draw_frequencies(void **state)
+{
+    (void)state;
+    const double weights[5] = {0.5, 0.0, 0.2, 0.3, 0.0};
+    int count[5] = {0};
+    birdie_rng rng = birdie_rng_stream(3, 0, 0, BIRDIE_RNG_TEST);
+    const int draws = 100000;
+    for (int i = 0; i < draws; i++)
+        count[birdie_mixture_draw(weights, 5, &rng)]++;
+    for (int i = 0; i < 5; i++) {
+        double sd = sqrt(draws * weights[i] * (1 - weights[i]));
+        assert_true(fabs(count[i] - draws * weights[i]) <= 5 * sd);
+    }
+    assert_int_equal(count[1] + count[4], 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ntp),           cmocka_unit_test(test_uniform_over_classes_then_arms),
+        cmocka_unit_test(test_ul2_mapping),   cmocka_unit_test(test_explicit),
+        cmocka_unit_test(test_normalise_names_the_arm), cmocka_unit_test(test_draw_frequencies),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
