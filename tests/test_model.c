@@ -110,7 +110,7 @@ static void gradcheck(int bidirectional)
             checked++;
         }
     }
-    print_message("gradcheck (%s): %d entries, worst scaled error %.3f\n", bidirectional ? "bidirectional" : "causal",
+    print_message("# gradcheck (%s): %d entries, worst scaled error %.3f\n", bidirectional ? "bidirectional" : "causal",
                   checked, worst);
     birdie_rows_free(&rows);
     birdie_model_free(&m);

@@ -39,7 +39,7 @@ static void test_learns(void **state)
     int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &rep, err, sizeof err);
     if (rc < 0)
         fail_msg("train: %s", err);
-    print_message("val loss %.4f -> %.4f over %ld steps\n", rep.first_val_loss, rep.last_val_loss, rep.steps_done);
+    print_message("# val loss %.4f -> %.4f over %ld steps\n", rep.first_val_loss, rep.last_val_loss, rep.steps_done);
     assert_int_equal(rep.steps_done, 300);
     assert_true(rep.first_val_loss > 5.0);
     assert_true(rep.last_val_loss < rep.first_val_loss - 2.5);
