@@ -25,7 +25,7 @@ printf '[train]\nlr = fast\n' >"$tmp/badvalue.ini"
 printf '[data]\nsource = shards\ntrain = %s/missing_*.bin\nval = %s/missing.bin\n' "$tmp" "$tmp" >"$tmp/missing.ini"
 head -c 3000 /dev/urandom >"$tmp/corrupt.bin"
 base=(--run.steps=3 --train.batch=2 --train.eval_rows=2 --run.backend=cpu --train.seq_len=64
-      '--objectives.arms=ntp len=16-64; copying len=8-24' --objectives.mixture=uniform)
+      '--objectives.arms=ntp len=16-64; copying len=8-24' --objectives.mixture=uniform --daemon.listen=)
 
 check "unknown key in file names it and its line" 2 "line 3: unknown key [train] batchsize" "$birdied" --config "$tmp/badkey.ini"
 check "bad value in file names the key" 2 "[train] lr = 'fast': not a number" "$birdied" --config "$tmp/badvalue.ini"

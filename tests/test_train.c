@@ -36,7 +36,7 @@ static void test_learns(void **state)
     xs_config(&cfg, 300);
     birdie_train_report rep = {0};
     char err[512];
-    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &rep, err, sizeof err);
+    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, &rep, err, sizeof err);
     if (rc < 0)
         fail_msg("train: %s", err);
     print_message("# val loss %.4f -> %.4f over %ld steps\n", rep.first_val_loss, rep.last_val_loss, rep.steps_done);
@@ -53,7 +53,7 @@ static void run_losses(int bidirectional, uint64_t seed, double *losses, long st
     cfg.seed = seed;
     birdie_train_report rep = {.train_losses = losses};
     char err[512];
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &rep, err, sizeof err) < 0)
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
         fail_msg("train: %s", err);
 }
 

@@ -1,8 +1,9 @@
 /* worker/birdied.c: main of birdied. Parses flags and the config, picks the backend, and runs the
  * training (or the `prep` subcommand). The only place that exits; everything below returns errors.
  *
- * Exit codes: 0 done; 2 usage or configuration error; 3 data error (missing or corrupt shard,
- * empty source); 4 training stopped on a non-finite loss or gradient; 5 no usable backend. */
+ * Exit codes: 0 done (or stopped by an operator); 2 usage or configuration error; 3 data error
+ * (missing or corrupt shard, empty source); 4 training stopped on a non-finite loss or gradient;
+ * 5 no usable backend; 6 a peer rank was lost; 7 the coordinator could not start or be reached. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,12 @@
 #include "worker/config.h"
 #include "worker/data/prep.h"
 #include "worker/train.h"
+#ifdef BIRDIE_HAVE_DAEMON
+#include "daemon/run_link.h"
+#include "daemon/token.h"
+#endif
 
-enum { EXIT_USAGE = 2, EXIT_DATA = 3, EXIT_DIVERGED = 4, EXIT_BACKEND = 5, EXIT_PEER = 6 };
+enum { EXIT_USAGE = 2, EXIT_DATA = 3, EXIT_DIVERGED = 4, EXIT_BACKEND = 5, EXIT_PEER = 6, EXIT_COORDINATOR = 7 };
 
 /* Seconds a collective may wait for the other ranks before the job ends as a lost peer. */
 #define COLLECTIVE_DEADLINE_S 300.0
@@ -76,7 +81,7 @@ static int fail_job(birdie_collective *c, int code)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: birdied [--config FILE] [--section.key=value ...] [--backend auto|cpu|cuda]\n"
+            "usage: birdied [--config FILE] [--section.key=value ...] [--backend auto|cpu|cuda] [--token-file F]\n"
             "       birdied prep [--out DIR] [--shard-tokens N] [--val-fraction F] FILE...\n"
             "       birdied --print-config [...]   print the effective configuration and exit\n"
             "\n"
@@ -85,10 +90,13 @@ static void usage(FILE *out)
             "Unknown keys and bad values are errors.\n"
             "\n"
             "Under mpirun every rank trains its slice of each global batch ([train] batch rows in all);\n"
-            "rank 0 prints the progress lines.\n"
+            "rank 0 prints the progress lines and hosts the coordinator ([daemon] listen): gRPC for\n"
+            "birdiectl, the scheduler's decisions, and the SQLite store ([daemon] db). The bearer token\n"
+            "comes from --token-file or $BIRDIE_TOKEN.\n"
             "\n"
             "exit codes: 0 done, 2 usage/config error, 3 data error, 4 non-finite loss or gradient,\n"
-            "            5 no usable backend, 6 a peer rank was lost (collective deadline)\n"
+            "            5 no usable backend, 6 a peer rank was lost (collective deadline),\n"
+            "            7 the coordinator could not start or be reached (e.g. its port is in use)\n"
             "\n"
             "configuration keys:\n");
     birdie_config_print_help(out);
@@ -127,10 +135,14 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--print-config") == 0) {
             print_config = 1;
-        } else if (strcmp(a, "--backend") == 0 || strncmp(a, "--backend=", 10) == 0) {
-            const char *v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : "");
-            char assignment[64];
-            snprintf(assignment, sizeof assignment, "run.backend=%s", v);
+        } else if (!strcmp(a, "--backend") || !strncmp(a, "--backend=", 10) || !strcmp(a, "--token-file") ||
+                   !strncmp(a, "--token-file=", 13)) {
+            /* short forms of run.backend and daemon.token_file */
+            int backend = a[2] == 'b';
+            const char *eq = strchr(a, '=');
+            const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : "");
+            char assignment[1100];
+            snprintf(assignment, sizeof assignment, "%s=%s", backend ? "run.backend" : "daemon.token_file", v);
             if (birdie_config_set(&cfg, assignment, err, sizeof err) < 0) {
                 fprintf(stderr, "birdied: %s\n", err);
                 return EXIT_USAGE;
@@ -174,16 +186,43 @@ int main(int argc, char **argv)
     if (log)
         fprintf(log, "birdied: %s\n", note);
 
+    const birdie_control *ctl = NULL;
+#ifdef BIRDIE_HAVE_DAEMON
+    birdie_control link_ctl;
+    birdie_run_link *link = NULL;
+    if (cfg.listen[0]) {
+        char token[BIRDIE_TOKEN_MAX];
+        if (token_load(cfg.token_file[0] ? cfg.token_file : NULL, token, sizeof token, err, sizeof err) < 0) {
+            fprintf(stderr, "birdied: token: %s\n", err);
+            return fail_job(coll, EXIT_USAGE);
+        }
+        if (!token[0] && cfg.auth_all) {
+            if (coll->rank == 0)
+                fprintf(stderr, "birdied: the coordinator needs a bearer token: --token-file FILE or BIRDIE_TOKEN "
+                                "(or [daemon] listen = \"\" to train without one)\n");
+            return fail_job(coll, EXIT_USAGE);
+        }
+        if (birdie_run_link_open(&cfg, coll, token, log, &link_ctl, &link, err, sizeof err) < 0) {
+            fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
+            return fail_job(coll, EXIT_COORDINATOR);
+        }
+        ctl = &link_ctl;
+    }
+#endif
     birdie_train_report rep = {0};
-    int rc = birdie_train(&cfg, ops, coll, log, &rep, err, sizeof err);
+    int rc = birdie_train(&cfg, ops, coll, ctl, log, &rep, err, sizeof err);
+#ifdef BIRDIE_HAVE_DAEMON
+    if (rc == 0)
+        birdie_run_link_close(link, coll);
+#endif
     if (rc < 0) {
         fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
         return fail_job(coll, rc == -ERANGE ? EXIT_DIVERGED : rc == -ETIMEDOUT ? EXIT_PEER
                               : rc == -ENOMEM ? 1 : EXIT_DATA);
     }
     if (log)
-        fprintf(log, "done: %ld steps | val loss %.4f -> %.4f | %.0f tok/s\n", rep.steps_done, rep.first_val_loss,
-                rep.last_val_loss, rep.tokens_per_s);
+        fprintf(log, "%s: %ld steps | val loss %.4f -> %.4f | %.0f tok/s\n", rep.stopped ? "stopped" : "done",
+                rep.steps_done, rep.first_val_loss, rep.last_val_loss, rep.tokens_per_s);
     leave_world(coll);
     return 0;
 }

@@ -34,6 +34,12 @@ typedef struct birdie_config {
     /* [scheduler] (mixture = birdie) */
     long warmup_steps;   /* 0 = total/30 (§7.5) */
     int fit_iters, candidates, top_k, rm_hidden, rm_layers;
+    /* [daemon] */
+    char listen[256];   /* coordinator address on rank 0; "" = no coordinator */
+    char db[1024];      /* SQLite store of the coordinator */
+    char token_file[1024];
+    int auth_all;
+    double eval_deadline_s, decision_timeout_s;
     /* [data] */
     char source[16]; /* synthetic | shards */
     char train_files[1024];

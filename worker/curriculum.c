@@ -25,7 +25,7 @@ static int split_specs(char *buf, const char **specs, int cap)
     return n;
 }
 
-static int init_scheduler(birdie_curriculum *cur, const birdie_config *cfg, char *err, size_t errlen)
+static int init_scheduler(birdie_curriculum *cur, const birdie_config *cfg, int remote, char *err, size_t errlen)
 {
     int n = cur->arms.n, rc = -ENOMEM;
     const char **names = calloc((size_t)n, sizeof *names);
@@ -60,6 +60,7 @@ static int init_scheduler(birdie_curriculum *cur, const birdie_config *cfg, char
     /* §7.5: the exploration schedule spans the run; very short runs (smoke tests) get the shortest
      * horizon whose cook, warm-up and decay phases are each at least a few steps long. */
     sc.explore.horizon = cfg->steps > 64 ? cfg->steps : 64;
+    /* Created even when remote: it checks the config and gives the initial mixture and version. */
     if ((rc = birdie_sched_create(&sc, &cur->sched, err, errlen)) < 0)
         goto out;
     int count = birdie_sched_eval_schedule(cfg->steps, NULL, 0, err, errlen);
@@ -75,6 +76,10 @@ static int init_scheduler(birdie_curriculum *cur, const birdie_config *cfg, char
     cur->n_eval_steps = birdie_sched_eval_schedule(cfg->steps, cur->eval_steps, count, err, errlen);
     memcpy(cur->weights, birdie_sched_mixture(cur->sched), (size_t)cur->arms.n * sizeof *cur->weights);
     cur->version = birdie_sched_mixture_version(cur->sched);
+    if (remote) {
+        birdie_sched_free(cur->sched);
+        cur->sched = NULL;
+    }
     rc = 0;
 out:
     free(names);
@@ -82,7 +87,8 @@ out:
     return rc;
 }
 
-int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int T, char *err, size_t errlen)
+int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int T, int remote, char *err,
+                           size_t errlen)
 {
     memset(cur, 0, sizeof *cur);
     char specs_buf[sizeof cfg->arms];
@@ -115,8 +121,9 @@ int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    if (strcmp(cfg->mixture, "birdie") == 0)
-        rc = init_scheduler(cur, cfg, msg, sizeof msg);
+    cur->birdie = strcmp(cfg->mixture, "birdie") == 0;
+    if (cur->birdie)
+        rc = init_scheduler(cur, cfg, remote, msg, sizeof msg);
     else
         rc = birdie_mixture_parse(&cur->arms, cfg->mixture, cur->weights, msg, sizeof msg);
     if (rc < 0) {
@@ -139,7 +146,7 @@ void birdie_curriculum_free(birdie_curriculum *cur)
 
 int birdie_curriculum_scheduler_step(const birdie_curriculum *cur, int64_t step)
 {
-    for (int i = 0; cur->sched && i < cur->n_eval_steps; i++)
+    for (int i = 0; i < cur->n_eval_steps; i++)
         if (cur->eval_steps[i] == step)
             return 1;
     return 0;

@@ -20,14 +20,17 @@ typedef struct birdie_curriculum {
     birdie_arm_set arms;
     double *weights; /* (arms.n) the mixture in force */
     uint64_t version;
-    birdie_sched *sched; /* NULL for fixed mixtures */
+    int birdie;          /* mixture = birdie: the scheduler decides (here or in the coordinator) */
+    birdie_sched *sched; /* the local scheduler; NULL for fixed mixtures and remote scheduling */
     int64_t *eval_steps; /* scheduler evaluation steps, ascending */
     int n_eval_steps;
 } birdie_curriculum;
 
 /* Parses arms and mixture from cfg and checks that every arm fits a row of T positions (an arm that
- * does not is an error naming it). 0 or a negative errno with a message. */
-int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int T, char *err, size_t errlen);
+ * does not is an error naming it). For mixture = birdie it creates the scheduler unless remote is set
+ * (the coordinator runs it; the evaluation schedule is kept). 0 or a negative errno with a message. */
+int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int T, int remote, char *err,
+                           size_t errlen);
 void birdie_curriculum_free(birdie_curriculum *cur);
 
 /* 1 when the scheduler evaluates at this step. */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "worker/batch.h"
+#include "worker/control.h"
 #include "worker/curriculum.h"
 #include "worker/model.h"
 #include "worker/objectives/build.h"
@@ -111,6 +112,10 @@ typedef struct run {
     double *arm_loss, *arm_tokens; /* (n_arms) scratch of the per-arm evaluation */
     uint64_t *arm_tok_u;
     birdie_pack_stats pack;
+    const birdie_control *ctl; /* NULL: no control plane */
+    int64_t applied_version, applied_step;
+    double *incoming; /* (n_arms) weights of the newest version the control plane delivered */
+    double last_heartbeat;
 } run;
 
 /* Forward over rows in chunks of the model's batch; adds loss and label sums, and per-arm sums
@@ -238,9 +243,10 @@ static int run_open(run *r, const birdie_config *cfg, const birdie_ops *ops, cha
     r->B = cfg->batch / r->coll->world;
     if ((rc = model_shape(cfg, &mc, err, errlen)) < 0 || (rc = open_sources(cfg, &r->train_src, &r->val_src, err, errlen)) < 0)
         return rc;
-    if ((rc = birdie_curriculum_init(&r->cur, cfg, r->T, err, errlen)) < 0)
+    if ((rc = birdie_curriculum_init(&r->cur, cfg, r->T, r->ctl && r->ctl->scheduler_remote, err, errlen)) < 0)
         return rc;
     r->n_arms = r->cur.arms.n;
+    r->applied_version = (int64_t)r->cur.version;
     if ((rc = birdie_model_init(&r->model, &mc, ops, cfg->seed, r->B, r->T, err, errlen)) < 0)
         return rc;
     if ((rc = birdie_builder_init(&r->builder, &r->cur.arms, r->train_src, cfg->seed, r->T, err, errlen)) < 0)
@@ -249,7 +255,8 @@ static int run_open(run *r, const birdie_config *cfg, const birdie_ops *ops, cha
     r->arm_loss = calloc((size_t)r->n_arms, sizeof *r->arm_loss);
     r->arm_tokens = calloc((size_t)r->n_arms, sizeof *r->arm_tokens);
     r->arm_tok_u = calloc((size_t)r->n_arms, sizeof *r->arm_tok_u);
-    if (!r->arm_loss || !r->arm_tokens || !r->arm_tok_u || birdie_rows_alloc(&r->rows, r->B, r->T) < 0 ||
+    r->incoming = calloc((size_t)r->n_arms, sizeof *r->incoming);
+    if (!r->arm_loss || !r->arm_tokens || !r->arm_tok_u || !r->incoming || birdie_rows_alloc(&r->rows, r->B, r->T) < 0 ||
         (val_count > 0 && birdie_rows_alloc(&r->val_ntp, val_count, r->T) < 0)) {
         snprintf(err, errlen, "out of memory for %d rows of %d positions", r->B, r->T);
         return -ENOMEM;
@@ -281,6 +288,7 @@ static void run_close(run *r)
     free(r->arm_loss);
     free(r->arm_tokens);
     free(r->arm_tok_u);
+    free(r->incoming);
     if (r->builder.chunk)
         birdie_builder_free(&r->builder);
     if (r->model.ops)
@@ -290,10 +298,79 @@ static void run_close(run *r)
     birdie_source_close(r->val_src);
 }
 
-int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll, FILE *log,
-                 birdie_train_report *rep, char *err, size_t errlen)
+
+enum { CONTROL_STOP = 1 };
+
+/* The per-step control all-reduce (DESIGN.md data flow 5): every rank contributes the newest mixture
+ * version it holds and its pause and stop flags; MIN of the versions and MAX of the flags decide for
+ * all ranks at once, so they switch mixture, pause or stop at the same step. A new mixture is taken
+ * only once every rank holds it (min == max). With wanted >= 0 (after an evaluation whose decision
+ * the coordinator makes) the loop waits until every rank holds at least that version, so the
+ * decision applies at a fixed step. Returns CONTROL_STOP when the run must stop. */
+static int control_sync(run *r, long step, int64_t wanted, char *reason, size_t reason_len, char *err, size_t errlen)
 {
-    run r = {.cfg = cfg, .coll = coll, .log = log};
+    if (!r->ctl)
+        return 0;
+    const birdie_control *ctl = r->ctl;
+    double give_up = seconds_now() + ctl->decision_timeout_ms / 1000.0;
+    for (;;) {
+        birdie_control_state st;
+        ctl->poll(ctl->ctx, &st, r->incoming);
+        int64_t mins[1] = {st.version}, maxs[3] = {st.version, st.pause, st.stop};
+        int rc = r->coll->allreduce_minmax_i64(r->coll, mins, 1, maxs, 3, err, errlen);
+        if (rc < 0)
+            return rc;
+        if (maxs[2]) {
+            snprintf(reason, reason_len, "%s", st.stop ? st.stop_reason : "another rank was told to stop");
+            return CONTROL_STOP;
+        }
+        if (maxs[1]) { /* paused: keep the heartbeat going and ask again */
+            ctl->wait(ctl->ctx, -1, 1, 1000);
+            give_up = seconds_now() + ctl->decision_timeout_ms / 1000.0;
+            continue;
+        }
+        int waiting = (wanted >= 0 && mins[0] < wanted) || mins[0] != maxs[0];
+        if (waiting) {
+            if (seconds_now() > give_up) {
+                snprintf(err, errlen, "step %ld: mixture version %lld did not reach every rank within %d ms "
+                         "(ranks hold %lld..%lld)", step, (long long)(wanted > maxs[0] ? wanted : maxs[0]),
+                         ctl->decision_timeout_ms, (long long)mins[0], (long long)maxs[0]);
+                return -ETIMEDOUT;
+            }
+            ctl->wait(ctl->ctx, wanted > maxs[0] ? wanted : maxs[0], 0, 200);
+            continue;
+        }
+        if (mins[0] > r->applied_version) {
+            memcpy(r->cur.weights, r->incoming, (size_t)r->n_arms * sizeof *r->incoming);
+            r->cur.version = (uint64_t)mins[0];
+            r->applied_version = mins[0];
+            r->applied_step = step;
+            char classes[256];
+            birdie_curriculum_format_classes(&r->cur, classes, sizeof classes);
+            log_line(r->log, "step %5ld | mixture v%lld applied on every rank: %s\n", step, (long long)mins[0], classes);
+        }
+        return 0;
+    }
+}
+
+/* At most every 50 ms, so a fast small model does not turn into an RPC benchmark. */
+static int heartbeat(run *r, long step, double tokens_per_s, double loss, double norm, int force, char *err,
+                     size_t errlen)
+{
+    double now = seconds_now();
+    if (!r->ctl || (!force && now - r->last_heartbeat < 0.05))
+        return 0;
+    r->last_heartbeat = now;
+    birdie_step_report rep = {.step = step, .tokens_per_s = tokens_per_s, .loss = loss,
+                              .lr = birdie_lr_at(r->cfg, step), .grad_norm = norm,
+                              .applied_version = r->applied_version, .applied_step = r->applied_step};
+    return r->ctl->heartbeat(r->ctl->ctx, &rep, err, errlen);
+}
+
+int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll,
+                 const birdie_control *ctl, FILE *log, birdie_train_report *rep, char *err, size_t errlen)
+{
+    run r = {.cfg = cfg, .coll = coll, .log = log, .ctl = ctl};
     birdie_collective *own = NULL;
     if (!coll && !(r.coll = own = birdie_collective_single())) {
         snprintf(err, errlen, "out of memory");
@@ -312,7 +389,12 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     rep->last_val_loss = rep->first_val_loss;
     log_arm_eval(&r, 0, rep->first_val_loss);
     double timed_seconds = 0.0, timed_tokens = 0.0;
+    int64_t wanted = -1; /* the version the coordinator's next decision will carry */
+    char stop_reason[512] = "";
     for (long step = 1; step <= cfg->steps; step++) {
+        if ((rc = control_sync(&r, step, wanted, stop_reason, sizeof stop_reason, err, errlen)) != 0)
+            break;
+        wanted = -1;
         double t0 = seconds_now(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES], class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
         if ((rc = train_step(&r, step, &loss, &norm, class_loss, class_tok, err, errlen)) < 0)
             goto out;
@@ -331,16 +413,33 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
             log_line(log, "step %5ld/%ld | loss %.4f | %s | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s\n", step,
                      cfg->steps, loss, classes, birdie_lr_at(cfg, step), norm, dt * 1e3, tokens / dt);
         }
-        int sched_step = birdie_curriculum_scheduler_step(&r.cur, step);
+        if ((rc = heartbeat(&r, step, tokens / dt, loss, norm, step == cfg->steps, err, errlen)) < 0)
+            goto out;
+        int sched_step = r.cur.birdie && birdie_curriculum_scheduler_step(&r.cur, step);
         int eval_step = (cfg->eval_every && step % cfg->eval_every == 0) || step == cfg->steps;
         if (sched_step || eval_step) {
             if ((rc = evaluate(&r, &rep->last_val_loss, 1, err, errlen)) < 0)
                 goto out;
             log_arm_eval(&r, step, rep->last_val_loss);
         }
-        if (sched_step && (rc = birdie_curriculum_observe(&r.cur, step, r.arm_loss, r.arm_tokens, log, err, errlen)) < 0)
+        /* The scheduler sees the evaluations of its schedule; with a coordinator, fixed mixtures report
+         * their evaluations too (recorded, no decision). */
+        int report = r.ctl && (r.cur.birdie ? sched_step : eval_step);
+        if (report) {
+            if ((rc = r.ctl->report_eval(r.ctl->ctx, step, r.arm_loss, r.arm_tokens, err, errlen)) < 0)
+                goto out;
+            if (r.cur.birdie && r.ctl->scheduler_remote && step < cfg->steps)
+                wanted = r.applied_version + 1;
+        }
+        if (sched_step && r.cur.sched &&
+            (rc = birdie_curriculum_observe(&r.cur, step, r.arm_loss, r.arm_tokens, log, err, errlen)) < 0)
             goto out;
     }
+    if (rc < 0)
+        goto out;
+    rep->stopped = rc == CONTROL_STOP;
+    if (rep->stopped)
+        log_line(log, "step %5ld | stopped: %s\n", rep->steps_done, stop_reason);
     rep->tokens_per_s = timed_seconds > 0 ? timed_tokens / timed_seconds : 0.0;
     rep->fill_rate = birdie_pack_fill_rate(&r.pack);
     rep->mixture_version = r.cur.version;
@@ -350,6 +449,14 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
              (unsigned long long)r.pack.rows, (unsigned long long)r.pack.samples);
     rc = 0;
 out:
+    if (r.ctl) {
+        char msg[256];
+        int frc = r.ctl->finish(r.ctl->ctx, rep->steps_done, rc < 0, rc < 0 ? err : "", msg, sizeof msg);
+        if (frc < 0 && rc == 0) {
+            snprintf(err, errlen, "finish: %s", msg);
+            rc = frc;
+        }
+    }
     run_close(&r);
     if (own)
         own->destroy(own);

@@ -10,6 +10,7 @@
 #include "kernels/ops.h"
 #include "worker/collective.h"
 #include "worker/config.h"
+#include "worker/control.h"
 
 typedef struct birdie_train_report {
     long steps_done;
@@ -17,7 +18,8 @@ typedef struct birdie_train_report {
     double last_val_loss;
     double tokens_per_s;   /* mean over the steps after the first */
     double fill_rate;      /* share of non-padding positions in the packed training rows */
-    uint64_t mixture_version; /* mixture changes made by the scheduler */
+    uint64_t mixture_version; /* the version of the mixture in force at the end */
+    int stopped;              /* the control plane stopped the run before cfg->steps */
     double *train_losses;  /* optional, caller-owned, cfg->steps entries: the loss of every step */
     float *final_params;   /* optional, caller-owned, n_params entries: the parameters at the end */
     size_t n_params;
@@ -30,9 +32,11 @@ double birdie_lr_at(const birdie_config *cfg, long step);
  * (coll NULL = a world of one), printing progress lines to log (may be NULL; pass it on rank 0
  * only). Rank r builds rows [r*b, (r+1)*b) of each global batch of cfg->batch = world*b rows and
  * the gradients are summed over ranks as the gradient of the global mean loss, so parameters stay
- * identical on every rank. Returns 0 or a negative errno with err naming the cause (bad data,
- * non-finite loss, a collective that timed out, ...). */
-int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll, FILE *log,
-                 birdie_train_report *rep, char *err, size_t errlen);
+ * identical on every rank. ctl (may be NULL) is the control plane: mixtures, pause and stop from
+ * the coordinator, heartbeats and evaluation reports to it. Returns 0 (also when stopped: see
+ * rep->stopped) or a negative errno with err naming the cause (bad data, non-finite loss, a
+ * collective that timed out, ...). */
+int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll,
+                 const birdie_control *ctl, FILE *log, birdie_train_report *rep, char *err, size_t errlen);
 
 #endif

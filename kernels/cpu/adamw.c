@@ -5,15 +5,18 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/parallel.h"
 
-CPU_HOT static void adamw_range(float *param, const float *grad, float *m, float *v, long i0, long i1,
-                                const birdie_adamw_params *p, float bc1, float bc2)
+/* Scalars are copied out of p and the buffers are restrict: with p read through a pointer that
+ * might alias param, GCC keeps the loop scalar. */
+CPU_HOT static void adamw_range(float *restrict param, const float *restrict grad, float *restrict m,
+                                float *restrict v, long i0, long i1, float lr, float beta1, float beta2, float eps,
+                                float wd, float grad_scale, float bc1, float bc2)
 {
     for (long i = i0; i < i1; i++) {
-        float g = grad[i] * p->grad_scale;
-        m[i] = p->beta1 * m[i] + (1.0f - p->beta1) * g;
-        v[i] = p->beta2 * v[i] + (1.0f - p->beta2) * g * g;
+        float g = grad[i] * grad_scale;
+        m[i] = beta1 * m[i] + (1.0f - beta1) * g;
+        v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
         float mhat = m[i] / bc1, vhat = v[i] / bc2;
-        param[i] -= p->lr * (mhat / (sqrtf(vhat) + p->eps) + p->weight_decay * param[i]);
+        param[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * param[i]);
     }
 }
 
@@ -21,7 +24,9 @@ void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_
 {
     float bc1 = 1.0f - powf(p->beta1, (float)p->step);
     float bc2 = 1.0f - powf(p->beta2, (float)p->step);
-    CPU_PARALLEL_RANGE(n, n, lo, hi, adamw_range(param, grad, m, v, lo, hi, p, bc1, bc2));
+    CPU_PARALLEL_RANGE(n, n, lo, hi,
+                       adamw_range(param, grad, m, v, lo, hi, p->lr, p->beta1, p->beta2, p->eps, p->weight_decay,
+                                   p->grad_scale, bc1, bc2));
 }
 
 double cpu_sum_squares(const float *x, size_t n)

@@ -32,9 +32,10 @@
 #endif
 
 /* The hot loops are compiled twice, for baseline x86-64 and for Haswell-class cores (AVX2 + FMA),
- * and picked at load time, so one binary is both portable and fast. */
+ * and picked at load time by CPU features (x86-64-v3 = AVX2, FMA, BMI; "arch=haswell" would test the
+ * CPU model instead and miss AMD parts), so one binary is both portable and fast. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define CPU_HOT __attribute__((target_clones("arch=haswell", "default")))
+#define CPU_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define CPU_HOT
 #endif

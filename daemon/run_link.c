@@ -1,0 +1,226 @@
+/* daemon/run_link.c: the coordinator on rank 0 with the scheduler as its decide callback, and every
+ * rank's gRPC client behind the birdie_control table (run_link.h). */
+#include "daemon/run_link.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/coordinator.h"
+#include "daemon/worker_client.h"
+#include "worker/curriculum.h"
+
+struct birdie_run_link {
+    worker_client *wc;
+    coordinator *co;           /* rank 0 only */
+    birdie_curriculum cur;     /* rank 0 only: arms, initial mixture, the scheduler */
+    int have_cur;
+    int n_arms;
+};
+
+/* What rank 0 tells the others once its coordinator is up (or failed). */
+typedef struct coordinator_announce {
+    int rc;
+    int port;
+    char host[256];
+    char err[512];
+} coordinator_announce;
+
+/* ---- decide: the scheduler, on the coordinator's decide thread ---- */
+
+static int decide_with_scheduler(void *ctx, int64_t step, const double *loss_sum, const double *tokens, int n_arms,
+                                 coordinator_decision *out, char *err, size_t errlen)
+{
+    birdie_curriculum *cur = ctx;
+    if (!cur->sched) { /* a fixed mixture: the evaluation is recorded, nothing is decided */
+        out->new_mixture = 0;
+        return 0;
+    }
+    /* out->new_weights holds the mixture in force. If it is not the scheduler's own last mixture (an
+     * operator set one, or the store normalised it), it is handed in as a newer version; the
+     * scheduler's numbering only has to be monotone, the coordinator assigns the published one. */
+    const double *own = birdie_sched_mixture(cur->sched);
+    double diff = 0;
+    for (int a = 0; a < n_arms; a++)
+        diff = fmax(diff, fabs(own[a] - out->new_weights[a]));
+    uint64_t own_version = birdie_sched_mixture_version(cur->sched);
+    birdie_sched_input in = {.step = step, .n_arms = n_arms, .loss_sum = loss_sum, .tokens = tokens,
+                             .mixture = diff > 1e-9 ? out->new_weights : NULL,
+                             .mixture_version = own_version + 1};
+    birdie_decision d = {0};
+    int rc = birdie_sched_observe(cur->sched, &in, &d, err, errlen);
+    if (rc < 0)
+        return rc;
+    memcpy(out->new_weights, d.mixture_out, (size_t)n_arms * sizeof *out->new_weights);
+    out->new_mixture = 1; /* every evaluation publishes a version, so ranks know the decision arrived */
+    if (d.has_reward)
+        memcpy(out->rewards, d.reward, (size_t)n_arms * sizeof *out->rewards);
+    out->explore = d.kind == BIRDIE_DECISION_EXPLORE;
+    out->predicted_reward = d.has_prediction ? d.predicted_in_score : NAN;
+    out->observed_reward = d.has_reward ? d.observed_score : NAN;
+    out->fit_error = d.fit_mse_clean;
+    if (out->record_text && out->record_cap)
+        birdie_decision_format(&d, cur->sched, out->record_text, out->record_cap);
+    birdie_decision_free(&d);
+    return 0;
+}
+
+/* ---- the control table over worker_client ---- */
+
+static void link_poll(void *ctx, birdie_control_state *state, double *weights)
+{
+    birdie_run_link *link = ctx;
+    worker_directive dir;
+    worker_client_poll(link->wc, &dir, weights);
+    state->version = dir.version;
+    state->pause = dir.pause;
+    state->stop = dir.stop;
+    snprintf(state->stop_reason, sizeof state->stop_reason, "%s", dir.stop_reason[0] ? dir.stop_reason : "stopped");
+}
+
+static int link_wait(void *ctx, int64_t min_version, int want_unpause, int timeout_ms)
+{
+    birdie_run_link *link = ctx;
+    if (!want_unpause)
+        return worker_client_wait(link->wc, min_version, 0, 1, timeout_ms);
+    /* the client wakes on new versions and stops, not on the end of a pause: look every 50 ms */
+    struct timespec nap = {0, 50 * 1000 * 1000};
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        worker_directive dir;
+        worker_client_poll(link->wc, &dir, NULL);
+        if (!dir.pause || dir.stop)
+            return 1;
+        nanosleep(&nap, NULL);
+    }
+    return 0;
+}
+
+static int link_report_eval(void *ctx, int64_t step, const double *loss_sum, const double *tokens, char *err,
+                            size_t errlen)
+{
+    birdie_run_link *link = ctx;
+    return worker_client_report_eval(link->wc, step, loss_sum, tokens, NULL, err, errlen);
+}
+
+static int link_heartbeat(void *ctx, const birdie_step_report *r, char *err, size_t errlen)
+{
+    birdie_run_link *link = ctx;
+    worker_heartbeat hb = {.step = r->step, .tokens_per_s = r->tokens_per_s, .applied_version = r->applied_version,
+                           .applied_step = r->applied_step, .loss = r->loss, .lr = r->lr, .grad_norm = r->grad_norm};
+    return worker_client_heartbeat(link->wc, &hb, err, errlen);
+}
+
+static int link_finish(void *ctx, int64_t step, int failed, const char *reason, char *err, size_t errlen)
+{
+    birdie_run_link *link = ctx;
+    return worker_client_finish(link->wc, step, failed, reason, err, errlen);
+}
+
+/* ---- opening ---- */
+
+/* "host:port" -> the host part, with the wildcard replaced by this machine's name so that other
+ * machines can reach it. */
+static void connect_host(const char *listen, char *host, size_t len)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+    if (n >= len)
+        n = len - 1;
+    memcpy(host, listen, n);
+    host[n] = '\0';
+    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]") || !host[0])
+        if (gethostname(host, len) != 0)
+            snprintf(host, len, "127.0.0.1");
+}
+
+static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, int world, const char *token,
+                              coordinator_announce *ann)
+{
+    int T = cfg->seq_len;
+    ann->rc = birdie_curriculum_init(&link->cur, cfg, T, 0, ann->err, sizeof ann->err);
+    if (ann->rc < 0)
+        return;
+    link->have_cur = 1;
+    int n = link->cur.arms.n;
+    const char **names = calloc((size_t)n, sizeof *names), **classes = calloc((size_t)n, sizeof *classes);
+    if (!names || !classes) {
+        ann->rc = -ENOMEM;
+        snprintf(ann->err, sizeof ann->err, "out of memory");
+    } else {
+        for (int a = 0; a < n; a++) {
+            names[a] = link->cur.arms.arms[a].name;
+            classes[a] = birdie_objective_class_name(link->cur.arms.arms[a].cls);
+        }
+        coordinator_config cc = {.bind_addr = cfg->listen, .token = token, .auth_all = cfg->auth_all,
+                                 .db_path = cfg->db, .run_name = cfg->name, .n_arms = n, .arm_names = names,
+                                 .arm_classes = classes, .initial_weights = link->cur.weights,
+                                 .initial_version = (int64_t)link->cur.version, .initial_step = 0,
+                                 .world_size = world, .eval_deadline_ms = (int)(cfg->eval_deadline_s * 1000),
+                                 .decide = decide_with_scheduler, .decide_ctx = &link->cur};
+        ann->rc = coordinator_start(&cc, &link->co, ann->err, sizeof ann->err);
+        if (ann->rc == 0) {
+            ann->port = coordinator_port(link->co);
+            connect_host(cfg->listen, ann->host, sizeof ann->host);
+        }
+    }
+    free(names);
+    free(classes);
+}
+
+int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, const char *token, FILE *log,
+                         birdie_control *ctl, birdie_run_link **out, char *err, size_t errlen)
+{
+    birdie_run_link *link = calloc(1, sizeof *link);
+    if (!link) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    coordinator_announce ann = {0};
+    if (coll->rank == 0)
+        start_coordinator(link, cfg, coll->world, token, &ann);
+    int rc = coll->broadcast(coll, &ann, sizeof ann, 0, err, errlen);
+    if (rc == 0 && ann.rc < 0) {
+        snprintf(err, errlen, "coordinator on rank 0: %s", ann.err);
+        rc = ann.rc;
+    }
+    if (rc < 0) {
+        birdie_run_link_close(link, NULL);
+        return rc;
+    }
+    char addr[300];
+    snprintf(addr, sizeof addr, "%s:%d", ann.host, ann.port);
+    if (log && coll->rank == 0)
+        fprintf(log, "coordinator listening on %s (store %s); birdiectl --addr %s status\n", addr, cfg->db, addr);
+    worker_client_config wcc = {.addr = addr, .token = token, .rank = coll->rank, .world_size = coll->world,
+                                .deadline_ms = 30000, .connect_timeout_ms = 60000};
+    if ((rc = worker_client_open(&wcc, &link->wc, err, errlen)) < 0) {
+        birdie_run_link_close(link, NULL);
+        return rc;
+    }
+    link->n_arms = worker_client_arm_count(link->wc);
+    *ctl = (birdie_control){.ctx = link, .scheduler_remote = 1, .poll = link_poll, .wait = link_wait,
+                            .report_eval = link_report_eval, .heartbeat = link_heartbeat, .finish = link_finish,
+                            .decision_timeout_ms = (int)(cfg->decision_timeout_s * 1000)};
+    *out = link;
+    return 0;
+}
+
+void birdie_run_link_close(birdie_run_link *link, birdie_collective *coll)
+{
+    if (!link)
+        return;
+    if (link->wc)
+        worker_client_close(link->wc);
+    if (coll) { /* rank 0 keeps serving until every rank has said goodbye */
+        char err[256];
+        coll->barrier(coll, err, sizeof err);
+    }
+    if (link->co)
+        coordinator_stop(link->co);
+    if (link->have_cur)
+        birdie_curriculum_free(&link->cur);
+    free(link);
+}

@@ -1,0 +1,41 @@
+/* worker/control.h: what the training loop needs from a control plane, as a table of callbacks.
+ *
+ * Under birdied with the daemon built, daemon/run_link.c implements it over the coordinator's gRPC
+ * API (worker_client.h); without it a run has no control plane (NULL) and keeps its own scheduler.
+ * The loop never blocks on the network except where it must: the report of an evaluation, the
+ * wait for the scheduler's decision after it, and a pause. Ranks agree on what they apply through
+ * the per-step control all-reduce (worker/train.c), not through this interface. */
+#ifndef BIRDIE_CONTROL_H
+#define BIRDIE_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct birdie_control_state {
+    int64_t version; /* newest mixture version received, -1 before the first */
+    int pause, stop;
+    char stop_reason[512];
+} birdie_control_state;
+
+typedef struct birdie_step_report {
+    int64_t step;
+    double tokens_per_s, loss, lr, grad_norm;
+    int64_t applied_version, applied_step;
+} birdie_step_report;
+
+typedef struct birdie_control {
+    void *ctx;
+    /* the coordinator runs the scheduler: after reporting an evaluation, wait for its decision */
+    int scheduler_remote;
+    /* Non-blocking: the newest state; weights (n arms) receive the mixture of state->version. */
+    void (*poll)(void *ctx, birdie_control_state *state, double *weights);
+    /* Blocks up to timeout_ms for a version >= min_version, a stop, or (want_unpause) the end of a
+     * pause. Returns 1 if that happened, 0 on timeout. */
+    int (*wait)(void *ctx, int64_t min_version, int want_unpause, int timeout_ms);
+    int (*report_eval)(void *ctx, int64_t step, const double *loss_sum, const double *tokens, char *err, size_t errlen);
+    int (*heartbeat)(void *ctx, const birdie_step_report *report, char *err, size_t errlen);
+    int (*finish)(void *ctx, int64_t step, int failed, const char *reason, char *err, size_t errlen);
+    int decision_timeout_ms; /* how long to wait for a decision or the other ranks' versions */
+} birdie_control;
+
+#endif
