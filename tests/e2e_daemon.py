@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""tests/e2e_daemon.py BIRDIED BIRDIECTL: the distributed daemon end to end, under mpirun -np 2.
+
+Run 1 (fixed mixture, long): an operator set-mixture mid-run is applied by both ranks at the same
+step (GetStatus and SQLite agree); every bad input gets its status and changes nothing; hundreds of
+concurrent status calls succeed while training; `birdiectl stop` ends the job cleanly.
+Run 2 (Birdie mixture, short): every evaluation round has its evals, rewards, decision and mixture
+rows, scheduler mixtures are applied on every rank, and the run finishes. Prints TAP."""
+import concurrent.futures
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+BIRDIED, BIRDIECTL = sys.argv[1], sys.argv[2]
+TOKEN = "e2e-secret"
+ENV = dict(os.environ, BIRDIE_TOKEN=TOKEN, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", ASAN_OPTIONS="detect_leaks=0")
+ARMS = "ntp len=16-128; copying len=8-48; infill len=16-96 rate=0.15 width=4"
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(f"{'ok' if ok else 'not ok'} {len(results)} - {name}" + (f" # {detail}" if detail and not ok else ""))
+    sys.stdout.flush()
+
+
+def start(tmp, db, extra):
+    log = open(os.path.join(tmp, os.path.basename(db) + ".log"), "w+")
+    cmd = ["mpirun", "--oversubscribe", "--mca", "btl", "self,vader", "-np", "2", BIRDIED, "--model.size=XS",
+           "--train.seq_len=128", "--train.batch=8", f"--objectives.arms={ARMS}", f"--daemon.db={db}",
+           "--daemon.listen=127.0.0.1:0", "--train.log_every=100"] + extra
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        log.seek(0)
+        m = re.search(r"listening on (\S+)", log.read())
+        if m:
+            return proc, log, m.group(1)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    log.seek(0)
+    raise SystemExit(f"birdied did not start: {log.read()[-2000:]}")
+
+
+def ctl(addr, *args, token=TOKEN):
+    env = dict(ENV, BIRDIE_TOKEN=token)
+    p = subprocess.run([BIRDIECTL, "--addr", addr, "-o", "json", *args], capture_output=True, text=True, env=env,
+                       timeout=60)
+    try:
+        out = json.loads(p.stdout) if p.stdout.strip() else {}
+    except json.JSONDecodeError:
+        out = {"raw": p.stdout}
+    return p.returncode, out
+
+
+def status(addr):
+    rc, st = ctl(addr, "status")
+    return st if rc == 0 else None
+
+
+def wait_for(pred, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    return None
+
+
+def run_fixed(tmp):
+    db = os.path.join(tmp, "fixed.db")
+    proc, log, addr = start(tmp, db, ["--run.steps=1000000", "--objectives.mixture=uniform", "--train.eval_every=100"])
+    st = wait_for(lambda: (s := status(addr)) and s.get("state") == "running" and s.get("step", 0) >= 50 and s)
+    check("run is running on 2 ranks", bool(st) and st["world_size"] == 2 and len(st["ranks"]) == 2)
+    version0 = st["mixture"]["version"] if st else -1
+
+    rc, out = ctl(addr, "set-mixture", "ntp.l16-128=3", "copy.l8-48=1", "--expected-version", str(version0))
+    check("set-mixture accepted", rc == 0, str(out))
+    v1 = version0 + 1
+
+    def both_applied():
+        s = status(addr)
+        return s if s and all(r["applied_version"] >= v1 for r in s["ranks"]) else None
+    st = wait_for(both_applied)
+    steps = {r["applied_step"] for r in st["ranks"]} if st else set()
+    check("both ranks applied the operator mixture at the same step (status)", bool(st) and len(steps) == 1,
+          str(st and st["ranks"]))
+
+    bad = [
+        ("unknown arm", ["set-mixture", "nosucharm=1"], 5, "INVALID_ARGUMENT"),
+        ("negative weight", ["set-mixture", "ntp.l16-128=-1"], 5, "INVALID_ARGUMENT"),
+        ("NaN weight", ["set-mixture", "ntp.l16-128=nan"], 5, "INVALID_ARGUMENT"),
+        ("all-zero weights", ["set-mixture", "ntp.l16-128=0", "copy.l8-48=0"], 5, "INVALID_ARGUMENT"),
+        ("stale expected version", ["set-mixture", "ntp.l16-128=1", "--expected-version", str(version0)], 5, "ABORTED"),
+    ]
+    for name, args, want_rc, code in bad:
+        rc, out = ctl(addr, *args)
+        got = (out.get("error") or {}).get("code")
+        check(f"{name} -> {code}", rc == want_rc and got == code, f"rc {rc} {out}")
+    rc, out = ctl(addr, "set-mixture", "ntp.l16-128=1", token="wrong-token")
+    check("wrong token -> UNAUTHENTICATED", rc == 6 and (out.get("error") or {}).get("code") == "UNAUTHENTICATED", str(out))
+    st = status(addr)
+    check("bad inputs changed nothing", bool(st) and st["mixture"]["version"] == v1, str(st and st["mixture"]))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(lambda _: ctl(addr, "status")[0], range(200)))
+    check("200 concurrent status calls succeed while training", codes.count(0) == 200, f"{codes.count(0)}/200")
+
+    rc, out = ctl(addr, "stop", "--reason", "e2e done")
+    check("stop accepted", rc == 0, str(out))
+    try:
+        code = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = -1
+    log.seek(0)
+    text = log.read()
+    check("birdied exits 0 after stop, saying so", code == 0 and "stopped:" in text, f"exit {code}: {text[-500:]}")
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    row = con.execute("select source, applied_step from mixtures where version = ?", (v1,)).fetchone()
+    check("SQLite records the operator mixture with the step both ranks applied it",
+          row is not None and row[0] == "operator" and row[1] in steps, f"{row} vs {steps}")
+    n_rounds = con.execute("select count(distinct step) from evals").fetchone()[0]
+    n_evals = con.execute("select count(*) from evals").fetchone()[0]
+    check("evals rows are complete (every round has every arm)", n_rounds > 0 and n_evals == 3 * n_rounds,
+          f"{n_evals} rows, {n_rounds} rounds")
+    check("bad set-mixture calls left no mixture rows",
+          con.execute("select count(*) from mixtures").fetchone()[0] == v1 + 1)
+
+
+def run_birdie(tmp):
+    db = os.path.join(tmp, "birdie.db")
+    proc, log, addr = start(tmp, db, ["--run.steps=60", "--objectives.mixture=birdie", "--scheduler.rm_hidden=32",
+                                      "--scheduler.fit_iters=20", "--scheduler.candidates=256"])
+    try:
+        code = proc.wait(timeout=240)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = -1
+    log.seek(0)
+    text = log.read()
+    check("Birdie run under the coordinator finishes", code == 0 and "done: 60 steps" in text, text[-800:])
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rounds = [r[0] for r in con.execute("select distinct step from evals order by step")]
+    decisions = con.execute("select count(*) from decisions").fetchone()[0]
+    rewards = con.execute("select count(distinct step) from rewards").fetchone()[0]
+    sched = con.execute("select count(*), count(applied_step) from mixtures where source = 'scheduler'").fetchone()
+    check("one decision and one scheduler mixture per evaluation round", len(rounds) > 3 and decisions == len(rounds)
+          and sched[0] == len(rounds), f"{len(rounds)} rounds, {decisions} decisions, {sched} mixtures")
+    check("rewards recorded for every round after the first", rewards >= len(rounds) - 1, f"{rewards} vs {len(rounds)}")
+    applied = len(re.findall(r"applied on every rank", text))
+    check("scheduler mixtures applied on every rank (all but a decision at the last step)",
+          sched[1] >= len(rounds) - 1 and applied >= len(rounds) - 1, f"{sched} applied lines {applied}")
+    state = con.execute("select detail from events where kind = 'state' order by rowid desc limit 1").fetchone()
+    check("the run is recorded as finished", state is not None and state[0] == "finished", str(state))
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        run_fixed(tmp)
+        run_birdie(tmp)
+    print(f"1..{len(results)}")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
