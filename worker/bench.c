@@ -1,6 +1,7 @@
 /* worker/bench.c: birdie-bench, the speed measurements (never a test).
  *
  *   birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] [--steps N]
+ *   birdie-bench --packer | --scheduler
  *
  * Times full train steps (forward + backward + AdamW) of the model on random tokens and prints
  * tokens/s, the model FLOP rate against the machine's measured GEMM rate (the practical ceiling of
@@ -13,8 +14,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/scheduler/scheduler.h"
+#include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "worker/model.h"
+#include "worker/objectives/bench.h"
+#include "worker/objectives/mixture.h"
+#include "worker/source.h"
 #include "worker/rng.h"
 #include "worker/vocab.h"
 
@@ -23,6 +29,7 @@
 typedef struct bench_args {
     const char *backend, *model;
     int batch, seq, steps;
+    int packer, scheduler;
 } bench_args;
 
 static double now_s(void)
@@ -167,6 +174,58 @@ static int run_model_bench(const bench_args *args)
     return 0;
 }
 
+/* Row building and packing with the default arms and the class-uniform mixture (the Birdie warm-up)
+ * on the synthetic corpus, one thread. */
+static int run_packer_bench(const bench_args *args)
+{
+    char err[512];
+    birdie_arm_set arms;
+    birdie_source *src = NULL;
+    int T = args->seq ? args->seq : 512, B = args->batch ? args->batch : 64, rc = 1;
+    birdie_arm_set_init(&arms);
+    if (birdie_arm_set_add_default(&arms, err, sizeof err) < 0 ||
+        birdie_source_open_synthetic(&src, 1337, BIRDIE_SPLIT_TRAIN, err, sizeof err) < 0) {
+        fprintf(stderr, "birdie-bench: %s\n", err);
+        birdie_arm_set_free(&arms);
+        return 1;
+    }
+    double *w = calloc((size_t)arms.n, sizeof *w);
+    birdie_packer_bench_result res;
+    if (w && birdie_mixture_parse(&arms, "uniform", w, err, sizeof err) == 0 &&
+        birdie_packer_bench(&arms, w, src, B, T, 2.0, &res, err, sizeof err) == 0) {
+        printf("packer: %d arms, uniform mixture, rows of %d, synthetic corpus, 1 thread\n", arms.n, T);
+        printf("  %.2f M positions/s | %.2f M tokens/s (non-padding) | fill %.3f | %.2f samples/row | target >= 5 M/s\n",
+               res.positions_per_s / 1e6, res.tokens_per_s / 1e6, birdie_pack_fill_rate(&res.stats),
+               (double)res.stats.samples / (double)res.stats.rows);
+        rc = 0;
+    } else {
+        fprintf(stderr, "birdie-bench: %s\n", w ? err : "out of memory");
+    }
+    free(w);
+    birdie_source_close(src);
+    birdie_arm_set_free(&arms);
+    return rc;
+}
+
+/* One scheduler decision (reward-model fit + candidate scoring) for the default 61 arms, one thread. */
+static int run_scheduler_bench(void)
+{
+    birdie_cpu_set_threads(1);
+    printf("scheduler decision, 61 arms, 4 layers, 200 fit iterations, 2048 candidates, 1 thread (target <= 0.5 s)\n");
+    const int widths[] = {128, 256}, histories[] = {10, 22};
+    for (int wi = 0; wi < 2; wi++)
+        for (int hi = 0; hi < 2; hi++) {
+            char err[256];
+            double sec = birdie_sched_bench_decision_seconds(61, histories[hi], widths[wi], err, sizeof err);
+            if (sec < 0) {
+                fprintf(stderr, "birdie-bench: %s\n", err);
+                return 1;
+            }
+            printf("  width %3d, history %2d: %.3f s\n", widths[wi], histories[hi], sec);
+        }
+    return 0;
+}
+
 static int parse_int(const char *flag, const char *v, int *out)
 {
     char *end;
@@ -181,13 +240,17 @@ static int parse_int(const char *flag, const char *v, int *out)
 
 int main(int argc, char **argv)
 {
-    bench_args args = {"auto", "S", 0, 0, 0};
+    bench_args args = {"auto", "S", 0, 0, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--backend") && v)
             args.backend = argv[++i];
         else if (!strcmp(a, "--model") && v)
             args.model = argv[++i];
+        else if (!strcmp(a, "--packer"))
+            args.packer = 1;
+        else if (!strcmp(a, "--scheduler"))
+            args.scheduler = 1;
         else if (!strcmp(a, "--batch")) {
             if (parse_int(a, v, &args.batch) < 0)
                 return 2;
@@ -203,9 +266,15 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] "
-                    "[--steps N]\n");
+                    "[--steps N]\n"
+                    "       birdie-bench --packer [--batch B] [--seq T]   row building + packing, tokens/s\n"
+                    "       birdie-bench --scheduler                      seconds per scheduler decision\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
     }
+    if (args.packer)
+        return run_packer_bench(&args);
+    if (args.scheduler)
+        return run_scheduler_bench();
     return run_model_bench(&args);
 }

@@ -64,7 +64,8 @@ static const config_key keys[] = {
      "reward-model AdamW steps per evaluation"},
     {"scheduler", "candidates", KEY_INT, FIELD(candidates), "2048", 8, 1 << 20, NULL, "candidate mixtures scored"},
     {"scheduler", "top_k", KEY_INT, FIELD(top_k), "8", 1, 1024, NULL, "the next mixture is the mean of the best top_k"},
-    {"scheduler", "rm_hidden", KEY_INT, FIELD(rm_hidden), "256", 2, 4096, NULL, "reward-model width (even)"},
+    {"scheduler", "rm_hidden", KEY_INT, FIELD(rm_hidden), "128", 2, 4096, NULL,
+     "reward-model width (even); §7.5 allows 128 or 256, and 128 keeps a decision near 0.5 s on one core"},
     {"scheduler", "rm_layers", KEY_INT, FIELD(rm_layers), "4", 1, 64, NULL, "reward-model Gated SSM blocks"},
     {"daemon", "listen", KEY_STRING, FIELD(listen), "127.0.0.1:50051", 0, 0, NULL,
      "gRPC address of the coordinator (rank 0; port 0 picks a free one); empty = no coordinator, the "
