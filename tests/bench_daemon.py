@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""tests/bench_daemon.py BIRDIED: the daemon's speed numbers (a benchmark, not a test).
+
+1. Step time of a 2-rank run with and without an operator polling GetStatus 100 times a second
+   (target: at most 1% slower). The poller is one Python process using Debian's python3-grpcio with
+   raw bytes (an empty GetStatusRequest is a valid message), so it costs the machine little itself.
+2. 1 -> 2 rank scaling of tokens/s at the same global batch.
+Usage: /usr/bin/python3 tests/bench_daemon.py build/birdied [steps]"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIRDIED = sys.argv[1]
+STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 400
+TOKEN = "bench"
+ENV = dict(os.environ, BIRDIE_TOKEN=TOKEN, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+COMMON = ["--model.size=XS", "--train.seq_len=512", "--train.batch=16", "--objectives.mixture=uniform",
+          "--train.eval_every=0", "--objectives.val_rows_per_arm=1", "--train.log_every=1", f"--run.steps={STEPS}"]
+
+
+def step_times(text):
+    return [float(m) for m in re.findall(r"\| ([0-9.]+) ms \|", text)]
+
+
+def run(ranks, tmp, poll_hz=0, daemon=True):
+    db = os.path.join(tmp, f"b{ranks}-{poll_hz}-{time.monotonic_ns()}.db")
+    extra = [f"--daemon.db={db}", "--daemon.listen=127.0.0.1:0"] if daemon else ["--daemon.listen="]
+    cmd = ["mpirun", "-np", str(ranks), BIRDIED] + COMMON + extra
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    lines, stop, calls = [], threading.Event(), [0, 0]
+
+    def poll(addr):
+        import grpc
+        ch = grpc.insecure_channel(addr)
+        get = ch.unary_unary("/birdie.v1.Control/GetStatus", request_serializer=lambda b: b,
+                             response_deserializer=lambda b: b)
+        nxt = time.monotonic()
+        while not stop.is_set():
+            try:
+                get(b"", metadata=[("authorization", f"Bearer {TOKEN}")], timeout=5)
+                calls[0] += 1
+            except grpc.RpcError:
+                calls[1] += 1
+            nxt += 1.0 / poll_hz
+            time.sleep(max(0.0, nxt - time.monotonic()))
+
+    poller = None
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.search(r"listening on (\S+)", line)
+        if m and poll_hz:
+            poller = threading.Thread(target=poll, args=(m.group(1),), daemon=True)
+            poller.start()
+    proc.wait()
+    stop.set()
+    if poller:
+        poller.join()
+    times = step_times("".join(lines))[20:]  # the first steps warm caches
+    return statistics.median(times), statistics.mean(times), calls
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"2 ranks, XS model, 16 x 512 tokens per step, {STEPS} steps (median / mean step time)")
+        base = run(2, tmp)
+        polled = run(2, tmp, poll_hz=100)
+        base2 = run(2, tmp)
+        ref = statistics.mean([base[0], base2[0]])
+        print(f"  no status calls:       {base[0]:.2f} / {base[1]:.2f} ms  (again: {base2[0]:.2f} / {base2[1]:.2f} ms)")
+        print(f"  100 GetStatus/s:       {polled[0]:.2f} / {polled[1]:.2f} ms  ({polled[2][0]} calls ok, "
+              f"{polled[2][1]} failed) -> {100 * (polled[0] / ref - 1):+.1f}% median step time")
+        one = run(1, tmp)
+        tokens = 16 * 512
+        print(f"scaling at the same global batch: 1 rank {tokens / one[0] * 1e3:.0f} tok/s, "
+              f"2 ranks {tokens / ref * 1e3:.0f} tok/s -> x{one[0] / ref:.2f}")
+
+
+if __name__ == "__main__":
+    main()
