@@ -42,12 +42,7 @@ void birdie_sched_config_defaults(birdie_sched_config *cfg)
     };
 }
 
-#define FAIL(...)                                                                                                \
-    do {                                                                                                         \
-        if (err)                                                                                                 \
-            snprintf(err, errlen, "scheduler config: " __VA_ARGS__);                                             \
-        return -EINVAL;                                                                                          \
-    } while (0)
+#define FAIL(...) SCHED_FAIL(-EINVAL, "scheduler config: " __VA_ARGS__)
 
 static int in_unit(double x) { return isfinite(x) && x >= 0.0 && x <= 1.0; }
 

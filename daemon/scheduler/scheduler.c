@@ -24,12 +24,7 @@
 #define MIXTURE_SUM_TOLERANCE 1e-6
 #define MAX_MEAN_LOSS 1e6 /* nats per token; anything above is a broken evaluation, not a loss */
 
-#define FAIL(code, ...)                                                                                          \
-    do {                                                                                                         \
-        if (err)                                                                                                 \
-            snprintf(err, errlen, __VA_ARGS__);                                                                  \
-        return (code);                                                                                           \
-    } while (0)
+#define FAIL SCHED_FAIL
 
 void birdie_sched_free(birdie_sched *s)
 {

@@ -27,12 +27,7 @@
 #define STATE_VERSION 1u
 #define STATE_MAX_HISTORY (1 << 20)
 
-#define FAIL(code, ...)                                                                                          \
-    do {                                                                                                         \
-        if (err)                                                                                                 \
-            snprintf(err, errlen, __VA_ARGS__);                                                                  \
-        return (code);                                                                                           \
-    } while (0)
+#define FAIL SCHED_FAIL
 
 static void write_config(byte_writer *w, const birdie_sched_config *c)
 {

@@ -72,16 +72,18 @@ static void scan_backward_channels(float *dx, float *df, const float *dh, const 
     }
 }
 
-/* Work item k of a (B, ceil(N/SCAN_BLOCK)) grid: its row, channel range, and direction split. */
+/* Work item k of a (B, ceil(N/SCAN_BLOCK)) grid: its row, its channels [c0, c1), and where they
+ * split into forward [c0, split) and reverse [split, c1) channels. */
 typedef struct scan_item {
-    int b, c0, c1;
+    int b, c0, c1, split;
 } scan_item;
 
-static scan_item item_of(long k, int N)
+static scan_item item_of(long k, int N, int n_fwd)
 {
     int blocks = (N + SCAN_BLOCK - 1) / SCAN_BLOCK;
-    scan_item it = {(int)(k / blocks), (int)(k % blocks) * SCAN_BLOCK, 0};
+    scan_item it = {(int)(k / blocks), (int)(k % blocks) * SCAN_BLOCK, 0, 0};
     it.c1 = it.c0 + SCAN_BLOCK < N ? it.c0 + SCAN_BLOCK : N;
+    it.split = n_fwd < it.c0 ? it.c0 : (n_fwd > it.c1 ? it.c1 : n_fwd);
     return it;
 }
 
@@ -89,10 +91,10 @@ CPU_HOT static void scan_forward_items(float *h, const float *x, const float *f,
                                        int n_fwd, long k0, long k1)
 {
     for (long k = k0; k < k1; k++) {
-        scan_item it = item_of(k, N);
+        scan_item it = item_of(k, N, n_fwd);
         size_t base = (size_t)it.b * T * N;
         const uint8_t *rb = resets + (size_t)it.b * T;
-        int split = n_fwd < it.c0 ? it.c0 : (n_fwd > it.c1 ? it.c1 : n_fwd);
+        int split = it.split;
         if (it.c0 < split)
             scan_forward_channels(h + base, x + base, f + base, rb, T, N, it.c0, split, false);
         if (split < it.c1)
@@ -104,10 +106,10 @@ CPU_HOT static void scan_backward_items(float *dx, float *df, const float *dh, c
                                         const uint8_t *resets, int T, int N, int n_fwd, long k0, long k1)
 {
     for (long k = k0; k < k1; k++) {
-        scan_item it = item_of(k, N);
+        scan_item it = item_of(k, N, n_fwd);
         size_t base = (size_t)it.b * T * N;
         const uint8_t *rb = resets + (size_t)it.b * T;
-        int split = n_fwd < it.c0 ? it.c0 : (n_fwd > it.c1 ? it.c1 : n_fwd);
+        int split = it.split;
         if (it.c0 < split)
             scan_backward_channels(dx + base, df + base, dh + base, h + base, f + base, rb, T, N, it.c0, split, false);
         if (split < it.c1)
