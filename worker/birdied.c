@@ -31,8 +31,9 @@ enum { EXIT_USAGE = 2, EXIT_DATA = 3, EXIT_DIVERGED = 4, EXIT_BACKEND = 5, EXIT_
 
 /* Joins the MPI world when birdied was started by mpirun (or as a singleton): ranks on one machine
  * split its cores for the CPU GEMMs unless OPENBLAS_NUM_THREADS says otherwise. */
-static birdie_collective *join_world(int *argc, char ***argv)
+static birdie_collective *join_world(int *argc, char ***argv, int *local_rank)
 {
+    *local_rank = 0;
 #ifdef BIRDIE_HAVE_MPI
     int provided;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
@@ -42,6 +43,7 @@ static birdie_collective *join_world(int *argc, char ***argv)
     int local_size = 1;
     if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
         MPI_Comm_size(local, &local_size);
+        MPI_Comm_rank(local, local_rank);
         MPI_Comm_free(&local);
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -166,7 +168,8 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    birdie_collective *coll = join_world(&argc, &argv);
+    int local_rank;
+    birdie_collective *coll = join_world(&argc, &argv, &local_rank);
     if (!coll) {
         fprintf(stderr, "birdied: could not join the MPI world\n");
         return EXIT_PEER;
@@ -185,6 +188,14 @@ int main(int argc, char **argv)
     }
     if (log)
         fprintf(log, "birdied: %s\n", note);
+    if (ops != &birdie_ops_cpu && coll->world > 1) { /* device gradients: NCCL, bootstrapped over MPI */
+        birdie_collective *nccl = birdie_collective_nccl(coll, local_rank, err, sizeof err);
+        if (!nccl) {
+            fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
+            return fail_job(coll, EXIT_BACKEND);
+        }
+        coll = nccl;
+    }
 
     const birdie_control *ctl = NULL;
 #ifdef BIRDIE_HAVE_DAEMON

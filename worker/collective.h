@@ -1,8 +1,8 @@
 /* worker/collective.h: the collectives of data-parallel training, behind one interface: all-reduce
  * (sum) of the gradient buffer, the small control all-reduce (min/max), broadcast and barrier, each
  * bounded by a deadline so a dead or stuck peer ends the job with a named error instead of a hang.
- * Implementations: a world of one (collective_single.c) and MPI (collective_mpi.c, CPU backend,
- * host buffers). NCCL for device buffers comes with the CUDA collective. */
+ * Implementations: a world of one (collective_single.c), MPI (collective_mpi.c, CPU backend, host
+ * buffers) and NCCL (collective_nccl.c, CUDA backend: the float sum takes device buffers). */
 #ifndef BIRDIE_COLLECTIVE_H
 #define BIRDIE_COLLECTIVE_H
 
@@ -15,7 +15,8 @@ struct birdie_collective {
     const char *name;
     int rank, world;
     double deadline_s; /* every call gives up after this long with -ETIMEDOUT */
-    /* In-place sums over all ranks. */
+    /* In-place sums over all ranks. The float sum is the gradient all-reduce: its buffer lives in the
+     * backend's memory (host for MPI, device for NCCL); the double sum takes host buffers. */
     int (*allreduce_sum_f32)(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen);
     int (*allreduce_sum_f64)(birdie_collective *c, double *buf, size_t n, char *err, size_t errlen);
     /* In place: mins[i] = min over ranks, maxs[i] = max over ranks (the per-step control values). */
@@ -33,5 +34,12 @@ birdie_collective *birdie_collective_single(void);
 /* MPI over MPI_COMM_WORLD; MPI must be initialised (MPI_THREAD_FUNNELED or better). NULL when the
  * build has no MPI (BIRDIE_HAVE_MPI undefined). */
 birdie_collective *birdie_collective_mpi(double deadline_s);
+
+/* NCCL for the CUDA backend over the world of `host` (an MPI collective, which it takes over on
+ * success and uses for host values): selects GPU local_rank % devices, broadcasts rank 0's unique id
+ * and creates a non-blocking communicator within host->deadline_s. Collective: every rank calls it.
+ * NULL with a message on failure (host then still belongs to the caller), or when the build has no
+ * NCCL (BIRDIE_HAVE_NCCL undefined). */
+birdie_collective *birdie_collective_nccl(birdie_collective *host, int local_rank, char *err, size_t errlen);
 
 #endif

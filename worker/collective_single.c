@@ -48,3 +48,15 @@ birdie_collective *birdie_collective_mpi(double deadline_s)
     return NULL;
 }
 #endif
+
+#ifndef BIRDIE_HAVE_NCCL
+#include <stdio.h>
+
+/* Built without NCCL: the CUDA backend can only run as a world of one. */
+birdie_collective *birdie_collective_nccl(birdie_collective *host, int local_rank, char *err, size_t errlen)
+{
+    (void)local_rank;
+    snprintf(err, errlen, "the CUDA backend with %d ranks needs NCCL, and this build has none", host->world);
+    return NULL;
+}
+#endif
