@@ -82,3 +82,16 @@ void test_write_raw_shard(const char *path, int32_t magic, int32_t version, int3
         assert_int_equal(fputc(0, f), 0);
     assert_int_equal(fclose(f), 0);
 }
+
+int test_setup_tmpdir(void **state)
+{
+    *state = test_tmpdir();
+    return 0;
+}
+
+int test_teardown_tmpdir(void **state)
+{
+    test_rmtree(*state);
+    free(*state);
+    return 0;
+}

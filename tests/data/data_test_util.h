@@ -12,6 +12,9 @@
 char *test_tmpdir(void);
 /* Removes dir and everything below it. */
 void test_rmtree(const char *dir);
+/* cmocka group/test fixtures: *state = a fresh temporary directory, removed afterwards. */
+int test_setup_tmpdir(void **state);
+int test_teardown_tmpdir(void **state);
 /* dir + "/" + name, malloc'd. */
 char *test_path(const char *dir, const char *name);
 void test_write_file(const char *path, const void *data, size_t n);

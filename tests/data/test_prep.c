@@ -19,18 +19,6 @@
 #include "worker/data/shard.h"
 #include "worker/vocab.h"
 
-static int setup_dir(void **state)
-{
-    *state = test_tmpdir();
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    test_rmtree(*state);
-    free(*state);
-    return 0;
-}
 
 typedef struct prep_run {
     int rc;
@@ -279,10 +267,10 @@ static void test_usage_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_text_and_jsonl, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_shard_size_and_val_fraction, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_bad_input, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_usage_errors, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_text_and_jsonl, test_setup_tmpdir, test_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_shard_size_and_val_fraction, test_setup_tmpdir, test_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_bad_input, test_setup_tmpdir, test_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_usage_errors, test_setup_tmpdir, test_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,18 +17,6 @@
 #include "worker/rng.h"
 #include "worker/vocab.h"
 
-static int setup_dir(void **state)
-{
-    *state = test_tmpdir();
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    test_rmtree(*state);
-    free(*state);
-    return 0;
-}
 
 static uint16_t *random_tokens(size_t n, uint64_t seed)
 {
@@ -185,10 +173,10 @@ static void test_open_errors_name_the_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_round_trip, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_write_replaces_atomically, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_writer_rejects_bad_token, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_open_errors_name_the_file, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_round_trip, test_setup_tmpdir, test_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_write_replaces_atomically, test_setup_tmpdir, test_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_writer_rejects_bad_token, test_setup_tmpdir, test_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_open_errors_name_the_file, test_setup_tmpdir, test_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
