@@ -2,7 +2,9 @@
  * rank's gRPC client behind the birdie_control table (run_link.h). */
 #include "daemon/run_link.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,8 +123,9 @@ static int link_finish(void *ctx, int64_t step, int failed, const char *reason, 
 
 /* ---- opening ---- */
 
-/* "host:port" -> the host part, with the wildcard replaced by this machine's name so that other
- * machines can reach it. */
+/* "host:port" -> the host part. A wildcard becomes this machine's address as its own resolver sees
+ * it (in a Kubernetes pod /etc/hosts maps the pod name to the pod IP): other machines may not
+ * resolve the bare host name. */
 static void connect_host(const char *listen, char *host, size_t len)
 {
     const char *colon = strrchr(listen, ':');
@@ -131,9 +134,19 @@ static void connect_host(const char *listen, char *host, size_t len)
         n = len - 1;
     memcpy(host, listen, n);
     host[n] = '\0';
-    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]") || !host[0])
-        if (gethostname(host, len) != 0)
-            snprintf(host, len, "127.0.0.1");
+    if (strcmp(host, "0.0.0.0") && strcmp(host, "[::]") && host[0])
+        return;
+    char name[256];
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    snprintf(host, len, "127.0.0.1");
+    if (gethostname(name, sizeof name) != 0)
+        return;
+    if (getaddrinfo(name, NULL, &hints, &res) == 0 && res) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, host, (socklen_t)len);
+        freeaddrinfo(res);
+    } else {
+        snprintf(host, len, "%s", name);
+    }
 }
 
 static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, int world, const char *token,

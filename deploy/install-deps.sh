@@ -9,7 +9,7 @@ packages=(meson ninja-build pkg-config gcc libc6-dev python3
           libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
           libopenmpi-dev openmpi-bin libsqlite3-dev libmicrohttpd-dev)
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(python3-grpcio python3-protobuf protobuf-compiler)
+  packages+=(python3-grpcio python3-protobuf protobuf-compiler python3-yaml)
 elif [ $# -gt 0 ]; then
   echo "usage: $0 [--tests]" >&2; exit 2
 fi
