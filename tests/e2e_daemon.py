@@ -5,7 +5,8 @@ Run 1 (fixed mixture, long): an operator set-mixture mid-run is applied by both 
 step (GetStatus and SQLite agree); every bad input gets its status and changes nothing; hundreds of
 concurrent status calls succeed while training; `birdiectl stop` ends the job cleanly.
 Run 2 (Birdie mixture, short): every evaluation round has its evals, rewards, decision and mixture
-rows, scheduler mixtures are applied on every rank, and the run finishes. Prints TAP."""
+rows, scheduler mixtures are applied on every rank, and the run finishes.
+Run 3: a rank killed mid-run ends the whole job with a non-zero exit instead of a hang. Prints TAP."""
 import concurrent.futures
 import json
 import os
@@ -164,10 +165,31 @@ def run_birdie(tmp):
     check("the run is recorded as finished", state is not None and state[0] == "finished", str(state))
 
 
+def run_lost_rank(tmp):
+    """A rank that dies mid-run takes the job down with a non-zero exit, instead of leaving the
+    others waiting in a collective."""
+    db = os.path.join(tmp, "lost.db")
+    proc, log, addr = start(tmp, db, ["--run.steps=1000000", "--objectives.mixture=uniform"])
+    st = wait_for(lambda: (s := status(addr)) and s.get("step", 0) >= 20 and s)
+    pids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    victim = pids[-1] if pids else None
+    if victim:
+        os.kill(int(victim), 9)
+    t0 = time.time()
+    try:
+        code = proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = None
+    check("a killed rank ends the whole job, non-zero, within 90 s", bool(st) and victim is not None and code not in
+          (None, 0), f"exit {code} after {time.time() - t0:.1f} s, pids {pids}")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         run_fixed(tmp)
         run_birdie(tmp)
+        run_lost_rank(tmp)
     print(f"1..{len(results)}")
     return 0 if all(results) else 1
 
