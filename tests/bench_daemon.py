@@ -66,15 +66,25 @@ def run(ranks, tmp, poll_hz=0, daemon=True):
 
 
 def main():
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    # BENCH_STATUS_RANKS=1 with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 leaves a core free for the
+    # server and the poller: the cost of serving, without the cost of having no spare core.
+    ranks = int(os.environ.get("BENCH_STATUS_RANKS", "2"))
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"2 ranks, XS model, 16 x 512 tokens per step, {STEPS} steps (median / mean step time)")
-        base = run(2, tmp)
-        polled = run(2, tmp, poll_hz=100)
-        base2 = run(2, tmp)
-        ref = statistics.mean([base[0], base2[0]])
-        print(f"  no status calls:       {base[0]:.2f} / {base[1]:.2f} ms  (again: {base2[0]:.2f} / {base2[1]:.2f} ms)")
-        print(f"  100 GetStatus/s:       {polled[0]:.2f} / {polled[1]:.2f} ms  ({polled[2][0]} calls ok, "
-              f"{polled[2][1]} failed) -> {100 * (polled[0] / ref - 1):+.1f}% median step time")
+        print(f"{ranks} rank(s), XS model, 16 x 512 tokens per step, {STEPS} steps; {rounds} alternating rounds "
+              "(median step time of each run)")
+        plain, polled, ok, failed = [], [], 0, 0
+        for _ in range(rounds):
+            plain.append(run(ranks, tmp)[0])
+            med, _, calls = run(ranks, tmp, poll_hz=100)
+            polled.append(med)
+            ok, failed = ok + calls[0], failed + calls[1]
+        ref, with_calls = statistics.median(plain), statistics.median(polled)
+        print(f"  no status calls: {' '.join(f'{t:.2f}' for t in plain)} ms -> median {ref:.2f} ms")
+        print(f"  100 GetStatus/s: {' '.join(f'{t:.2f}' for t in polled)} ms -> median {with_calls:.2f} ms "
+              f"({ok} calls ok, {failed} failed) -> {100 * (with_calls / ref - 1):+.1f}%")
+        if ranks != 2:
+            return
         one = run(1, tmp)
         tokens = 16 * 512
         print(f"scaling at the same global batch: 1 rank {tokens / one[0] * 1e3:.0f} tok/s, "

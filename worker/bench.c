@@ -17,6 +17,7 @@
 #include "daemon/scheduler/scheduler.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "worker/clock.h"
 #include "worker/model.h"
 #include "worker/objectives/bench.h"
 #include "worker/objectives/mixture.h"
@@ -31,13 +32,6 @@ typedef struct bench_args {
     int batch, seq, steps;
     int packer, scheduler;
 } bench_args;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Matmul FLOPs per token of one train step: 2 per multiply-add, x3 for forward + two backward GEMMs. */
 static double train_flops_per_token(const birdie_model_config *c)
@@ -57,12 +51,12 @@ static double measure_matmul_rate(const birdie_ops *ops, int n)
     ops->matmul_forward(c, a, b, NULL, n, n, n); /* warm-up */
     ops->synchronize();
     int reps = 0;
-    double t0 = now_s(), dt;
+    double t0 = birdie_monotonic_seconds(), dt;
     do {
         ops->matmul_forward(c, a, b, NULL, n, n, n);
         ops->synchronize();
         reps++;
-        dt = now_s() - t0;
+        dt = birdie_monotonic_seconds() - t0;
     } while (dt < 1.0);
     ops->free(a), ops->free(b), ops->free(c);
     return 2.0 * n * (double)n * n * reps / dt;
@@ -126,7 +120,7 @@ static int run_model_bench(const bench_args *args)
     double total = 0;
     for (int s = 0; s <= steps; s++) { /* step 0 warms caches and is not timed */
         m.profile = s == steps;        /* the profiled step synchronises per op: timed separately */
-        double t0 = now_s();
+        double t0 = birdie_monotonic_seconds();
         birdie_model_zero_grad(&m);
         birdie_model_forward(&m, &rows, 1.0f / (float)labels);
         birdie_model_backward(&m);
@@ -134,7 +128,7 @@ static int run_model_bench(const bench_args *args)
         birdie_model_adamw(&m, 1e-4f, 0.1f, norm > 1.0 ? (float)(1.0 / norm) : 1.0f, s + 1);
         ops->synchronize();
         if (s > 0 && s < steps)
-            total += now_s() - t0;
+            total += birdie_monotonic_seconds() - t0;
     }
     int timed = steps - 1 > 0 ? steps - 1 : 1;
     if (steps == 1)

@@ -9,14 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "worker/clock.h"
 #include "worker/collective.h"
-
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Waits for req until the collective's deadline. */
 static int wait_deadline(birdie_collective *c, MPI_Request *req, int mpi_rc, const char *what, char *err, size_t errlen)
@@ -28,7 +22,7 @@ static int wait_deadline(birdie_collective *c, MPI_Request *req, int mpi_rc, con
         snprintf(err, errlen, "%s on rank %d: %s", what, c->rank, msg);
         return -EIO;
     }
-    double give_up = monotonic_s() + c->deadline_s;
+    double give_up = birdie_monotonic_seconds() + c->deadline_s;
     struct timespec nap = {0, 20000}; /* 20 us: small against a step, cheap for the core */
     for (long polls = 0;; polls++) {
         int done = 0;
@@ -38,7 +32,7 @@ static int wait_deadline(birdie_collective *c, MPI_Request *req, int mpi_rc, con
         }
         if (done)
             return 0;
-        if (monotonic_s() > give_up) {
+        if (birdie_monotonic_seconds() > give_up) {
             snprintf(err, errlen, "%s on rank %d: no answer from the other ranks within %.0f s (a rank died or hangs)",
                      what, c->rank, c->deadline_s);
             return -ETIMEDOUT;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "worker/clock.h"
 #include "worker/collective.h"
 
 typedef struct nccl_impl {
@@ -23,18 +24,11 @@ typedef struct nccl_impl {
     cudaStream_t stream;
 } nccl_impl;
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Polls the communicator (and, when given, the stream) until done, an error, or the deadline. */
 static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, const char *what, char *err,
                      size_t errlen)
 {
-    double give_up = monotonic_s() + c->deadline_s;
+    double give_up = birdie_monotonic_seconds() + c->deadline_s;
     struct timespec nap = {0, 50000};
     for (;;) {
         ncclResult_t state;
@@ -55,7 +49,7 @@ static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, c
                 return -EIO;
             }
         }
-        if (monotonic_s() > give_up) {
+        if (birdie_monotonic_seconds() > give_up) {
             snprintf(err, errlen, "%s on rank %d: no progress within %.0f s (a rank died or hangs); communicator aborted",
                      what, c->rank, c->deadline_s);
             ncclCommAbort(im->comm);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "worker/clock.h"
 #include "worker/rng.h"
 
 int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
@@ -243,17 +244,10 @@ void birdie_model_free(birdie_model *m)
 /* ------------------------------------------------------------------------------------------------
  * Profiling: with m->profile set, every op is synchronised and timed under its name. */
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void profile_add(birdie_model *m, const char *op, double t0)
 {
     m->ops->synchronize();
-    double dt = now_seconds() - t0;
+    double dt = birdie_monotonic_seconds() - t0;
     for (int i = 0; i < m->n_prof; i++)
         if (m->prof[i].op == op || strcmp(m->prof[i].op, op) == 0) {
             m->prof[i].seconds += dt;
@@ -269,7 +263,7 @@ static void profile_add(birdie_model *m, const char *op, double t0)
         double op_t0_ = 0;                                                                               \
         if ((m)->profile) {                                                                              \
             (m)->ops->synchronize();                                                                     \
-            op_t0_ = now_seconds();                                                                      \
+            op_t0_ = birdie_monotonic_seconds();                                                                      \
         }                                                                                                \
         (m)->ops->name(__VA_ARGS__);                                                                     \
         if ((m)->profile)                                                                                \

@@ -9,18 +9,12 @@
 #include <time.h>
 
 #include "worker/batch.h"
+#include "worker/clock.h"
 #include "worker/control.h"
 #include "worker/curriculum.h"
 #include "worker/model.h"
 #include "worker/objectives/build.h"
 #include "worker/source.h"
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double birdie_lr_at(const birdie_config *cfg, long step)
 {
@@ -312,7 +306,7 @@ static int control_sync(run *r, long step, int64_t wanted, char *reason, size_t 
     if (!r->ctl)
         return 0;
     const birdie_control *ctl = r->ctl;
-    double give_up = seconds_now() + ctl->decision_timeout_ms / 1000.0;
+    double give_up = birdie_monotonic_seconds() + ctl->decision_timeout_ms / 1000.0;
     for (;;) {
         birdie_control_state st;
         ctl->poll(ctl->ctx, &st, r->incoming);
@@ -326,12 +320,12 @@ static int control_sync(run *r, long step, int64_t wanted, char *reason, size_t 
         }
         if (maxs[1]) { /* paused: keep the heartbeat going and ask again */
             ctl->wait(ctl->ctx, -1, 1, 1000);
-            give_up = seconds_now() + ctl->decision_timeout_ms / 1000.0;
+            give_up = birdie_monotonic_seconds() + ctl->decision_timeout_ms / 1000.0;
             continue;
         }
         int waiting = (wanted >= 0 && mins[0] < wanted) || mins[0] != maxs[0];
         if (waiting) {
-            if (seconds_now() > give_up) {
+            if (birdie_monotonic_seconds() > give_up) {
                 snprintf(err, errlen, "step %ld: mixture version %lld did not reach every rank within %d ms "
                          "(ranks hold %lld..%lld)", step, (long long)(wanted > maxs[0] ? wanted : maxs[0]),
                          ctl->decision_timeout_ms, (long long)mins[0], (long long)maxs[0]);
@@ -357,7 +351,7 @@ static int control_sync(run *r, long step, int64_t wanted, char *reason, size_t 
 static int heartbeat(run *r, long step, double tokens_per_s, double loss, double norm, int force, char *err,
                      size_t errlen)
 {
-    double now = seconds_now();
+    double now = birdie_monotonic_seconds();
     if (!r->ctl || (!force && now - r->last_heartbeat < 0.05))
         return 0;
     r->last_heartbeat = now;
@@ -395,11 +389,11 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
         if ((rc = control_sync(&r, step, wanted, stop_reason, sizeof stop_reason, err, errlen)) != 0)
             break;
         wanted = -1;
-        double t0 = seconds_now(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES], class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
+        double t0 = birdie_monotonic_seconds(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES], class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
         if ((rc = train_step(&r, step, &loss, &norm, class_loss, class_tok, err, errlen)) < 0)
             goto out;
         ops->synchronize();
-        double dt = seconds_now() - t0, tokens = (double)cfg->batch * r.T;
+        double dt = birdie_monotonic_seconds() - t0, tokens = (double)cfg->batch * r.T;
         if (step > 1) { /* the first step pays for page faults and caches */
             timed_seconds += dt;
             timed_tokens += tokens;

@@ -6,12 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "worker/clock.h"
 
 int birdie_packer_bench(const birdie_arm_set *arms, const double *weights, const birdie_source *src, int B, int T,
                         double min_seconds, birdie_packer_bench_result *out, char *err, size_t errlen)
@@ -28,10 +23,10 @@ int birdie_packer_bench(const birdie_arm_set *arms, const double *weights, const
         birdie_builder_free(&b);
         return rc;
     }
-    double start = now_s(), elapsed = 0.0;
+    double start = birdie_monotonic_seconds(), elapsed = 0.0;
     for (uint64_t step = 0; !rc && (step == 0 || elapsed < min_seconds); step++) {
         rc = birdie_build_rows(&b, weights, step, &rows, 0, B, step * (uint64_t)B, &out->stats, err, errlen);
-        elapsed = now_s() - start;
+        elapsed = birdie_monotonic_seconds() - start;
     }
     if (!rc) {
         out->seconds = elapsed;
