@@ -150,7 +150,7 @@ static void connect_host(const char *listen, char *host, size_t len)
 }
 
 static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, int world, const char *token,
-                              coordinator_announce *ann)
+                              const birdie_checkpoint *resume, coordinator_announce *ann)
 {
     int T = cfg->seq_len;
     ann->rc = birdie_curriculum_init(&link->cur, cfg, T, 0, ann->err, sizeof ann->err);
@@ -169,8 +169,11 @@ static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, i
         }
         coordinator_config cc = {.bind_addr = cfg->listen, .token = token, .auth_all = cfg->auth_all,
                                  .db_path = cfg->db, .run_name = cfg->name, .n_arms = n, .arm_names = names,
-                                 .arm_classes = classes, .initial_weights = link->cur.weights,
-                                 .initial_version = (int64_t)link->cur.version, .initial_step = 0,
+                                 .arm_classes = classes,
+                                 .initial_weights = resume ? resume->weights : link->cur.weights,
+                                 .initial_version = resume ? (int64_t)resume->mixture_version
+                                                           : (int64_t)link->cur.version,
+                                 .initial_step = resume ? resume->step : 0,
                                  .world_size = world, .eval_deadline_ms = (int)(cfg->eval_deadline_s * 1000),
                                  .decide = decide_with_scheduler, .decide_ctx = &link->cur};
         ann->rc = coordinator_start(&cc, &link->co, ann->err, sizeof ann->err);
@@ -183,8 +186,9 @@ static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, i
     free(classes);
 }
 
-int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, const char *token, FILE *log,
-                         birdie_control *ctl, birdie_run_link **out, char *err, size_t errlen)
+int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, const char *token,
+                         const birdie_checkpoint *resume, FILE *log, birdie_control *ctl, birdie_run_link **out,
+                         char *err, size_t errlen)
 {
     birdie_run_link *link = calloc(1, sizeof *link);
     if (!link) {
@@ -193,7 +197,7 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
     }
     coordinator_announce ann = {0};
     if (coll->rank == 0)
-        start_coordinator(link, cfg, coll->world, token, &ann);
+        start_coordinator(link, cfg, coll->world, token, resume, &ann);
     int rc = coll->broadcast(coll, &ann, sizeof ann, 0, err, errlen);
     if (rc == 0 && ann.rc < 0) {
         snprintf(err, errlen, "coordinator on rank 0: %s", ann.err);

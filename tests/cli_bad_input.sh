@@ -57,5 +57,13 @@ check "prep turns text into shards" 0 "train: 1 documents" "$birdied" prep --out
   "$tmp/corpus0.txt" "$tmp/corpus1.txt"
 check "training on prepared shards" 0 "done: 3 steps" "$birdied" "${base[@]}" --data.source=shards \
   --data.train="$tmp/shards/train_*.bin" --data.val="$tmp/shards/val_*.bin"
+# checkpoints: write every 2 steps, resume from the newest; a broken manifest is an error, not a fresh start
+check "checkpoints are written" 0 "checkpoint written to $tmp/ck" "$birdied" "${base[@]}" --run.steps=4 \
+  --checkpoint.every=2 --checkpoint.dir="$tmp/ck"
+check "--resume auto continues from the newest" 0 "resumed from the checkpoint of step 4" "$birdied" "${base[@]}" \
+  --run.steps=6 --checkpoint.dir="$tmp/ck" --resume auto
+echo "not json" >"$tmp/ck/manifest.json"
+check "a broken manifest is a named error" 3 "manifest.json is not a birdie manifest" "$birdied" "${base[@]}" \
+  --run.steps=6 --checkpoint.dir="$tmp/ck" --resume=auto
 echo "1..$n"
 exit $((failed > 0))

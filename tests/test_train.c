@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "worker/checkpoint.h"
 #include "worker/config.h"
 #include "worker/train.h"
 
@@ -36,7 +37,7 @@ static void test_learns(void **state)
     xs_config(&cfg, 300);
     birdie_train_report rep = {0};
     char err[512];
-    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, &rep, err, sizeof err);
+    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err);
     if (rc < 0)
         fail_msg("train: %s", err);
     print_message("# val loss %.4f -> %.4f over %ld steps\n", rep.first_val_loss, rep.last_val_loss, rep.steps_done);
@@ -53,7 +54,7 @@ static void run_losses(int bidirectional, uint64_t seed, double *losses, long st
     cfg.seed = seed;
     birdie_train_report rep = {.train_losses = losses};
     char err[512];
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
         fail_msg("train: %s", err);
 }
 
@@ -67,6 +68,104 @@ static void test_deterministic(void **state)
     run_losses(1, 43, c, STEPS);
     assert_memory_equal(a, b, sizeof a);
     assert_memory_not_equal(a, c, sizeof a);
+}
+
+/* A run interrupted at a checkpoint and resumed from it reproduces the uninterrupted run bit for
+ * bit: parameters, AdamW moments, the mixture and the (local) scheduler's state all come back. */
+static void resume_config(birdie_config *cfg, const char *dir)
+{
+    xs_config(cfg, 12);
+    snprintf(cfg->arms, sizeof cfg->arms, "ntp len=16-64; copying len=8-24; prefix_lm len=16-48");
+    snprintf(cfg->mixture, sizeof cfg->mixture, "birdie");
+    cfg->rm_hidden = 16;
+    cfg->rm_layers = 1;
+    cfg->fit_iters = 10;
+    cfg->candidates = 64;
+    cfg->warmup_steps = 2;
+    cfg->ckpt_every = 6;
+    snprintf(cfg->ckpt_dir, sizeof cfg->ckpt_dir, "%s", dir);
+}
+
+static void test_resume_bit_identical(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/birdie-ckpt-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    birdie_config cfg;
+    resume_config(&cfg, dir);
+    double straight[12], resumed[12];
+    char err[512], path[600];
+    birdie_train_report rep = {.train_losses = straight};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+        fail_msg("train: %s", err);
+    assert_true(rep.mixture_version > 1); /* the scheduler decided along the way */
+    /* continue from the checkpoint of step 6, as a restarted job would */
+    snprintf(path, sizeof path, "%s/ckpt_000000006.bin", dir);
+    birdie_checkpoint ck;
+    if (birdie_checkpoint_load_file(path, &ck, err, sizeof err) < 0)
+        fail_msg("load: %s", err);
+    assert_int_equal(ck.step, 6);
+    assert_non_null(ck.sched_state);
+    memset(resumed, 0, sizeof resumed);
+    birdie_train_report rep2 = {.train_losses = resumed};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &ck, NULL, &rep2, err, sizeof err) < 0)
+        fail_msg("resumed train: %s", err);
+    assert_memory_equal(straight + 6, resumed + 6, 6 * sizeof(double));
+    assert_int_equal(rep2.mixture_version, rep.mixture_version);
+    /* the newest checkpoint is what auto-resume picks */
+    birdie_checkpoint latest;
+    assert_int_equal(birdie_checkpoint_load_latest(dir, &latest, NULL, 0, err, sizeof err), 1);
+    assert_int_equal(latest.step, 12);
+    birdie_checkpoint_free(&latest);
+    /* a checkpoint of another configuration is refused by name */
+    cfg.batch = 4;
+    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &ck, NULL, &rep2, err, sizeof err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err, "different configuration"));
+    birdie_checkpoint_free(&ck);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A corrupt newest checkpoint is skipped with a note and the one before it is used; a directory
+ * whose every checkpoint is corrupt is an error that names the files, never a silent fresh start. */
+static void test_checkpoint_corrupt(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/birdie-ckpt-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    float p[5] = {1, 2, 3, 4, 5}, m[5] = {0}, v[5] = {0};
+    double w[2] = {0.25, 0.75};
+    char err[4096], notes[4096], path[600];
+    for (int64_t step = 10; step <= 30; step += 10) {
+        birdie_checkpoint ck = {.step = step, .n_params = 5, .params = p, .m = m, .v = v, .n_arms = 2,
+                                .mixture_version = (uint64_t)step, .weights = w, .config_hash = 42};
+        assert_int_equal(birdie_checkpoint_write(dir, &ck, 2, err, sizeof err), 0);
+    }
+    snprintf(path, sizeof path, "%s/ckpt_000000010.bin", dir);
+    assert_int_not_equal(access(path, F_OK), 0); /* keep = 2 removed the oldest */
+    snprintf(path, sizeof path, "%s/ckpt_000000030.bin", dir);
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 200, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+    birdie_checkpoint ck;
+    assert_int_equal(birdie_checkpoint_load_latest(dir, &ck, notes, sizeof notes, err, sizeof err), 1);
+    assert_int_equal(ck.step, 20);
+    assert_non_null(strstr(notes, "ckpt_000000030.bin"));
+    assert_true(ck.params[4] == 5.0f && ck.weights[1] == 0.75);
+    birdie_checkpoint_free(&ck);
+    snprintf(path, sizeof path, "%s/ckpt_000000020.bin", dir);
+    assert_int_equal(truncate(path, 100), 0);
+    assert_true(birdie_checkpoint_load_latest(dir, &ck, notes, sizeof notes, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "none of the 2 checkpoints"));
+    assert_non_null(strstr(err, "truncated"));
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    /* no manifest at all: a fresh run */
+    assert_int_equal(birdie_checkpoint_load_latest("/nonexistent-birdie-dir", &ck, NULL, 0, err, sizeof err), 0);
 }
 
 static void test_lr_schedule(void **state)
@@ -130,6 +229,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_resume_bit_identical),
+        cmocka_unit_test(test_checkpoint_corrupt),
         cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_config_errors),
     };

@@ -84,6 +84,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: birdied [--config FILE] [--section.key=value ...] [--backend auto|cpu|cuda] [--token-file F]\n"
+            "               [--resume auto|none]\n"
             "       birdied prep [--out DIR] [--shard-tokens N] [--val-fraction F] FILE...\n"
             "       birdied --print-config [...]   print the effective configuration and exit\n"
             "\n"
@@ -102,6 +103,34 @@ static void usage(FILE *out)
             "\n"
             "configuration keys:\n");
     birdie_config_print_help(out);
+}
+
+/* --backend, --token-file and --resume are short for run.backend, daemon.token_file and
+ * checkpoint.resume; returns the key a flag stands for, or NULL. */
+static const char *short_form(const char *arg)
+{
+    static const char *const forms[][2] = {
+        {"--backend", "run.backend"}, {"--token-file", "daemon.token_file"}, {"--resume", "checkpoint.resume"}};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        size_t n = strlen(forms[i][0]);
+        if (!strncmp(arg, forms[i][0], n) && (arg[n] == '\0' || arg[n] == '='))
+            return forms[i][1];
+    }
+    return NULL;
+}
+
+/* Loads the newest checkpoint that verifies when [checkpoint] resume = auto; 1 loaded, 0 none. */
+static int load_resume(const birdie_config *cfg, birdie_checkpoint *ck, FILE *log, char *err, size_t errlen)
+{
+    if (strcmp(cfg->resume, "auto") != 0)
+        return 0;
+    char notes[2048];
+    int rc = birdie_checkpoint_load_latest(cfg->ckpt_dir, ck, notes, sizeof notes, err, errlen);
+    if (log && rc == 0)
+        fprintf(log, "birdied: no checkpoint in %s; starting a new run\n", cfg->ckpt_dir);
+    if (log && rc >= 0 && notes[0])
+        fprintf(log, "birdied: %s\n", notes);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -137,14 +166,11 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--print-config") == 0) {
             print_config = 1;
-        } else if (!strcmp(a, "--backend") || !strncmp(a, "--backend=", 10) || !strcmp(a, "--token-file") ||
-                   !strncmp(a, "--token-file=", 13)) {
-            /* short forms of run.backend and daemon.token_file */
-            int backend = a[2] == 'b';
+        } else if (short_form(a)) {
             const char *eq = strchr(a, '=');
             const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : "");
             char assignment[1100];
-            snprintf(assignment, sizeof assignment, "%s=%s", backend ? "run.backend" : "daemon.token_file", v);
+            snprintf(assignment, sizeof assignment, "%s=%s", short_form(a), v);
             if (birdie_config_set(&cfg, assignment, err, sizeof err) < 0) {
                 fprintf(stderr, "birdied: %s\n", err);
                 return EXIT_USAGE;
@@ -197,6 +223,13 @@ int main(int argc, char **argv)
         coll = nccl;
     }
 
+    birdie_checkpoint resume_ck = {0};
+    int resumed = load_resume(&cfg, &resume_ck, log, err, sizeof err);
+    if (resumed < 0) {
+        fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
+        return fail_job(coll, EXIT_DATA);
+    }
+    const birdie_checkpoint *resume = resumed ? &resume_ck : NULL;
     const birdie_control *ctl = NULL;
 #ifdef BIRDIE_HAVE_DAEMON
     birdie_control link_ctl;
@@ -213,7 +246,7 @@ int main(int argc, char **argv)
                                 "(or [daemon] listen = \"\" to train without one)\n");
             return fail_job(coll, EXIT_USAGE);
         }
-        if (birdie_run_link_open(&cfg, coll, token, log, &link_ctl, &link, err, sizeof err) < 0) {
+        if (birdie_run_link_open(&cfg, coll, token, resume, log, &link_ctl, &link, err, sizeof err) < 0) {
             fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
             return fail_job(coll, EXIT_COORDINATOR);
         }
@@ -221,7 +254,8 @@ int main(int argc, char **argv)
     }
 #endif
     birdie_train_report rep = {0};
-    int rc = birdie_train(&cfg, ops, coll, ctl, log, &rep, err, sizeof err);
+    int rc = birdie_train(&cfg, ops, coll, ctl, resume, log, &rep, err, sizeof err);
+    birdie_checkpoint_free(&resume_ck);
 #ifdef BIRDIE_HAVE_DAEMON
     if (rc == 0)
         birdie_run_link_close(link, coll);

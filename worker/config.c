@@ -67,6 +67,13 @@ static const config_key keys[] = {
     {"scheduler", "rm_hidden", KEY_INT, FIELD(rm_hidden), "128", 2, 4096, NULL,
      "reward-model width (even); §7.5 allows 128 or 256, and 128 keeps a decision near 0.5 s on one core"},
     {"scheduler", "rm_layers", KEY_INT, FIELD(rm_layers), "4", 1, 64, NULL, "reward-model Gated SSM blocks"},
+    {"checkpoint", "every", KEY_LONG, FIELD(ckpt_every), "0", 0, 1e12, NULL,
+     "steps between checkpoints (model, AdamW moments, mixture, local scheduler state); 0 = none"},
+    {"checkpoint", "dir", KEY_STRING, FIELD(ckpt_dir), "checkpoints", 0, 0, NULL,
+     "directory of the checkpoint files and their manifest.json"},
+    {"checkpoint", "keep", KEY_INT, FIELD(ckpt_keep), "3", 1, 1000000, NULL, "newest checkpoints kept"},
+    {"checkpoint", "resume", KEY_CHOICE, FIELD(resume), "none", 0, 0, "none|auto",
+     "auto: continue from the newest checkpoint in [checkpoint] dir that verifies (also --resume auto)"},
     {"daemon", "listen", KEY_STRING, FIELD(listen), "127.0.0.1:50051", 0, 0, NULL,
      "gRPC address of the coordinator (rank 0; port 0 picks a free one); empty = no coordinator, the "
      "scheduler then runs inside every rank"},

@@ -34,6 +34,11 @@ typedef struct birdie_config {
     /* [scheduler] (mixture = birdie) */
     long warmup_steps;   /* 0 = total/30 (§7.5) */
     int fit_iters, candidates, top_k, rm_hidden, rm_layers;
+    /* [checkpoint] */
+    long ckpt_every;
+    char ckpt_dir[1024];
+    int ckpt_keep;
+    char resume[8]; /* none | auto */
     /* [daemon] */
     char listen[256];   /* coordinator address on rank 0; "" = no coordinator */
     char db[1024];      /* SQLite store of the coordinator */

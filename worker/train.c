@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "worker/batch.h"
+#include "worker/checkpoint.h"
 #include "worker/clock.h"
 #include "worker/control.h"
 #include "worker/curriculum.h"
@@ -293,6 +294,81 @@ static void run_close(run *r)
 }
 
 
+uint64_t birdie_train_config_hash(const birdie_config *cfg)
+{
+    birdie_model_config mc;
+    char err[128];
+    memset(&mc, 0, sizeof mc);
+    model_shape(cfg, &mc, err, sizeof err);
+    int64_t numbers[] = {mc.vocab, mc.d_model, mc.d_state, mc.n_layers, mc.bidirectional, cfg->seq_len,
+                         cfg->batch, (int64_t)cfg->seed, cfg->paradigm};
+    uint64_t h = birdie_fnv1a(BIRDIE_FNV_OFFSET, numbers, sizeof numbers);
+    h = birdie_fnv1a(h, cfg->arms, strlen(cfg->arms));
+    return birdie_fnv1a(h, cfg->mixture, strlen(cfg->mixture));
+}
+
+/* Continues from a checkpoint: parameters, moments, mixture and (when local) the scheduler. */
+static int restore(run *r, const birdie_checkpoint *ck, char *err, size_t errlen)
+{
+    if (ck->config_hash != birdie_train_config_hash(r->cfg) || ck->n_params != r->model.n_params ||
+        ck->n_arms != r->n_arms) {
+        snprintf(err, errlen, "checkpoint of step %lld was written with a different configuration (model shape, rows, "
+                 "batch, seed, arms or mixture); it cannot continue this run", (long long)ck->step);
+        return -EINVAL;
+    }
+    size_t bytes = ck->n_params * sizeof(float);
+    r->model.ops->upload(r->model.params, ck->params, bytes);
+    r->model.ops->upload(r->model.m, ck->m, bytes);
+    r->model.ops->upload(r->model.v, ck->v, bytes);
+    memcpy(r->cur.weights, ck->weights, (size_t)r->n_arms * sizeof *r->cur.weights);
+    r->cur.version = ck->mixture_version;
+    r->applied_version = (int64_t)ck->mixture_version;
+    if (r->cur.sched) {
+        birdie_sched *loaded;
+        int rc = ck->sched_state ? birdie_sched_load(ck->sched_state, ck->sched_len, NULL, &loaded, err, errlen) : -EINVAL;
+        if (rc < 0) {
+            if (!ck->sched_state)
+                snprintf(err, errlen, "checkpoint of step %lld holds no scheduler state", (long long)ck->step);
+            return rc;
+        }
+        birdie_sched_free(r->cur.sched);
+        r->cur.sched = loaded;
+    }
+    log_line(r->log, "resumed from the checkpoint of step %lld (mixture v%llu)\n", (long long)ck->step,
+             (unsigned long long)ck->mixture_version);
+    return 0;
+}
+
+/* Rank 0 writes: the parameters are the same on every rank. */
+static int save_checkpoint(run *r, long step, char *err, size_t errlen)
+{
+    if (r->coll->rank != 0)
+        return 0;
+    size_t n = r->model.n_params, bytes = n * sizeof(float);
+    birdie_checkpoint ck = {.step = step, .n_params = n, .n_arms = r->n_arms, .mixture_version = r->cur.version,
+                            .weights = r->cur.weights, .config_hash = birdie_train_config_hash(r->cfg)};
+    ck.params = malloc(bytes);
+    ck.m = malloc(bytes);
+    ck.v = malloc(bytes);
+    int rc = -ENOMEM;
+    if (ck.params && ck.m && ck.v &&
+        (!r->cur.sched || (rc = birdie_sched_save(r->cur.sched, &ck.sched_state, &ck.sched_len, err, errlen)) == 0)) {
+        r->model.ops->download(ck.params, r->model.params, bytes);
+        r->model.ops->download(ck.m, r->model.m, bytes);
+        r->model.ops->download(ck.v, r->model.v, bytes);
+        rc = birdie_checkpoint_write(r->cfg->ckpt_dir, &ck, r->cfg->ckpt_keep, err, errlen);
+        if (rc == 0)
+            log_line(r->log, "step %5ld | checkpoint written to %s\n", step, r->cfg->ckpt_dir);
+    } else if (rc == -ENOMEM) {
+        snprintf(err, errlen, "checkpoint: out of memory for %zu parameters", n);
+    }
+    free(ck.params);
+    free(ck.m);
+    free(ck.v);
+    free(ck.sched_state);
+    return rc;
+}
+
 enum { CONTROL_STOP = 1 };
 
 /* The per-step control all-reduce (DESIGN.md data flow 5): every rank contributes the newest mixture
@@ -362,7 +438,8 @@ static int heartbeat(run *r, long step, double tokens_per_s, double loss, double
 }
 
 int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll,
-                 const birdie_control *ctl, FILE *log, birdie_train_report *rep, char *err, size_t errlen)
+                 const birdie_control *ctl, const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep,
+                 char *err, size_t errlen)
 {
     run r = {.cfg = cfg, .coll = coll, .log = log, .ctl = ctl};
     birdie_collective *own = NULL;
@@ -376,8 +453,9 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
         rc = -EINVAL;
         goto out;
     }
-    if ((rc = run_open(&r, cfg, ops, err, errlen)) < 0)
+    if ((rc = run_open(&r, cfg, ops, err, errlen)) < 0 || (resume && (rc = restore(&r, resume, err, errlen)) < 0))
         goto out;
+    long first_step = resume ? (long)resume->step + 1 : 1;
     if ((rc = evaluate(&r, &rep->first_val_loss, 1, err, errlen)) < 0)
         goto out;
     rep->last_val_loss = rep->first_val_loss;
@@ -385,7 +463,8 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     double timed_seconds = 0.0, timed_tokens = 0.0;
     int64_t wanted = -1; /* the version the coordinator's next decision will carry */
     char stop_reason[512] = "";
-    for (long step = 1; step <= cfg->steps; step++) {
+    rep->steps_done = first_step - 1;
+    for (long step = first_step; step <= cfg->steps; step++) {
         if ((rc = control_sync(&r, step, wanted, stop_reason, sizeof stop_reason, err, errlen)) != 0)
             break;
         wanted = -1;
@@ -394,7 +473,7 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
             goto out;
         ops->synchronize();
         double dt = birdie_monotonic_seconds() - t0, tokens = (double)cfg->batch * r.T;
-        if (step > 1) { /* the first step pays for page faults and caches */
+        if (step > first_step) { /* the first step pays for page faults and caches */
             timed_seconds += dt;
             timed_tokens += tokens;
         }
@@ -427,6 +506,9 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
         }
         if (sched_step && r.cur.sched &&
             (rc = birdie_curriculum_observe(&r.cur, step, r.arm_loss, r.arm_tokens, log, err, errlen)) < 0)
+            goto out;
+        if (cfg->ckpt_every && (step % cfg->ckpt_every == 0 || step == cfg->steps) &&
+            (rc = save_checkpoint(&r, step, err, errlen)) < 0)
             goto out;
     }
     if (rc < 0)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "kernels/ops.h"
+#include "worker/checkpoint.h"
 #include "worker/collective.h"
 #include "worker/config.h"
 #include "worker/control.h"
@@ -32,11 +33,18 @@ double birdie_lr_at(const birdie_config *cfg, long step);
  * (coll NULL = a world of one), printing progress lines to log (may be NULL; pass it on rank 0
  * only). Rank r builds rows [r*b, (r+1)*b) of each global batch of cfg->batch = world*b rows and
  * the gradients are summed over ranks as the gradient of the global mean loss, so parameters stay
- * identical on every rank. ctl (may be NULL) is the control plane: mixtures, pause and stop from
+ * identical on every rank. resume (may be NULL) is a checkpoint to continue from: the run goes on
+ * at resume->step + 1 and, on the CPU backend, reproduces the uninterrupted run bit for bit (with
+ * a coordinator the scheduler's history restarts). ctl (may be NULL) is the control plane: mixtures, pause and stop from
  * the coordinator, heartbeats and evaluation reports to it. Returns 0 (also when stopped: see
  * rep->stopped) or a negative errno with err naming the cause (bad data, non-finite loss, a
  * collective that timed out, ...). */
 int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll,
-                 const birdie_control *ctl, FILE *log, birdie_train_report *rep, char *err, size_t errlen);
+                 const birdie_control *ctl, const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep,
+                 char *err, size_t errlen);
+
+/* The hash a checkpoint records of everything a bit-identical resume depends on: model shape, row
+ * length, global batch, seed, arms, mixture and paradigm setting (not the step count). */
+uint64_t birdie_train_config_hash(const birdie_config *cfg);
 
 #endif
