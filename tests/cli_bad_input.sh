@@ -65,5 +65,23 @@ check "--resume auto continues from the newest" 0 "resumed from the checkpoint o
 echo "not json" >"$tmp/ck/manifest.json"
 check "a broken manifest is a named error" 3 "manifest.json is not a birdie manifest" "$birdied" "${base[@]}" \
   --run.steps=6 --checkpoint.dir="$tmp/ck" --resume=auto
+# signals: SIGUSR1 writes a checkpoint, SIGTERM stops at the next step with a final checkpoint, exit 0
+"$birdied" "${base[@]}" --run.steps=100000000 --train.log_every=1 --train.eval_every=0 --checkpoint.every=100000000 \
+  --checkpoint.dir="$tmp/sig" >"$tmp/sig.log" 2>&1 &
+pid=$!
+for _ in $(seq 200); do grep -q "^step .*loss" "$tmp/sig.log" && break; sleep 0.05; done
+kill -USR1 $pid
+for _ in $(seq 200); do grep -q "checkpoint written" "$tmp/sig.log" && break; sleep 0.05; done
+kill -TERM $pid
+wait $pid
+rc=$?
+n=$((n + 1))
+if [ $rc -eq 0 ] && grep -q "stopped: signal" "$tmp/sig.log" && [ "$(ls "$tmp/sig"/ckpt_*.bin | wc -l)" -eq 2 ]; then
+  echo "ok $n - SIGUSR1 checkpoints, SIGTERM stops cleanly with a final checkpoint"
+else
+  echo "not ok $n - SIGUSR1 checkpoints, SIGTERM stops cleanly with a final checkpoint (exit $rc)"
+  tail -5 "$tmp/sig.log" | sed 's/^/# /'
+  failed=$((failed + 1))
+fi
 echo "1..$n"
 exit $((failed > 0))

@@ -5,6 +5,7 @@
  * (missing or corrupt shard, empty source); 4 training stopped on a non-finite loss or gradient;
  * 5 no usable backend; 6 a peer rank was lost; 7 the coordinator could not start or be reached. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,9 @@ static void usage(FILE *out)
             "birdiectl, the scheduler's decisions, and the SQLite store ([daemon] db). The bearer token\n"
             "comes from --token-file or $BIRDIE_TOKEN.\n"
             "\n"
+            "signals: SIGTERM/SIGINT stop at the next step (with a checkpoint when [checkpoint] every > 0),\n"
+            "         SIGUSR1 writes a checkpoint to [checkpoint] dir.\n"
+            "\n"
             "exit codes: 0 done, 2 usage/config error, 3 data error, 4 non-finite loss or gradient,\n"
             "            5 no usable backend, 6 a peer rank was lost (collective deadline),\n"
             "            7 the coordinator could not start or be reached (e.g. its port is in use)\n"
@@ -117,6 +121,22 @@ static const char *short_form(const char *arg)
             return forms[i][1];
     }
     return NULL;
+}
+
+static void on_stop_signal(int sig) { (void)sig; birdie_train_request_stop(); }
+static void on_checkpoint_signal(int sig) { (void)sig; birdie_train_request_checkpoint(); }
+
+/* SIGTERM/SIGINT stop at the next step boundary (checkpointing first when the run checkpoints);
+ * SIGUSR1 writes a checkpoint. Every rank acts at the same step (the control all-reduce). */
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_checkpoint_signal;
+    sigaction(SIGUSR1, &sa, NULL);
 }
 
 /* Loads the newest checkpoint that verifies when [checkpoint] resume = auto; 1 loaded, 0 none. */
@@ -223,6 +243,7 @@ int main(int argc, char **argv)
         coll = nccl;
     }
 
+    install_signal_handlers();
     birdie_checkpoint resume_ck = {0};
     int resumed = load_resume(&cfg, &resume_ck, log, err, sizeof err);
     if (resumed < 0) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,23 +378,38 @@ enum { CONTROL_STOP = 1 };
  * only once every rank holds it (min == max). With wanted >= 0 (after an evaluation whose decision
  * the coordinator makes) the loop waits until every rank holds at least that version, so the
  * decision applies at a fixed step. Returns CONTROL_STOP when the run must stop. */
-static int control_sync(run *r, long step, int64_t wanted, char *reason, size_t reason_len, char *err, size_t errlen)
+/* Requests from signal handlers (birdied: SIGUSR1 checkpoint, SIGTERM/SIGINT stop); any rank may get
+ * them, the control all-reduce makes every rank act on them at the same step. */
+static volatile sig_atomic_t checkpoint_requested, stop_requested;
+
+void birdie_train_request_checkpoint(void) { checkpoint_requested = 1; }
+void birdie_train_request_stop(void) { stop_requested = 1; }
+
+static int control_sync(run *r, long step, int64_t wanted, int *checkpoint, char *reason, size_t reason_len,
+                        char *err, size_t errlen)
 {
-    if (!r->ctl)
-        return 0;
     const birdie_control *ctl = r->ctl;
-    double give_up = birdie_monotonic_seconds() + ctl->decision_timeout_ms / 1000.0;
+    double give_up = birdie_monotonic_seconds() + (ctl ? ctl->decision_timeout_ms / 1000.0 : 0);
     for (;;) {
-        birdie_control_state st;
-        ctl->poll(ctl->ctx, &st, r->incoming);
-        int64_t mins[1] = {st.version}, maxs[3] = {st.version, st.pause, st.stop};
-        int rc = r->coll->allreduce_minmax_i64(r->coll, mins, 1, maxs, 3, err, errlen);
+        birdie_control_state st = {.version = r->applied_version};
+        if (ctl)
+            ctl->poll(ctl->ctx, &st, r->incoming);
+        int local_stop = st.stop || stop_requested;
+        int64_t mins[1] = {st.version}, maxs[4] = {st.version, st.pause, local_stop, checkpoint_requested};
+        int rc = r->coll->allreduce_minmax_i64(r->coll, mins, 1, maxs, 4, err, errlen);
         if (rc < 0)
             return rc;
+        if (maxs[3]) {
+            *checkpoint = 1;
+            checkpoint_requested = 0;
+        }
         if (maxs[2]) {
-            snprintf(reason, reason_len, "%s", st.stop ? st.stop_reason : "another rank was told to stop");
+            snprintf(reason, reason_len, "%s", st.stop ? st.stop_reason : stop_requested ? "signal"
+                                                                              : "another rank was told to stop");
             return CONTROL_STOP;
         }
+        if (!ctl)
+            return 0;
         if (maxs[1]) { /* paused: keep the heartbeat going and ask again */
             ctl->wait(ctl->ctx, -1, 1, 1000);
             give_up = birdie_monotonic_seconds() + ctl->decision_timeout_ms / 1000.0;
@@ -464,9 +480,14 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     int64_t wanted = -1; /* the version the coordinator's next decision will carry */
     char stop_reason[512] = "";
     rep->steps_done = first_step - 1;
+    int checkpoint_now = 0;
     for (long step = first_step; step <= cfg->steps; step++) {
-        if ((rc = control_sync(&r, step, wanted, stop_reason, sizeof stop_reason, err, errlen)) != 0)
+        /* a checkpoint asked for now describes the state after the previous step */
+        if ((rc = control_sync(&r, step, wanted, &checkpoint_now, stop_reason, sizeof stop_reason, err, errlen)) != 0)
             break;
+        if (checkpoint_now && step > first_step && (rc = save_checkpoint(&r, step - 1, err, errlen)) < 0)
+            goto out;
+        checkpoint_now = 0;
         wanted = -1;
         double t0 = birdie_monotonic_seconds(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES], class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
         if ((rc = train_step(&r, step, &loss, &norm, class_loss, class_tok, err, errlen)) < 0)
@@ -514,8 +535,13 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     if (rc < 0)
         goto out;
     rep->stopped = rc == CONTROL_STOP;
-    if (rep->stopped)
+    if (rep->stopped) {
         log_line(log, "step %5ld | stopped: %s\n", rep->steps_done, stop_reason);
+        /* a run that checkpoints leaves one at the step it stopped, so --resume auto loses nothing */
+        if ((cfg->ckpt_every || checkpoint_now) && rep->steps_done >= first_step &&
+            (rc = save_checkpoint(&r, rep->steps_done, err, errlen)) < 0)
+            goto out;
+    }
     rep->tokens_per_s = timed_seconds > 0 ? timed_tokens / timed_seconds : 0.0;
     rep->fill_rate = birdie_pack_fill_rate(&r.pack);
     rep->mixture_version = r.cur.version;

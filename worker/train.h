@@ -43,6 +43,12 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
                  const birdie_control *ctl, const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep,
                  char *err, size_t errlen);
 
+/* Async-signal-safe: ask every rank to checkpoint (after the current step) or to stop at the next
+ * step boundary (with a checkpoint when the run writes them). The control all-reduce spreads the
+ * request, so it may reach any one rank. */
+void birdie_train_request_checkpoint(void);
+void birdie_train_request_stop(void);
+
 /* The hash a checkpoint records of everything a bit-identical resume depends on: model shape, row
  * length, global batch, seed, arms, mixture and paradigm setting (not the step count). */
 uint64_t birdie_train_config_hash(const birdie_config *cfg);
