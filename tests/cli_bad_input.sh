@@ -69,9 +69,9 @@ check "a broken manifest is a named error" 3 "manifest.json is not a birdie mani
 "$birdied" "${base[@]}" --run.steps=100000000 --train.log_every=1 --train.eval_every=0 --checkpoint.every=100000000 \
   --checkpoint.dir="$tmp/sig" >"$tmp/sig.log" 2>&1 &
 pid=$!
-for _ in $(seq 200); do grep -q "^step .*loss" "$tmp/sig.log" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "^step .*loss" "$tmp/sig.log" && break; sleep 0.05; done
 kill -USR1 $pid
-for _ in $(seq 200); do grep -q "checkpoint written" "$tmp/sig.log" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "checkpoint written" "$tmp/sig.log" && break; sleep 0.05; done
 kill -TERM $pid
 wait $pid
 rc=$?
