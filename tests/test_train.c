@@ -141,7 +141,10 @@ static void test_checkpoint_corrupt(void **state)
     for (int64_t step = 10; step <= 30; step += 10) {
         birdie_checkpoint ck = {.step = step, .n_params = 5, .params = p, .m = m, .v = v, .n_arms = 2,
                                 .mixture_version = (uint64_t)step, .weights = w, .config_hash = 42};
-        assert_int_equal(birdie_checkpoint_write(dir, &ck, 2, err, sizeof err), 0);
+        birdie_checkpoint_info info;
+        assert_int_equal(birdie_checkpoint_write(dir, &ck, 2, &info, err, sizeof err), 0);
+        assert_non_null(strstr(info.path, "ckpt_0000000"));
+        assert_int_equal(strlen(info.checksum), 16);
     }
     snprintf(path, sizeof path, "%s/ckpt_000000010.bin", dir);
     assert_int_not_equal(access(path, F_OK), 0); /* keep = 2 removed the oldest */

@@ -158,7 +158,8 @@ static int write_manifest(const char *dir, json_t *list, char *err, size_t errle
     return commit_file(f, tmp, path, dir, err, errlen);
 }
 
-int birdie_checkpoint_write(const char *dir, const birdie_checkpoint *ckpt, int keep, char *err, size_t errlen)
+int birdie_checkpoint_write(const char *dir, const birdie_checkpoint *ckpt, int keep, birdie_checkpoint_info *info,
+                            char *err, size_t errlen)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "checkpoint: cannot create directory %s: %s", dir, strerror(errno));
@@ -200,6 +201,11 @@ int birdie_checkpoint_write(const char *dir, const birdie_checkpoint *ckpt, int 
     }
     rc = write_manifest(dir, list, err, errlen);
     json_decref(list);
+    if (rc == 0 && info) {
+        snprintf(info->path, sizeof info->path, "%s/%s", dir, name);
+        info->bytes = bytes;
+        memcpy(info->checksum, hex, sizeof info->checksum);
+    }
     for (int d = 0; rc == 0 && d < n_doomed; d++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", dir, doomed[d]);

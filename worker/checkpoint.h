@@ -26,9 +26,18 @@ typedef struct birdie_checkpoint {
     uint64_t config_hash;          /* of the shape-defining config: a resume must match it */
 } birdie_checkpoint;
 
+/* Where a written checkpoint went (what a coordinator records). */
+typedef struct birdie_checkpoint_info {
+    char path[4096];
+    uint64_t bytes;
+    char checksum[17]; /* 16 hex digits, as in the manifest */
+} birdie_checkpoint_info;
+
 /* Writes ckpt to dir (created if missing) and updates dir/manifest.json, keeping the newest `keep`
- * checkpoints (older files are deleted). 0 or a negative errno with a message. */
-int birdie_checkpoint_write(const char *dir, const birdie_checkpoint *ckpt, int keep, char *err, size_t errlen);
+ * checkpoints (older files are deleted). info (may be NULL) receives the file's path, size and
+ * checksum. 0 or a negative errno with a message. */
+int birdie_checkpoint_write(const char *dir, const birdie_checkpoint *ckpt, int keep, birdie_checkpoint_info *info,
+                            char *err, size_t errlen);
 
 /* Loads the newest checkpoint of dir/manifest.json that verifies (size, checksum, header) into ckpt
  * (buffers malloc'ed; free with birdie_checkpoint_free). Returns 1 when one was loaded, 0 when dir

@@ -14,6 +14,7 @@
 typedef struct birdie_control_state {
     int64_t version; /* newest mixture version received, -1 before the first */
     int pause, stop;
+    int64_t checkpoint_seq; /* operator checkpoint requests so far (grows by one per request) */
     char stop_reason[512];
 } birdie_control_state;
 
@@ -35,6 +36,9 @@ typedef struct birdie_control {
     int (*report_eval)(void *ctx, int64_t step, const double *loss_sum, const double *tokens, char *err, size_t errlen);
     int (*heartbeat)(void *ctx, const birdie_step_report *report, char *err, size_t errlen);
     int (*finish)(void *ctx, int64_t step, int failed, const char *reason, char *err, size_t errlen);
+    /* rank 0, after writing a checkpoint: the coordinator records it */
+    int (*report_checkpoint)(void *ctx, int64_t step, const char *path, uint64_t bytes, const char *checksum,
+                             char *err, size_t errlen);
     int decision_timeout_ms; /* how long to wait for a decision or the other ranks' versions */
 } birdie_control;
 

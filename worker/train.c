@@ -111,6 +111,7 @@ typedef struct run {
     const birdie_control *ctl; /* NULL: no control plane */
     int64_t applied_version, applied_step;
     double *incoming; /* (n_arms) weights of the newest version the control plane delivered */
+    int64_t checkpoint_seq; /* operator checkpoint requests already served */
     double last_heartbeat;
 } run;
 
@@ -357,9 +358,12 @@ static int save_checkpoint(run *r, long step, char *err, size_t errlen)
         r->model.ops->download(ck.params, r->model.params, bytes);
         r->model.ops->download(ck.m, r->model.m, bytes);
         r->model.ops->download(ck.v, r->model.v, bytes);
-        rc = birdie_checkpoint_write(r->cfg->ckpt_dir, &ck, r->cfg->ckpt_keep, err, errlen);
+        birdie_checkpoint_info info;
+        rc = birdie_checkpoint_write(r->cfg->ckpt_dir, &ck, r->cfg->ckpt_keep, &info, err, errlen);
         if (rc == 0)
-            log_line(r->log, "step %5ld | checkpoint written to %s\n", step, r->cfg->ckpt_dir);
+            log_line(r->log, "step %5ld | checkpoint written to %s\n", step, info.path);
+        if (rc == 0 && r->ctl && r->ctl->report_checkpoint)
+            rc = r->ctl->report_checkpoint(r->ctl->ctx, step, info.path, info.bytes, info.checksum, err, errlen);
     } else if (rc == -ENOMEM) {
         snprintf(err, errlen, "checkpoint: out of memory for %zu parameters", n);
     }
@@ -395,13 +399,16 @@ static int control_sync(run *r, long step, int64_t wanted, int *checkpoint, char
         if (ctl)
             ctl->poll(ctl->ctx, &st, r->incoming);
         int local_stop = st.stop || stop_requested;
-        int64_t mins[1] = {st.version}, maxs[4] = {st.version, st.pause, local_stop, checkpoint_requested};
-        int rc = r->coll->allreduce_minmax_i64(r->coll, mins, 1, maxs, 4, err, errlen);
+        /* an operator's request counts once: every rank adopts the highest sequence number seen */
+        int64_t mins[1] = {st.version},
+                maxs[5] = {st.version, st.pause, local_stop, checkpoint_requested, st.checkpoint_seq};
+        int rc = r->coll->allreduce_minmax_i64(r->coll, mins, 1, maxs, 5, err, errlen);
         if (rc < 0)
             return rc;
-        if (maxs[3]) {
+        if (maxs[3] || maxs[4] > r->checkpoint_seq) {
             *checkpoint = 1;
             checkpoint_requested = 0;
+            r->checkpoint_seq = maxs[4];
         }
         if (maxs[2]) {
             snprintf(reason, reason_len, "%s", st.stop ? st.stop_reason : stop_requested ? "signal"
