@@ -111,6 +111,19 @@ def run_fixed(tmp):
     st = status(addr)
     check("bad inputs changed nothing", bool(st) and st["mixture"]["version"] == v1, str(st and st["mixture"]))
 
+    rc, out = ctl(addr, "pause")
+    check("pause accepted", rc == 0, str(out))
+    time.sleep(0.5)  # the ranks reach the next step boundary
+    s1 = status(addr)
+    time.sleep(1.0)
+    s2 = status(addr)
+    check("a paused run does not advance", bool(s1 and s2) and s1["step"] == s2["step"] and s2["state"] == "paused",
+          f"{s1 and s1['step']} -> {s2 and s2['step']}")
+    rc, out = ctl(addr, "resume")
+    check("resume accepted", rc == 0, str(out))
+    s3 = wait_for(lambda: (s := status(addr)) and s["step"] > (s2 or {}).get("step", 0) + 5 and s, timeout=30)
+    check("a resumed run advances again", bool(s3))
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         codes = list(pool.map(lambda _: ctl(addr, "status")[0], range(200)))
     check("200 concurrent status calls succeed while training", codes.count(0) == 200, f"{codes.count(0)}/200")
