@@ -43,12 +43,15 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: birdiectl [options] COMMAND [args]\n"
           "commands:\n"
-          "  status                                  run state, step, tokens/s, per-rank mixture version, last eval\n"
+          "  status                                  run state, step, tokens/s, per-rank mixture version, last eval,\n"
+          "                                          checkpoint_seq and the last checkpoint\n"
           "  set-mixture arm=w ... | --file F        set the objective mixture (weights are normalised)\n"
           "              [--expected-version V] [--request-id ID] [--reason TEXT]\n"
-          "  watch [--count N]                       stream step/eval/mixture/state events\n"
-          "  history [--since STEP] [--limit N]      evals, rewards, decisions, mixtures\n"
+          "  watch [--count N]                       stream step/eval/mixture/state/checkpoint events\n"
+          "  history [--since STEP] [--limit N]      evals, rewards, decisions, mixtures, checkpoints\n"
           "          [--db FILE [--run NAME]]        ... read from a database file, no server needed\n"
+          "  checkpoint [--reason TEXT] [--request-id ID]\n"
+          "                                          ask every rank to checkpoint; prints the new checkpoint_seq\n"
           "  pause | resume | stop [--reason TEXT]\n"
           "options:\n"
           "  --addr HOST:PORT     coordinator address (default $BIRDIE_ADDR or 127.0.0.1:50051)\n"
@@ -173,7 +176,7 @@ static int usage_error(const options *o, const char *msg) {
   return rc;
 }
 
-/* A random request id so that a retry of this set-mixture cannot apply it twice. */
+/* A random request id so that a retry of a mutation (set-mixture, checkpoint) cannot apply it twice. */
 static void new_request_id(char *out, size_t outlen) {
   unsigned char b[12] = {0};
   FILE *f = fopen("/dev/urandom", "rb");
@@ -189,6 +192,13 @@ static void new_request_id(char *out, size_t outlen) {
   for (size_t i = 0; i < sizeof(b) && used + 2 < outlen; i++) used += (size_t)snprintf(out + used, outlen - used, "%02x", b[i]);
 }
 
+/* --request-id as given (the server checks its length), else a new random one in buf. */
+static char *request_id_or_new(const options *o, char *buf, size_t buflen) {
+  if (o->request_id) return (char *)o->request_id;
+  new_request_id(buf, buflen);
+  return buf;
+}
+
 typedef void (*table_printer)(const ProtobufCMessage *m, const options *o);
 
 static int print_reply(const options *o, const ProtobufCMessage *m, table_printer table) {
@@ -201,6 +211,7 @@ static void table_status(const ProtobufCMessage *m, const options *o) { ctl_tabl
 static void table_set_mixture(const ProtobufCMessage *m, const options *o) { ctl_table_set_mixture((const void *)m); }
 static void table_history(const ProtobufCMessage *m, const options *o) { ctl_table_history((const void *)m); }
 static void table_control(const ProtobufCMessage *m, const options *o) { ctl_table_control(o->command, (const void *)m); }
+static void table_checkpoint(const ProtobufCMessage *m, const options *o) { ctl_table_checkpoint((const void *)m); }
 
 static int unary(rpc_channel *ch, const options *o, const char *method, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *resp_desc, table_printer table) {
@@ -209,6 +220,16 @@ static int unary(rpc_channel *ch, const options *o, const char *method, const Pr
   if (rpc_unary(ch, method, req, resp_desc, &resp, o->timeout_ms, &st)) return report_rpc_error(o, o->command, &st);
   int rc = print_reply(o, resp, table);
   protobuf_c_message_free_unpacked(resp, NULL);
+  return rc;
+}
+
+/* A mutation carrying a request id: a timeout or a dropped connection may hide a success, and the
+ * same request id makes the one retry return the first result instead of applying it twice. */
+static int call_with_retry(rpc_channel *ch, const options *o, const char *method, const ProtobufCMessage *req,
+                           const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, rpc_status *st) {
+  int rc = rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
+  if (rc && (st->code == GRPC_STATUS_DEADLINE_EXCEEDED || st->code == GRPC_STATUS_UNAVAILABLE))
+    rc = rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
   return rc;
 }
 
@@ -242,24 +263,32 @@ static int cmd_set_mixture(rpc_channel *ch, const options *o) {
     expected.version = o->expected_version;
     req.expected_version = &expected;
   }
-  if (o->request_id) snprintf(request_id, sizeof(request_id), "%s", o->request_id);
-  else new_request_id(request_id, sizeof(request_id));
-  req.request_id = request_id;
+  req.request_id = request_id_or_new(o, request_id, sizeof(request_id));
   req.reason = (char *)(o->reason ? o->reason : "");
   ProtobufCMessage *resp = NULL;
   rpc_status st;
-  rc = rpc_unary(ch, "/birdie.v1.Control/SetMixture", &req.base, &birdie__v1__set_mixture_response__descriptor, &resp,
-                 o->timeout_ms, &st);
-  /* A timeout or a dropped connection may hide a success: the same request id makes the retry
-   * return the first result instead of applying the mixture twice. */
-  if (rc && (st.code == GRPC_STATUS_DEADLINE_EXCEEDED || st.code == GRPC_STATUS_UNAVAILABLE))
-    rc = rpc_unary(ch, "/birdie.v1.Control/SetMixture", &req.base, &birdie__v1__set_mixture_response__descriptor, &resp,
-                   o->timeout_ms, &st);
+  rc = call_with_retry(ch, o, "/birdie.v1.Control/SetMixture", &req.base, &birdie__v1__set_mixture_response__descriptor,
+                       &resp, &st);
   free(items);
   free(ptrs);
   ctl_weights_free(&w);
   if (rc) return report_rpc_error(o, "set-mixture", &st);
   rc = print_reply(o, resp, table_set_mixture);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  return rc;
+}
+
+static int cmd_checkpoint(rpc_channel *ch, const options *o) {
+  Birdie__V1__CheckpointRequest req = BIRDIE__V1__CHECKPOINT_REQUEST__INIT;
+  char request_id[64];
+  req.request_id = request_id_or_new(o, request_id, sizeof(request_id));
+  req.reason = (char *)(o->reason ? o->reason : "");
+  ProtobufCMessage *resp = NULL;
+  rpc_status st;
+  if (call_with_retry(ch, o, "/birdie.v1.Control/Checkpoint", &req.base, &birdie__v1__checkpoint_response__descriptor,
+                      &resp, &st))
+    return report_rpc_error(o, "checkpoint", &st);
+  int rc = print_reply(o, resp, table_checkpoint);
   protobuf_c_message_free_unpacked(resp, NULL);
   return rc;
 }
@@ -309,6 +338,7 @@ static int run_command(rpc_channel *ch, const options *o) {
   }
   if (!strcmp(c, "set-mixture")) return cmd_set_mixture(ch, o);
   if (!strcmp(c, "watch")) return cmd_watch(ch, o);
+  if (!strcmp(c, "checkpoint")) return cmd_checkpoint(ch, o);
   if (!strcmp(c, "history")) {
     Birdie__V1__GetHistoryRequest req = BIRDIE__V1__GET_HISTORY_REQUEST__INIT;
     req.since_step = o->since;
@@ -328,7 +358,8 @@ static int run_command(rpc_channel *ch, const options *o) {
 }
 
 static int known_command(const char *c) {
-  static const char *const names[] = {"status", "set-mixture", "watch", "history", "pause", "resume", "stop"};
+  static const char *const names[] = {"status", "set-mixture", "watch", "history", "checkpoint", "pause", "resume",
+                                      "stop"};
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     if (!strcmp(c, names[i])) return 1;
   return 0;

@@ -24,6 +24,12 @@ static json_t *scalar_to_json(const ProtobufCFieldDescriptor *f, const void *p) 
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64: return json_integer(*(const int64_t *)p);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: {
+      /* JSON integers are signed 64-bit here; a larger value keeps its magnitude as a real. */
+      uint64_t u = *(const uint64_t *)p;
+      return u <= (uint64_t)INT64_MAX ? json_integer((json_int_t)u) : json_real((double)u);
+    }
     case PROTOBUF_C_TYPE_DOUBLE: {
       double d = *(const double *)p;
       return isfinite(d) ? json_real(d) : json_null();

@@ -31,6 +31,14 @@ static void print_eval(const Birdie__V1__EvalSummary *e) {
   }
 }
 
+static void print_checkpoint(const Birdie__V1__CheckpointRecord *c) {
+  if (!c || !c->path[0]) {
+    printf("last ckpt  none\n");
+    return;
+  }
+  printf("last ckpt  step %" PRId64 " (incarnation %" PRId64 ", rank %d) %s\n", c->step, c->incarnation, c->rank, c->path);
+}
+
 void ctl_table_status(const Birdie__V1__GetStatusResponse *s) {
   printf("run        %s (id %" PRId64 ", incarnation %" PRId64 ")\n", s->run_name, s->run_id, s->incarnation);
   printf("state      %s\n", s->state);
@@ -40,6 +48,8 @@ void ctl_table_status(const Birdie__V1__GetStatusResponse *s) {
   print_mixture_line("mixture", s->mixture);
   print_weights(s->mixture);
   print_eval(s->last_eval);
+  printf("ckpt seq   %" PRId64 "\n", s->checkpoint_seq);
+  print_checkpoint(s->last_checkpoint);
   printf("%-6s %-10s %10s %10s %12s %12s %10s\n", "RANK", "REGISTERED", "STEP", "VERSION", "APPLIED@", "TOKENS/S",
          "HB AGE(s)");
   for (size_t i = 0; i < s->n_ranks; i++) {
@@ -93,6 +103,13 @@ void ctl_table_history(const Birdie__V1__GetHistoryResponse *h) {
            m->request_id);
     print_weights(m->mixture);
   }
+  printf("checkpoints (%zu)\n  %-4s %8s %4s %12s %-16s %s\n", h->n_checkpoints, "INC", "STEP", "RANK", "BYTES",
+         "CHECKSUM", "PATH");
+  for (size_t i = 0; i < h->n_checkpoints; i++) {
+    const Birdie__V1__CheckpointRecord *c = h->checkpoints[i];
+    printf("  %-4" PRId64 " %8" PRId64 " %4d %12" PRIu64 " %-16s %s\n", c->incarnation, c->step, c->rank, c->bytes,
+           c->checksum, c->path);
+  }
 }
 
 void ctl_table_event(const Birdie__V1__Event *e) {
@@ -105,6 +122,12 @@ void ctl_table_event(const Birdie__V1__Event *e) {
         const Birdie__V1__ArmEval *a = e->eval->evals[i];
         printf("  %-32s %12.5f\n", a->arm, a->tokens > 0 ? a->loss_sum / a->tokens : NAN);
       }
+  } else if (strcmp(e->kind, "checkpoint") == 0 && e->checkpoint) {
+    printf("ckpt     step %" PRId64 " %s (%" PRIu64 " bytes, rank %d)\n", e->step, e->checkpoint->path,
+           e->checkpoint->bytes, e->checkpoint->rank);
+  } else if (strcmp(e->kind, "checkpoint_requested") == 0) {
+    printf("ckpt-req seq %" PRId64 " at step %" PRId64 "%s%s\n", e->checkpoint_seq, e->step, e->detail[0] ? ": " : "",
+           e->detail);
   } else if (strcmp(e->kind, "mixture") == 0) {
     print_mixture_line("mixture", e->mixture);
     print_weights(e->mixture);
@@ -112,6 +135,11 @@ void ctl_table_event(const Birdie__V1__Event *e) {
     printf("%-8s %s%s%s\n", e->kind, e->state, e->detail[0] ? ": " : "", e->detail);
   }
   fflush(stdout);
+}
+
+void ctl_table_checkpoint(const Birdie__V1__CheckpointResponse *r) {
+  printf("checkpoint requested: checkpoint_seq %" PRId64 "%s\n", r->checkpoint_seq,
+         r->replayed ? " (request already applied; nothing changed)" : "");
 }
 
 void ctl_table_control(const char *verb, const Birdie__V1__ControlResponse *r) {

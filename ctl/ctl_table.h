@@ -9,6 +9,7 @@ void ctl_table_status(const Birdie__V1__GetStatusResponse *s);
 void ctl_table_set_mixture(const Birdie__V1__SetMixtureResponse *r);
 void ctl_table_history(const Birdie__V1__GetHistoryResponse *h);
 void ctl_table_event(const Birdie__V1__Event *e);
+void ctl_table_checkpoint(const Birdie__V1__CheckpointResponse *r);
 void ctl_table_control(const char *verb, const Birdie__V1__ControlResponse *r);
 
 #endif

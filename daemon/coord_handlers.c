@@ -1,6 +1,7 @@
 /* coord_handlers: one function per RPC method of birdie.v1.Coordinator, birdie.v1.Control and
- * grpc.health.v1.Health, plus the method table. Handlers validate everything before they change
- * anything, so a rejected request leaves no trace in memory or in the store. */
+ * grpc.health.v1.Health (the checkpoint methods are in coord_checkpoint.c), plus the method table.
+ * Handlers validate everything before they change anything, so a rejected request leaves no trace
+ * in memory or in the store. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -14,7 +15,7 @@
 #include "daemon/rpc_wire.h"
 #include "health.pb-c.h"
 
-#define FAIL(code, ...) (snprintf(msg, msglen, __VA_ARGS__), (code))
+#define FAIL COORD_FAIL
 
 /* ---- message builders ------------------------------------------------------------------------ */
 
@@ -84,6 +85,7 @@ grpc_byte_buffer *coord_pack_directive(coordinator *co) {
   d.pause = co->state == RUN_PAUSED;
   d.stop = co->state == RUN_STOPPING || co->state == RUN_FINISHED || co->state == RUN_FAILED;
   d.stop_reason = co->stop_reason;
+  d.checkpoint_seq = co->checkpoint_seq;
   grpc_byte_buffer *bb = d.mixture ? wire_pack(&d.base) : NULL;
   msg_arena_free(&a);
   return bb;
@@ -121,7 +123,7 @@ static grpc_status_code check_registered(const coordinator *co, int32_t rank, ch
 
 static int run_over(const coordinator *co) { return co->state == RUN_FINISHED || co->state == RUN_FAILED; }
 
-static grpc_status_code check_active(const coordinator *co, const char *what, char *msg, size_t msglen) {
+grpc_status_code coord_check_active(const coordinator *co, const char *what, char *msg, size_t msglen) {
   if (co->state == RUN_RUNNING || co->state == RUN_PAUSED) return GRPC_STATUS_OK;
   return FAIL(GRPC_STATUS_FAILED_PRECONDITION, "%s: the run is %s%s", what, run_state_name(co->state),
               co->state == RUN_STARTING ? " (not every rank has registered yet)" : "");
@@ -303,6 +305,10 @@ static grpc_status_code handle_get_status(coordinator *co, const ProtobufCMessag
   r.step = co->step;
   r.world_size = co->world_size;
   r.last_error = co->last_error;
+  r.checkpoint_seq = co->checkpoint_seq;
+  Birdie__V1__CheckpointRecord last_checkpoint;
+  coord_last_checkpoint_record(co, &last_checkpoint);
+  r.last_checkpoint = &last_checkpoint;
   r.mixture = build_current_mixture(&a, co);
   r.last_eval = build_eval_summary(&a, co, co->last_eval_step, co->last_loss_sum, co->last_tokens);
   r.ranks = msg_arena_alloc(&a, (size_t)co->world_size * sizeof(*r.ranks));
@@ -388,7 +394,7 @@ static grpc_status_code handle_set_mixture(coordinator *co, const ProtobufCMessa
   if (code == GRPC_STATUS_OK &&
       mixture_from_named(co->n_arms, (const char *const *)co->arm_names, req->n_weights, names, given, w, msg, msglen))
     code = GRPC_STATUS_INVALID_ARGUMENT;
-  if (code == GRPC_STATUS_OK) code = check_active(co, "cannot set the mixture", msg, msglen);
+  if (code == GRPC_STATUS_OK) code = coord_check_active(co, "cannot set the mixture", msg, msglen);
   if (code == GRPC_STATUS_OK && req->expected_version && req->expected_version->version != co->version)
     code = FAIL(GRPC_STATUS_ABORTED, "expected mixture version %" PRId64 " but the current version is %" PRId64
                 "; re-read the status and retry", req->expected_version->version, co->version);
@@ -436,7 +442,7 @@ static grpc_status_code change_state(coordinator *co, const ProtobufCMessage *m,
   const Birdie__V1__ControlRequest *req = (const void *)m;
   if (strlen(req->reason) > 1024) return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "reason is longer than 1024 bytes");
   int allowed = co->state == RUN_RUNNING || co->state == RUN_PAUSED || (to == RUN_STOPPING && co->state == RUN_STOPPING);
-  if (!allowed) return check_active(co, verb, msg, msglen);
+  if (!allowed) return coord_check_active(co, verb, msg, msglen);
   if (co->state != to) {
     char reason[COORD_MSG_MAX + 32];
     snprintf(reason, sizeof(reason), "operator %s%s%.400s", verb, req->reason[0] ? ": " : "", req->reason);
@@ -482,6 +488,7 @@ static const method_entry methods[] = {
     {"/birdie.v1.Coordinator/Heartbeat", &birdie__v1__heartbeat_request__descriptor, AUTH_READ, handle_heartbeat, STREAM_NONE},
     {"/birdie.v1.Coordinator/WatchMixture", &birdie__v1__watch_mixture_request__descriptor, AUTH_READ, NULL, STREAM_DIRECTIVE},
     {"/birdie.v1.Coordinator/Finish", &birdie__v1__finish_request__descriptor, AUTH_READ, handle_finish, STREAM_NONE},
+    {"/birdie.v1.Coordinator/ReportCheckpoint", &birdie__v1__report_checkpoint_request__descriptor, AUTH_READ, coord_handle_report_checkpoint, STREAM_NONE},
     {"/birdie.v1.Control/GetStatus", &birdie__v1__get_status_request__descriptor, AUTH_READ, handle_get_status, STREAM_NONE},
     {"/birdie.v1.Control/SetMixture", &birdie__v1__set_mixture_request__descriptor, AUTH_MUTATION, handle_set_mixture, STREAM_NONE},
     {"/birdie.v1.Control/Watch", &birdie__v1__watch_request__descriptor, AUTH_READ, NULL, STREAM_EVENTS},
@@ -489,6 +496,7 @@ static const method_entry methods[] = {
     {"/birdie.v1.Control/Pause", &birdie__v1__control_request__descriptor, AUTH_MUTATION, handle_pause, STREAM_NONE},
     {"/birdie.v1.Control/Resume", &birdie__v1__control_request__descriptor, AUTH_MUTATION, handle_resume, STREAM_NONE},
     {"/birdie.v1.Control/Stop", &birdie__v1__control_request__descriptor, AUTH_MUTATION, handle_stop, STREAM_NONE},
+    {"/birdie.v1.Control/Checkpoint", &birdie__v1__checkpoint_request__descriptor, AUTH_MUTATION, coord_handle_checkpoint, STREAM_NONE},
     {"/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor, AUTH_NONE, handle_health_check, STREAM_NONE},
 };
 

@@ -146,7 +146,8 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
   return 0;
 }
 
-/* Opens the store, records the run, the new incarnation and its config mixture. */
+/* Opens the store, records the run, the new incarnation and its config mixture; loads the run's
+ * newest checkpoint (a resumed run shows the one it may have resumed from). */
 static int open_store(coordinator *co, char *err, size_t errlen) {
   int rc = store_open(co->db_path, 0, &co->store, err, errlen);
   if (rc) return rc;
@@ -158,6 +159,7 @@ static int open_store(coordinator *co, char *err, size_t errlen) {
                      .source = "config", .weights = co->weights};
   rc = store_commit_mixture(co->store, &m, NULL, err, errlen);
   if (rc == 0) rc = store_set_state(co->store, "starting", NULL, 0, coord_now_unix_ms(), err, errlen);
+  if (rc == 0) rc = coord_load_last_checkpoint(co, err, errlen);
   return rc;
 }
 

@@ -14,7 +14,11 @@
  * round missed its deadline). Mixture versions: `initial_version` (0 for a new run) for the config
  * mixture, then +1 for every new mixture.
  *
- * Auth: Control mutations (SetMixture, Pause, Resume, Stop) need `authorization: Bearer <token>`;
+ * Checkpoints: Control.Checkpoint raises the incarnation's checkpoint_seq (from 0) and pushes it on
+ * every WatchMixture directive; ranks report the files they wrote with ReportCheckpoint, recorded
+ * once per (run, incarnation, step) and shown by GetStatus, GetHistory and Watch.
+ *
+ * Auth: Control mutations (SetMixture, Checkpoint, Pause, Resume, Stop) need `authorization: Bearer <token>`;
  * with auth_all every other birdie.v1 method needs it too. An empty token disables mutations
  * altogether (they answer UNAUTHENTICATED) and is allowed only with auth_all off. Health/Check is
  * never authenticated: Kubernetes gRPC probes cannot send metadata. */

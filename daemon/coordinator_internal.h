@@ -1,7 +1,7 @@
 /* coordinator_internal: the coordinator's state and the functions its files share
  * (coordinator.c: lifecycle and the completion-queue loop; coord_calls.c: per-call state machine
  * and streams; coord_run.c: run state, mixtures and evaluation rounds; coord_handlers.c: one
- * function per RPC method). Everything here runs on the coordinator thread only, except the
+ * function per RPC method; coord_checkpoint.c: the checkpoint methods). Everything here runs on the coordinator thread only, except the
  * atomic `state_snapshot` and `stop_requested`. */
 #ifndef BIRDIE_DAEMON_COORDINATOR_INTERNAL_H
 #define BIRDIE_DAEMON_COORDINATOR_INTERNAL_H
@@ -22,6 +22,9 @@
 #define COORD_OUTSTANDING_REQUESTS 8 /* request_call slots kept armed, for bursts of calls */
 #define COORD_EVENT_QUEUE_MAX 1024   /* per Watch stream; a slower client is cut off */
 #define COORD_MSG_MAX 512
+
+/* In a handler (with its msg/msglen): writes why the call is refused and yields the status code. */
+#define COORD_FAIL(code, ...) (snprintf(msg, msglen, __VA_ARGS__), (code))
 
 typedef enum run_state {
   RUN_STARTING = 0,
@@ -154,6 +157,11 @@ struct coordinator {
   int64_t last_eval_step;        /* -1: none */
   double *last_loss_sum, *last_tokens; /* [n_arms] */
   decide_worker *decider;
+
+  /* checkpoints */
+  int64_t checkpoint_seq;        /* operator checkpoint requests of this incarnation (0: none) */
+  int has_last_checkpoint;
+  store_checkpoint_row last_checkpoint; /* newest recorded checkpoint of the run */
 };
 
 /* time */
@@ -173,6 +181,19 @@ const method_entry *coord_find_method(grpc_slice path);
 grpc_byte_buffer *coord_pack_directive(coordinator *co);
 /* The first event of every Control.Watch stream: the current state, step and mixture. */
 grpc_byte_buffer *coord_pack_snapshot_event(coordinator *co);
+
+/* OK while the run is running or paused; else FAILED_PRECONDITION with "<what>: the run is ...". */
+grpc_status_code coord_check_active(const coordinator *co, const char *what, char *msg, size_t msglen);
+
+/* coord_checkpoint.c */
+grpc_status_code coord_handle_checkpoint(coordinator *co, const ProtobufCMessage *m, grpc_byte_buffer **reply,
+                                         char *msg, size_t msglen);
+grpc_status_code coord_handle_report_checkpoint(coordinator *co, const ProtobufCMessage *m, grpc_byte_buffer **reply,
+                                                char *msg, size_t msglen);
+/* The newest recorded checkpoint (all zero / "" when none); its strings point into co. */
+void coord_last_checkpoint_record(const coordinator *co, Birdie__V1__CheckpointRecord *out);
+/* At start: the run's newest checkpoint from the store (0 or negative with err). */
+int coord_load_last_checkpoint(coordinator *co, char *err, size_t errlen);
 
 /* coord_run.c */
 int coord_arm_index(const coordinator *co, const char *name);

@@ -80,6 +80,7 @@ static void link_poll(void *ctx, birdie_control_state *state, double *weights)
     state->version = dir.version;
     state->pause = dir.pause;
     state->stop = dir.stop;
+    state->checkpoint_seq = dir.checkpoint_seq;
     snprintf(state->stop_reason, sizeof state->stop_reason, "%s", dir.stop_reason[0] ? dir.stop_reason : "stopped");
 }
 
@@ -119,6 +120,13 @@ static int link_finish(void *ctx, int64_t step, int failed, const char *reason, 
 {
     birdie_run_link *link = ctx;
     return worker_client_finish(link->wc, step, failed, reason, err, errlen);
+}
+
+static int link_report_checkpoint(void *ctx, int64_t step, const char *path, uint64_t bytes, const char *checksum,
+                                  char *err, size_t errlen)
+{
+    birdie_run_link *link = ctx;
+    return worker_client_report_checkpoint(link->wc, step, path, bytes, checksum, err, errlen);
 }
 
 /* ---- opening ---- */
@@ -220,6 +228,7 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
     link->n_arms = worker_client_arm_count(link->wc);
     *ctl = (birdie_control){.ctx = link, .scheduler_remote = 1, .poll = link_poll, .wait = link_wait,
                             .report_eval = link_report_eval, .heartbeat = link_heartbeat, .finish = link_finish,
+                            .report_checkpoint = link_report_checkpoint,
                             .decision_timeout_ms = (int)(cfg->decision_timeout_s * 1000)};
     *out = link;
     return 0;

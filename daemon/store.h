@@ -53,6 +53,30 @@ typedef struct store_mixture_row {
   char source[16];
 } store_mixture_row;
 
+/* A checkpoint file a rank reported (already validated by the caller). */
+typedef struct store_checkpoint {
+  int64_t step;
+  int rank;
+  const char *path;
+  int64_t bytes;
+  const char *checksum;    /* 16 lowercase hex digits */
+  int64_t unix_ms;
+} store_checkpoint;
+
+#define STORE_PATH_MAX 4096
+
+/* A checkpoint read back. bytes -1, rank -1 and checksum "" on rows written before migration 0002
+ * added those columns. */
+typedef struct store_checkpoint_row {
+  int64_t incarnation;
+  int64_t step;
+  int64_t bytes;
+  int64_t unix_ms;
+  int rank;
+  char path[STORE_PATH_MAX + 1];
+  char checksum[17];
+} store_checkpoint_row;
+
 /* The number of migrations this binary knows (the newest user_version it can open). */
 int store_known_version(void);
 
@@ -97,6 +121,26 @@ int store_mark_applied(birdie_store *s, int64_t version, int64_t applied_step, c
 int store_record_event(birdie_store *s, int64_t step, int64_t now_ms, const char *kind, const char *detail,
                        char *err, size_t errlen);
 
+/* One transaction: the checkpoint row keyed (run, incarnation, c->step) and an event of kind
+ * "checkpoint" with event_detail. Returns 1 when recorded, 0 when this step of this incarnation
+ * was already recorded (then nothing is written: the first report stands), < 0 on error. */
+int store_record_checkpoint(birdie_store *s, const store_checkpoint *c, const char *event_detail, char *err,
+                            size_t errlen);
+
+/* One transaction: operator checkpoint request `seq` of this incarnation (request_id NULL/"" for
+ * none, unique per run) and an event of kind "checkpoint_requested" whose detail is the reason. */
+int store_record_checkpoint_request(birdie_store *s, int64_t seq, int64_t step, const char *request_id,
+                                    const char *reason, int64_t now_ms, char *err, size_t errlen);
+
+/* The checkpoint request recorded for request_id in this run: 1 found (*seq, *incarnation), 0 not
+ * found, < 0 error. */
+int store_find_checkpoint_request(birdie_store *s, const char *request_id, int64_t *seq, int64_t *incarnation,
+                                  char *err, size_t errlen);
+
+/* The newest checkpoint of the selected run (highest incarnation, then highest step): 1 found,
+ * 0 none, < 0 error. */
+int store_last_checkpoint(birdie_store *s, store_checkpoint_row *row, char *err, size_t errlen);
+
 /* The mixture recorded for an operator request id in this run: 1 found (row + weights[n_arms]),
  * 0 not found, < 0 error. */
 int store_find_request(birdie_store *s, const char *request_id, store_mixture_row *row, double *weights,
@@ -105,7 +149,7 @@ int store_find_request(birdie_store *s, const char *request_id, store_mixture_ro
 int store_load_mixture(birdie_store *s, int64_t incarnation, int64_t version, store_mixture_row *row,
                        double *weights, char *err, size_t errlen);
 
-/* Evals, rewards, decisions and mixtures of the selected run with step >= since_step, oldest first,
+/* Evals, rewards, decisions, mixtures and checkpoints of the selected run with step >= since_step, oldest first,
  * at most `limit` rows per table (limit <= 0: 1000). Free with store_history_free. */
 int store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse **out,
                   char *err, size_t errlen);

@@ -173,6 +173,7 @@ int store_open(const char *path, int read_only, birdie_store **out, char *err, s
     if (rc == 0) rc = migrate(s, version, err, errlen);
   }
   if (rc == 0 && read_only) rc = store_exec(s, "PRAGMA query_only=ON", "pragmas", err, errlen);
+  s->schema_version = read_only ? (int)version : birdie_migration_count;
   if (rc) {
     store_close(s);
     return rc;

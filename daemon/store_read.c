@@ -1,5 +1,6 @@
-/* store_read: reads of the store: mixtures by request id or version, and the history of a run as
- * a GetHistoryResponse (so the server and `birdiectl history --db` print the same thing). */
+/* store_read: reads of the store: mixtures by request id or version, checkpoint requests by request
+ * id, the newest checkpoint, and the history of a run as a GetHistoryResponse (so the server and
+ * `birdiectl history --db` print the same thing). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -82,6 +83,71 @@ int store_load_mixture(birdie_store *s, int64_t incarnation, int64_t version, st
   sqlite3_bind_int64(st, 2, incarnation);
   sqlite3_bind_int64(st, 3, version);
   return load_mixture_row(s, st, row, weights, err, errlen);
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+int store_find_checkpoint_request(birdie_store *s, const char *request_id, int64_t *seq, int64_t *incarnation,
+                                  char *err, size_t errlen) {
+  sqlite3_stmt *st;
+  int rc = store_prepare(s, "SELECT seq, incarnation FROM checkpoint_requests WHERE run_id = ? AND request_id = ?", &st,
+                         "finding the checkpoint request", err, errlen);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, s->run_id);
+  sqlite3_bind_text(st, 2, request_id, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(st);
+  int found = rc == SQLITE_ROW;
+  if (found) {
+    *seq = sqlite3_column_int64(st, 0);
+    *incarnation = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    snprintf(err, errlen, "finding the checkpoint request: %s", sqlite3_errmsg(s->db));
+    return -EIO;
+  }
+  return found;
+}
+
+/* Columns (incarnation, step, path, reported_by_rank, bytes, checksum, unix_ms); a database still at
+ * schema 1 (read-only handles do not migrate) has NULLs for the three columns 0002 added. */
+static const char *checkpoint_columns(const birdie_store *s) {
+  return s->schema_version >= 2
+             ? "SELECT incarnation, step, path, reported_by_rank, bytes, checksum, unix_ms FROM checkpoints "
+             : "SELECT incarnation, step, path, NULL, NULL, NULL, unix_ms FROM checkpoints ";
+}
+
+static int64_t column_int_or(sqlite3_stmt *st, int col, int64_t missing) {
+  return sqlite3_column_type(st, col) == SQLITE_NULL ? missing : sqlite3_column_int64(st, col);
+}
+
+static void read_checkpoint_row(sqlite3_stmt *st, store_checkpoint_row *row) {
+  const unsigned char *path = sqlite3_column_text(st, 2), *sum = sqlite3_column_text(st, 5);
+  row->incarnation = sqlite3_column_int64(st, 0);
+  row->step = sqlite3_column_int64(st, 1);
+  snprintf(row->path, sizeof(row->path), "%s", path ? (const char *)path : "");
+  row->rank = (int)column_int_or(st, 3, -1);
+  row->bytes = column_int_or(st, 4, -1);
+  snprintf(row->checksum, sizeof(row->checksum), "%s", sum ? (const char *)sum : "");
+  row->unix_ms = sqlite3_column_int64(st, 6);
+}
+
+int store_last_checkpoint(birdie_store *s, store_checkpoint_row *row, char *err, size_t errlen) {
+  char sql[256];
+  snprintf(sql, sizeof(sql), "%sWHERE run_id = ? ORDER BY incarnation DESC, step DESC LIMIT 1", checkpoint_columns(s));
+  sqlite3_stmt *st;
+  int rc = store_prepare(s, sql, &st, "reading the last checkpoint", err, errlen);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, s->run_id);
+  rc = sqlite3_step(st);
+  int found = rc == SQLITE_ROW;
+  if (found) read_checkpoint_row(st, row);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    snprintf(err, errlen, "reading the last checkpoint: %s", sqlite3_errmsg(s->db));
+    return -EIO;
+  }
+  return found;
 }
 
 /* ---- history: rows are built with malloc and freed by store_history_free ---------------------- */
@@ -191,6 +257,23 @@ static int read_mixture(birdie_store *s, sqlite3_stmt *st, void **out) {
   return rc;
 }
 
+static int read_checkpoint(birdie_store *s, sqlite3_stmt *st, void **out) {
+  store_checkpoint_row row;
+  read_checkpoint_row(st, &row);
+  Birdie__V1__CheckpointRecord *r = malloc(sizeof(*r));
+  if (!r) return -ENOMEM;
+  birdie__v1__checkpoint_record__init(r);
+  r->incarnation = row.incarnation;
+  r->step = row.step;
+  r->path = strdup(row.path);
+  r->checksum = strdup(row.checksum);
+  r->bytes = row.bytes < 0 ? 0 : (uint64_t)row.bytes;
+  r->rank = row.rank;
+  r->unix_ms = row.unix_ms;
+  *out = r;
+  return r->path && r->checksum ? 0 : -ENOMEM;
+}
+
 static int read_table(birdie_store *s, const char *sql, int64_t since_step, int limit, row_reader reader,
                       void ***items, size_t *n, const char *what, char *err, size_t errlen) {
   sqlite3_stmt *st;
@@ -260,6 +343,13 @@ int store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__Ge
                     "WHERE run_id = ?1 AND step >= ?2 ORDER BY incarnation, version LIMIT ?3",
                     since_step, limit, read_mixture, (void ***)&h->mixtures, &h->n_mixtures, "reading mixtures",
                     err, errlen);
+  if (rc == 0) {
+    char sql[320];
+    snprintf(sql, sizeof(sql), "%sWHERE run_id = ?1 AND step >= ?2 ORDER BY incarnation, step LIMIT ?3",
+             checkpoint_columns(s));
+    rc = read_table(s, sql, since_step, limit, read_checkpoint, (void ***)&h->checkpoints, &h->n_checkpoints,
+                    "reading checkpoints", err, errlen);
+  }
   if (rc) {
     store_history_free(h);
     return rc;
@@ -298,6 +388,12 @@ void store_history_free(Birdie__V1__GetHistoryResponse *h) {
     free(r->request_id);
     free(r);
   }
+  for (size_t i = 0; i < h->n_checkpoints; i++) {
+    free(h->checkpoints[i]->path);
+    free(h->checkpoints[i]->checksum);
+    free(h->checkpoints[i]);
+  }
+  free(h->checkpoints);
   free(h->evals);
   free(h->rewards);
   free(h->decisions);

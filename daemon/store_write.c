@@ -212,3 +212,49 @@ int store_record_event(birdie_store *s, int64_t step, int64_t now_ms, const char
   if (rc == 0) rc = insert_event(s, step, now_ms, kind, detail, err, errlen);
   return rc;
 }
+
+int store_record_checkpoint(birdie_store *s, const store_checkpoint *c, const char *event_detail, char *err,
+                            size_t errlen) {
+  int rc = begin(s, "recording the checkpoint", err, errlen);
+  if (rc) return rc;
+  sqlite3_stmt *st;
+  rc = prepare_keyed(s,
+                     "INSERT OR IGNORE INTO checkpoints(run_id, incarnation, step, path, unix_ms, reported_by_rank, bytes, "
+                     "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     &st, "recording the checkpoint", err, errlen);
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 3, c->step);
+    sqlite3_bind_text(st, 4, c->path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, c->unix_ms);
+    sqlite3_bind_int(st, 6, c->rank);
+    sqlite3_bind_int64(st, 7, c->bytes);
+    sqlite3_bind_text(st, 8, c->checksum, -1, SQLITE_TRANSIENT);
+    rc = store_step_done(s, st, "recording the checkpoint", err, errlen);
+  }
+  /* A repeated report of a recorded step inserts nothing: the first report stands, no event. */
+  int recorded = rc == 0 && sqlite3_changes(s->db) == 1;
+  if (recorded) rc = insert_event(s, c->step, c->unix_ms, "checkpoint", event_detail, err, errlen);
+  rc = end(s, rc, "recording the checkpoint", err, errlen);
+  return rc ? rc : recorded;
+}
+
+int store_record_checkpoint_request(birdie_store *s, int64_t seq, int64_t step, const char *request_id,
+                                    const char *reason, int64_t now_ms, char *err, size_t errlen) {
+  int rc = begin(s, "recording the checkpoint request", err, errlen);
+  if (rc) return rc;
+  sqlite3_stmt *st;
+  rc = prepare_keyed(s,
+                     "INSERT INTO checkpoint_requests(run_id, incarnation, seq, step, request_id, reason, unix_ms) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     &st, "recording the checkpoint request", err, errlen);
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 3, seq);
+    sqlite3_bind_int64(st, 4, step);
+    store_bind_text_or_null(st, 5, request_id);
+    store_bind_text_or_null(st, 6, reason);
+    sqlite3_bind_int64(st, 7, now_ms);
+    rc = store_step_done(s, st, "recording the checkpoint request", err, errlen);
+  }
+  if (rc == 0) rc = insert_event(s, step, now_ms, "checkpoint_requested", reason, err, errlen);
+  return end(s, rc, "recording the checkpoint request", err, errlen);
+}

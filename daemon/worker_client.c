@@ -98,6 +98,7 @@ static void take_directive(worker_client *wc, const Birdie__V1__WorkerDirective 
   wc->dir.pause = d->pause;
   wc->dir.stop = d->stop;
   snprintf(wc->dir.stop_reason, sizeof(wc->dir.stop_reason), "%s", d->stop_reason);
+  wc->dir.checkpoint_seq = d->checkpoint_seq;
   wc->dir.stream_connected = 1;
   pthread_cond_broadcast(&wc->cv);
   pthread_mutex_unlock(&wc->mu);
@@ -268,6 +269,19 @@ int worker_client_heartbeat(worker_client *wc, const worker_heartbeat *hb, char 
   req.grad_norm = hb->grad_norm;
   return simple_call(wc, "/birdie.v1.Coordinator/Heartbeat", "Heartbeat", &req.base,
                      &birdie__v1__heartbeat_response__descriptor, err, errlen);
+}
+
+int worker_client_report_checkpoint(worker_client *wc, int64_t step, const char *path, uint64_t bytes,
+                                    const char *checksum_hex, char *err, size_t errlen) {
+  if (!path || !checksum_hex) return snprintf(err, errlen, "ReportCheckpoint: path and checksum are required"), -EINVAL;
+  Birdie__V1__ReportCheckpointRequest req = BIRDIE__V1__REPORT_CHECKPOINT_REQUEST__INIT;
+  req.rank = wc->rank;
+  req.step = step;
+  req.path = (char *)path;
+  req.bytes = bytes;
+  req.checksum = (char *)checksum_hex;
+  return simple_call(wc, "/birdie.v1.Coordinator/ReportCheckpoint", "ReportCheckpoint", &req.base,
+                     &birdie__v1__report_checkpoint_response__descriptor, err, errlen);
 }
 
 int worker_client_finish(worker_client *wc, int64_t step, int failed, const char *reason, char *err, size_t errlen) {

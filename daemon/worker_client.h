@@ -1,6 +1,7 @@
 /* worker_client: what a training rank (rank 0 included) uses to talk to the coordinator over gRPC:
- * Register, ReportEval, Heartbeat, Finish (blocking, each with a deadline), and a background thread
- * holding the WatchMixture stream that keeps the newest {mixture version, weights, pause, stop}
+ * Register, ReportEval, Heartbeat, ReportCheckpoint, Finish (blocking, each with a deadline), and a
+ * background thread holding the WatchMixture stream that keeps the newest {mixture version, weights,
+ * pause, stop, checkpoint_seq}
  * under a mutex, so the training loop polls it each step without blocking. The stream reconnects
  * on its own (with backoff) if the coordinator restarts or the connection drops.
  *
@@ -35,6 +36,8 @@ typedef struct worker_directive {
   int pause;
   int stop;
   char stop_reason[WORKER_STOP_REASON_MAX];
+  int64_t checkpoint_seq; /* operator checkpoint requests of the coordinator's incarnation; 0 until the
+                             first. A rank checkpoints when it grows (agreed by the control all-reduce). */
   int stream_connected;   /* the WatchMixture stream is up right now */
 } worker_directive;
 
@@ -63,6 +66,10 @@ const char *worker_client_run_name(const worker_client *wc);
 int worker_client_report_eval(worker_client *wc, int64_t step, const double *loss_sum, const double *tokens,
                               int *round_complete, char *err, size_t errlen);
 int worker_client_heartbeat(worker_client *wc, const worker_heartbeat *hb, char *err, size_t errlen);
+/* Reports a checkpoint file this rank wrote: step, its path, size and FNV-1a-64 checksum as 16 hex
+ * digits. A repeated report of a step already recorded returns 0 and changes nothing. */
+int worker_client_report_checkpoint(worker_client *wc, int64_t step, const char *path, uint64_t bytes,
+                                    const char *checksum_hex, char *err, size_t errlen);
 int worker_client_finish(worker_client *wc, int64_t step, int failed, const char *reason, char *err, size_t errlen);
 
 /* Non-blocking: the newest directive; weights (may be NULL) gets n_arms weights in arm order. */

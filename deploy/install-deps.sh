@@ -5,7 +5,7 @@
 # the GPU machine's toolkit and are optional here (-Dcuda=auto).
 set -euo pipefail
 packages=(meson ninja-build pkg-config gcc libc6-dev python3
-          libopenblas-dev libinih-dev libjansson-dev libcmocka-dev
+          libopenblas-openmp-dev libinih-dev libjansson-dev libcmocka-dev
           libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
           libopenmpi-dev openmpi-bin libsqlite3-dev libmicrohttpd-dev)
 if [ "${1:-}" = "--tests" ]; then

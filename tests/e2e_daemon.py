@@ -78,7 +78,9 @@ def wait_for(pred, timeout=60):
 
 def run_fixed(tmp):
     db = os.path.join(tmp, "fixed.db")
-    proc, log, addr = start(tmp, db, ["--run.steps=1000000", "--objectives.mixture=uniform", "--train.eval_every=100"])
+    ckdir = os.path.join(tmp, "ck")
+    proc, log, addr = start(tmp, db, ["--run.steps=1000000", "--objectives.mixture=uniform", "--train.eval_every=100",
+                                      f"--checkpoint.dir={ckdir}"])
     st = wait_for(lambda: (s := status(addr)) and s.get("state") == "running" and s.get("step", 0) >= 50 and s)
     check("run is running on 2 ranks", bool(st) and st["world_size"] == 2 and len(st["ranks"]) == 2)
     version0 = st["mixture"]["version"] if st else -1
@@ -124,6 +126,20 @@ def run_fixed(tmp):
     s3 = wait_for(lambda: (s := status(addr)) and s["step"] > (s2 or {}).get("step", 0) + 5 and s, timeout=30)
     check("a resumed run advances again", bool(s3))
 
+    rc, out = ctl(addr, "checkpoint", "--reason", "e2e")
+    check("checkpoint request accepted", rc == 0, str(out))
+    st = wait_for(lambda: (s := status(addr)) and (s.get("last_checkpoint") or {}).get("step", 0) > 0 and s)
+    last = (st or {}).get("last_checkpoint") or {}
+    manifest = {}
+    try:
+        with open(os.path.join(ckdir, "manifest.json")) as f:
+            manifest = json.load(f)
+    except OSError:
+        pass
+    listed = {c["step"]: c for c in manifest.get("checkpoints", [])}
+    check("the operator's checkpoint is written by rank 0 and recorded by the coordinator",
+          bool(st) and last.get("step") in listed and os.path.exists(last.get("path", "")), f"{last} vs {listed}")
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         codes = list(pool.map(lambda _: ctl(addr, "status")[0], range(200)))
     check("200 concurrent status calls succeed while training", codes.count(0) == 200, f"{codes.count(0)}/200")
@@ -149,6 +165,11 @@ def run_fixed(tmp):
           f"{n_evals} rows, {n_rounds} rounds")
     check("bad set-mixture calls left no mixture rows",
           con.execute("select count(*) from mixtures").fetchone()[0] == v1 + 1)
+    rows = con.execute("select step, checksum from checkpoints order by step").fetchall()
+    with open(os.path.join(ckdir, "manifest.json")) as f:
+        listed = {c["step"]: c["checksum"] for c in json.load(f)["checkpoints"]}
+    check("SQLite checkpoint rows match the manifest's checksums",
+          len(rows) >= 1 and all(listed.get(step) == sumhex for step, sumhex in rows), f"{rows} vs {listed}")
 
 
 def run_birdie(tmp):

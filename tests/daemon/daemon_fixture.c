@@ -50,22 +50,18 @@ static int fake_decide(void *ctx, int64_t step, const double *loss_sum, const do
   return 0;
 }
 
-int fix_start(fixture *f, int world_size, int auth_all, int eval_deadline_ms) {
-  memset(f, 0, sizeof(*f));
-  snprintf(f->dir, sizeof(f->dir), "/tmp/birdie-daemon-test-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->db_path, sizeof(f->db_path), "%s/coord.db", f->dir);
+static int start_coordinator(fixture *f) {
   coordinator_config cfg = {
       .bind_addr = "127.0.0.1:0",
       .token = FIX_TOKEN,
-      .auth_all = auth_all,
+      .auth_all = f->auth_all,
       .db_path = f->db_path,
       .run_name = "test-run",
       .n_arms = FIX_N_ARMS,
       .arm_names = fix_arm_names,
       .arm_classes = fix_arm_classes,
-      .world_size = world_size,
-      .eval_deadline_ms = eval_deadline_ms,
+      .world_size = f->world_size,
+      .eval_deadline_ms = f->eval_deadline_ms,
       .decide = fake_decide,
       .decide_ctx = &f->sched,
   };
@@ -77,6 +73,23 @@ int fix_start(fixture *f, int world_size, int auth_all, int eval_deadline_ms) {
   }
   snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%d", coordinator_port(f->co));
   return 0;
+}
+
+int fix_start(fixture *f, int world_size, int auth_all, int eval_deadline_ms) {
+  memset(f, 0, sizeof(*f));
+  snprintf(f->dir, sizeof(f->dir), "/tmp/birdie-daemon-test-XXXXXX");
+  if (!mkdtemp(f->dir)) return -1;
+  snprintf(f->db_path, sizeof(f->db_path), "%s/coord.db", f->dir);
+  f->world_size = world_size;
+  f->auth_all = auth_all;
+  f->eval_deadline_ms = eval_deadline_ms;
+  return start_coordinator(f);
+}
+
+int fix_restart(fixture *f) {
+  coordinator_stop(f->co);
+  f->co = NULL;
+  return start_coordinator(f);
 }
 
 void fix_stop(fixture *f) {

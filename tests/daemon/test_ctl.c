@@ -1,6 +1,7 @@
 /* End-to-end tests of birdiectl (run as a subprocess, path in $BIRDIECTL) against an in-process
  * coordinator: output formats, every exit code (0 ok, 2 usage, 3 unavailable, 4 deadline,
- * 5 refused, 6 unauthenticated), the server's message in errors, and history --db without a server. */
+ * 5 refused, 6 unauthenticated), the server's message in errors, history --db without a server,
+ * and checkpoint (request ids, status and history showing checkpoints). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -267,6 +268,78 @@ static void test_watch_and_stop(void **state) {
   assert_true(worker_client_wait(e->w0, 0, 0, 1, 3000));
 }
 
+static json_t *json_output(ctl_env *e) {
+  json_error_t jerr;
+  json_t *root = json_loads(output(e), 0, &jerr);
+  if (!root) fail_msg("not JSON: %s\n%s", jerr.text, output(e));
+  return root;
+}
+
+static void test_checkpoint_command(void **state) {
+  ctl_env *e = *state;
+  assert_int_equal(ctl(e, e->f.addr, NULL, (const char *[]){"checkpoint", NULL}), 6);
+  assert_int_equal(ctl(e, e->f.addr, "wrong", (const char *[]){"checkpoint", NULL}), 6);
+  EXPECT_OUTPUT(e, "UNAUTHENTICATED");
+  assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 0);
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", "now", NULL}), 2);
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", NULL}), 0);
+  EXPECT_OUTPUT(e, "checkpoint_seq 1");
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN,
+                       (const char *[]){"-o", "json", "checkpoint", "--request-id", "nightly-1", "--reason", "nightly", NULL}),
+                   0);
+  json_t *root = json_output(e);
+  assert_int_equal(json_integer_value(json_object_get(root, "checkpoint_seq")), 2);
+  assert_true(json_is_false(json_object_get(root, "replayed")));
+  json_decref(root);
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", "--request-id", "nightly-1", NULL}), 0);
+  EXPECT_OUTPUT(e, "checkpoint_seq 2 (request already applied");
+  assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 2);
+  assert_int_equal(fix_count(&e->f, "checkpoint_requests", "request_id = 'nightly-1' AND reason = 'nightly'"), 1);
+  worker_directive d = {0};
+  for (int i = 0; i < 150 && d.checkpoint_seq < 2; i++) {
+    worker_client_poll(e->w0, &d, NULL);
+    usleep(20000);
+  }
+  assert_int_equal(d.checkpoint_seq, 2);
+
+  char err[256];
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", NULL}), 0);
+  EXPECT_OUTPUT(e, "last ckpt  none");
+  assert_int_equal(worker_client_report_checkpoint(e->w0, 64, "/ck/ckpt_64.bin", 4096, "00112233445566ff", err,
+                                                   sizeof(err)), 0);
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", NULL}), 0);
+  EXPECT_OUTPUT(e, "ckpt seq   2");
+  EXPECT_OUTPUT(e, "last ckpt  step 64");
+  EXPECT_OUTPUT(e, "/ck/ckpt_64.bin");
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "json", "status", NULL}), 0);
+  root = json_output(e);
+  assert_int_equal(json_integer_value(json_object_get(root, "checkpoint_seq")), 2);
+  json_t *last = json_object_get(root, "last_checkpoint");
+  assert_string_equal(json_string_value(json_object_get(last, "path")), "/ck/ckpt_64.bin");
+  assert_int_equal(json_integer_value(json_object_get(last, "bytes")), 4096);
+  json_decref(root);
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"history", NULL}), 0);
+  EXPECT_OUTPUT(e, "checkpoints (1)");
+  EXPECT_OUTPUT(e, "00112233445566ff /ck/ckpt_64.bin");
+  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "-o", "json", NULL}), 0);
+  root = json_output(e);
+  json_t *cks = json_object_get(root, "checkpoints");
+  assert_int_equal(json_array_size(cks), 1);
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(cks, 0), "step")), 64);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(cks, 0), "checksum")), "00112233445566ff");
+  json_decref(root);
+  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "--since", "65", NULL}), 0);
+  EXPECT_OUTPUT(e, "checkpoints (0)");
+
+  /* Once the run is over a checkpoint is refused (exit 5) and nothing changes. */
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"stop", NULL}), 0);
+  assert_int_equal(worker_client_finish(e->w0, 64, 0, "done", err, sizeof(err)), 0);
+  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", NULL}), 5);
+  EXPECT_OUTPUT(e, "FAILED_PRECONDITION");
+  EXPECT_OUTPUT(e, "finished");
+  assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_status_table_and_json, setup, teardown),
@@ -276,6 +349,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unavailable_deadline_usage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_history_from_db_and_server, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_and_stop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoint_command, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

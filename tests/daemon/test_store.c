@@ -1,5 +1,6 @@
 /* Tests of the SQLite store: migrations (fresh, reopen, newer-than-binary and foreign files
- * refused), runs and incarnations, one-transaction commits (all rows or none), read-only history. */
+ * refused, a schema-1 database read and migrated), runs and incarnations, one-transaction commits
+ * (all rows or none), checkpoints and checkpoint requests, read-only history. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "daemon/migrations.h"
 #include "daemon/store.h"
 
 static const char *const names[2] = {"ntp", "copy"};
@@ -218,6 +220,113 @@ static void test_read_only_history(void **state) {
   assert_int_equal(raw_int(t->path, "SELECT count(*) FROM events WHERE kind = 'decide_failed'"), 1);
 }
 
+static store_checkpoint ckpt(int64_t step, const char *path) {
+  return (store_checkpoint){.step = step, .rank = 0, .path = path, .bytes = 1000 + step,
+                            .checksum = "00000000deadbeef", .unix_ms = 10 + step};
+}
+
+static void test_checkpoints_and_requests(void **state) {
+  tmpdb *t = *state;
+  int64_t inc;
+  birdie_store *s = open_run(t->path, &inc);
+  char err[512];
+  store_checkpoint_row row;
+  assert_int_equal(store_last_checkpoint(s, &row, err, sizeof(err)), 0);
+  store_checkpoint c = ckpt(100, "/a/ckpt_100.bin");
+  assert_int_equal(store_record_checkpoint(s, &c, "d100", err, sizeof(err)), 1);
+  /* The same step again: nothing replaced, no second event. */
+  store_checkpoint again = ckpt(100, "/b/ckpt_100.bin");
+  assert_int_equal(store_record_checkpoint(s, &again, "again", err, sizeof(err)), 0);
+  c = ckpt(50, "/a/ckpt_50.bin");
+  assert_int_equal(store_record_checkpoint(s, &c, "d50", err, sizeof(err)), 1);
+  assert_int_equal(raw_int(t->path, "SELECT count(*) FROM checkpoints"), 2);
+  assert_int_equal(raw_int(t->path, "SELECT count(*) FROM checkpoints WHERE path = '/a/ckpt_100.bin' AND bytes = 1100"), 1);
+  assert_int_equal(raw_int(t->path, "SELECT count(*) FROM events WHERE kind = 'checkpoint'"), 2);
+  assert_int_equal(store_last_checkpoint(s, &row, err, sizeof(err)), 1);
+  assert_int_equal(row.step, 100);
+  assert_int_equal(row.bytes, 1100);
+  assert_string_equal(row.path, "/a/ckpt_100.bin");
+  assert_string_equal(row.checksum, "00000000deadbeef");
+  /* Requests: found by id; a reused id or seq rolls back the whole request, event included. */
+  int64_t seq = 0, req_inc = 0;
+  assert_int_equal(store_record_checkpoint_request(s, 1, 7, "ck-a", "why", 5, err, sizeof(err)), 0);
+  assert_int_equal(store_record_checkpoint_request(s, 2, 8, NULL, NULL, 6, err, sizeof(err)), 0);
+  assert_int_equal(store_find_checkpoint_request(s, "ck-a", &seq, &req_inc, err, sizeof(err)), 1);
+  assert_int_equal(seq, 1);
+  assert_int_equal(req_inc, inc);
+  assert_int_equal(store_find_checkpoint_request(s, "ck-b", &seq, &req_inc, err, sizeof(err)), 0);
+  assert_true(store_record_checkpoint_request(s, 3, 9, "ck-a", "dup", 7, err, sizeof(err)) < 0);
+  assert_true(store_record_checkpoint_request(s, 2, 9, "ck-c", "dup", 7, err, sizeof(err)) < 0);
+  assert_int_equal(raw_int(t->path, "SELECT count(*) FROM checkpoint_requests"), 2);
+  assert_int_equal(raw_int(t->path, "SELECT count(*) FROM events WHERE kind = 'checkpoint_requested'"), 2);
+  assert_int_equal(raw_int(t->path, "SELECT count(*) FROM events WHERE kind = 'checkpoint_requested' AND detail = 'why'"), 1);
+  store_close(s);
+  /* A second incarnation: the same step is a new row, and it is the newest. */
+  s = open_run(t->path, &inc);
+  assert_int_equal(store_last_checkpoint(s, &row, err, sizeof(err)), 1);
+  assert_int_equal(row.incarnation, 1);
+  c = ckpt(10, "/c/ckpt_10.bin");
+  assert_int_equal(store_record_checkpoint(s, &c, "", err, sizeof(err)), 1);
+  assert_int_equal(store_last_checkpoint(s, &row, err, sizeof(err)), 1);
+  assert_int_equal(row.incarnation, 2);
+  assert_int_equal(row.step, 10);
+  Birdie__V1__GetHistoryResponse *h = NULL;
+  assert_int_equal(store_history(s, 20, 0, &h, err, sizeof(err)), 0);
+  assert_int_equal(h->n_checkpoints, 2);
+  assert_int_equal(h->checkpoints[0]->step, 50);
+  assert_int_equal(h->checkpoints[1]->bytes, 1100);
+  store_history_free(h);
+  store_close(s);
+}
+
+/* A database written by a binary that knew only migration 0001, with a checkpoint row. */
+static void make_schema1_database(const char *path) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, birdie_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+  char sql[512];
+  snprintf(sql, sizeof(sql),
+           "PRAGMA user_version=1; PRAGMA application_id=%d;"
+           "INSERT INTO runs(run_id, name, created_unix_ms, world_size) VALUES (1, 'r1', 1, 2);"
+           "INSERT INTO arms VALUES (1, 0, 'ntp', 'ntp'), (1, 1, 'copy', 'copying');"
+           "INSERT INTO incarnations(run_id, incarnation, started_unix_ms, world_size) VALUES (1, 1, 1, 2);"
+           "INSERT INTO checkpoints(run_id, incarnation, step, path, unix_ms) VALUES (1, 1, 40, '/old/ckpt_40.bin', 2);",
+           STORE_APPLICATION_ID);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static void test_schema1_database(void **state) {
+  tmpdb *t = *state;
+  make_schema1_database(t->path);
+  char err[512];
+  /* Read-only: not migrated, its checkpoints still listed (without the newer columns). */
+  birdie_store *ro = NULL;
+  int64_t run_id;
+  assert_int_equal(store_open(t->path, 1, &ro, err, sizeof(err)), 0);
+  assert_int_equal(store_select_run(ro, NULL, &run_id, err, sizeof(err)), 0);
+  Birdie__V1__GetHistoryResponse *h = NULL;
+  if (store_history(ro, 0, 0, &h, err, sizeof(err))) fail_msg("history of a schema-1 database: %s", err);
+  assert_int_equal(h->n_checkpoints, 1);
+  assert_string_equal(h->checkpoints[0]->path, "/old/ckpt_40.bin");
+  assert_int_equal(h->checkpoints[0]->rank, -1);
+  store_history_free(h);
+  store_close(ro);
+  assert_int_equal(raw_int(t->path, "PRAGMA user_version"), 1);
+  /* Read-write: migrated; the old row reads back with its unknown columns marked. */
+  int64_t inc;
+  birdie_store *s = open_run(t->path, &inc);
+  assert_int_equal(inc, 2);
+  assert_int_equal(raw_int(t->path, "PRAGMA user_version"), store_known_version());
+  store_checkpoint_row row;
+  assert_int_equal(store_last_checkpoint(s, &row, err, sizeof(err)), 1);
+  assert_int_equal(row.step, 40);
+  assert_int_equal(row.bytes, -1);
+  assert_int_equal(row.rank, -1);
+  assert_string_equal(row.checksum, "");
+  store_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_fresh_and_reopen, setup, teardown),
@@ -226,6 +335,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_eval_commit_is_atomic, setup, teardown),
       cmocka_unit_test_setup_teardown(test_read_only_history, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoints_and_requests, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_schema1_database, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
