@@ -23,17 +23,9 @@
 #include "daemon/worker_client.h"
 #include "health.pb-c.h"
 #include "tests/daemon/daemon_fixture.h"
+#include "tests/daemon/two_ranks.h"
 
 #define DEADLINE_MS 5000
-
-static worker_client *open_worker(const fixture *f, int rank, int world) {
-  worker_client_config cfg = {.addr = f->addr, .token = FIX_TOKEN, .rank = rank, .world_size = world,
-                              .deadline_ms = DEADLINE_MS, .connect_timeout_ms = 2000};
-  worker_client *wc = NULL;
-  char err[512];
-  if (worker_client_open(&cfg, &wc, err, sizeof(err))) fail_msg("worker_client_open rank %d: %s", rank, err);
-  return wc;
-}
 
 static Birdie__V1__GetStatusResponse *get_status(rpc_channel *ch) {
   Birdie__V1__GetStatusRequest req = BIRDIE__V1__GET_STATUS_REQUEST__INIT;
@@ -97,32 +89,6 @@ static void report_both(worker_client *w0, worker_client *w1, int64_t step, cons
   assert_int_equal(complete, 0);
   if (worker_client_report_eval(w1, step, l1, tokens, &complete, err, sizeof(err))) fail_msg("%s", err);
   assert_int_equal(complete, 1);
-}
-
-typedef struct two_ranks {
-  fixture f;
-  worker_client *w0, *w1;
-  rpc_channel *ch;
-} two_ranks;
-
-static int setup_two(void **state) {
-  two_ranks *t = calloc(1, sizeof(*t));
-  if (!t || fix_start(&t->f, 2, 1, 3000)) return -1;
-  t->w0 = open_worker(&t->f, 0, 2);
-  t->w1 = open_worker(&t->f, 1, 2);
-  t->ch = fix_channel(&t->f, FIX_TOKEN);
-  *state = t;
-  return 0;
-}
-
-static int teardown_two(void **state) {
-  two_ranks *t = *state;
-  worker_client_close(t->w0);
-  worker_client_close(t->w1);
-  rpc_channel_close(t->ch);
-  fix_stop(&t->f);
-  free(t);
-  return 0;
 }
 
 static void test_register_and_initial_mixture(void **state) {

@@ -1,0 +1,22 @@
+/* two_ranks: the cmocka fixture the coordinator tests share: a coordinator for a world of two, both
+ * ranks registered through worker_client, and an authorised Control channel. */
+#ifndef BIRDIE_TESTS_DAEMON_TWO_RANKS_H
+#define BIRDIE_TESTS_DAEMON_TWO_RANKS_H
+
+#include "daemon/worker_client.h"
+#include "tests/daemon/daemon_fixture.h"
+
+#define TWO_RANKS_DEADLINE_MS 5000
+
+typedef struct two_ranks {
+  fixture f;
+  worker_client *w0, *w1;
+  rpc_channel *ch;
+} two_ranks;
+
+/* Registers one rank of `world` with the fixture's coordinator; fails the test on error. */
+worker_client *open_worker(const fixture *f, int rank, int world);
+int setup_two(void **state);
+int teardown_two(void **state);
+
+#endif
