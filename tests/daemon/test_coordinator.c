@@ -27,16 +27,6 @@
 
 #define DEADLINE_MS 5000
 
-static Birdie__V1__GetStatusResponse *get_status(rpc_channel *ch) {
-  Birdie__V1__GetStatusRequest req = BIRDIE__V1__GET_STATUS_REQUEST__INIT;
-  ProtobufCMessage *resp = NULL;
-  rpc_status st;
-  if (rpc_unary(ch, "/birdie.v1.Control/GetStatus", &req.base, &birdie__v1__get_status_response__descriptor, &resp,
-                DEADLINE_MS, &st))
-    fail_msg("GetStatus: %d %s", st.code, st.message);
-  return (Birdie__V1__GetStatusResponse *)resp;
-}
-
 static int64_t current_version(rpc_channel *ch) {
   Birdie__V1__GetStatusResponse *s = get_status(ch);
   int64_t v = s->mixture->version;
@@ -70,15 +60,6 @@ static grpc_status_code set_mixture(rpc_channel *ch, size_t n, const char *const
     else protobuf_c_message_free_unpacked(r, NULL);
   }
   return st->code;
-}
-
-static grpc_status_code control(rpc_channel *ch, const char *method) {
-  Birdie__V1__ControlRequest req = BIRDIE__V1__CONTROL_REQUEST__INIT;
-  ProtobufCMessage *r = NULL;
-  rpc_status st;
-  if (rpc_unary(ch, method, &req.base, &birdie__v1__control_response__descriptor, &r, DEADLINE_MS, &st) == 0)
-    protobuf_c_message_free_unpacked(r, NULL);
-  return st.code;
 }
 
 static void report_both(worker_client *w0, worker_client *w1, int64_t step, const double *l0, const double *l1) {

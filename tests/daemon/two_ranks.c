@@ -37,3 +37,22 @@ int teardown_two(void **state) {
   free(t);
   return 0;
 }
+
+Birdie__V1__GetStatusResponse *get_status(rpc_channel *ch) {
+  Birdie__V1__GetStatusRequest req = BIRDIE__V1__GET_STATUS_REQUEST__INIT;
+  ProtobufCMessage *resp = NULL;
+  rpc_status st;
+  if (rpc_unary(ch, "/birdie.v1.Control/GetStatus", &req.base, &birdie__v1__get_status_response__descriptor, &resp,
+                TWO_RANKS_DEADLINE_MS, &st))
+    fail_msg("GetStatus: %d %s", st.code, st.message);
+  return (Birdie__V1__GetStatusResponse *)resp;
+}
+
+grpc_status_code control(rpc_channel *ch, const char *method) {
+  Birdie__V1__ControlRequest req = BIRDIE__V1__CONTROL_REQUEST__INIT;
+  ProtobufCMessage *r = NULL;
+  rpc_status st;
+  if (rpc_unary(ch, method, &req.base, &birdie__v1__control_response__descriptor, &r, TWO_RANKS_DEADLINE_MS, &st) == 0)
+    protobuf_c_message_free_unpacked(r, NULL);
+  return st.code;
+}
