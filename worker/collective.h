@@ -15,9 +15,14 @@ struct birdie_collective {
     const char *name;
     int rank, world;
     double deadline_s; /* every call gives up after this long with -ETIMEDOUT */
-    /* In-place sums over all ranks. The float sum is the gradient all-reduce: its buffer lives in the
-     * backend's memory (host for MPI, device for NCCL); the double sum takes host buffers. */
-    int (*allreduce_sum_f32)(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen);
+    /* The gradient all-reduce, in buckets overlapped with the backward pass: grad_begin starts the
+     * in-place sum over all ranks of n floats of backend memory (host for MPI, device for NCCL) whose
+     * values are final once the work already queued on the backend is done (CUDA: the sum is ordered
+     * after it on the compute stream); grad_wait returns when every sum begun since the last wait is
+     * complete and visible to later backend work. Buckets must be begun in the same order on every rank. */
+    int (*grad_begin)(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen);
+    int (*grad_wait)(birdie_collective *c, char *err, size_t errlen);
+    /* In-place sum over all ranks of host doubles. */
     int (*allreduce_sum_f64)(birdie_collective *c, double *buf, size_t n, char *err, size_t errlen);
     /* In place: mins[i] = min over ranks, maxs[i] = max over ranks (the per-step control values). */
     int (*allreduce_minmax_i64)(birdie_collective *c, int64_t *mins, size_t n_min, int64_t *maxs, size_t n_max,

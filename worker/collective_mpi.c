@@ -12,22 +12,33 @@
 #include "worker/clock.h"
 #include "worker/collective.h"
 
-/* Waits for req until the collective's deadline. */
-static int wait_deadline(birdie_collective *c, MPI_Request *req, int mpi_rc, const char *what, char *err, size_t errlen)
+/* The gradient buckets begun since the last grad_wait. */
+typedef struct mpi_impl {
+    MPI_Request *pending;
+    int n_pending, cap_pending;
+} mpi_impl;
+
+static int started(birdie_collective *c, int mpi_rc, const char *what, char *err, size_t errlen)
 {
-    if (mpi_rc != MPI_SUCCESS) {
-        char msg[MPI_MAX_ERROR_STRING];
-        int len = 0;
-        MPI_Error_string(mpi_rc, msg, &len);
-        snprintf(err, errlen, "%s on rank %d: %s", what, c->rank, msg);
-        return -EIO;
-    }
+    if (mpi_rc == MPI_SUCCESS)
+        return 0;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(mpi_rc, msg, &len);
+    snprintf(err, errlen, "%s on rank %d: %s", what, c->rank, msg);
+    return -EIO;
+}
+
+/* Waits for reqs[0..n) until the collective's deadline. */
+static int wait_all_deadline(birdie_collective *c, MPI_Request *reqs, int n, const char *what, char *err,
+                             size_t errlen)
+{
     double give_up = birdie_monotonic_seconds() + c->deadline_s;
     struct timespec nap = {0, 20000}; /* 20 us: small against a step, cheap for the core */
     for (long polls = 0;; polls++) {
         int done = 0;
-        if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
-            snprintf(err, errlen, "%s on rank %d: MPI_Test failed", what, c->rank);
+        if (MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS) {
+            snprintf(err, errlen, "%s on rank %d: MPI_Testall failed", what, c->rank);
             return -EIO;
         }
         if (done)
@@ -42,30 +53,62 @@ static int wait_deadline(birdie_collective *c, MPI_Request *req, int mpi_rc, con
     }
 }
 
+static int wait_deadline(birdie_collective *c, MPI_Request *req, int mpi_rc, const char *what, char *err, size_t errlen)
+{
+    int rc = started(c, mpi_rc, what, err, errlen);
+    return rc < 0 ? rc : wait_all_deadline(c, req, 1, what, err, errlen);
+}
+
 /* MPI counts are int: split very large buffers. */
 #define MPI_CHUNK ((size_t)1 << 30)
 
-static int sum_typed(birdie_collective *c, void *buf, size_t n, MPI_Datatype type, size_t elem, const char *what,
-                     char *err, size_t errlen)
+static int mpi_sum_f64(birdie_collective *c, double *buf, size_t n, char *err, size_t errlen)
 {
     for (size_t off = 0; off < n; off += MPI_CHUNK) {
         size_t count = n - off < MPI_CHUNK ? n - off : MPI_CHUNK;
         MPI_Request req;
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)count, type, MPI_SUM, MPI_COMM_WORLD, &req);
-        if ((rc = wait_deadline(c, &req, rc, what, err, errlen)) < 0)
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req);
+        if ((rc = wait_deadline(c, &req, rc, "all-reduce (double sum)", err, errlen)) < 0)
             return rc;
     }
     return 0;
 }
 
-static int mpi_sum_f32(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen)
+/* Open MPI advances non-blocking collectives only inside MPI calls: each new bucket also tests the
+ * ones in flight, so the sums progress while the backward pass computes the next bucket. */
+static int mpi_grad_begin(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen)
 {
-    return sum_typed(c, buf, n, MPI_FLOAT, sizeof(float), "all-reduce (float sum)", err, errlen);
+    mpi_impl *im = c->impl;
+    for (size_t off = 0; off < n; off += MPI_CHUNK) {
+        if (im->n_pending == im->cap_pending) {
+            int cap = im->cap_pending ? 2 * im->cap_pending : 16;
+            MPI_Request *grown = realloc(im->pending, (size_t)cap * sizeof *grown);
+            if (!grown) {
+                snprintf(err, errlen, "gradient all-reduce on rank %d: out of memory", c->rank);
+                return -ENOMEM;
+            }
+            im->pending = grown;
+            im->cap_pending = cap;
+        }
+        size_t count = n - off < MPI_CHUNK ? n - off : MPI_CHUNK;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                                &im->pending[im->n_pending]);
+        if ((rc = started(c, rc, "gradient all-reduce", err, errlen)) < 0)
+            return rc;
+        im->n_pending++;
+    }
+    int ignored;
+    MPI_Testall(im->n_pending, im->pending, &ignored, MPI_STATUSES_IGNORE);
+    return 0;
 }
 
-static int mpi_sum_f64(birdie_collective *c, double *buf, size_t n, char *err, size_t errlen)
+static int mpi_grad_wait(birdie_collective *c, char *err, size_t errlen)
 {
-    return sum_typed(c, buf, n, MPI_DOUBLE, sizeof(double), "all-reduce (double sum)", err, errlen);
+    mpi_impl *im = c->impl;
+    int rc = wait_all_deadline(c, im->pending, im->n_pending, "gradient all-reduce", err, errlen);
+    if (rc == 0)
+        im->n_pending = 0;
+    return rc;
 }
 
 /* One all-reduce carries both: the maxima are negated into the MIN reduction. */
@@ -110,7 +153,13 @@ static int mpi_barrier(birdie_collective *c, char *err, size_t errlen)
     return wait_deadline(c, &req, rc, "barrier", err, errlen);
 }
 
-static void mpi_destroy(birdie_collective *c) { free(c); }
+static void mpi_destroy(birdie_collective *c)
+{
+    mpi_impl *im = c->impl;
+    free(im->pending);
+    free(im);
+    free(c);
+}
 
 birdie_collective *birdie_collective_mpi(double deadline_s)
 {
@@ -119,10 +168,14 @@ birdie_collective *birdie_collective_mpi(double deadline_s)
     if (!initialised)
         return NULL;
     birdie_collective *c = calloc(1, sizeof *c);
-    if (!c)
+    mpi_impl *im = calloc(1, sizeof *im);
+    if (!c || !im) {
+        free(c);
+        free(im);
         return NULL;
-    *c = (birdie_collective){.name = "mpi", .deadline_s = deadline_s, .allreduce_sum_f32 = mpi_sum_f32,
-                             .allreduce_sum_f64 = mpi_sum_f64, .allreduce_minmax_i64 = mpi_minmax,
+    }
+    *c = (birdie_collective){.name = "mpi", .deadline_s = deadline_s, .grad_begin = mpi_grad_begin,
+                             .grad_wait = mpi_grad_wait, .impl = im, .allreduce_sum_f64 = mpi_sum_f64, .allreduce_minmax_i64 = mpi_minmax,
                              .broadcast = mpi_broadcast, .barrier = mpi_barrier, .destroy = mpi_destroy};
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->world);

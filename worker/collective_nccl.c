@@ -3,7 +3,9 @@
  * 0's unique id is broadcast) and created non-blocking, so initialisation and every all-reduce are
  * polled against the deadline and a dead or stuck peer aborts the communicator (-ETIMEDOUT) instead
  * of hanging the job. Host-side values (double sums, the control all-reduce, broadcast, barrier) go
- * to the MPI collective it wraps and owns.
+ * to the MPI collective it wraps and owns. Gradient buckets are summed on a stream of their own, each
+ * ordered after the backward kernels that wrote it (an event on the compute stream), so the sums of
+ * the upper layers overlap the backward pass of the lower ones.
  *
  * Not measured yet: no GPU was available when this was written; deploy/gpu-check.sh and the data
  * parallel test are the checks to run on a multi-GPU machine. */
@@ -21,8 +23,13 @@
 typedef struct nccl_impl {
     birdie_collective *host; /* MPI: host values and the bootstrap */
     ncclComm_t comm;
-    cudaStream_t stream;
+    cudaStream_t stream;     /* the sums run here, beside the compute stream */
+    cudaEvent_t grads_ready; /* recorded on the compute stream as each bucket begins */
+    int pending;             /* buckets begun since the last grad_wait */
 } nccl_impl;
+
+/* The CUDA backend (kernels/cuda) queues all its work on the legacy default stream. */
+#define COMPUTE_STREAM ((cudaStream_t)0)
 
 /* Polls the communicator (and, when given, the stream) until done, an error, or the deadline. */
 static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, const char *what, char *err,
@@ -60,11 +67,19 @@ static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, c
     }
 }
 
-static int nccl_sum_f32(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen)
+static int nccl_grad_begin(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen)
 {
     nccl_impl *im = c->impl;
     if (!im->comm) {
         snprintf(err, errlen, "gradient all-reduce on rank %d: the NCCL communicator was aborted", c->rank);
+        return -EIO;
+    }
+    /* the sum must not read the bucket before the backward kernels queued so far have written it */
+    cudaError_t ce = cudaEventRecord(im->grads_ready, COMPUTE_STREAM);
+    if (ce == cudaSuccess)
+        ce = cudaStreamWaitEvent(im->stream, im->grads_ready, 0);
+    if (ce != cudaSuccess) {
+        snprintf(err, errlen, "gradient all-reduce on rank %d: %s", c->rank, cudaGetErrorString(ce));
         return -EIO;
     }
     ncclResult_t rc = ncclAllReduce(buf, buf, n, ncclFloat32, ncclSum, im->comm, im->stream);
@@ -72,7 +87,20 @@ static int nccl_sum_f32(birdie_collective *c, float *buf, size_t n, char *err, s
         snprintf(err, errlen, "gradient all-reduce on rank %d: %s", c->rank, ncclGetErrorString(rc));
         return -EIO;
     }
-    return nccl_wait(c, im, im->stream, "gradient all-reduce (NCCL)", err, errlen);
+    im->pending++;
+    /* a non-blocking communicator may still be enqueueing: the next NCCL call must wait for that */
+    return rc == ncclInProgress ? nccl_wait(c, im, NULL, "gradient all-reduce (NCCL enqueue)", err, errlen) : 0;
+}
+
+static int nccl_grad_wait(birdie_collective *c, char *err, size_t errlen)
+{
+    nccl_impl *im = c->impl;
+    if (!im->pending)
+        return 0;
+    int rc = nccl_wait(c, im, im->stream, "gradient all-reduce (NCCL)", err, errlen);
+    if (rc == 0)
+        im->pending = 0;
+    return rc;
 }
 
 static int nccl_sum_f64(birdie_collective *c, double *buf, size_t n, char *err, size_t errlen)
@@ -105,6 +133,8 @@ static void nccl_destroy(birdie_collective *c)
     nccl_impl *im = c->impl;
     if (im->comm)
         ncclCommDestroy(im->comm);
+    if (im->grads_ready)
+        cudaEventDestroy(im->grads_ready);
     if (im->stream)
         cudaStreamDestroy(im->stream);
     im->host->destroy(im->host);
@@ -134,7 +164,7 @@ birdie_collective *birdie_collective_nccl(birdie_collective *host, int local_ran
         return NULL;
     }
     *c = (birdie_collective){.name = "nccl", .rank = host->rank, .world = host->world, .deadline_s = host->deadline_s,
-                             .allreduce_sum_f32 = nccl_sum_f32, .allreduce_sum_f64 = nccl_sum_f64,
+                             .grad_begin = nccl_grad_begin, .grad_wait = nccl_grad_wait, .allreduce_sum_f64 = nccl_sum_f64,
                              .allreduce_minmax_i64 = nccl_minmax, .broadcast = nccl_broadcast,
                              .barrier = nccl_barrier, .destroy = nccl_destroy, .impl = im};
     im->host = host;
@@ -158,12 +188,15 @@ birdie_collective *birdie_collective_nccl(birdie_collective *host, int local_ran
     }
     if (nccl_wait(c, im, NULL, "NCCL communicator init", err, errlen) < 0)
         goto fail;
-    if ((ce = cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking)) != cudaSuccess) {
-        snprintf(err, errlen, "NCCL: stream on rank %d: %s", host->rank, cudaGetErrorString(ce));
+    if ((ce = cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking)) != cudaSuccess ||
+        (ce = cudaEventCreateWithFlags(&im->grads_ready, cudaEventDisableTiming)) != cudaSuccess) {
+        snprintf(err, errlen, "NCCL: stream and event on rank %d: %s", host->rank, cudaGetErrorString(ce));
         goto fail;
     }
     return c;
 fail:
+    if (im->stream)
+        cudaStreamDestroy(im->stream);
     if (im->comm)
         ncclCommAbort(im->comm);
     free(im);

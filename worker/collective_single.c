@@ -3,10 +3,12 @@
 
 #include "worker/collective.h"
 
-static int single_sum_f32(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen)
+static int single_grad_begin(birdie_collective *c, float *buf, size_t n, char *err, size_t errlen)
 {
     return 0;
 }
+
+static int single_grad_wait(birdie_collective *c, char *err, size_t errlen) { return 0; }
 
 static int single_sum_f64(birdie_collective *c, double *buf, size_t n, char *err, size_t errlen)
 {
@@ -34,7 +36,8 @@ birdie_collective *birdie_collective_single(void)
     if (!c)
         return NULL;
     *c = (birdie_collective){.name = "single", .rank = 0, .world = 1, .deadline_s = 0,
-                             .allreduce_sum_f32 = single_sum_f32, .allreduce_sum_f64 = single_sum_f64,
+                             .grad_begin = single_grad_begin,
+                             .grad_wait = single_grad_wait, .allreduce_sum_f64 = single_sum_f64,
                              .allreduce_minmax_i64 = single_minmax, .broadcast = single_broadcast,
                              .barrier = single_barrier, .destroy = single_destroy};
     return c;

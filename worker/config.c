@@ -45,6 +45,9 @@ static const config_key keys[] = {
     {"train", "weight_decay", KEY_DOUBLE, FIELD(weight_decay), "0.1", 0, 10, NULL,
      "AdamW decoupled weight decay (not on W_f, biases, norms)"},
     {"train", "grad_clip", KEY_DOUBLE, FIELD(grad_clip), "1.0", 0, 1e9, NULL, "global gradient-norm clip; 0 = off"},
+    {"train", "bucket_mb", KEY_DOUBLE, FIELD(bucket_mb), "25", 0, 65536, NULL,
+     "gradient all-reduce bucket in MiB: each full bucket starts summing across ranks while the backward "
+     "pass goes on; 0 = one all-reduce after the pass"},
     {"train", "eval_every", KEY_LONG, FIELD(eval_every), "50", 0, 1e12, NULL,
      "steps between validation losses (and at the last step); 0 = only at the end"},
     {"train", "eval_rows", KEY_INT, FIELD(eval_rows), "32", 1, 1 << 20, NULL, "fixed validation rows"},

@@ -23,6 +23,7 @@ typedef struct birdie_config {
     int batch;   /* rows per step, global */
     int seq_len; /* positions per row; 0 = from the size */
     double lr, warmup_frac, min_lr_frac, weight_decay, grad_clip;
+    double bucket_mb; /* gradient all-reduce bucket (MiB); 0 = one all-reduce after the backward pass */
     long eval_every;
     int eval_rows;
     long log_every;

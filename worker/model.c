@@ -307,15 +307,24 @@ double birdie_model_forward(birdie_model *m, const birdie_rows *rows, float dlos
     return sum;
 }
 
-void birdie_model_backward(birdie_model *m)
+/* The parameters of layer l end where layer l+1 (or ln_f) begins: the layout of layout_params. */
+static size_t layer_end(const birdie_model *m, int l)
+{
+    return l + 1 < m->cfg.n_layers ? m->layer[l + 1].ln : m->ln_f;
+}
+
+int birdie_model_backward_notify(birdie_model *m, birdie_grads_ready_fn ready, void *ctx)
 {
     const birdie_model_config *c = &m->cfg;
     int B = m->cur_B, T = m->T, BT = B * T, C = c->d_model, N = c->d_state, V = c->vocab;
     float *p = m->params, *g = m->grads;
+    int rc;
 
     OP(m, zero, m->dresidual, (size_t)BT * C * sizeof(float));
     OP(m, matmul_backward, m->du, g + m->head, NULL, m->dlogits, m->u_final, p + m->head, BT, C, V);
     OP(m, rmsnorm_backward, m->dresidual, g + m->ln_f, m->du, m->x_final, p + m->ln_f, m->rstd_final, BT, C);
+    if (ready && (rc = ready(ctx, m->ln_f, m->n_params - m->ln_f)) < 0)
+        return rc;
     for (int l = c->n_layers - 1; l >= 0; l--) {
         birdie_layer_acts *a = &m->acts[l];
         birdie_layer_params *lp = &m->layer[l];
@@ -328,8 +337,16 @@ void birdie_model_backward(birdie_model *m)
         OP(m, ssm_gates_backward, m->dproj, m->dscan_x, m->dscan_f, a->proj, BT, N);
         OP(m, matmul_backward, m->du, g + lp->w_in, g + lp->b_in, m->dproj, a->u, p + lp->w_in, BT, C, 4 * N);
         OP(m, rmsnorm_backward, m->dresidual, g + lp->ln, m->du, a->x, p + lp->ln, a->rstd, BT, C);
+        if (ready && (rc = ready(ctx, lp->ln, layer_end(m, l) - lp->ln)) < 0)
+            return rc;
     }
     OP(m, embedding_backward, g + m->wte, m->dresidual, m->d_inputs, BT, C);
+    return ready ? ready(ctx, m->wte, (c->n_layers ? m->layer[0].ln : m->ln_f) - m->wte) : 0;
+}
+
+void birdie_model_backward(birdie_model *m)
+{
+    birdie_model_backward_notify(m, NULL, NULL);
 }
 
 void birdie_model_zero_grad(birdie_model *m)

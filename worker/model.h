@@ -95,6 +95,13 @@ void birdie_model_free(birdie_model *m);
 double birdie_model_forward(birdie_model *m, const birdie_rows *rows, float dloss);
 /* Backward of the last forward; accumulates (+=) into m->grads. */
 void birdie_model_backward(birdie_model *m);
+/* The same, calling ready(ctx, offset, count) as soon as the kernels that write the gradients of
+ * params [offset, offset + count) are queued (the gradient all-reduce starts there while the pass
+ * goes on). The ranges arrive in descending offset order, adjacent, and cover the whole buffer: head
+ * and ln_f, then each layer from the last, then wte. A negative return from ready stops the pass and
+ * is returned. */
+typedef int (*birdie_grads_ready_fn)(void *ctx, size_t offset, size_t count);
+int birdie_model_backward_notify(birdie_model *m, birdie_grads_ready_fn ready, void *ctx);
 void birdie_model_zero_grad(birdie_model *m);
 /* The model's output logits of the last forward for one position (host copy into out[V]). */
 void birdie_model_logits(const birdie_model *m, int b, int t, float *out);

@@ -14,6 +14,7 @@
 #include "worker/clock.h"
 #include "worker/control.h"
 #include "worker/curriculum.h"
+#include "worker/grad_buckets.h"
 #include "worker/model.h"
 #include "worker/objectives/build.h"
 #include "worker/source.h"
@@ -200,7 +201,16 @@ static int train_step(run *r, long step, double *loss, double *norm, double *cla
     /* sums: the loss, then per class loss and tokens */
     double sums[1 + 2 * BIRDIE_NUM_OBJECTIVE_CLASSES] = {0};
     sums[0] = birdie_model_forward(model, &r->rows, labels > 0 ? (float)(1.0 / labels) : 0.0f);
-    birdie_model_backward(model);
+    /* with more than one rank the gradient sums start bucket by bucket during the backward pass */
+    birdie_grad_buckets buckets;
+    if (coll->world > 1) {
+        birdie_grad_buckets_start(&buckets, coll, model->grads, model->n_params,
+                                  birdie_grad_bucket_floats(r->cfg->bucket_mb), err, errlen);
+        if ((rc = birdie_model_backward_notify(model, birdie_grad_buckets_ready, &buckets)) < 0)
+            return rc;
+    } else {
+        birdie_model_backward(model);
+    }
     memset(r->arm_loss, 0, (size_t)r->n_arms * sizeof *r->arm_loss);
     memset(r->arm_tok_u, 0, (size_t)r->n_arms * sizeof *r->arm_tok_u);
     if ((rc = birdie_loss_by_arm(&r->rows, model->losses_host, r->n_arms, r->arm_loss, r->arm_tok_u, err, errlen)) < 0)
@@ -214,11 +224,8 @@ static int train_step(run *r, long step, double *loss, double *norm, double *cla
         return rc;
     memcpy(class_loss, sums + 1, BIRDIE_NUM_OBJECTIVE_CLASSES * sizeof *class_loss);
     memcpy(class_tok, sums + 1 + BIRDIE_NUM_OBJECTIVE_CLASSES, BIRDIE_NUM_OBJECTIVE_CLASSES * sizeof *class_tok);
-    if (coll->world > 1) {
-        model->ops->synchronize();
-        if ((rc = coll->allreduce_sum_f32(coll, model->grads, model->n_params, err, errlen)) < 0)
-            return rc;
-    }
+    if (coll->world > 1 && (rc = birdie_grad_buckets_wait(&buckets)) < 0)
+        return rc;
     *loss = labels > 0 ? sums[0] / labels : 0.0;
     *norm = birdie_model_grad_norm(model);
     if (!isfinite(*loss) || !isfinite(*norm)) {
