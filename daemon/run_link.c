@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,8 @@ struct birdie_run_link {
     coordinator *co;           /* rank 0 only */
     birdie_curriculum cur;     /* rank 0 only: arms, initial mixture, the scheduler */
     int have_cur;
+    /* the scheduler is used by the coordinator's decide thread and saved by the training thread */
+    pthread_mutex_t sched_lock;
     int n_arms;
 };
 
@@ -33,10 +36,9 @@ typedef struct coordinator_announce {
 
 /* ---- decide: the scheduler, on the coordinator's decide thread ---- */
 
-static int decide_with_scheduler(void *ctx, int64_t step, const double *loss_sum, const double *tokens, int n_arms,
-                                 coordinator_decision *out, char *err, size_t errlen)
+static int decide_locked(birdie_curriculum *cur, int64_t step, const double *loss_sum, const double *tokens,
+                         int n_arms, coordinator_decision *out, char *err, size_t errlen)
 {
-    birdie_curriculum *cur = ctx;
     if (!cur->sched) { /* a fixed mixture: the evaluation is recorded, nothing is decided */
         out->new_mixture = 0;
         return 0;
@@ -67,6 +69,47 @@ static int decide_with_scheduler(void *ctx, int64_t step, const double *loss_sum
     if (out->record_text && out->record_cap)
         birdie_decision_format(&d, cur->sched, out->record_text, out->record_cap);
     birdie_decision_free(&d);
+    return 0;
+}
+
+static int decide_with_scheduler(void *ctx, int64_t step, const double *loss_sum, const double *tokens, int n_arms,
+                                 coordinator_decision *out, char *err, size_t errlen)
+{
+    birdie_run_link *link = ctx;
+    pthread_mutex_lock(&link->sched_lock);
+    int rc = decide_locked(&link->cur, step, loss_sum, tokens, n_arms, out, err, errlen);
+    pthread_mutex_unlock(&link->sched_lock);
+    return rc;
+}
+
+static int link_save_scheduler(void *ctx, uint8_t **state, size_t *len, char *err, size_t errlen)
+{
+    birdie_run_link *link = ctx;
+    *state = NULL;
+    *len = 0;
+    if (!link->have_cur || !link->cur.sched)
+        return 0;
+    pthread_mutex_lock(&link->sched_lock);
+    int rc = birdie_sched_save(link->cur.sched, state, len, err, errlen);
+    pthread_mutex_unlock(&link->sched_lock);
+    return rc;
+}
+
+/* A resumed Birdie run continues the scheduler of its checkpoint (history, reward model, RNG). */
+static int load_scheduler(birdie_run_link *link, const birdie_checkpoint *resume, char *err, size_t errlen)
+{
+    if (!link->cur.sched)
+        return 0;
+    if (!resume->sched_state) {
+        snprintf(err, errlen, "checkpoint of step %lld holds no scheduler state", (long long)resume->step);
+        return -EINVAL;
+    }
+    birdie_sched *loaded;
+    int rc = birdie_sched_load(resume->sched_state, resume->sched_len, NULL, &loaded, err, errlen);
+    if (rc < 0)
+        return rc;
+    birdie_sched_free(link->cur.sched);
+    link->cur.sched = loaded;
     return 0;
 }
 
@@ -165,6 +208,8 @@ static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, i
     if (ann->rc < 0)
         return;
     link->have_cur = 1;
+    if (resume && (ann->rc = load_scheduler(link, resume, ann->err, sizeof ann->err)) < 0)
+        return;
     int n = link->cur.arms.n;
     const char **names = calloc((size_t)n, sizeof *names), **classes = calloc((size_t)n, sizeof *classes);
     if (!names || !classes) {
@@ -183,7 +228,7 @@ static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, i
                                                            : (int64_t)link->cur.version,
                                  .initial_step = resume ? resume->step : 0,
                                  .world_size = world, .eval_deadline_ms = (int)(cfg->eval_deadline_s * 1000),
-                                 .decide = decide_with_scheduler, .decide_ctx = &link->cur};
+                                 .decide = decide_with_scheduler, .decide_ctx = link};
         ann->rc = coordinator_start(&cc, &link->co, ann->err, sizeof ann->err);
         if (ann->rc == 0) {
             ann->port = coordinator_port(link->co);
@@ -203,6 +248,7 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    pthread_mutex_init(&link->sched_lock, NULL);
     coordinator_announce ann = {0};
     if (coll->rank == 0)
         start_coordinator(link, cfg, coll->world, token, resume, &ann);
@@ -228,7 +274,7 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
     link->n_arms = worker_client_arm_count(link->wc);
     *ctl = (birdie_control){.ctx = link, .scheduler_remote = 1, .poll = link_poll, .wait = link_wait,
                             .report_eval = link_report_eval, .heartbeat = link_heartbeat, .finish = link_finish,
-                            .report_checkpoint = link_report_checkpoint,
+                            .report_checkpoint = link_report_checkpoint, .save_scheduler = link_save_scheduler,
                             .decision_timeout_ms = (int)(cfg->decision_timeout_s * 1000)};
     *out = link;
     return 0;
@@ -248,5 +294,6 @@ void birdie_run_link_close(birdie_run_link *link, birdie_collective *coll)
         coordinator_stop(link->co);
     if (link->have_cur)
         birdie_curriculum_free(&link->cur);
+    pthread_mutex_destroy(&link->sched_lock);
     free(link);
 }

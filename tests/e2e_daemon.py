@@ -6,7 +6,10 @@ step (GetStatus and SQLite agree); every bad input gets its status and changes n
 concurrent status calls succeed while training; `birdiectl stop` ends the job cleanly.
 Run 2 (Birdie mixture, short): every evaluation round has its evals, rewards, decision and mixture
 rows, scheduler mixtures are applied on every rank, and the run finishes.
-Run 3: a rank killed mid-run ends the whole job with a non-zero exit instead of a hang. Prints TAP."""
+Run 3 (Birdie mixture, checkpointed): resumed from a checkpoint taken while a decision was pending,
+the run repeats the uninterrupted one exactly (losses, validation, the scheduler's later mixtures).
+Run 4: a rank killed mid-run ends the whole job with a non-zero exit instead of a hang. Prints TAP."""
+import shutil
 import concurrent.futures
 import json
 import os
@@ -199,6 +202,53 @@ def run_birdie(tmp):
     check("the run is recorded as finished", state is not None and state[0] == "finished", str(state))
 
 
+def trajectory(text, after):
+    """The run's numbers after step `after`: train losses, validation losses (from `after` on) and
+    applied mixtures (the one applied at after + 1 is already in a checkpoint taken at `after`)."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"step +(\d+)(/\d+)? \| (loss [^|]+\|[^|]+\|[^|]+\|[^|]+|val loss .*|mixture v.*)", line)
+        if not m:
+            continue
+        step, what = int(m.group(1)), m.group(3)
+        if step > after + (1 if what.startswith("mixture") else 0) or (step == after and what.startswith("val")):
+            out.append(f"{step} {what.strip()}")
+    return out
+
+
+def run_birdie_resume(tmp):
+    """Checkpoints every 9 steps: step 9 has a scheduler evaluation, so its checkpoint waits for the
+    decision. Resuming from it (the later checkpoints removed) must repeat the straight run."""
+    args = ["--run.steps=36", "--objectives.mixture=birdie", "--scheduler.rm_hidden=32", "--scheduler.fit_iters=20",
+            "--scheduler.candidates=256", "--checkpoint.every=9", "--checkpoint.keep=10"]
+    straight_dir, resumed_dir = os.path.join(tmp, "ck_straight"), os.path.join(tmp, "ck_resumed")
+    texts = []
+    for name, extra in (("straight", [f"--checkpoint.dir={straight_dir}"]),
+                        ("resumed", [f"--checkpoint.dir={resumed_dir}", "--resume", "auto"])):
+        if name == "resumed":
+            shutil.copytree(straight_dir, resumed_dir)
+            for step in (18, 27, 36):
+                os.remove(os.path.join(resumed_dir, f"ckpt_{step:09d}.bin"))
+        proc, log, _ = start(tmp, os.path.join(tmp, f"resume_{name}.db"), args + extra)
+        try:
+            code = proc.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = -1
+        log.seek(0)
+        texts.append(log.read())
+        check(f"checkpointed Birdie run ({name}) finishes", code == 0 and "done: 36 steps" in texts[-1],
+              texts[-1][-800:])
+    check("the resumed run starts from the checkpoint of step 9", "resumed from the checkpoint of step 9" in texts[1],
+          texts[1][:1500])
+    straight, resumed = trajectory(texts[0], 9), trajectory(texts[1], 9)
+    mixtures = sum(1 for t in straight if " mixture v" in t)
+    first_diff = next((f"{a!r} vs {b!r}" for a, b in zip(straight, resumed) if a != b), "lengths differ")
+    check("a resumed Birdie run repeats the uninterrupted one (losses, validation, scheduler mixtures)",
+          straight == resumed and mixtures >= 5, f"{len(straight)} vs {len(resumed)} lines, {mixtures} mixtures: "
+          f"{first_diff}")
+
+
 def run_lost_rank(tmp):
     """A rank that dies mid-run takes the job down with a non-zero exit, instead of leaving the
     others waiting in a collective."""
@@ -223,6 +273,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         run_fixed(tmp)
         run_birdie(tmp)
+        run_birdie_resume(tmp)
         run_lost_rank(tmp)
     print(f"1..{len(results)}")
     return 0 if all(results) else 1

@@ -39,6 +39,9 @@ typedef struct birdie_control {
     /* rank 0, after writing a checkpoint: the coordinator records it */
     int (*report_checkpoint)(void *ctx, int64_t step, const char *path, uint64_t bytes, const char *checksum,
                              char *err, size_t errlen);
+    /* rank 0, while writing a checkpoint: the remote scheduler's state (birdie_sched_save, malloc'd;
+     * NULL and 0 under a fixed mixture), so a resumed run continues its history */
+    int (*save_scheduler)(void *ctx, uint8_t **state, size_t *len, char *err, size_t errlen);
     int decision_timeout_ms; /* how long to wait for a decision or the other ranks' versions */
 } birdie_control;
 

@@ -348,6 +348,16 @@ static int restore(run *r, const birdie_checkpoint *ck, char *err, size_t errlen
     return 0;
 }
 
+/* The scheduler's state for a checkpoint: the local one, or the coordinator's (rank 0 hosts it). */
+static int save_scheduler_state(run *r, birdie_checkpoint *ck, char *err, size_t errlen)
+{
+    if (r->cur.sched)
+        return birdie_sched_save(r->cur.sched, &ck->sched_state, &ck->sched_len, err, errlen);
+    if (r->ctl && r->ctl->save_scheduler)
+        return r->ctl->save_scheduler(r->ctl->ctx, &ck->sched_state, &ck->sched_len, err, errlen);
+    return 0;
+}
+
 /* Rank 0 writes: the parameters are the same on every rank. */
 static int save_checkpoint(run *r, long step, char *err, size_t errlen)
 {
@@ -360,8 +370,7 @@ static int save_checkpoint(run *r, long step, char *err, size_t errlen)
     ck.m = malloc(bytes);
     ck.v = malloc(bytes);
     int rc = -ENOMEM;
-    if (ck.params && ck.m && ck.v &&
-        (!r->cur.sched || (rc = birdie_sched_save(r->cur.sched, &ck.sched_state, &ck.sched_len, err, errlen)) == 0)) {
+    if (ck.params && ck.m && ck.v && (rc = save_scheduler_state(r, &ck, err, errlen)) == 0) {
         r->model.ops->download(ck.params, r->model.params, bytes);
         r->model.ops->download(ck.m, r->model.m, bytes);
         r->model.ops->download(ck.v, r->model.v, bytes);
@@ -489,7 +498,7 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     if ((rc = evaluate(&r, &rep->first_val_loss, 1, err, errlen)) < 0)
         goto out;
     rep->last_val_loss = rep->first_val_loss;
-    log_arm_eval(&r, 0, rep->first_val_loss);
+    log_arm_eval(&r, first_step - 1, rep->first_val_loss);
     double timed_seconds = 0.0, timed_tokens = 0.0;
     int64_t wanted = -1; /* the version the coordinator's next decision will carry */
     char stop_reason[512] = "";
@@ -542,9 +551,15 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
         if (sched_step && r.cur.sched &&
             (rc = birdie_curriculum_observe(&r.cur, step, r.arm_loss, r.arm_tokens, log, err, errlen)) < 0)
             goto out;
-        if (cfg->ckpt_every && (step % cfg->ckpt_every == 0 || step == cfg->steps) &&
-            (rc = save_checkpoint(&r, step, err, errlen)) < 0)
-            goto out;
+        /* While the coordinator's decision on this step's evaluation is pending, the checkpoint waits
+         * for the next control all-reduce (it is then written as this step's, with that decision
+         * applied and in the scheduler's state), so a resume continues exactly as the run would have. */
+        if (cfg->ckpt_every && (step % cfg->ckpt_every == 0 || step == cfg->steps)) {
+            if (wanted >= 0)
+                checkpoint_now = 1;
+            else if ((rc = save_checkpoint(&r, step, err, errlen)) < 0)
+                goto out;
+        }
     }
     if (rc < 0)
         goto out;
