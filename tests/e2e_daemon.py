@@ -53,6 +53,17 @@ def start(tmp, db, extra):
     raise SystemExit(f"birdied did not start: {log.read()[-2000:]}")
 
 
+def finish(proc, log, timeout):
+    """Waits for birdied to exit (killing it after timeout s: exit -1) and returns (exit code, its log)."""
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = -1
+    log.seek(0)
+    return code, log.read()
+
+
 def ctl(addr, *args, token=TOKEN):
     env = dict(ENV, BIRDIE_TOKEN=token)
     p = subprocess.run([BIRDIECTL, "--addr", addr, "-o", "json", *args], capture_output=True, text=True, env=env,
@@ -149,13 +160,7 @@ def run_fixed(tmp):
 
     rc, out = ctl(addr, "stop", "--reason", "e2e done")
     check("stop accepted", rc == 0, str(out))
-    try:
-        code = proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        code = -1
-    log.seek(0)
-    text = log.read()
+    code, text = finish(proc, log, 120)
     check("birdied exits 0 after stop, saying so", code == 0 and "stopped:" in text, f"exit {code}: {text[-500:]}")
 
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -179,13 +184,7 @@ def run_birdie(tmp):
     db = os.path.join(tmp, "birdie.db")
     proc, log, addr = start(tmp, db, ["--run.steps=60", "--objectives.mixture=birdie", "--scheduler.rm_hidden=32",
                                       "--scheduler.fit_iters=20", "--scheduler.candidates=256"])
-    try:
-        code = proc.wait(timeout=240)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        code = -1
-    log.seek(0)
-    text = log.read()
+    code, text = finish(proc, log, 240)
     check("Birdie run under the coordinator finishes", code == 0 and "done: 60 steps" in text, text[-800:])
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     rounds = [r[0] for r in con.execute("select distinct step from evals order by step")]
@@ -230,13 +229,8 @@ def run_birdie_resume(tmp):
             for step in (18, 27, 36):
                 os.remove(os.path.join(resumed_dir, f"ckpt_{step:09d}.bin"))
         proc, log, _ = start(tmp, os.path.join(tmp, f"resume_{name}.db"), args + extra)
-        try:
-            code = proc.wait(timeout=240)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = -1
-        log.seek(0)
-        texts.append(log.read())
+        code, text = finish(proc, log, 240)
+        texts.append(text)
         check(f"checkpointed Birdie run ({name}) finishes", code == 0 and "done: 36 steps" in texts[-1],
               texts[-1][-800:])
     check("the resumed run starts from the checkpoint of step 9", "resumed from the checkpoint of step 9" in texts[1],
