@@ -36,9 +36,9 @@ double birdie_lr_at(const birdie_config *cfg, long step);
  * identical on every rank. resume (may be NULL) is a checkpoint to continue from: the run goes on
  * at resume->step + 1 and, on the CPU backend, reproduces the uninterrupted run bit for bit (with a
  * coordinator too: its scheduler's state is in the checkpoint). ctl (may be NULL) is the control
- * plane: mixtures, pause and stop from the coordinator, heartbeats and evaluation reports to it. Returns 0 (also when stopped: see
- * rep->stopped) or a negative errno with err naming the cause (bad data, non-finite loss, a
- * collective that timed out, ...). */
+ * plane: mixtures, pause and stop from the coordinator, heartbeats and evaluation reports to it.
+ * Returns 0 (also when stopped: see rep->stopped) or a negative errno with err naming the cause
+ * (bad data, non-finite loss, a collective that timed out, ...). */
 int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll,
                  const birdie_control *ctl, const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep,
                  char *err, size_t errlen);
