@@ -192,6 +192,9 @@ static int run_packer_bench(const bench_args *args)
         printf("  %.2f M positions/s | %.2f M tokens/s (non-padding) | fill %.3f | %.2f samples/row | target >= 5 M/s\n",
                res.positions_per_s / 1e6, res.tokens_per_s / 1e6, birdie_pack_fill_rate(&res.stats),
                (double)res.stats.samples / (double)res.stats.rows);
+        printf("  samples per class / mixture weight: %.3f .. %.3f | share correction: %.0f ms to measure the sample "
+               "sizes and solve (solved again when the mixture changes)\n", res.class_share_min, res.class_share_max,
+               res.setup_seconds * 1e3);
         rc = 0;
     } else {
         fprintf(stderr, "birdie-bench: %s\n", w ? err : "out of memory");

@@ -20,6 +20,7 @@ enum birdie_rng_purpose {
     BIRDIE_RNG_CORPUS = 5,      /* synthetic corpus: lexicon and documents */
     BIRDIE_RNG_VALIDATION = 6,  /* fixed validation rows */
     BIRDIE_RNG_SCHEDULER = 7,   /* reward model init, candidates, exploration */
+    BIRDIE_RNG_SHARES = 8,      /* sample sizes measured for the mixture share correction */
     BIRDIE_RNG_TEST = 99        /* tests and benchmarks */
 };
 

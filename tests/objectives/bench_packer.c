@@ -33,6 +33,8 @@ int main(int argc, char **argv)
            "fill %.4f, %.2f samples/row\n", arms.n, B, T, res.seconds, res.positions_per_s / 1e6,
            res.tokens_per_s / 1e6, birdie_pack_fill_rate(&res.stats),
            (double)res.stats.samples / (double)res.stats.rows);
+    printf("packer: samples per class / mixture weight %.3f .. %.3f, share correction set up in %.0f ms\n",
+           res.class_share_min, res.class_share_max, res.setup_seconds * 1e3);
     birdie_source_close(src);
     birdie_arm_set_free(&arms);
     return 0;

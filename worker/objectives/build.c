@@ -31,7 +31,9 @@ int birdie_builder_init(birdie_builder *b, const birdie_arm_set *arms, const bir
     b->seed = seed;
     b->T = T;
     b->chunk = malloc((size_t)T * sizeof *b->chunk);
-    if (!b->chunk || birdie_sample_init(&b->sample, T)) {
+    b->mixture_seen = malloc((size_t)arms->n * sizeof *b->mixture_seen);
+    b->draw = malloc((size_t)arms->n * sizeof *b->draw);
+    if (!b->chunk || !b->mixture_seen || !b->draw || birdie_sample_init(&b->sample, T)) {
         birdie_builder_free(b);
         snprintf(err, errlen, "row builder: out of memory for rows of %d", T);
         return -ENOMEM;
@@ -42,6 +44,10 @@ int birdie_builder_init(birdie_builder *b, const birdie_arm_set *arms, const bir
 void birdie_builder_free(birdie_builder *b)
 {
     free(b->chunk);
+    free(b->mixture_seen);
+    free(b->draw);
+    if (b->have_shares)
+        birdie_share_model_free(&b->shares);
     birdie_sample_free(&b->sample);
     memset(b, 0, sizeof *b);
 }
@@ -97,6 +103,24 @@ int birdie_fill_row(birdie_builder *b, const double *weights, int fixed_arm, int
     return 0;
 }
 
+int birdie_builder_prepare(birdie_builder *b, const double *weights, char *err, size_t errlen)
+{
+    size_t bytes = (size_t)b->arms->n * sizeof *weights;
+    if (!b->have_shares) {
+        int rc = birdie_share_model_init(&b->shares, b->arms, b->src, b->seed, b->T, MAX_MISSES, b->chunk,
+                                         &b->sample, err, errlen);
+        if (rc)
+            return rc;
+        b->have_shares = 1;
+    }
+    if (!b->have_draw || memcmp(b->mixture_seen, weights, bytes) != 0) {
+        memcpy(b->mixture_seen, weights, bytes);
+        b->share_error = birdie_share_correct(&b->shares, weights, b->draw);
+        b->have_draw = 1;
+    }
+    return 0;
+}
+
 int birdie_build_rows(birdie_builder *b, const double *weights, uint64_t step, birdie_rows *rows, int row_begin,
                       int nrows, uint64_t global_row0, birdie_pack_stats *stats, char *err, size_t errlen)
 {
@@ -126,6 +150,9 @@ int birdie_build_rows(birdie_builder *b, const double *weights, uint64_t step, b
         snprintf(err, errlen, "build rows: the mixture gives no arm a positive weight");
         return -EINVAL;
     }
+    int rc = birdie_builder_prepare(b, weights, err, errlen);
+    if (rc)
+        return rc;
     birdie_pack_stats local = {0};
     if (!stats)
         stats = &local;
@@ -136,8 +163,7 @@ int birdie_build_rows(birdie_builder *b, const double *weights, uint64_t step, b
             birdie_rng_stream(b->seed, step, g, BIRDIE_RNG_DATA),
             birdie_rng_stream(b->seed, step, g, BIRDIE_RNG_OBJECTIVE),
         };
-        int rc = birdie_fill_row(b, weights, -1, min_need, rows, row_begin + i, &streams, stats, err, errlen);
-        if (rc)
+        if ((rc = birdie_fill_row(b, b->draw, -1, min_need, rows, row_begin + i, &streams, stats, err, errlen)))
             return rc;
     }
     return 0;

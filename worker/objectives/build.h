@@ -6,13 +6,14 @@
  * own draws (forked per sample) — never by rank. So one rank building rows [0, 2b) produces
  * exactly what two ranks building [0, b) and [b, 2b) produce together.
  *
- * Filling one row of T positions: draw an arm from the mixture; if the space left is below the
+ * Filling one row of T positions: draw an arm (with the mixture's draw weights, below); if the space left is below the
  * arm's smallest sample (birdie_arm_min_size), or the objective cannot make a sample in it, that
  * draw is a miss; else the chunk length is drawn uniformly in [min_len, max_len], cut to what the
  * space can hold (birdie_arm_chunk_cap), read from the source, turned into a sample and packed.
  * The row ends (padding) after 8 consecutive misses or when the space left is below every
- * drawable arm's smallest sample. Misses favour short arms in the tail of a row; the stats count
- * them, and the per-arm tokens can be read back from rows.arms.
+ * drawable arm's smallest sample. Misses favour short arms in the tail of a row, so arms are drawn
+ * with weights corrected for that (share_correction.h): the expected share of samples of each arm
+ * is its mixture weight. The stats count misses; per-arm tokens can be read back from rows.arms.
  *
  * Validation: rows_per_arm rows per arm, each packed only with samples of that arm (so the per-arm
  * loss is well defined), from streams keyed by (seed, FNV-1a of the arm name, row j,
@@ -26,6 +27,7 @@
 
 #include "worker/objectives/arm.h"
 #include "worker/objectives/objective.h"
+#include "worker/objectives/share_correction.h"
 #include "worker/rows.h"
 #include "worker/source.h"
 
@@ -50,11 +52,20 @@ typedef struct birdie_builder {
     int T;
     int32_t *chunk;
     birdie_sample sample;
+    /* the share correction: sizes measured at the first build, draw weights solved per mixture */
+    birdie_share_model shares;
+    int have_shares, have_draw;
+    double *mixture_seen, *draw; /* [arms->n]: the last mixture given, and its draw weights */
+    double share_error;          /* what the model has left of |share / weight - 1| for it */
 } birdie_builder;
 
 int birdie_builder_init(birdie_builder *b, const birdie_arm_set *arms, const birdie_source *src, uint64_t seed,
                         int T, char *err, size_t errlen);
 void birdie_builder_free(birdie_builder *b);
+
+/* Measures the arms' sample sizes (first call) and solves the draw weights for this mixture (when
+ * it differs from the last one); birdie_build_rows does this itself. 0 or the source's error. */
+int birdie_builder_prepare(birdie_builder *b, const double *weights, char *err, size_t errlen);
 
 /* Builds rows [row_begin, row_begin + nrows) of `rows` (rows->T == b->T) as the global rows
  * global_row0, global_row0 + 1, ... of step `step`, with arms drawn from weights[0..arms->n)

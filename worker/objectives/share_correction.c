@@ -1,0 +1,231 @@
+/* worker/objectives/share_correction.c: the row-filling model and the draw weights that undo the
+ * tail bias of packing (share_correction.h). */
+#include "worker/objectives/share_correction.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/rng.h"
+
+enum { S = BIRDIE_SHARE_SPACES, D = BIRDIE_SHARE_DRAWS };
+
+/* Spaces from the arm's smallest sample up to T, geometrically spaced (the tail is where sizes
+ * and misses change fastest). */
+static void space_grid(int min_size, int T, int *space)
+{
+    for (int k = 0; k < S; k++) {
+        double at = min_size * pow((double)T / min_size, (double)k / (S - 1));
+        space[k] = k == S - 1 ? T : (int)at;
+        if (k > 0 && space[k] < space[k - 1])
+            space[k] = space[k - 1];
+    }
+}
+
+/* Draws of arm a in a row with `space` left, as birdie_fill_row makes them: a chunk length in
+ * [min_len, max_len] cut to the chunk cap, the text, the objective. */
+static int measure_space(birdie_share_model *m, const birdie_arm *arm, int a, int k, const birdie_source *src,
+                         uint64_t seed, int32_t *chunk, birdie_sample *sample, char *err, size_t errlen)
+{
+    int space = m->space[a * S + k], *sizes = m->sizes + ((size_t)a * S + k) * D, got = 0;
+    for (int d = 0; d < D; d++) {
+        birdie_rng base = birdie_rng_stream(seed, (uint64_t)a, (uint64_t)(k * D + d), BIRDIE_RNG_SHARES);
+        birdie_rng data = birdie_rng_fork(&base, 0), obj = birdie_rng_fork(&base, 1);
+        /* the chunk lengths at evenly spaced quantiles of the builder's uniform draw: size tables
+         * without the sampling noise of D random lengths */
+        int len = arm->min_len + (int)((d + 0.5) * (arm->max_len - arm->min_len + 1) / D);
+        int cap = birdie_arm_chunk_cap(arm, space);
+        if (len > cap)
+            len = cap;
+        int rc = birdie_source_window(src, &data, chunk, len);
+        if (rc) {
+            snprintf(err, errlen, "arm '%s': reading a window of %d tokens from the source failed (%d)", arm->name,
+                     len, rc);
+            return rc < 0 ? rc : -EIO;
+        }
+        rc = birdie_objective_apply(arm, chunk, len, space, &obj, sample, err, errlen);
+        if (rc == -ENOSPC || rc == -EAGAIN)
+            continue;
+        if (rc)
+            return rc;
+        sizes[got++] = sample->nprefix + sample->ntargets;
+    }
+    m->hit[a * S + k] = (double)got / D;
+    for (int d = got; got > 0 && d < D; d++)
+        sizes[d] = sizes[d - got];
+    return 0;
+}
+
+int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, const birdie_source *src,
+                            uint64_t seed, int T, int max_misses, int32_t *chunk, birdie_sample *sample, char *err,
+                            size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    int n = arms->n;
+    m->n_arms = n;
+    m->T = T;
+    m->max_misses = max_misses;
+    m->min_size = malloc((size_t)n * sizeof *m->min_size);
+    m->space = malloc((size_t)n * S * sizeof *m->space);
+    m->hit = calloc((size_t)n * S, sizeof *m->hit);
+    m->sizes = calloc((size_t)n * S * D, sizeof *m->sizes);
+    m->mass = malloc((size_t)(T + 1) * sizeof *m->mass);
+    if (!m->min_size || !m->space || !m->hit || !m->sizes || !m->mass) {
+        birdie_share_model_free(m);
+        snprintf(err, errlen, "share correction: out of memory for %d arms", n);
+        return -ENOMEM;
+    }
+    for (int a = 0; a < n; a++) {
+        const birdie_arm *arm = &arms->arms[a];
+        m->min_size[a] = birdie_arm_min_size(arm);
+        if (m->min_size[a] > T || m->min_size[a] < 1)
+            continue; /* never drawn: build_rows refuses such an arm with weight */
+        space_grid(m->min_size[a], T, m->space + a * S);
+        for (int k = 0; k < S; k++) {
+            int rc = measure_space(m, arm, a, k, src, seed, chunk, sample, err, errlen);
+            if (rc) {
+                birdie_share_model_free(m);
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+void birdie_share_model_free(birdie_share_model *m)
+{
+    free(m->min_size);
+    free(m->space);
+    free(m->hit);
+    free(m->sizes);
+    free(m->mass);
+    memset(m, 0, sizeof *m);
+}
+
+/* Where `space` falls among arm a's measured spaces: the first one at or above it (whose sample
+ * sizes, cut to the space, stand for it) and the chance that a draw gives a sample, interpolated
+ * between the measured spaces around it. */
+static int grid_at(const birdie_share_model *m, int a, int space, double *hit)
+{
+    const int *sp = m->space + a * S;
+    const double *h = m->hit + a * S;
+    int k = 0;
+    while (k < S - 1 && sp[k] < space)
+        k++;
+    if (k == 0 || sp[k] <= space || sp[k] == sp[k - 1])
+        *hit = h[k];
+    else
+        *hit = h[k - 1] + (h[k] - h[k - 1]) * (double)(space - sp[k - 1]) / (double)(sp[k] - sp[k - 1]);
+    return k;
+}
+
+/* The chain: mass[u] is the probability that a row reaches u positions used with a sample just
+ * placed. From there the builder draws until a draw gives a sample or max_misses draws in a row
+ * miss; with miss probability mu per draw (arms too big for the space, or whose objective gives
+ * up there), arm a gives sum_{j < max_misses} mu^j * p_a * hit_a samples in expectation. */
+void birdie_share_model_expected(birdie_share_model *m, const double *q, double *per_row)
+{
+    int n = m->n_arms, T = m->T, min_need = T + 1;
+    double total = 0.0;
+    for (int a = 0; a < n; a++) {
+        per_row[a] = 0.0;
+        if (q[a] > 0.0 && m->min_size[a] <= T && m->min_size[a] >= 1) {
+            total += q[a];
+            if (m->min_size[a] < min_need)
+                min_need = m->min_size[a];
+        }
+    }
+    if (!(total > 0.0))
+        return;
+    memset(m->mass, 0, (size_t)(T + 1) * sizeof *m->mass);
+    m->mass[0] = 1.0;
+    int *index = malloc((size_t)n * sizeof *index);
+    double *hit = malloc((size_t)n * sizeof *hit);
+    if (!index || !hit) {
+        free(index);
+        free(hit);
+        return;
+    }
+    for (int u = 0; T - u >= min_need; u++) {
+        if (m->mass[u] == 0.0)
+            continue;
+        int space = T - u;
+        double mu = 0.0;
+        for (int a = 0; a < n; a++) {
+            hit[a] = 0.0;
+            index[a] = q[a] > 0.0 && m->min_size[a] <= space ? grid_at(m, a, space, &hit[a]) : -1;
+            if (q[a] > 0.0 && m->min_size[a] <= T && m->min_size[a] >= 1)
+                mu += q[a] / total * (1.0 - hit[a]);
+        }
+        double draws = 0.0, mu_j = 1.0;
+        for (int j = 0; j < m->max_misses; j++, mu_j *= mu)
+            draws += mu_j;
+        for (int a = 0; a < n; a++) {
+            if (index[a] < 0)
+                continue;
+            double w = m->mass[u] * draws * (q[a] / total) * hit[a];
+            if (w == 0.0)
+                continue;
+            per_row[a] += w;
+            const int *sizes = m->sizes + ((size_t)a * S + index[a]) * D;
+            for (int d = 0; d < D; d++)
+                m->mass[u + (sizes[d] < space ? sizes[d] : space)] += w / D;
+        }
+    }
+    free(index);
+    free(hit);
+}
+
+/* Largest |share / weight - 1| over the arms with weight, for expected counts per_row. */
+static double worst_share_error(const double *w, const double *per_row, int n)
+{
+    double samples = 0.0, worst = 0.0;
+    for (int a = 0; a < n; a++)
+        samples += per_row[a];
+    for (int a = 0; a < n; a++)
+        if (w[a] > 0.0)
+            worst = fmax(worst, fabs(per_row[a] / samples / w[a] - 1.0));
+    return worst;
+}
+
+double birdie_share_correct(birdie_share_model *m, const double *weights, double *draw)
+{
+    int n = m->n_arms;
+    double *w = malloc((size_t)n * 2 * sizeof *w);
+    if (!w) { /* no room to solve: draw from the mixture itself */
+        memcpy(draw, weights, (size_t)n * sizeof *draw);
+        return INFINITY;
+    }
+    double *per_row = w + n, sum = 0.0;
+    for (int a = 0; a < n; a++)
+        sum += weights[a] > 0.0 && m->min_size[a] <= m->T ? weights[a] : 0.0;
+    for (int a = 0; a < n; a++)
+        draw[a] = w[a] = weights[a] > 0.0 && m->min_size[a] <= m->T && sum > 0.0 ? weights[a] / sum : 0.0;
+    double worst = INFINITY;
+    for (int iter = 0; iter < 200; iter++) {
+        birdie_share_model_expected(m, draw, per_row);
+        double samples = 0.0;
+        for (int a = 0; a < n; a++)
+            samples += per_row[a];
+        if (!(samples > 0.0) || (worst = worst_share_error(w, per_row, n)) < 1e-4)
+            break;
+        /* damped multiplicative step: arms below their share are drawn more often */
+        double norm = 0.0;
+        for (int a = 0; a < n; a++) {
+            if (!(w[a] > 0.0))
+                continue;
+            if (per_row[a] > 0.0)
+                draw[a] *= pow(w[a] / (per_row[a] / samples), 0.8);
+            else
+                draw[a] *= 4.0;
+            draw[a] = fmin(fmax(draw[a], w[a] / 64.0), w[a] * 64.0);
+            norm += draw[a];
+        }
+        for (int a = 0; a < n; a++)
+            draw[a] /= norm;
+    }
+    free(w);
+    return worst;
+}
