@@ -12,6 +12,7 @@
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/mixture.h"
+#include "daemon/thread_cpu.h"
 
 int64_t coord_now_unix_ms(void) {
   struct timespec ts;
@@ -199,6 +200,7 @@ static void destroy_idle_server(coordinator *co, int started) {
 
 static void *coordinator_main(void *arg) {
   coordinator *co = arg;
+  birdie_thread_name("birdie-coord");
   int shutdown_tag = 0;
   for (int i = 0; i < COORD_OUTSTANDING_REQUESTS; i++) coord_request_call(co);
   while (!(co->shutdown_done && co->live_calls == 0)) {

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/thread_cpu.h"
+
 struct decide_worker {
   coordinator_decide_fn fn;
   void *ctx;
@@ -78,6 +80,7 @@ static void run_job(decide_worker *w, decide_result *job) {
 
 static void *worker_main(void *arg) {
   decide_worker *w = arg;
+  birdie_thread_name(BIRDIE_THREAD_SCHEDULER);
   pthread_mutex_lock(&w->mu);
   for (;;) {
     while (!w->stopping && !w->jobs) pthread_cond_wait(&w->cv, &w->mu);

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "daemon/coordinator.h"
+#include "daemon/thread_cpu.h"
 #include "daemon/worker_client.h"
+#include "worker/clock.h"
 #include "worker/curriculum.h"
 
 struct birdie_run_link {
@@ -21,6 +23,8 @@ struct birdie_run_link {
     coordinator *co;           /* rank 0 only */
     birdie_curriculum cur;     /* rank 0 only: arms, initial mixture, the scheduler */
     int have_cur;
+    FILE *log;                 /* rank 0: where the closing CPU line goes */
+    double opened_at;          /* monotonic seconds at open */
     /* the scheduler is used by the coordinator's decide thread and saved by the training thread */
     pthread_mutex_t sched_lock;
     int n_arms;
@@ -249,6 +253,8 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
         return -ENOMEM;
     }
     pthread_mutex_init(&link->sched_lock, NULL);
+    link->log = coll->rank == 0 ? log : NULL;
+    link->opened_at = birdie_monotonic_seconds();
     coordinator_announce ann = {0};
     if (coll->rank == 0)
         start_coordinator(link, cfg, coll->world, token, resume, &ann);
@@ -280,6 +286,20 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
     return 0;
 }
 
+/* What the run cost rank 0 by kind of thread (thread_cpu.h), before the coordinator's threads end:
+ * operators can see that serving them stays small next to training. */
+static void log_thread_cpu(const birdie_run_link *link)
+{
+    birdie_thread_cpu cpu;
+    char err[256];
+    if (!link->log || birdie_thread_cpu_read(&cpu, err, sizeof err) < 0)
+        return;
+    double wall = birdie_monotonic_seconds() - link->opened_at;
+    fprintf(link->log, "cpu on rank 0 over %.1f s: training %.2f s | scheduler %.2f s | coordinator, gRPC and "
+            "streams %.3f s (%.2f%% of training)\n", wall, cpu.training, cpu.scheduler, cpu.service,
+            cpu.training > 0 ? 100.0 * cpu.service / cpu.training : 0.0);
+}
+
 void birdie_run_link_close(birdie_run_link *link, birdie_collective *coll)
 {
     if (!link)
@@ -290,8 +310,10 @@ void birdie_run_link_close(birdie_run_link *link, birdie_collective *coll)
         char err[256];
         coll->barrier(coll, err, sizeof err);
     }
-    if (link->co)
+    if (link->co) {
+        log_thread_cpu(link);
         coordinator_stop(link->co);
+    }
     if (link->have_cur)
         birdie_curriculum_free(&link->cur);
     pthread_mutex_destroy(&link->sched_lock);

@@ -14,6 +14,7 @@
 #include "birdie.pb-c.h"
 #include "daemon/rpc_client.h"
 #include "daemon/rpc_wire.h"
+#include "daemon/thread_cpu.h"
 
 struct worker_client {
   rpc_channel *ch;
@@ -126,6 +127,7 @@ static int wait_closing(worker_client *wc, int ms) {
 
 static void *stream_main(void *arg) {
   worker_client *wc = arg;
+  birdie_thread_name("birdie-watch");
   Birdie__V1__WatchMixtureRequest req = BIRDIE__V1__WATCH_MIXTURE_REQUEST__INIT;
   req.rank = wc->rank;
   int backoff_ms = 50;

@@ -3,7 +3,9 @@
 
 1. Step time of a 2-rank run with and without an operator polling GetStatus 100 times a second
    (target: at most 1% slower). The poller is one Python process using Debian's python3-grpcio with
-   raw bytes (an empty GetStatusRequest is a valid message), so it costs the machine little itself.
+   raw bytes (an empty GetStatusRequest is a valid message). On a machine whose cores the ranks fill,
+   the poller's own CPU slows training too, so rank 0's closing line is also read: the CPU time of
+   its coordinator and gRPC threads with and without the calls is what serving them costs the daemon.
 2. 1 -> 2 rank scaling of tokens/s at the same global batch.
 Usage: /usr/bin/python3 tests/bench_daemon.py build/birdied [steps]"""
 import os
@@ -61,8 +63,11 @@ def run(ranks, tmp, poll_hz=0, daemon=True):
     stop.set()
     if poller:
         poller.join()
-    times = step_times("".join(lines))[20:]  # the first steps warm caches
-    return statistics.median(times), statistics.mean(times), calls
+    text = "".join(lines)
+    times = step_times(text)[20:]  # the first steps warm caches
+    m = re.search(r"cpu on rank 0 over ([0-9.]+) s: training ([0-9.]+) s .* streams ([0-9.]+) s", text)
+    service = (float(m.group(3)), float(m.group(1)), float(m.group(2))) if m else None
+    return statistics.median(times), service, calls
 
 
 def main():
@@ -73,16 +78,26 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         print(f"{ranks} rank(s), XS model, 16 x 512 tokens per step, {STEPS} steps; {rounds} alternating rounds "
               "(median step time of each run)")
-        plain, polled, ok, failed = [], [], 0, 0
+        plain, polled, ok, failed, service = [], [], 0, 0, {0: [], 100: []}
         for _ in range(rounds):
-            plain.append(run(ranks, tmp)[0])
-            med, _, calls = run(ranks, tmp, poll_hz=100)
+            med, cpu, _ = run(ranks, tmp)
+            plain.append(med)
+            service[0].append(cpu)
+            med, cpu, calls = run(ranks, tmp, poll_hz=100)
             polled.append(med)
+            service[100].append(cpu)
             ok, failed = ok + calls[0], failed + calls[1]
         ref, with_calls = statistics.median(plain), statistics.median(polled)
         print(f"  no status calls: {' '.join(f'{t:.2f}' for t in plain)} ms -> median {ref:.2f} ms")
         print(f"  100 GetStatus/s: {' '.join(f'{t:.2f}' for t in polled)} ms -> median {with_calls:.2f} ms "
               f"({ok} calls ok, {failed} failed) -> {100 * (with_calls / ref - 1):+.1f}%")
+        for hz, runs in service.items():
+            runs = [r for r in runs if r]
+            if runs:
+                per_s = statistics.median(r[0] / r[1] for r in runs)
+                share = statistics.median(r[0] / r[2] for r in runs)
+                print(f"  rank 0 coordinator + gRPC threads at {hz:3d} calls/s: {per_s * 1e3:.1f} ms CPU per second "
+                      f"of run ({100 * share:.2f}% of its training CPU)")
         if ranks != 2:
             return
         one = run(1, tmp)
