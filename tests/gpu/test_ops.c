@@ -294,7 +294,8 @@ static void test_rmsnorm(int BT, int C)
     gpu->rmsnorm_backward(d_dinp, d_dweight, d_dout, d_inp, d_weight, d_rstd2, BT, C);
     cpu->rmsnorm_backward(dinp, dweight, dout, inp, weight, rstd, BT, C);
     ok = check_output("rmsnorm_backward dinp", d_dinp, dinp, n, 1e-5, 1e-4, NULL);
-    ok &= check_output("rmsnorm_backward dweight", d_dweight, dweight, (size_t)C, 1e-4, 1e-4, NULL);
+    /* dweight sums BT rows in a different order on each side: the rounding grows with BT */
+    ok &= check_output("rmsnorm_backward dweight", d_dweight, dweight, (size_t)C, 1e-4 + 1e-7 * BT, 1e-4, NULL);
     tap_result(ok, "rmsnorm_backward BT=%d C=%d (+= both)", BT, C);
     gpu->free(d_inp), gpu->free(d_weight), gpu->free(d_dout), gpu->free(d_rstd2);
     free(inp), free(weight), free(out), free(rstd), free(dout), free(dinp), free(dweight);
@@ -387,6 +388,12 @@ static void test_residual(size_t n)
     free(a), free(b), free(out);
 }
 
+/* The CPU twin's GeLU uses fast_tanhf (kernels/cpu/fastmath.h): its gelu is within 3.2e-7 and its
+ * gelu' within 1.3e-6 (near x = -3.5) of the exact values over [-4, 4], while the GPU's tanhf is
+ * within 2 ulp. Outputs that carry gelu or gelu' times |h| or |dg * h| (up to 2 here) differ by that
+ * much on a correct kernel, so they get this absolute tolerance (a wrong index or slot is off by ~0.1). */
+#define GELU_ATOL 4e-6
+
 static void test_ssm_gates(int BT, int N)
 {
     size_t n = (size_t)BT * N, n_proj = 4 * n;
@@ -414,7 +421,7 @@ static void test_ssm_gates(int BT, int N)
     cpu->ssm_output_forward(g, proj, h, BT, N);
     void *d_g = dev_nan(n * sizeof(float));
     gpu->ssm_output_forward(d_g, d_proj, d_h, BT, N);
-    tap_result(check_output("ssm_output_forward", d_g, g, n, 1e-6, 1e-5, NULL), "ssm_output_forward BT=%d N=%d", BT, N);
+    tap_result(check_output("ssm_output_forward", d_g, g, n, GELU_ATOL, 1e-5, NULL), "ssm_output_forward BT=%d N=%d", BT, N);
 
     /* output backward writes only the a_o slot of dproj, and dh */
     float *dg = random_floats(n, -1, 1), *dh = host_alloc(n * sizeof(float)), *dproj2 = random_floats(n_proj, -1, 1);
@@ -422,8 +429,8 @@ static void test_ssm_gates(int BT, int N)
     void *d_dproj2 = dev_copy(dproj2, n_proj * sizeof(float));
     gpu->ssm_output_backward(d_dproj2, d_dh, d_dg, d_proj, d_h, BT, N);
     cpu->ssm_output_backward(dproj2, dh, dg, proj, h, BT, N);
-    ok = check_output("ssm_output_backward dproj", d_dproj2, dproj2, n_proj, 1e-6, 1e-5, NULL);
-    ok &= check_output("ssm_output_backward dh", d_dh, dh, n, 1e-6, 1e-5, NULL);
+    ok = check_output("ssm_output_backward dproj", d_dproj2, dproj2, n_proj, GELU_ATOL, 1e-5, NULL);
+    ok &= check_output("ssm_output_backward dh", d_dh, dh, n, GELU_ATOL, 1e-5, NULL);
     tap_result(ok, "ssm_output_backward BT=%d N=%d (other slots untouched)", BT, N);
 
     gpu->free(d_proj), gpu->free(d_h), gpu->free(d_dx), gpu->free(d_df), gpu->free(d_dg);
@@ -598,7 +605,7 @@ static void perf(void)
 
 int main(int argc, char **argv)
 {
-    char err[512], device[256];
+    char err[512] = "", device[256];
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (birdie_cuda_describe(device, sizeof device, err, sizeof err) < 0 || !(gpu = birdie_ops_cuda_table())) {
         printf("1..0 # SKIP no GPU: %s\n", gpu || err[0] ? err : "this build has no CUDA op table");
@@ -614,13 +621,16 @@ int main(int argc, char **argv)
     test_rmsnorm(1, 1);
     test_rmsnorm(37, 67);
     test_rmsnorm(517, 768);
+    test_rmsnorm(20011, 3); /* more rows than 256 chunks of 64: the column sum's capped chunk count */
     test_matmul(1, 1, 1, 1, 1);
     test_matmul(67, 129, 93, 1, 1);
     test_matmul(67, 129, 93, 0, 0);
     test_matmul(257, 384, 1031, 1, 0);
     test_matmul(512, 768, 384, 0, 1);
+    test_matmul(20011, 5, 7, 1, 1); /* the bias gradient's capped chunk count; K = 20011 in dweight */
     test_residual(1);
     test_residual(100003);
+    test_residual(((size_t)1 << 24) + 4099); /* beyond the grid cap: each thread loops */
     test_ssm_gates(1, 1);
     test_ssm_gates(37, 33);
     test_ssm_gates(129, 256);

@@ -12,13 +12,15 @@
 
 enum { S = BIRDIE_SHARE_SPACES, D = BIRDIE_SHARE_DRAWS };
 
-/* Spaces from the arm's smallest sample up to T, geometrically spaced (the tail is where sizes
- * and misses change fastest). */
+/* The first spaces measured: geometric from the arm's smallest sample up to T (the tail is where
+ * sizes and misses change fastest); the rest are placed where the measurements jump (refine). */
+enum { GEOMETRIC = 8 };
+
 static void space_grid(int min_size, int T, int *space)
 {
-    for (int k = 0; k < S; k++) {
-        double at = min_size * pow((double)T / min_size, (double)k / (S - 1));
-        space[k] = k == S - 1 ? T : (int)at;
+    for (int k = 0; k < GEOMETRIC; k++) {
+        double at = min_size * pow((double)T / min_size, (double)k / (GEOMETRIC - 1));
+        space[k] = k == GEOMETRIC - 1 ? T : (int)at;
         if (k > 0 && space[k] < space[k - 1])
             space[k] = space[k - 1];
     }
@@ -31,7 +33,7 @@ static int measure_space(birdie_share_model *m, const birdie_arm *arm, int a, in
 {
     int space = m->space[a * S + k], *sizes = m->sizes + ((size_t)a * S + k) * D, got = 0;
     for (int d = 0; d < D; d++) {
-        birdie_rng base = birdie_rng_stream(seed, (uint64_t)a, (uint64_t)(k * D + d), BIRDIE_RNG_SHARES);
+        birdie_rng base = birdie_rng_stream(seed, (uint64_t)a, (uint64_t)space * D + (uint64_t)d, BIRDIE_RNG_SHARES);
         birdie_rng data = birdie_rng_fork(&base, 0), obj = birdie_rng_fork(&base, 1);
         /* the chunk lengths at evenly spaced quantiles of the builder's uniform draw: size tables
          * without the sampling noise of D random lengths */
@@ -56,6 +58,34 @@ static int measure_space(birdie_share_model *m, const birdie_arm *arm, int a, in
     for (int d = got; got > 0 && d < D; d++)
         sizes[d] = sizes[d - got];
     return 0;
+}
+
+/* Inserts the midpoint of the interval where the chance of a sample jumps most (an objective that
+ * needs about twice its chunk, like autoencoding, fails sharply below some space) and measures it;
+ * `have` spaces are measured so far. Returns the new count, or a negative errno. */
+static int refine(birdie_share_model *m, const birdie_arm *arm, int a, int have, const birdie_source *src,
+                  uint64_t seed, int32_t *chunk, birdie_sample *sample, char *err, size_t errlen)
+{
+    int *sp = m->space + a * S, best = -1;
+    double *hit = m->hit + a * S, jump = 0.0;
+    for (int k = 1; k < have; k++)
+        if (sp[k] - sp[k - 1] > 1 && fabs(hit[k] - hit[k - 1]) > jump) {
+            jump = fabs(hit[k] - hit[k - 1]);
+            best = k;
+        }
+    if (best < 0) /* no jump: split the widest interval */
+        for (int k = 1; k < have; k++)
+            if (sp[k] - sp[k - 1] > 1 && (best < 0 || sp[k] - sp[k - 1] > sp[best] - sp[best - 1]))
+                best = k;
+    if (best < 0)
+        return have;
+    int *sizes = m->sizes + (size_t)a * S * D;
+    memmove(sp + best + 1, sp + best, (size_t)(have - best) * sizeof *sp);
+    memmove(hit + best + 1, hit + best, (size_t)(have - best) * sizeof *hit);
+    memmove(sizes + (size_t)(best + 1) * D, sizes + (size_t)best * D, (size_t)(have - best) * D * sizeof *sizes);
+    sp[best] = (sp[best - 1] + sp[best + 1]) / 2;
+    int rc = measure_space(m, arm, a, best, src, seed, chunk, sample, err, errlen);
+    return rc < 0 ? rc : have + 1;
 }
 
 int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, const birdie_source *src,
@@ -83,12 +113,26 @@ int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, c
         if (m->min_size[a] > T || m->min_size[a] < 1)
             continue; /* never drawn: build_rows refuses such an arm with weight */
         space_grid(m->min_size[a], T, m->space + a * S);
-        for (int k = 0; k < S; k++) {
-            int rc = measure_space(m, arm, a, k, src, seed, chunk, sample, err, errlen);
-            if (rc) {
-                birdie_share_model_free(m);
-                return rc;
-            }
+        int rc = 0, have = 0;
+        while (rc == 0 && have < GEOMETRIC)
+            rc = measure_space(m, arm, a, have++, src, seed, chunk, sample, err, errlen);
+        while (rc == 0 && have < S) {
+            int grown = refine(m, arm, a, have, src, seed, chunk, sample, err, errlen);
+            if (grown < 0)
+                rc = grown;
+            else if (grown == have)
+                break;
+            else
+                have = grown;
+        }
+        if (rc < 0) {
+            birdie_share_model_free(m);
+            return rc;
+        }
+        for (int k = have; k < S; k++) { /* nothing left to split: repeat the last space */
+            m->space[a * S + k] = m->space[a * S + have - 1];
+            m->hit[a * S + k] = m->hit[a * S + have - 1];
+            memcpy(m->sizes + ((size_t)a * S + k) * D, m->sizes + ((size_t)a * S + have - 1) * D, D * sizeof(int));
         }
     }
     return 0;
@@ -104,21 +148,27 @@ void birdie_share_model_free(birdie_share_model *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Where `space` falls among arm a's measured spaces: the first one at or above it (whose sample
- * sizes, cut to the space, stand for it) and the chance that a draw gives a sample, interpolated
- * between the measured spaces around it. */
-static int grid_at(const birdie_share_model *m, int a, int space, double *hit)
+/* Where `space` falls among arm a's measured spaces: the first one at or above it (hi), whose
+ * sample sizes cut to the space stand for it (the builder cuts chunks to fit the same way), and the
+ * weight of hi against the one below for the chance of a sample, linear in the space. */
+static int grid_at(const birdie_share_model *m, int a, int space, double *weight_hi)
 {
     const int *sp = m->space + a * S;
-    const double *h = m->hit + a * S;
     int k = 0;
     while (k < S - 1 && sp[k] < space)
         k++;
-    if (k == 0 || sp[k] <= space || sp[k] == sp[k - 1])
-        *hit = h[k];
-    else
-        *hit = h[k - 1] + (h[k] - h[k - 1]) * (double)(space - sp[k - 1]) / (double)(sp[k] - sp[k - 1]);
+    *weight_hi = k == 0 || sp[k] <= space || sp[k] == sp[k - 1]
+                     ? 1.0
+                     : (double)(space - sp[k - 1]) / (double)(sp[k] - sp[k - 1]);
     return k;
+}
+
+/* Adds w samples with the sizes measured at space index k of arm a, cut to the space left. */
+static void spread(birdie_share_model *m, int a, int k, int u, int space, double w)
+{
+    const int *sizes = m->sizes + ((size_t)a * S + k) * D;
+    for (int d = 0; d < D; d++)
+        m->mass[u + (sizes[d] < space ? sizes[d] : space)] += w / D;
 }
 
 /* The chain: mass[u] is the probability that a row reaches u positions used with a sample just
@@ -142,10 +192,10 @@ void birdie_share_model_expected(birdie_share_model *m, const double *q, double 
     memset(m->mass, 0, (size_t)(T + 1) * sizeof *m->mass);
     m->mass[0] = 1.0;
     int *index = malloc((size_t)n * sizeof *index);
-    double *hit = malloc((size_t)n * sizeof *hit);
-    if (!index || !hit) {
+    double *weight_hi = malloc((size_t)n * sizeof *weight_hi);
+    if (!index || !weight_hi) {
         free(index);
-        free(hit);
+        free(weight_hi);
         return;
     }
     for (int u = 0; T - u >= min_need; u++) {
@@ -154,28 +204,33 @@ void birdie_share_model_expected(birdie_share_model *m, const double *q, double 
         int space = T - u;
         double mu = 0.0;
         for (int a = 0; a < n; a++) {
-            hit[a] = 0.0;
-            index[a] = q[a] > 0.0 && m->min_size[a] <= space ? grid_at(m, a, space, &hit[a]) : -1;
-            if (q[a] > 0.0 && m->min_size[a] <= T && m->min_size[a] >= 1)
-                mu += q[a] / total * (1.0 - hit[a]);
+            if (!(q[a] > 0.0) || m->min_size[a] > T || m->min_size[a] < 1)
+                continue;
+            index[a] = m->min_size[a] <= space ? grid_at(m, a, space, &weight_hi[a]) : -1;
+            double hit = 0.0;
+            if (index[a] >= 0) {
+                const double *h = m->hit + a * S;
+                hit = weight_hi[a] * h[index[a]] + (1.0 - weight_hi[a]) * (index[a] > 0 ? h[index[a] - 1] : 0.0);
+            }
+            mu += q[a] / total * (1.0 - hit);
         }
         double draws = 0.0, mu_j = 1.0;
         for (int j = 0; j < m->max_misses; j++, mu_j *= mu)
             draws += mu_j;
         for (int a = 0; a < n; a++) {
-            if (index[a] < 0)
+            if (!(q[a] > 0.0) || m->min_size[a] > space || m->min_size[a] < 1)
                 continue;
-            double w = m->mass[u] * draws * (q[a] / total) * hit[a];
-            if (w == 0.0)
-                continue;
+            int k = index[a];
+            const double *h = m->hit + a * S;
+            double hit = weight_hi[a] * h[k] + (1.0 - weight_hi[a]) * (k > 0 ? h[k - 1] : 0.0);
+            double w = m->mass[u] * draws * (q[a] / total) * hit;
             per_row[a] += w;
-            const int *sizes = m->sizes + ((size_t)a * S + index[a]) * D;
-            for (int d = 0; d < D; d++)
-                m->mass[u + (sizes[d] < space ? sizes[d] : space)] += w / D;
+            if (w > 0.0)
+                spread(m, a, k, u, space, w);
         }
     }
     free(index);
-    free(hit);
+    free(weight_hi);
 }
 
 /* Largest |share / weight - 1| over the arms with weight, for expected counts per_row. */

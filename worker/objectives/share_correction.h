@@ -8,9 +8,11 @@
  * every row is a function of its global index alone.
  *
  * The model: filling a row is a chain over the positions used. For each arm, the builder's own
- * steps (chunk length, chunk cap, the objective) are run once at a few spaces between the arm's
- * smallest sample and T, which gives how often a draw of that arm succeeds there and the sizes of
- * its samples (a sample in a tight space is cut short, or the objective gives up: a miss). For draw
+ * steps (chunk length, chunk cap, the objective) are run once at 8 spaces spread geometrically
+ * between the arm's smallest sample and T, plus 4 placed where the chance of a sample jumps (an
+ * autoencoding sample needs about twice its chunk); that gives how often a draw of the arm succeeds
+ * there and the sizes of its samples (cut short in a tight space, or a miss when the objective
+ * gives up). For draw
  * probabilities q the chain gives the expected samples per arm per row exactly (a forward pass, no
  * sampling noise). The draw weights solve share(q) = weights by a damped fixed-point iteration.
  * Every rank computes the same q from the same mixture, so rows stay a function of (seed, step,
@@ -26,8 +28,8 @@
 #include "worker/objectives/objective.h"
 #include "worker/source.h"
 
-/* Spaces measured per arm, and draws per space. */
-enum { BIRDIE_SHARE_SPACES = 8, BIRDIE_SHARE_DRAWS = 32 };
+/* Spaces measured per arm (8 geometric + 4 refined), and draws per space. */
+enum { BIRDIE_SHARE_SPACES = 12, BIRDIE_SHARE_DRAWS = 32 };
 
 typedef struct birdie_share_model {
     int n_arms, T, max_misses;
