@@ -8,11 +8,12 @@
 # guard zones of test_ops cannot see). Logs are copied into "${OUT:-.}"; summary.log lists each step.
 #
 # GPU time is scarce, so a failed step does not stop the later ones: each step runs under its own time
-# limit, and the script exits 1 at the end if any step failed (test_ops exiting 77, no usable GPU,
-# counts as failed). Only a failed build stops it at once.
+# limit (a normal run takes a few minutes in all; the device tool stops a command at 10), and the
+# script exits 1 at the end if any step failed (test_ops exiting 77, no usable GPU, counts as failed).
+# Only a failed build stops it at once.
 # BUILD_DIR overrides the build directory (default build-gpu); SANITIZE=0 skips the memcheck steps.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 out="${OUT:-.}"
 build="${BUILD_DIR:-build-gpu}"
 mkdir -p "$out"
@@ -58,32 +59,35 @@ echo "ok      build" >> "$out/summary.log"
 nvidia-smi > "$out/nvidia-smi.log" 2>&1 || true
 
 step "backend selection" 60 "$out/test_backend_select.log" "$build/tests/gpu/test_backend_select"
-step "op tests + perf" 300 "$out/test_ops.log" "$build/tests/gpu/test_ops" --perf
-step "XS train step gpu vs cpu" 120 "$out/test_train_step.log" "$build/tests/gpu/test_train_step"
+step "op tests + perf" 240 "$out/test_ops.log" "$build/tests/gpu/test_ops" --perf
+step "XS train step gpu vs cpu" 90 "$out/test_train_step.log" "$build/tests/gpu/test_train_step"
 
 if [ -x "$build/worker/birdie-bench" ]; then
     : > "$out/bench.log"
     for model in S 125M 350M; do
         seq=2048
         [ "$model" = S ] && seq=512
-        step "bench $model" 240 "$out/bench.log" "$build/worker/birdie-bench" --backend cuda --model "$model" --seq "$seq"
+        step "bench $model" 150 "$out/bench.log" "$build/worker/birdie-bench" --backend cuda --model "$model" --seq "$seq"
     done
 else
     echo "FAILED  bench: $build/worker/birdie-bench was not built" | tee -a "$out/summary.log"
     failed=1
 fi
 
+# compute-sanitizer ships with the toolkit: on PATH, in bin/ beside nvcc, or in its own directory.
 sanitizer=$(command -v compute-sanitizer || true)
-[ -z "$sanitizer" ] && [ -x "$(dirname "$(command -v nvcc)")/compute-sanitizer" ] &&
-    sanitizer="$(dirname "$(command -v nvcc)")/compute-sanitizer"
+nvcc_bin=$(dirname "$(command -v nvcc)")
+for candidate in "$nvcc_bin/compute-sanitizer" "$nvcc_bin/../compute-sanitizer/compute-sanitizer"; do
+    [ -z "$sanitizer" ] && [ -x "$candidate" ] && sanitizer=$candidate
+done
 if [ "${SANITIZE:-1}" != 0 ] && [ -n "$sanitizer" ]; then
     : > "$out/memcheck.log"
-    step "memcheck op tests" 300 "$out/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
+    step "memcheck op tests" 240 "$out/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
         --print-limit 20 "$build/tests/gpu/test_ops"
-    step "memcheck train step" 180 "$out/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
+    step "memcheck train step" 120 "$out/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
         --print-limit 20 "$build/tests/gpu/test_train_step"
 elif [ "${SANITIZE:-1}" != 0 ]; then
-    echo "skipped memcheck: no compute-sanitizer next to nvcc" >> "$out/summary.log"
+    echo "skipped memcheck: no compute-sanitizer in the toolkit" >> "$out/summary.log"
 fi
 
 cat "$out/summary.log"
