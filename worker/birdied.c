@@ -228,6 +228,10 @@ int main(int argc, char **argv)
     FILE *log = coll->rank == 0 ? stdout : NULL;
     const birdie_ops *ops;
     char note[256];
+    /* each rank of a node on its own GPU, before the probe creates a context; when this fails the
+     * probe below says why (and "auto" falls back to the CPU) */
+    if (strcmp(cfg.backend, "cpu") != 0)
+        birdie_cuda_use_device(local_rank, note, sizeof note);
     if (birdie_backend_choose(cfg.backend, &birdie_ops_cpu, &ops, note, sizeof note, err, sizeof err) < 0) {
         fprintf(stderr, "birdied: rank %d: backend: %s\n", coll->rank, err);
         return fail_job(coll, EXIT_BACKEND);

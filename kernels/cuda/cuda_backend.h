@@ -23,6 +23,11 @@ extern "C" {
  * for CUDA runtime version (35)". Checks the return code, not only the device count. */
 int birdie_cuda_probe(char *err, size_t errlen);
 
+/* Makes GPU local_rank % (visible devices) this process's device. Call it before anything else
+ * touches CUDA: the first call creates a context on the current device, and with several ranks per
+ * node every rank would otherwise put one on GPU 0. -ENODEV when no GPU is usable. */
+int birdie_cuda_use_device(int local_rank, char *err, size_t errlen);
+
 /* One line naming the current device ("NVIDIA H100 80GB HBM3, cc 9.0, 132 SMs, 79.1 GiB"). */
 int birdie_cuda_describe(char *out, size_t outlen, char *err, size_t errlen);
 

@@ -19,6 +19,8 @@ const birdie_ops *birdie_ops_cuda_table(void) { return NULL; }
 
 int birdie_cuda_probe(char *err, size_t errlen) { return no_cuda(err, errlen); }
 
+int birdie_cuda_use_device(int local_rank, char *err, size_t errlen) { return no_cuda(err, errlen); }
+
 int birdie_cuda_describe(char *out, size_t outlen, char *err, size_t errlen) { return no_cuda(err, errlen); }
 
 birdie_cuda_timer *birdie_cuda_timer_create(char *err, size_t errlen)

@@ -113,6 +113,22 @@ extern "C" void cuda_synchronize(void)
 
 /* ---- probe ------------------------------------------------------------------------------------- */
 
+extern "C" int birdie_cuda_use_device(int local_rank, char *err, size_t errlen)
+{
+    int count = 0;
+    cudaError_t rc = cudaGetDeviceCount(&count);
+    if (rc != cudaSuccess || count <= 0) {
+        set_error(err, errlen, "cudaGetDeviceCount: %s", rc != cudaSuccess ? cudaGetErrorString(rc) : "no device");
+        return -ENODEV;
+    }
+    int device = (local_rank < 0 ? 0 : local_rank) % count;
+    if ((rc = cudaSetDevice(device)) != cudaSuccess) {
+        set_error(err, errlen, "cudaSetDevice(%d): %s (%d)", device, cudaGetErrorString(rc), (int)rc);
+        return -ENODEV;
+    }
+    return 0;
+}
+
 extern "C" int birdie_cuda_probe(char *err, size_t errlen)
 {
     int count = 0;
