@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/coordinator.h"
+#include "daemon/heartbeat_sender.h"
 #include "daemon/thread_cpu.h"
 #include "daemon/worker_client.h"
 #include "worker/clock.h"
@@ -20,6 +21,7 @@
 
 struct birdie_run_link {
     worker_client *wc;
+    heartbeat_sender *beat;    /* heartbeats leave from their own thread */
     coordinator *co;           /* rank 0 only */
     birdie_curriculum cur;     /* rank 0 only: arms, initial mixture, the scheduler */
     int have_cur;
@@ -29,6 +31,8 @@ struct birdie_run_link {
     pthread_mutex_t sched_lock;
     int n_arms;
 };
+
+enum { LINK_DEADLINE_MS = 30000 }; /* every unary call to the coordinator */
 
 /* What rank 0 tells the others once its coordinator is up (or failed). */
 typedef struct coordinator_announce {
@@ -160,12 +164,16 @@ static int link_heartbeat(void *ctx, const birdie_step_report *r, char *err, siz
     birdie_run_link *link = ctx;
     worker_heartbeat hb = {.step = r->step, .tokens_per_s = r->tokens_per_s, .applied_version = r->applied_version,
                            .applied_step = r->applied_step, .loss = r->loss, .lr = r->lr, .grad_norm = r->grad_norm};
-    return worker_client_heartbeat(link->wc, &hb, err, errlen);
+    return heartbeat_sender_post(link->beat, &hb, err, errlen);
 }
 
 static int link_finish(void *ctx, int64_t step, int failed, const char *reason, char *err, size_t errlen)
 {
     birdie_run_link *link = ctx;
+    /* the last heartbeat (the final step's) is recorded before the run is marked finished */
+    int rc = heartbeat_sender_flush(link->beat, LINK_DEADLINE_MS, err, errlen);
+    if (rc < 0 && !failed)
+        return rc;
     return worker_client_finish(link->wc, step, failed, reason, err, errlen);
 }
 
@@ -272,8 +280,11 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
     if (log && coll->rank == 0)
         fprintf(log, "coordinator listening on %s (store %s); birdiectl --addr %s status\n", addr, cfg->db, addr);
     worker_client_config wcc = {.addr = addr, .token = token, .rank = coll->rank, .world_size = coll->world,
-                                .deadline_ms = 30000, .connect_timeout_ms = 60000};
-    if ((rc = worker_client_open(&wcc, &link->wc, err, errlen)) < 0) {
+                                .deadline_ms = LINK_DEADLINE_MS, .connect_timeout_ms = 60000};
+    if ((rc = worker_client_open(&wcc, &link->wc, err, errlen)) == 0 &&
+        !(link->beat = heartbeat_sender_start(link->wc, err, errlen)))
+        rc = -ENOMEM;
+    if (rc < 0) {
         birdie_run_link_close(link, NULL);
         return rc;
     }
@@ -304,6 +315,7 @@ void birdie_run_link_close(birdie_run_link *link, birdie_collective *coll)
 {
     if (!link)
         return;
+    heartbeat_sender_stop(link->beat);
     if (link->wc)
         worker_client_close(link->wc);
     if (coll) { /* rank 0 keeps serving until every rank has said goodbye */
