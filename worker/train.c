@@ -114,6 +114,7 @@ typedef struct run {
     double *incoming; /* (n_arms) weights of the newest version the control plane delivered */
     int64_t checkpoint_seq; /* operator checkpoint requests already served */
     double last_heartbeat;
+    double share_error_logged; /* the packer's last share error that was reported (see train_step) */
 } run;
 
 /* Forward over rows in chunks of the model's batch; adds loss and label sums, and per-arm sums
@@ -194,6 +195,13 @@ static int train_step(run *r, long step, double *loss, double *norm, double *cla
                                (uint64_t)coll->rank * (uint64_t)r->B, &r->pack, err, errlen);
     if (rc < 0)
         return rc;
+    /* An arm that rarely gets a sample into rows of T (its samples need most of a row) cannot reach
+     * its weight whatever the draw weights: say so once per mixture rather than train on quietly. */
+    if (r->builder.share_error > 0.05 && r->builder.share_error != r->share_error_logged) {
+        r->share_error_logged = r->builder.share_error;
+        log_line(r->log, "step %5ld | warning: rows of %d can hold this mixture's shares only within %.0f%%: some "
+                 "arm's samples rarely fit (see birdie-bench --packer)\n", step, r->T, 100.0 * r->builder.share_error);
+    }
     double labels = (double)birdie_rows_label_count(&r->rows);
     if ((rc = coll->allreduce_sum_f64(coll, &labels, 1, err, errlen)) < 0)
         return rc;

@@ -155,12 +155,33 @@ static void test_draw_weights(void **state)
     birdie_arm_set_free(&arms);
 }
 
+/* An arm whose samples never fit rows of T (autoencoding needs about twice its chunk) cannot get
+ * its share: the builder says how far off the mixture is (training logs it) instead of hiding it. */
+static void test_unreachable_share_is_reported(void **state)
+{
+    const char *specs[] = {"ntp len=16-32", "ae len=100-120"};
+    birdie_arm_set arms;
+    char err[256];
+    assert_int_equal(birdie_arm_set_from_specs(&arms, specs, 2, err, sizeof err), 0);
+    birdie_builder b;
+    assert_int_equal(birdie_builder_init(&b, &arms, text, 3, 128, err, sizeof err), 0);
+    const double w[2] = {0.5, 0.5};
+    assert_int_equal(birdie_builder_prepare(&b, w, err, sizeof err), 0);
+    assert_true(b.share_error > 0.5);
+    const double ntp_only[2] = {1.0, 0.0};
+    assert_int_equal(birdie_builder_prepare(&b, ntp_only, err, sizeof err), 0);
+    assert_true(b.share_error < 1e-3);
+    birdie_builder_free(&b);
+    birdie_arm_set_free(&arms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_grid_class_shares),
         cmocka_unit_test(test_long_arm_beside_short_one),
         cmocka_unit_test(test_draw_weights),
+        cmocka_unit_test(test_unreachable_share_is_reported),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
