@@ -55,8 +55,10 @@ static int measure_space(birdie_share_model *m, const birdie_arm *arm, int a, in
         sizes[got++] = sample->nprefix + sample->ntargets;
     }
     m->hit[a * S + k] = (double)got / D;
-    for (int d = got; got > 0 && d < D; d++)
-        sizes[d] = sizes[d - got];
+    /* fewer samples than draws: cycle them; none at all: a sample there would fill the space (the
+     * chain never sees a size of 0, which would not move it forward) */
+    for (int d = got; d < D; d++)
+        sizes[d] = got > 0 ? sizes[d - got] : space;
     return 0;
 }
 
