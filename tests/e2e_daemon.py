@@ -6,8 +6,9 @@ step (GetStatus and SQLite agree); every bad input gets its status and changes n
 concurrent status calls succeed while training; `birdiectl stop` ends the job cleanly.
 Run 2 (Birdie mixture, short): every evaluation round has its evals, rewards, decision and mixture
 rows, scheduler mixtures are applied on every rank, and the run finishes.
-Run 3 (Birdie mixture, checkpointed): resumed from a checkpoint taken while a decision was pending,
-the run repeats the uninterrupted one exactly (losses, validation, the scheduler's later mixtures).
+Run 3 (Birdie mixture, checkpointed, apply_lag 0 and 1): resumed from a checkpoint taken while a
+decision was pending, the run repeats the uninterrupted one exactly (losses, validation, the
+scheduler's later mixtures), and every decision applies at its fixed step.
 Run 4: a rank killed mid-run ends the whole job with a non-zero exit instead of a hang. Prints TAP."""
 import shutil
 import concurrent.futures
@@ -202,45 +203,61 @@ def run_birdie(tmp):
 
 
 def trajectory(text, after):
-    """The run's numbers after step `after`: train losses, validation losses (from `after` on) and
-    applied mixtures (the one applied at after + 1 is already in a checkpoint taken at `after`)."""
+    """The run's numbers after step `after`: train and validation losses, and applied mixtures (the
+    one applied at after + 1 is already in a checkpoint taken at `after`)."""
     out = []
     for line in text.splitlines():
         m = re.match(r"step +(\d+)(/\d+)? \| (loss [^|]+\|[^|]+\|[^|]+\|[^|]+|val loss .*|mixture v.*)", line)
         if not m:
             continue
         step, what = int(m.group(1)), m.group(3)
-        if step > after + (1 if what.startswith("mixture") else 0) or (step == after and what.startswith("val")):
+        if step > after + (1 if what.startswith("mixture") else 0):
             out.append(f"{step} {what.strip()}")
     return out
 
 
-def run_birdie_resume(tmp):
-    """Checkpoints every 9 steps: step 9 has a scheduler evaluation, so its checkpoint waits for the
-    decision. Resuming from it (the later checkpoints removed) must repeat the straight run."""
+def expected_apply_steps(text, lag, steps):
+    """Where the scheduler's decisions must apply: evaluation step + 1 + lag, at the latest the next
+    evaluation step (the evaluations are the validation lines but step 0 and the final one)."""
+    evals = sorted({int(m) for m in re.findall(r"^step +(\d+)/\d+ \| val loss", text, re.M)} - {0, steps})
+    nxt = evals[1:] + [10**9]
+    return [min(s + 1 + lag, n) for s, n in zip(evals, nxt) if min(s + 1 + lag, n) <= steps]
+
+
+def run_birdie_resume(tmp, lag):
+    """Evaluations every 2 steps and checkpoints every 9, so a checkpoint often falls while a decision
+    is pending and waits for the step it applies from. Resuming from the first checkpoint (the later
+    ones removed) must repeat the straight run; with apply_lag the decisions apply later, at fixed steps."""
     args = ["--run.steps=36", "--objectives.mixture=birdie", "--scheduler.rm_hidden=32", "--scheduler.fit_iters=20",
-            "--scheduler.candidates=256", "--checkpoint.every=9", "--checkpoint.keep=10"]
-    straight_dir, resumed_dir = os.path.join(tmp, "ck_straight"), os.path.join(tmp, "ck_resumed")
-    texts = []
+            "--scheduler.candidates=256", "--checkpoint.every=9", "--checkpoint.keep=10",
+            f"--scheduler.apply_lag={lag}"]
+    straight_dir, resumed_dir = os.path.join(tmp, f"ck_straight{lag}"), os.path.join(tmp, f"ck_resumed{lag}")
+    texts, first = [], None
     for name, extra in (("straight", [f"--checkpoint.dir={straight_dir}"]),
                         ("resumed", [f"--checkpoint.dir={resumed_dir}", "--resume", "auto"])):
         if name == "resumed":
             shutil.copytree(straight_dir, resumed_dir)
-            for step in (18, 27, 36):
+            ckpts = sorted(int(m) for m in re.findall(r"ckpt_(\d+)\.bin", " ".join(os.listdir(resumed_dir))))
+            first = ckpts[0] if ckpts else None
+            for step in ckpts[1:]:
                 os.remove(os.path.join(resumed_dir, f"ckpt_{step:09d}.bin"))
-        proc, log, _ = start(tmp, os.path.join(tmp, f"resume_{name}.db"), args + extra)
+        proc, log, _ = start(tmp, os.path.join(tmp, f"resume{lag}_{name}.db"), args + extra)
         code, text = finish(proc, log, 240)
         texts.append(text)
-        check(f"checkpointed Birdie run ({name}) finishes", code == 0 and "done: 36 steps" in texts[-1],
-              texts[-1][-800:])
-    check("the resumed run starts from the checkpoint of step 9", "resumed from the checkpoint of step 9" in texts[1],
-          texts[1][:1500])
-    straight, resumed = trajectory(texts[0], 9), trajectory(texts[1], 9)
+        check(f"checkpointed Birdie run, apply_lag {lag} ({name}) finishes",
+              code == 0 and "done: 36 steps" in texts[-1], texts[-1][-800:])
+    check(f"apply_lag {lag}: the resumed run starts from the first checkpoint (step {first})",
+          first is not None and f"resumed from the checkpoint of step {first} " in texts[1], texts[1][:1500])
+    straight, resumed = trajectory(texts[0], first or 0), trajectory(texts[1], first or 0)
     mixtures = sum(1 for t in straight if " mixture v" in t)
     first_diff = next((f"{a!r} vs {b!r}" for a, b in zip(straight, resumed) if a != b), "lengths differ")
-    check("a resumed Birdie run repeats the uninterrupted one (losses, validation, scheduler mixtures)",
+    check(f"apply_lag {lag}: a resumed Birdie run repeats the uninterrupted one (losses, validation, mixtures)",
           straight == resumed and mixtures >= 5, f"{len(straight)} vs {len(resumed)} lines, {mixtures} mixtures: "
           f"{first_diff}")
+    applied = [int(m) for m in re.findall(r"^step +(\d+) \| mixture v\d+ applied", texts[0], re.M)]
+    expected = expected_apply_steps(texts[0], lag, 36)
+    check(f"apply_lag {lag}: every decision applies on every rank at its fixed step", applied == expected,
+          f"applied at {applied}, expected {expected}")
 
 
 def run_lost_rank(tmp):
@@ -267,7 +284,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         run_fixed(tmp)
         run_birdie(tmp)
-        run_birdie_resume(tmp)
+        run_birdie_resume(tmp, 0)
+        run_birdie_resume(tmp, 1)
         run_lost_rank(tmp)
     print(f"1..{len(results)}")
     return 0 if all(results) else 1

@@ -70,6 +70,10 @@ static const config_key keys[] = {
     {"scheduler", "rm_hidden", KEY_INT, FIELD(rm_hidden), "128", 2, 4096, NULL,
      "reward-model width (even); §7.5 allows 128 or 256, and 128 keeps a decision near 0.5 s on one core"},
     {"scheduler", "rm_layers", KEY_INT, FIELD(rm_layers), "4", 1, 64, NULL, "reward-model Gated SSM blocks"},
+    {"scheduler", "apply_lag", KEY_LONG, FIELD(apply_lag), "0", 0, 1e9, NULL,
+     "with a coordinator: steps trained with the old mixture while a decision is computed; it then applies "
+     "from evaluation step + 1 + apply_lag (at the latest from the next evaluation step) on every rank; "
+     "0 = ranks wait for the decision after each evaluation"},
     {"checkpoint", "every", KEY_LONG, FIELD(ckpt_every), "0", 0, 1e12, NULL,
      "steps between checkpoints (model, AdamW moments, mixture, local scheduler state); 0 = none"},
     {"checkpoint", "dir", KEY_STRING, FIELD(ckpt_dir), "checkpoints", 0, 0, NULL,

@@ -152,6 +152,14 @@ int birdie_curriculum_scheduler_step(const birdie_curriculum *cur, int64_t step)
     return 0;
 }
 
+int64_t birdie_curriculum_next_scheduler_step(const birdie_curriculum *cur, int64_t step)
+{
+    for (int i = 0; i < cur->n_eval_steps; i++)
+        if (cur->eval_steps[i] > step)
+            return cur->eval_steps[i];
+    return INT64_MAX;
+}
+
 void birdie_curriculum_format_classes(const birdie_curriculum *cur, char *buf, size_t len)
 {
     double by_class[BIRDIE_NUM_OBJECTIVE_CLASSES] = {0};

@@ -35,6 +35,8 @@ void birdie_curriculum_free(birdie_curriculum *cur);
 
 /* 1 when the scheduler evaluates at this step. */
 int birdie_curriculum_scheduler_step(const birdie_curriculum *cur, int64_t step);
+/* The first scheduler evaluation step after `step`, or INT64_MAX when none is left. */
+int64_t birdie_curriculum_next_scheduler_step(const birdie_curriculum *cur, int64_t step);
 
 /* Hands one evaluation to the scheduler and adopts its mixture. log (may be NULL) gets one line per
  * decision and the mixture by class. */

@@ -405,7 +405,9 @@ enum { CONTROL_STOP = 1 };
  * all ranks at once, so they switch mixture, pause or stop at the same step. A new mixture is taken
  * only once every rank holds it (min == max). With wanted >= 0 (after an evaluation whose decision
  * the coordinator makes) the loop waits until every rank holds at least that version, so the
- * decision applies at a fixed step. Returns CONTROL_STOP when the run must stop. */
+ * decision applies at a fixed step; with hold (a decision is pending and its step has not come,
+ * [scheduler] apply_lag) no new mixture is taken at all, however early it arrived, for the same
+ * reason. Returns CONTROL_STOP when the run must stop. */
 /* Requests from signal handlers (birdied: SIGUSR1 checkpoint, SIGTERM/SIGINT stop); any rank may get
  * them, the control all-reduce makes every rank act on them at the same step. */
 static volatile sig_atomic_t checkpoint_requested, stop_requested;
@@ -413,8 +415,8 @@ static volatile sig_atomic_t checkpoint_requested, stop_requested;
 void birdie_train_request_checkpoint(void) { checkpoint_requested = 1; }
 void birdie_train_request_stop(void) { stop_requested = 1; }
 
-static int control_sync(run *r, long step, int64_t wanted, int *checkpoint, char *reason, size_t reason_len,
-                        char *err, size_t errlen)
+static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkpoint, char *reason,
+                        size_t reason_len, char *err, size_t errlen)
 {
     const birdie_control *ctl = r->ctl;
     double give_up = birdie_monotonic_seconds() + (ctl ? ctl->decision_timeout_ms / 1000.0 : 0);
@@ -440,6 +442,8 @@ static int control_sync(run *r, long step, int64_t wanted, int *checkpoint, char
             return CONTROL_STOP;
         }
         if (!ctl)
+            return 0;
+        if (hold && !maxs[1]) /* a decision is on its way: no mixture changes until its step */
             return 0;
         if (maxs[1]) { /* paused: keep the heartbeat going and ask again */
             ctl->wait(ctl->ctx, -1, 1, 1000);
@@ -508,18 +512,24 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     rep->last_val_loss = rep->first_val_loss;
     log_arm_eval(&r, first_step - 1, rep->first_val_loss);
     double timed_seconds = 0.0, timed_tokens = 0.0;
-    int64_t wanted = -1; /* the version the coordinator's next decision will carry */
+    int64_t wanted = -1; /* the version the coordinator's pending decision will carry */
+    long wanted_at = 0;  /* and the step it applies from */
     char stop_reason[512] = "";
     rep->steps_done = first_step - 1;
     int checkpoint_now = 0;
     for (long step = first_step; step <= cfg->steps; step++) {
-        /* a checkpoint asked for now describes the state after the previous step */
-        if ((rc = control_sync(&r, step, wanted, &checkpoint_now, stop_reason, sizeof stop_reason, err, errlen)) != 0)
+        /* a checkpoint asked for now describes the state after the previous step; while a decision
+         * is pending it waits for the step the decision applies from (so the checkpoint holds it) */
+        int holding = wanted >= 0 && step < wanted_at;
+        if ((rc = control_sync(&r, step, holding ? -1 : wanted, holding, &checkpoint_now, stop_reason,
+                               sizeof stop_reason, err, errlen)) != 0)
             break;
-        if (checkpoint_now && step > first_step && (rc = save_checkpoint(&r, step - 1, err, errlen)) < 0)
-            goto out;
-        checkpoint_now = 0;
-        wanted = -1;
+        if (!holding) {
+            if (checkpoint_now && step > first_step && (rc = save_checkpoint(&r, step - 1, err, errlen)) < 0)
+                goto out;
+            checkpoint_now = 0;
+            wanted = -1;
+        }
         double t0 = birdie_monotonic_seconds(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES], class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
         if ((rc = train_step(&r, step, &loss, &norm, class_loss, class_tok, err, errlen)) < 0)
             goto out;
@@ -553,17 +563,21 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
         if (report) {
             if ((rc = r.ctl->report_eval(r.ctl->ctx, step, r.arm_loss, r.arm_tokens, err, errlen)) < 0)
                 goto out;
-            if (r.cur.birdie && r.ctl->scheduler_remote && step < cfg->steps)
+            if (r.cur.birdie && r.ctl->scheduler_remote && step < cfg->steps) {
+                /* one decision pending at a time: it applies at the latest from the next evaluation */
+                int64_t next_eval = birdie_curriculum_next_scheduler_step(&r.cur, step);
                 wanted = r.applied_version + 1;
+                wanted_at = step + 1 + cfg->apply_lag < next_eval ? step + 1 + cfg->apply_lag : (long)next_eval;
+            }
         }
         if (sched_step && r.cur.sched &&
             (rc = birdie_curriculum_observe(&r.cur, step, r.arm_loss, r.arm_tokens, log, err, errlen)) < 0)
             goto out;
-        /* While the coordinator's decision on this step's evaluation is pending, the checkpoint waits
-         * for the next control all-reduce (it is then written as this step's, with that decision
-         * applied and in the scheduler's state), so a resume continues exactly as the run would have. */
+        /* While a coordinator's decision is pending, the checkpoint waits for the control all-reduce
+         * of the step the decision applies from (it is then written with that decision applied and in
+         * the scheduler's state), so a resume continues exactly as the run would have. */
         if (cfg->ckpt_every && (step % cfg->ckpt_every == 0 || step == cfg->steps)) {
-            if (wanted >= 0)
+            if (wanted >= 0 && step < cfg->steps)
                 checkpoint_now = 1;
             else if ((rc = save_checkpoint(&r, step, err, errlen)) < 0)
                 goto out;
