@@ -27,19 +27,39 @@ enum { SCAN_BLOCK = 64, SCAN_PREFETCH = 16 };
 /* Position of the k-th step of a walk over [0, T): left to right when ascending, else right to left. */
 __device__ inline int walk_position(int k, int T, bool ascending) { return ascending ? k : T - 1 - k; }
 
+/* The (b, n) channel of this thread: its direction, its reset bit, its row's reset bytes and the
+ * index of element (b, 0, n) (element (b, t, n) is base + t*N). False past the last channel. */
+struct ScanChannel {
+    bool forward;
+    uint8_t reset_bit;
+    const uint8_t *row_resets;
+    size_t base;
+};
+
+__device__ inline bool scan_channel(int B, int T, int N, int n_fwd, const uint8_t *resets, ScanChannel *c)
+{
+    const long long channel = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (channel >= (long long)B * N)
+        return false;
+    const int b = (int)(channel / N), n = (int)(channel % N);
+    c->forward = n < n_fwd; /* forward channels walk left to right */
+    c->reset_bit = c->forward ? BIRDIE_RESET_FWD : BIRDIE_RESET_REV;
+    c->row_resets = resets + (size_t)b * T;
+    c->base = (size_t)b * T * N + n;
+    return true;
+}
+
 __global__ void __launch_bounds__(SCAN_BLOCK) scan_forward_kernel(float *h, const float *__restrict__ x,
                                                                   const float *__restrict__ f,
                                                                   const uint8_t *__restrict__ resets,
                                                                   int B, int T, int N, int n_fwd)
 {
-    const long long channel = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (channel >= (long long)B * N)
+    ScanChannel c;
+    if (!scan_channel(B, T, N, n_fwd, resets, &c))
         return;
-    const int b = (int)(channel / N), n = (int)(channel % N);
-    const bool ascending = n < n_fwd; /* forward channels walk left to right */
-    const uint8_t reset_bit = ascending ? BIRDIE_RESET_FWD : BIRDIE_RESET_REV;
-    const uint8_t *row_resets = resets + (size_t)b * T;
-    const size_t base = (size_t)b * T * N + n; /* element (b, t, n) is base + t*N */
+    const bool ascending = c.forward;
+    const uint8_t reset_bit = c.reset_bit, *row_resets = c.row_resets;
+    const size_t base = c.base;
     float state = 0.0f;
     for (int k0 = 0; k0 < T; k0 += SCAN_PREFETCH) {
         float xs[SCAN_PREFETCH], fs[SCAN_PREFETCH];
@@ -73,16 +93,14 @@ __global__ void __launch_bounds__(SCAN_BLOCK) scan_backward_kernel(float *dx, fl
                                                                    const uint8_t *__restrict__ resets,
                                                                    int B, int T, int N, int n_fwd)
 {
-    const long long channel = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (channel >= (long long)B * N)
+    ScanChannel c;
+    if (!scan_channel(B, T, N, n_fwd, resets, &c))
         return;
-    const int b = (int)(channel / N), n = (int)(channel % N);
-    const bool forward_channel = n < n_fwd;
-    const uint8_t reset_bit = forward_channel ? BIRDIE_RESET_FWD : BIRDIE_RESET_REV;
+    const bool forward_channel = c.forward;
+    const uint8_t reset_bit = c.reset_bit, *row_resets = c.row_resets;
+    const size_t base = c.base;
     const int walk_start = forward_channel ? 0 : T - 1; /* where the forward walk began */
     const int prev_offset = forward_channel ? -1 : 1;   /* h_prev is h at t + prev_offset */
-    const uint8_t *row_resets = resets + (size_t)b * T;
-    const size_t base = (size_t)b * T * N + n;
     float carry = 0.0f;
     for (int k0 = 0; k0 < T; k0 += SCAN_PREFETCH) {
         float dhs[SCAN_PREFETCH], fs[SCAN_PREFETCH], hprev[SCAN_PREFETCH];
