@@ -12,7 +12,8 @@
  * so every load and store of a step is coalesced across the warp, and the reset byte of (b, t) is one
  * broadcast. The scan is memory-bound with a serial dependency per channel: to keep enough bytes in
  * flight (Little's law, performance-and-style.md A.2: ~100 B per thread at B*N ~ 20K threads) each
- * thread loads SCAN_PREFETCH steps of its inputs into registers before using any of them. Bytes moved:
+ * thread loads SCAN_PREFETCH steps (16 or 32, below) of its inputs into registers before using any of
+ * them. Bytes moved:
  * forward 12 per element (x, f in; h out), backward 20 (dh, f, h_prev in; dx, df out).
  * A GPU session should measure GB/s of both against birdie_cuda_measure_copy_bandwidth at the model's
  * shapes (B*N of 4K..40K channels, T = 2048) and, where B*N is small, consider a chunked scan over T. */
@@ -22,7 +23,13 @@
 /* 64 threads a block: with one thread per channel the models have only B*N = 4K..40K threads (at
  * 125M, B = 8: 12288), and 128-thread blocks would leave a third of an H100's 132 SMs without one
  * (96 blocks). An SM holds 32 blocks, so small blocks cost no occupancy. */
-enum { SCAN_BLOCK = 64, SCAN_PREFETCH = 16 };
+enum { SCAN_BLOCK = 64 };
+
+/* Steps of loads each thread keeps in flight. Little's law: the copy rate needs about bandwidth x
+ * latency (3.35 TB/s x ~0.7 us, some 2.3 MB on an H100) in flight. With 16 steps of x and f (128 B a
+ * thread) that takes ~18K channels; the S model has B*N = 4K and 125M 12K, so fewer channels get
+ * 32 steps (256 B a thread; 167 and 186 registers, no spills, where 64 steps spill). Not measured. */
+enum { SCAN_PREFETCH_SHALLOW = 16, SCAN_PREFETCH_DEEP = 32, SCAN_DEEP_BELOW_CHANNELS = 32768 };
 
 /* Position of the k-th step of a walk over [0, T): left to right when ascending, else right to left. */
 __device__ inline int walk_position(int k, int T, bool ascending) { return ascending ? k : T - 1 - k; }
@@ -49,6 +56,7 @@ __device__ inline bool scan_channel(int B, int T, int N, int n_fwd, const uint8_
     return true;
 }
 
+template <int SCAN_PREFETCH>
 __global__ void __launch_bounds__(SCAN_BLOCK) scan_forward_kernel(float *h, const float *__restrict__ x,
                                                                   const float *__restrict__ f,
                                                                   const uint8_t *__restrict__ resets,
@@ -87,6 +95,7 @@ __global__ void __launch_bounds__(SCAN_BLOCK) scan_forward_kernel(float *h, cons
     }
 }
 
+template <int SCAN_PREFETCH>
 __global__ void __launch_bounds__(SCAN_BLOCK) scan_backward_kernel(float *dx, float *df, const float *__restrict__ dh,
                                                                    const float *__restrict__ h,
                                                                    const float *__restrict__ f,
@@ -132,6 +141,8 @@ __global__ void __launch_bounds__(SCAN_BLOCK) scan_backward_kernel(float *dx, fl
 
 static bool scan_shape_ok(int B, int T, int N) { return B > 0 && T > 0 && N > 0; }
 
+static bool scan_deep(int B, int N) { return (long long)B * N < SCAN_DEEP_BELOW_CHANNELS; }
+
 static unsigned int scan_blocks(int B, int N) { return (unsigned int)(((long long)B * N + SCAN_BLOCK - 1) / SCAN_BLOCK); }
 
 extern "C" void cuda_scan_forward(float *h, const float *x, const float *f, const uint8_t *resets,
@@ -139,7 +150,10 @@ extern "C" void cuda_scan_forward(float *h, const float *x, const float *f, cons
 {
     if (!scan_shape_ok(B, T, N))
         return;
-    scan_forward_kernel<<<scan_blocks(B, N), SCAN_BLOCK>>>(h, x, f, resets, B, T, N, n_fwd);
+    if (scan_deep(B, N))
+        scan_forward_kernel<SCAN_PREFETCH_DEEP><<<scan_blocks(B, N), SCAN_BLOCK>>>(h, x, f, resets, B, T, N, n_fwd);
+    else
+        scan_forward_kernel<SCAN_PREFETCH_SHALLOW><<<scan_blocks(B, N), SCAN_BLOCK>>>(h, x, f, resets, B, T, N, n_fwd);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -148,6 +162,11 @@ extern "C" void cuda_scan_backward(float *dx, float *df, const float *dh, const 
 {
     if (!scan_shape_ok(B, T, N))
         return;
-    scan_backward_kernel<<<scan_blocks(B, N), SCAN_BLOCK>>>(dx, df, dh, h, f, resets, B, T, N, n_fwd);
+    if (scan_deep(B, N))
+        scan_backward_kernel<SCAN_PREFETCH_DEEP><<<scan_blocks(B, N), SCAN_BLOCK>>>(dx, df, dh, h, f, resets, B, T, N,
+                                                                                  n_fwd);
+    else
+        scan_backward_kernel<SCAN_PREFETCH_SHALLOW><<<scan_blocks(B, N), SCAN_BLOCK>>>(dx, df, dh, h, f, resets, B, T,
+                                                                                     N, n_fwd);
     CUDA_CHECK_LAUNCH();
 }

@@ -641,6 +641,7 @@ int main(int argc, char **argv)
     test_scan(3, 41, 67, 29, 0.05);      /* mixed, the split inside a warp */
     test_scan(2, 1000, 300, 150, 0.01);  /* T across many prefetch groups, several blocks */
     test_scan(1, 33, 129, 64, 0.5);      /* dense resets */
+    test_scan(65, 40, 512, 256, 0.05);   /* B*N = 33280 channels: the 16-step prefetch (the others take 32) */
     test_crossentropy(1, 1, 0);
     test_crossentropy(37, 384, 0);
     test_crossentropy(37, 384, 1);
