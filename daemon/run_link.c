@@ -170,11 +170,16 @@ static int link_heartbeat(void *ctx, const birdie_step_report *r, char *err, siz
 static int link_finish(void *ctx, int64_t step, int failed, const char *reason, char *err, size_t errlen)
 {
     birdie_run_link *link = ctx;
-    /* the last heartbeat (the final step's) is recorded before the run is marked finished */
-    int rc = heartbeat_sender_flush(link->beat, LINK_DEADLINE_MS, err, errlen);
-    if (rc < 0 && !failed)
-        return rc;
-    return worker_client_finish(link->wc, step, failed, reason, err, errlen);
+    /* the last heartbeat (the final step's) is recorded before the run is marked finished; the run
+     * is marked either way, and a failed heartbeat is then this call's error */
+    char beat_err[512] = "";
+    int beat_rc = heartbeat_sender_flush(link->beat, LINK_DEADLINE_MS, beat_err, sizeof beat_err);
+    int rc = worker_client_finish(link->wc, step, failed, reason, err, errlen);
+    if (rc == 0 && beat_rc < 0 && !failed) {
+        snprintf(err, errlen, "%s", beat_err);
+        return beat_rc;
+    }
+    return rc;
 }
 
 static int link_report_checkpoint(void *ctx, int64_t step, const char *path, uint64_t bytes, const char *checksum,
