@@ -75,7 +75,7 @@ static const config_key keys[] = {
      "from evaluation step + 1 + apply_lag (at the latest from the next evaluation step) on every rank; "
      "0 = ranks wait for the decision after each evaluation"},
     {"checkpoint", "every", KEY_LONG, FIELD(ckpt_every), "0", 0, 1e12, NULL,
-     "steps between checkpoints (model, AdamW moments, mixture, local scheduler state); 0 = none"},
+     "steps between checkpoints (model, AdamW moments, mixture, scheduler state); 0 = none"},
     {"checkpoint", "dir", KEY_STRING, FIELD(ckpt_dir), "checkpoints", 0, 0, NULL,
      "directory of the checkpoint files and their manifest.json"},
     {"checkpoint", "keep", KEY_INT, FIELD(ckpt_keep), "3", 1, 1000000, NULL, "newest checkpoints kept"},
