@@ -128,6 +128,45 @@ static void test_resume_bit_identical(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* [run] stop_after stops like an operator would, with a final checkpoint of that step (here 5, not a
+ * multiple of checkpoint.every), and the run continued from it without stop_after repeats the
+ * uninterrupted one. */
+static void test_stop_after_and_resume(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/birdie-stop-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    birdie_config cfg;
+    resume_config(&cfg, dir);
+    double straight[12], first[12] = {0}, second[12] = {0};
+    char err[512];
+    birdie_train_report rep = {.train_losses = straight};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+        fail_msg("train: %s", err);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/*", dir);
+    assert_int_equal(system(cmd), 0);
+    cfg.stop_after = 5;
+    birdie_train_report rep1 = {.train_losses = first};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep1, err, sizeof err) < 0)
+        fail_msg("train to step 5: %s", err);
+    assert_true(rep1.stopped);
+    assert_int_equal(rep1.steps_done, 5);
+    birdie_checkpoint latest;
+    assert_int_equal(birdie_checkpoint_load_latest(dir, &latest, NULL, 0, err, sizeof err), 1);
+    assert_int_equal(latest.step, 5);
+    cfg.stop_after = 0;
+    birdie_train_report rep2 = {.train_losses = second};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &latest, NULL, &rep2, err, sizeof err) < 0)
+        fail_msg("resumed train: %s", err);
+    assert_false(rep2.stopped);
+    assert_memory_equal(straight, first, 5 * sizeof(double));
+    assert_memory_equal(straight + 5, second + 5, 7 * sizeof(double));
+    birdie_checkpoint_free(&latest);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* A corrupt newest checkpoint is skipped with a note and the one before it is used; a directory
  * whose every checkpoint is corrupt is an error that names the files, never a silent fresh start. */
 static void test_checkpoint_corrupt(void **state)
@@ -233,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_learns),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_resume_bit_identical),
+        cmocka_unit_test(test_stop_after_and_resume),
         cmocka_unit_test(test_checkpoint_corrupt),
         cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_config_errors),

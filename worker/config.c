@@ -26,6 +26,10 @@ static const config_key keys[] = {
     {"run", "name", KEY_STRING, FIELD(name), "birdie", 0, 0, NULL, "run name (logs, store)"},
     {"run", "seed", KEY_U64, FIELD(seed), "1337", 0, 0, NULL, "seed of every random draw (init, data, objectives)"},
     {"run", "steps", KEY_LONG, FIELD(steps), "300", 1, 1e12, NULL, "optimizer steps to train"},
+    {"run", "stop_after", KEY_LONG, FIELD(stop_after), "0", 0, 1e12, NULL,
+     "stop after this step as an operator's stop would (with a final checkpoint when the run writes "
+     "them), e.g. to fit a time slot; --resume auto with a later stop_after (or 0) continues the same "
+     "schedule; 0 = run all steps"},
     {"run", "backend", KEY_CHOICE, FIELD(backend), "auto", 0, 0, "auto|cpu|cuda",
      "compute backend; auto picks cuda when a GPU is usable, else cpu (also --backend)"},
     {"model", "size", KEY_CHOICE, FIELD(size), "XS", 0, 0, "XS|S|125M|350M",

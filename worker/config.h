@@ -14,6 +14,7 @@ typedef struct birdie_config {
     char name[64];
     uint64_t seed;
     long steps;
+    long stop_after; /* 0 = never: stop (like an operator) after this step */
     char backend[8]; /* cpu | cuda | auto */
     /* [model] */
     char size[8];

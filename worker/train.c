@@ -420,11 +420,13 @@ static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkp
 {
     const birdie_control *ctl = r->ctl;
     double give_up = birdie_monotonic_seconds() + (ctl ? ctl->decision_timeout_ms / 1000.0 : 0);
+    int stopping = 0; /* stopping once the decision due now is applied */
     for (;;) {
         birdie_control_state st = {.version = r->applied_version};
         if (ctl)
             ctl->poll(ctl->ctx, &st, r->incoming);
-        int local_stop = st.stop || stop_requested;
+        int scheduled_stop = r->cfg->stop_after > 0 && step > r->cfg->stop_after;
+        int local_stop = st.stop || stop_requested || scheduled_stop;
         /* an operator's request counts once: every rank adopts the highest sequence number seen */
         int64_t mins[1] = {st.version},
                 maxs[5] = {st.version, st.pause, local_stop, checkpoint_requested, st.checkpoint_seq};
@@ -436,16 +438,23 @@ static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkp
             checkpoint_requested = 0;
             r->checkpoint_seq = maxs[4];
         }
-        if (maxs[2]) {
-            snprintf(reason, reason_len, "%s", st.stop ? st.stop_reason : stop_requested ? "signal"
-                                                                              : "another rank was told to stop");
-            return CONTROL_STOP;
+        if (maxs[2] && !stopping) {
+            if (scheduled_stop)
+                snprintf(reason, reason_len, "[run] stop_after = %ld", r->cfg->stop_after);
+            else
+                snprintf(reason, reason_len, "%s", st.stop ? st.stop_reason : stop_requested ? "signal"
+                                                                                  : "another rank was told to stop");
+            /* a decision due at this step is taken first, so the final checkpoint holds it (as the
+             * run would have from this step on) and a resume continues exactly */
+            if (!ctl || wanted < 0 || hold)
+                return CONTROL_STOP;
+            stopping = 1;
         }
         if (!ctl)
             return 0;
         if (hold && !maxs[1]) /* a decision is on its way: no mixture changes until its step */
             return 0;
-        if (maxs[1]) { /* paused: keep the heartbeat going and ask again */
+        if (maxs[1] && !stopping) { /* paused: keep the heartbeat going and ask again */
             ctl->wait(ctl->ctx, -1, 1, 1000);
             give_up = birdie_monotonic_seconds() + ctl->decision_timeout_ms / 1000.0;
             continue;
@@ -470,7 +479,7 @@ static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkp
             birdie_curriculum_format_classes(&r->cur, classes, sizeof classes);
             log_line(r->log, "step %5ld | mixture v%lld applied on every rank: %s\n", step, (long long)mins[0], classes);
         }
-        return 0;
+        return stopping ? CONTROL_STOP : 0;
     }
 }
 
