@@ -9,7 +9,8 @@ rows, scheduler mixtures are applied on every rank, and the run finishes.
 Run 3 (Birdie mixture, checkpointed, apply_lag 0 and 1): resumed from a checkpoint taken while a
 decision was pending, the run repeats the uninterrupted one exactly (losses, validation, the
 scheduler's later mixtures), and every decision applies at its fixed step; a run stopped by
-[run] stop_after right after an evaluation and resumed repeats it too.
+[run] stop_after right after an evaluation (its decision due, or still on its way) and resumed
+repeats it too.
 Run 4: a rank killed mid-run ends the whole job with a non-zero exit instead of a hang. Prints TAP."""
 import shutil
 import concurrent.futures
@@ -262,26 +263,31 @@ def run_birdie_resume(tmp, lag):
     return texts[0]
 
 
-def run_stop_and_resume(tmp, straight):
-    """[run] stop_after = 13 stops right after an evaluation, with its decision due: the final
-    checkpoint takes that decision first, so resuming repeats the straight run (apply_lag 0)."""
+def run_stop_and_resume(tmp, straight, lag):
+    """[run] stop_after = 13 stops right after an evaluation. With apply_lag 0 its decision is due at
+    step 14: the stop takes it first and the final checkpoint is step 13's. With apply_lag 1 the
+    decision applies from step 15, so the stop moves there: the run stops after step 14. Either way
+    the resumed run repeats the uninterrupted one."""
     args = ["--run.steps=36", "--objectives.mixture=birdie", "--scheduler.rm_hidden=32", "--scheduler.fit_iters=20",
-            "--scheduler.candidates=256", "--checkpoint.every=9", "--checkpoint.keep=10"]
-    ck = os.path.join(tmp, "ck_stopped")
-    proc, log, _ = start(tmp, os.path.join(tmp, "stop_first.db"), args + [f"--checkpoint.dir={ck}", "--run.stop_after=13"])
+            "--scheduler.candidates=256", "--checkpoint.every=9", "--checkpoint.keep=10",
+            f"--scheduler.apply_lag={lag}"]
+    ck, last = os.path.join(tmp, f"ck_stopped{lag}"), 13 + lag
+    proc, log, _ = start(tmp, os.path.join(tmp, f"stop{lag}_first.db"),
+                         args + [f"--checkpoint.dir={ck}", "--run.stop_after=13"])
     code, first = finish(proc, log, 240)
-    check("stop_after 13: the run stops after step 13 with a checkpoint of step 13",
-          code == 0 and "stopped: 13 steps" in first and "checkpoint written to" in first and
-          os.path.exists(os.path.join(ck, "ckpt_000000013.bin")), first[-800:])
-    proc, log, _ = start(tmp, os.path.join(tmp, "stop_second.db"), args + [f"--checkpoint.dir={ck}", "--resume", "auto"])
+    check(f"stop_after 13, apply_lag {lag}: the run stops after step {last} with a checkpoint of it",
+          code == 0 and f"stopped: {last} steps" in first and
+          os.path.exists(os.path.join(ck, f"ckpt_{last:09d}.bin")), first[-800:])
+    proc, log, _ = start(tmp, os.path.join(tmp, f"stop{lag}_second.db"),
+                         args + [f"--checkpoint.dir={ck}", "--resume", "auto"])
     code, second = finish(proc, log, 240)
-    check("stop_after 13: the resumed run starts at step 14 and finishes",
-          code == 0 and "resumed from the checkpoint of step 13 " in second and "done: 36 steps" in second,
+    check(f"stop_after 13, apply_lag {lag}: the resumed run starts at step {last + 1} and finishes",
+          code == 0 and f"resumed from the checkpoint of step {last} " in second and "done: 36 steps" in second,
           second[-800:])
-    a, b = trajectory(straight, 13), trajectory(second, 13)
+    a, b = trajectory(straight, last), trajectory(second, last)
     first_diff = next((f"{x!r} vs {y!r}" for x, y in zip(a, b) if x != y), "lengths differ")
-    check("stop_after 13: stopped and resumed, the run repeats the uninterrupted one", a == b and len(a) > 20,
-          f"{len(a)} vs {len(b)} lines: {first_diff}")
+    check(f"stop_after 13, apply_lag {lag}: stopped and resumed, the run repeats the uninterrupted one",
+          a == b and len(a) > 20, f"{len(a)} vs {len(b)} lines: {first_diff}")
 
 
 def run_lost_rank(tmp):
@@ -308,9 +314,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         run_fixed(tmp)
         run_birdie(tmp)
-        straight = run_birdie_resume(tmp, 0)
-        run_birdie_resume(tmp, 1)
-        run_stop_and_resume(tmp, straight)
+        for lag in (0, 1):
+            run_stop_and_resume(tmp, run_birdie_resume(tmp, lag), lag)
         run_lost_rank(tmp)
     print(f"1..{len(results)}")
     return 0 if all(results) else 1

@@ -444,17 +444,18 @@ static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkp
             else
                 snprintf(reason, reason_len, "%s", st.stop ? st.stop_reason : stop_requested ? "signal"
                                                                                   : "another rank was told to stop");
-            /* a decision due at this step is taken first, so the final checkpoint holds it (as the
-             * run would have from this step on) and a resume continues exactly */
-            if (!ctl || wanted < 0 || hold)
+            /* A decision due at this step is taken first, so the final checkpoint holds it (as the run
+             * would have from this step on) and a resume continues exactly. One still on its way
+             * (apply_lag) moves the stop to its step: training goes on for at most apply_lag steps. */
+            if (!ctl || (wanted < 0 && !hold))
                 return CONTROL_STOP;
-            stopping = 1;
+            stopping = !hold;
         }
         if (!ctl)
             return 0;
-        if (hold && !maxs[1]) /* a decision is on its way: no mixture changes until its step */
+        if (hold && (!maxs[1] || maxs[2])) /* a decision is on its way: no mixture changes until its step */
             return 0;
-        if (maxs[1] && !stopping) { /* paused: keep the heartbeat going and ask again */
+        if (maxs[1] && !maxs[2]) { /* paused: keep the heartbeat going and ask again */
             ctl->wait(ctl->ctx, -1, 1, 1000);
             give_up = birdie_monotonic_seconds() + ctl->decision_timeout_ms / 1000.0;
             continue;
