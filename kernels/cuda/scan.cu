@@ -65,9 +65,6 @@ __global__ void __launch_bounds__(SCAN_BLOCK) scan_forward_kernel(float *h, cons
     ScanChannel c;
     if (!scan_channel(B, T, N, n_fwd, resets, &c))
         return;
-    const bool ascending = c.forward;
-    const uint8_t reset_bit = c.reset_bit, *row_resets = c.row_resets;
-    const size_t base = c.base;
     float state = 0.0f;
     for (int k0 = 0; k0 < T; k0 += SCAN_PREFETCH) {
         float xs[SCAN_PREFETCH], fs[SCAN_PREFETCH];
@@ -76,20 +73,20 @@ __global__ void __launch_bounds__(SCAN_BLOCK) scan_forward_kernel(float *h, cons
         for (int u = 0; u < SCAN_PREFETCH; u++) {
             xs[u] = 0.0f, fs[u] = 0.0f, rs[u] = 0;
             if (k0 + u < T) {
-                int t = walk_position(k0 + u, T, ascending);
-                xs[u] = x[base + (size_t)t * N];
-                fs[u] = f[base + (size_t)t * N];
-                rs[u] = row_resets[t];
+                int t = walk_position(k0 + u, T, c.forward);
+                xs[u] = x[c.base + (size_t)t * N];
+                fs[u] = f[c.base + (size_t)t * N];
+                rs[u] = c.row_resets[t];
             }
         }
 #pragma unroll
         for (int u = 0; u < SCAN_PREFETCH; u++) {
             if (k0 + u < T) {
-                int t = walk_position(k0 + u, T, ascending);
-                bool restart = k0 + u == 0 || (rs[u] & reset_bit);
+                int t = walk_position(k0 + u, T, c.forward);
+                bool restart = k0 + u == 0 || (rs[u] & c.reset_bit);
                 /* A restart drops the old state outright (not 0 * state), so it cuts off a non-finite one. */
                 state = restart ? xs[u] : fs[u] * state + xs[u];
-                h[base + (size_t)t * N] = state;
+                h[c.base + (size_t)t * N] = state;
             }
         }
     }
@@ -105,11 +102,8 @@ __global__ void __launch_bounds__(SCAN_BLOCK) scan_backward_kernel(float *dx, fl
     ScanChannel c;
     if (!scan_channel(B, T, N, n_fwd, resets, &c))
         return;
-    const bool forward_channel = c.forward;
-    const uint8_t reset_bit = c.reset_bit, *row_resets = c.row_resets;
-    const size_t base = c.base;
-    const int walk_start = forward_channel ? 0 : T - 1; /* where the forward walk began */
-    const int prev_offset = forward_channel ? -1 : 1;   /* h_prev is h at t + prev_offset */
+    const int walk_start = c.forward ? 0 : T - 1; /* where the forward walk began */
+    const int prev_offset = c.forward ? -1 : 1;   /* h_prev is h at t + prev_offset */
     float carry = 0.0f;
     for (int k0 = 0; k0 < T; k0 += SCAN_PREFETCH) {
         float dhs[SCAN_PREFETCH], fs[SCAN_PREFETCH], hprev[SCAN_PREFETCH];
@@ -118,21 +112,21 @@ __global__ void __launch_bounds__(SCAN_BLOCK) scan_backward_kernel(float *dx, fl
         for (int u = 0; u < SCAN_PREFETCH; u++) {
             dhs[u] = 0.0f, fs[u] = 0.0f, hprev[u] = 0.0f, restart[u] = 1;
             if (k0 + u < T) {
-                int t = walk_position(k0 + u, T, !forward_channel); /* the backward walks the other way */
-                restart[u] = t == walk_start || (row_resets[t] & reset_bit);
-                dhs[u] = dh[base + (size_t)t * N];
-                fs[u] = f[base + (size_t)t * N];
+                int t = walk_position(k0 + u, T, !c.forward); /* the backward walks the other way */
+                restart[u] = t == walk_start || (c.row_resets[t] & c.reset_bit);
+                dhs[u] = dh[c.base + (size_t)t * N];
+                fs[u] = f[c.base + (size_t)t * N];
                 if (t != walk_start)
-                    hprev[u] = h[base + (size_t)(t + prev_offset) * N];
+                    hprev[u] = h[c.base + (size_t)(t + prev_offset) * N];
             }
         }
 #pragma unroll
         for (int u = 0; u < SCAN_PREFETCH; u++) {
             if (k0 + u < T) {
-                int t = walk_position(k0 + u, T, !forward_channel);
+                int t = walk_position(k0 + u, T, !c.forward);
                 float g = dhs[u] + carry;
-                dx[base + (size_t)t * N] = g;
-                df[base + (size_t)t * N] = restart[u] ? 0.0f : g * hprev[u];
+                dx[c.base + (size_t)t * N] = g;
+                df[c.base + (size_t)t * N] = restart[u] ? 0.0f : g * hprev[u];
                 carry = restart[u] ? 0.0f : fs[u] * g;
             }
         }
