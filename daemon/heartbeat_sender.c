@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "daemon/thread_cpu.h"
+#include "worker/clock.h"
 
 struct heartbeat_sender {
   worker_client *wc;
@@ -81,11 +81,7 @@ int heartbeat_sender_post(heartbeat_sender *s, const worker_heartbeat *hb, char 
 }
 
 int heartbeat_sender_flush(heartbeat_sender *s, int timeout_ms, char *err, size_t errlen) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += timeout_ms / 1000;
-  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+  struct timespec until = birdie_realtime_after_ms(timeout_ms);
   pthread_mutex_lock(&s->mu);
   int timed_out = 0;
   while (!s->failed && (s->has_pending || s->in_flight) && !timed_out)

@@ -15,6 +15,7 @@
 #include "daemon/rpc_client.h"
 #include "daemon/rpc_wire.h"
 #include "daemon/thread_cpu.h"
+#include "worker/clock.h"
 
 struct worker_client {
   rpc_channel *ch;
@@ -105,21 +106,9 @@ static void take_directive(worker_client *wc, const Birdie__V1__WorkerDirective 
   pthread_mutex_unlock(&wc->mu);
 }
 
-static struct timespec realtime_after_ms(int ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  return ts;
-}
-
 /* Sleeps up to ms unless the client is closing; returns closing. Called with mu held. */
 static int wait_closing(worker_client *wc, int ms) {
-  struct timespec ts = realtime_after_ms(ms);
+  struct timespec ts = birdie_realtime_after_ms(ms);
   while (!wc->closing && pthread_cond_timedwait(&wc->cv, &wc->mu, &ts) == 0) {
   }
   return wc->closing;
@@ -313,7 +302,7 @@ int worker_client_wait(worker_client *wc, int64_t min_version, int want_pause, i
       pthread_mutex_unlock(&wc->mu);
       return ok;
     }
-    struct timespec ts = realtime_after_ms((int)left);
+    struct timespec ts = birdie_realtime_after_ms((int)left);
     pthread_cond_timedwait(&wc->cv, &wc->mu, &ts);
   }
 }

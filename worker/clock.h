@@ -1,4 +1,5 @@
-/* worker/clock.h: the monotonic clock every timer of birdie reads (step times, deadlines, benches).
+/* worker/clock.h: the monotonic clock every timer of birdie reads (step times, deadlines, benches),
+ * and absolute realtime deadlines for condition-variable waits.
  * Time is only ever measured, never used to draw random numbers (worker/rng.h). */
 #ifndef BIRDIE_CLOCK_H
 #define BIRDIE_CLOCK_H
@@ -10,6 +11,21 @@ static inline double birdie_monotonic_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The CLOCK_REALTIME instant ms milliseconds from now: the absolute deadline pthread_cond_timedwait
+ * takes. */
+static inline struct timespec birdie_realtime_after_ms(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
 }
 
 #endif
