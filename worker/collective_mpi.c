@@ -176,7 +176,8 @@ birdie_collective *birdie_collective_mpi(double deadline_s)
     }
     *c = (birdie_collective){.name = "mpi", .deadline_s = deadline_s, .grad_begin = mpi_grad_begin,
                              .grad_wait = mpi_grad_wait, .impl = im, .allreduce_sum_f64 = mpi_sum_f64,
-                             .allreduce_minmax_i64 = mpi_minmax, .broadcast = mpi_broadcast, .barrier = mpi_barrier, .destroy = mpi_destroy};
+                             .allreduce_minmax_i64 = mpi_minmax, .broadcast = mpi_broadcast, .barrier = mpi_barrier,
+                             .destroy = mpi_destroy};
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->world);
     return c;

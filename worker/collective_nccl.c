@@ -165,8 +165,8 @@ birdie_collective *birdie_collective_nccl(birdie_collective *host, int local_ran
     }
     *c = (birdie_collective){.name = "nccl", .rank = host->rank, .world = host->world, .deadline_s = host->deadline_s,
                              .grad_begin = nccl_grad_begin, .grad_wait = nccl_grad_wait,
-                             .allreduce_sum_f64 = nccl_sum_f64, .allreduce_minmax_i64 = nccl_minmax, .broadcast = nccl_broadcast,
-                             .barrier = nccl_barrier, .destroy = nccl_destroy, .impl = im};
+                             .allreduce_sum_f64 = nccl_sum_f64, .allreduce_minmax_i64 = nccl_minmax,
+                             .broadcast = nccl_broadcast, .barrier = nccl_barrier, .destroy = nccl_destroy, .impl = im};
     im->host = host;
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
