@@ -26,6 +26,12 @@ static void space_grid(int min_size, int T, int *space)
     }
 }
 
+/* Whether arm a's smallest sample fits `space` positions. */
+static int fits(const birdie_share_model *m, int a, int space)
+{
+    return m->min_size[a] >= 1 && m->min_size[a] <= space;
+}
+
 /* Draws of arm a in a row with `space` left, as birdie_fill_row makes them: a chunk length in
  * [min_len, max_len] cut to the chunk cap, the text, the objective. */
 static int measure_space(birdie_share_model *m, const birdie_arm *arm, int a, int k, const birdie_source *src,
@@ -104,7 +110,9 @@ int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, c
     m->hit = calloc((size_t)n * S, sizeof *m->hit);
     m->sizes = calloc((size_t)n * S * D, sizeof *m->sizes);
     m->mass = malloc((size_t)(T + 1) * sizeof *m->mass);
-    if (!m->min_size || !m->space || !m->hit || !m->sizes || !m->mass) {
+    m->hit_now = malloc((size_t)n * sizeof *m->hit_now);
+    m->size_at = malloc((size_t)n * sizeof *m->size_at);
+    if (!m->min_size || !m->space || !m->hit || !m->sizes || !m->mass || !m->hit_now || !m->size_at) {
         birdie_share_model_free(m);
         snprintf(err, errlen, "share correction: out of memory for %d arms", n);
         return -ENOMEM;
@@ -112,7 +120,7 @@ int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, c
     for (int a = 0; a < n; a++) {
         const birdie_arm *arm = &arms->arms[a];
         m->min_size[a] = birdie_arm_min_size(arm);
-        if (m->min_size[a] > T || m->min_size[a] < 1)
+        if (!fits(m, a, T))
             continue; /* never drawn: build_rows refuses such an arm with weight */
         space_grid(m->min_size[a], T, m->space + a * S);
         int rc = 0, have = 0;
@@ -147,6 +155,8 @@ void birdie_share_model_free(birdie_share_model *m)
     free(m->hit);
     free(m->sizes);
     free(m->mass);
+    free(m->hit_now);
+    free(m->size_at);
     memset(m, 0, sizeof *m);
 }
 
@@ -173,6 +183,18 @@ static void spread(birdie_share_model *m, int a, int k, int u, int space, double
         m->mass[u + (sizes[d] < space ? sizes[d] : space)] += w / D;
 }
 
+/* The chance that a draw of arm a gives a sample with `space` left (0 when its smallest sample does
+ * not fit), and in *k the measured space whose sizes stand for it. */
+static double hit_at(const birdie_share_model *m, int a, int space, int *k)
+{
+    if (!fits(m, a, space))
+        return 0.0;
+    double weight_hi;
+    *k = grid_at(m, a, space, &weight_hi);
+    const double *h = m->hit + a * S;
+    return weight_hi * h[*k] + (1.0 - weight_hi) * (*k > 0 ? h[*k - 1] : 0.0);
+}
+
 /* The chain: mass[u] is the probability that a row reaches u positions used with a sample just
  * placed. From there the builder draws until a draw gives a sample or max_misses draws in a row
  * miss; with miss probability mu per draw (arms too big for the space, or whose objective gives
@@ -183,7 +205,7 @@ void birdie_share_model_expected(birdie_share_model *m, const double *q, double 
     double total = 0.0;
     for (int a = 0; a < n; a++) {
         per_row[a] = 0.0;
-        if (q[a] > 0.0 && m->min_size[a] <= T && m->min_size[a] >= 1) {
+        if (q[a] > 0.0 && fits(m, a, T)) {
             total += q[a];
             if (m->min_size[a] < min_need)
                 min_need = m->min_size[a];
@@ -193,46 +215,29 @@ void birdie_share_model_expected(birdie_share_model *m, const double *q, double 
         return;
     memset(m->mass, 0, (size_t)(T + 1) * sizeof *m->mass);
     m->mass[0] = 1.0;
-    int *index = malloc((size_t)n * sizeof *index);
-    double *weight_hi = malloc((size_t)n * sizeof *weight_hi);
-    if (!index || !weight_hi) {
-        free(index);
-        free(weight_hi);
-        return;
-    }
     for (int u = 0; T - u >= min_need; u++) {
         if (m->mass[u] == 0.0)
             continue;
         int space = T - u;
         double mu = 0.0;
         for (int a = 0; a < n; a++) {
-            if (!(q[a] > 0.0) || m->min_size[a] > T || m->min_size[a] < 1)
+            m->hit_now[a] = 0.0;
+            if (!(q[a] > 0.0) || !fits(m, a, T))
                 continue;
-            index[a] = m->min_size[a] <= space ? grid_at(m, a, space, &weight_hi[a]) : -1;
-            double hit = 0.0;
-            if (index[a] >= 0) {
-                const double *h = m->hit + a * S;
-                hit = weight_hi[a] * h[index[a]] + (1.0 - weight_hi[a]) * (index[a] > 0 ? h[index[a] - 1] : 0.0);
-            }
-            mu += q[a] / total * (1.0 - hit);
+            m->hit_now[a] = hit_at(m, a, space, &m->size_at[a]);
+            mu += q[a] / total * (1.0 - m->hit_now[a]);
         }
         double draws = 0.0, mu_j = 1.0;
         for (int j = 0; j < m->max_misses; j++, mu_j *= mu)
             draws += mu_j;
         for (int a = 0; a < n; a++) {
-            if (!(q[a] > 0.0) || m->min_size[a] > space || m->min_size[a] < 1)
-                continue;
-            int k = index[a];
-            const double *h = m->hit + a * S;
-            double hit = weight_hi[a] * h[k] + (1.0 - weight_hi[a]) * (k > 0 ? h[k - 1] : 0.0);
-            double w = m->mass[u] * draws * (q[a] / total) * hit;
-            per_row[a] += w;
-            if (w > 0.0)
-                spread(m, a, k, u, space, w);
+            double w = m->mass[u] * draws * (q[a] / total) * m->hit_now[a];
+            if (w > 0.0) {
+                per_row[a] += w;
+                spread(m, a, m->size_at[a], u, space, w);
+            }
         }
     }
-    free(index);
-    free(weight_hi);
 }
 
 /* Largest |share / weight - 1| over the arms with weight, for expected counts per_row. */
@@ -257,9 +262,9 @@ double birdie_share_correct(birdie_share_model *m, const double *weights, double
     }
     double *per_row = w + n, sum = 0.0;
     for (int a = 0; a < n; a++)
-        sum += weights[a] > 0.0 && m->min_size[a] <= m->T ? weights[a] : 0.0;
+        sum += weights[a] > 0.0 && fits(m, a, m->T) ? weights[a] : 0.0;
     for (int a = 0; a < n; a++)
-        draw[a] = w[a] = weights[a] > 0.0 && m->min_size[a] <= m->T && sum > 0.0 ? weights[a] / sum : 0.0;
+        draw[a] = w[a] = weights[a] > 0.0 && fits(m, a, m->T) && sum > 0.0 ? weights[a] / sum : 0.0;
     double worst = INFINITY;
     for (int iter = 0; iter < 200; iter++) {
         birdie_share_model_expected(m, draw, per_row);

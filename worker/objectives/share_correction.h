@@ -38,6 +38,8 @@ typedef struct birdie_share_model {
     double *hit;   /* [n_arms][SPACES] share of draws that gave a sample there */
     int *sizes;    /* [n_arms][SPACES][DRAWS] positions of those samples (cycled when fewer) */
     double *mass;  /* [T + 1] scratch: probability that a row reaches u positions used */
+    double *hit_now; /* [n_arms] scratch: the chance of a sample at the space being expanded */
+    int *size_at;    /* [n_arms] scratch: the measured space whose sizes stand for it */
 } birdie_share_model;
 
 /* Measures every arm from src with streams keyed by (seed, arm, draw, BIRDIE_RNG_SHARES),
