@@ -447,7 +447,7 @@ static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkp
             /* A decision due at this step is taken first, so the final checkpoint holds it (as the run
              * would have from this step on) and a resume continues exactly. One still on its way
              * (apply_lag) moves the stop to its step: training goes on for at most apply_lag steps. */
-            if (!ctl || (wanted < 0 && !hold))
+            if (!ctl || wanted < 0)
                 return CONTROL_STOP;
             stopping = !hold;
         }
@@ -531,8 +531,8 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
         /* a checkpoint asked for now describes the state after the previous step; while a decision
          * is pending it waits for the step the decision applies from (so the checkpoint holds it) */
         int holding = wanted >= 0 && step < wanted_at;
-        if ((rc = control_sync(&r, step, holding ? -1 : wanted, holding, &checkpoint_now, stop_reason,
-                               sizeof stop_reason, err, errlen)) != 0)
+        if ((rc = control_sync(&r, step, wanted, holding, &checkpoint_now, stop_reason, sizeof stop_reason, err,
+                               errlen)) != 0)
             break;
         if (!holding) {
             if (checkpoint_now && step > first_step && (rc = save_checkpoint(&r, step - 1, err, errlen)) < 0)
