@@ -2,7 +2,8 @@
 # tests/run-all.sh: the README's test command after the install step. Builds twice from scratch (a
 # normal build and an ASan+UBSan build that stops on the first finding), runs every test in both,
 # and ends with one line "N passed, N failed, N skipped" counted per test case. Exits non-zero on any
-# failure. GPU tests skip (exit 77) where no GPU is visible.
+# failure. GPU tests skip (exit 77) where no GPU is visible. Both builds use -Dtests=enabled -Ddaemon=enabled:
+# a missing test dependency stops the run at setup instead of leaving its tests out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -17,8 +18,8 @@ run_build() { # dir, meson options...
   ninja -C "$dir" -j "$jobs" || { echo "build $dir failed"; return 1; }
   meson test -C "$dir" --num-processes "$jobs" --print-errorlogs || return 1
 }
-run_build build-test -Dcuda=auto || rc=1
-run_build build-san -Dcuda=disabled -Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=all || rc=1
+run_build build-test -Dcuda=auto -Ddaemon=enabled -Dtests=enabled || rc=1
+run_build build-san -Dcuda=disabled -Ddaemon=enabled -Dtests=enabled -Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=all || rc=1
 logs=()
 for d in build-test build-san; do
   [ -f "$d/meson-logs/testlog.json" ] && logs+=("$d/meson-logs/testlog.json")

@@ -245,6 +245,21 @@ static int load_verified(const char *path, birdie_checkpoint *c, uint64_t *sum, 
         snprintf(err, errlen, "%s: unsupported version %u or implausible sizes", path, h.version);
         goto fail;
     }
+    /* The sizes are not verified yet: compare them with the file before allocating anything, or one
+     * flipped bit in n_params asks malloc for terabytes. */
+    uint64_t declared = sizeof h + 3 * h.n_params * sizeof(float) + (uint64_t)h.n_arms * sizeof(double) +
+                        (h.has_sched ? h.sched_len : 0) + sizeof stored;
+    struct stat st = {0};
+    if (fstat(fileno(f), &st) != 0 || (uint64_t)st.st_size < declared) {
+        snprintf(err, errlen, "%s: truncated (the header declares %llu bytes, the file has %lld)", path,
+                 (unsigned long long)declared, (long long)st.st_size);
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > declared) {
+        snprintf(err, errlen, "%s: trailing bytes after the checksum (the header declares %llu bytes, the file has "
+                 "%lld)", path, (unsigned long long)declared, (long long)st.st_size);
+        goto fail;
+    }
     c->step = h.step;
     c->n_params = (size_t)h.n_params;
     c->config_hash = h.config_hash;

@@ -1,5 +1,7 @@
 /* Tests of the coordinator in-process on 127.0.0.1:0, driven by the C worker client and raw gRPC
  * calls: registration, the evaluation round -> decision -> one transaction -> pushed version path,
+ * per-arm loss and token sums over ranks (the mean is sum/sum), the SetMixture contract (normalisation,
+ * INVALID_ARGUMENT / ABORTED / FAILED_PRECONDITION naming the field),
  * every bad SetMixture input with its status and no change, expected-version races, request-id
  * retries, auth, malformed messages, unknown methods, pause/resume/stop delivery, eval deadline,
  * scheduler failures, Watch events, history, health, hundreds of concurrent GetStatus calls while
@@ -127,6 +129,152 @@ static void test_eval_round_to_new_version(void **state) {
   assert_int_equal(worker_client_report_eval(t->w0, 100, l0, tokens, &complete, err, sizeof(err)), 0);
   assert_int_equal(complete, 1);
   assert_int_equal(fix_count(&t->f, "evals", NULL), FIX_N_ARMS);
+}
+
+/* DESIGN step 6: the coordinator sums each arm's loss and tokens over ranks; the mean loss the
+ * scheduler sees is sum(loss) / sum(tokens), not one rank's tokens and not a mean of per-rank means.
+ * The ranks here evaluate different token counts per arm, so each wrong division gives another
+ * mixture (the fake scheduler's mixture is proportional to the mean loss it is handed). A retried
+ * report of rank 0 is counted once, and the round makes exactly one decision. */
+static void test_eval_sums_over_ranks_and_tokens(void **state) {
+  two_ranks *t = *state;
+  const double l0[FIX_N_ARMS] = {10, 40, 9, 30}, t0[FIX_N_ARMS] = {10, 20, 30, 60};
+  const double l1[FIX_N_ARMS] = {90, 2, 30, 10}, t1[FIX_N_ARMS] = {30, 2, 10, 20};
+  char err[512];
+  int complete = -1;
+  assert_int_equal(worker_client_report_eval(t->w0, 100, l0, t0, &complete, err, sizeof(err)), 0);
+  assert_int_equal(complete, 0);
+  assert_int_equal(worker_client_report_eval(t->w0, 100, l0, t0, &complete, err, sizeof(err)), 0); /* a retry */
+  assert_int_equal(complete, 0);
+  assert_int_equal(worker_client_report_eval(t->w1, 100, l1, t1, &complete, err, sizeof(err)), 0);
+  assert_int_equal(complete, 1);
+  assert_true(worker_client_wait(t->w0, 1, 0, 0, 3000));
+  double sum_l[FIX_N_ARMS], sum_t[FIX_N_ARMS], want[FIX_N_ARMS], total = 0;
+  for (int i = 0; i < FIX_N_ARMS; i++) {
+    sum_l[i] = l0[i] + l1[i];
+    sum_t[i] = t0[i] + t1[i];
+    want[i] = sum_l[i] / sum_t[i];
+    total += want[i];
+  }
+  for (int i = 0; i < FIX_N_ARMS; i++) want[i] /= total;
+  /* the wrong aggregations this must tell apart: one rank's tokens, and the mean of per-rank means */
+  double alt[3][FIX_N_ARMS], alt_total[3] = {0, 0, 0};
+  for (int i = 0; i < FIX_N_ARMS; i++) {
+    alt[0][i] = sum_l[i] / t0[i];
+    alt[1][i] = sum_l[i] / t1[i];
+    alt[2][i] = (l0[i] / t0[i] + l1[i] / t1[i]) / 2;
+    for (int a = 0; a < 3; a++) alt_total[a] += alt[a][i];
+  }
+  for (int a = 0; a < 3; a++) {
+    double far = 0;
+    for (int i = 0; i < FIX_N_ARMS; i++) far = fmax(far, fabs(alt[a][i] / alt_total[a] - want[i]));
+    assert_true(far > 0.05);
+  }
+  double got[FIX_N_ARMS];
+  worker_directive d;
+  worker_client_poll(t->w0, &d, got);
+  assert_int_equal(d.version, 1);
+  for (int i = 0; i < FIX_N_ARMS; i++)
+    if (fabs(got[i] - want[i]) > 1e-12) fail_msg("arm %d: weight %.15g, sum/sum gives %.15g", i, got[i], want[i]);
+  assert_int_equal(t->f.sched.calls, 1);
+  assert_int_equal(fix_count(&t->f, "decisions", NULL), 1);
+  assert_int_equal(fix_count(&t->f, "mixtures", "source = 'scheduler'"), 1);
+  assert_int_equal(fix_count(&t->f, "evals", NULL), FIX_N_ARMS);
+  char where[128];
+  for (int i = 0; i < FIX_N_ARMS; i++) {
+    snprintf(where, sizeof(where), "step = 100 AND arm_index = %d AND loss_sum = %g AND tokens = %g", i, sum_l[i],
+             sum_t[i]);
+    assert_int_equal(fix_count(&t->f, "evals", where), 1);
+  }
+  Birdie__V1__GetStatusResponse *s = get_status(t->ch);
+  assert_int_equal(s->last_eval->n_evals, FIX_N_ARMS);
+  for (int i = 0; i < FIX_N_ARMS; i++) {
+    assert_string_equal(s->last_eval->evals[i]->arm, fix_arm_names[i]);
+    assert_true(s->last_eval->evals[i]->loss_sum == sum_l[i] && s->last_eval->evals[i]->tokens == sum_t[i]);
+  }
+  protobuf_c_message_free_unpacked(&s->base, NULL);
+  /* late retries of the closed step (either rank) change nothing and decide nothing */
+  assert_int_equal(worker_client_report_eval(t->w1, 100, l1, t1, &complete, err, sizeof(err)), 0);
+  assert_int_equal(complete, 1);
+  assert_int_equal(t->f.sched.calls, 1);
+  assert_int_equal(fix_count(&t->f, "decisions", NULL), 1);
+  assert_int_equal(fix_count(&t->f, "evals", NULL), FIX_N_ARMS);
+}
+
+/* DESIGN step 7 and ops-conventions §4: a mixture that sums to less than 1 is normalised (it is the
+ * proportions that count); a negative, NaN or infinite weight, an unknown arm or no weights at all is
+ * INVALID_ARGUMENT naming the arm or field whatever the run's state; a stale expected_version is
+ * ABORTED (version 0 included: proto3's default must not read as "no expectation"); a valid request
+ * while the run is stopping is FAILED_PRECONDITION. Nothing is recorded for a refused request. */
+static void test_set_mixture_contract(void **state) {
+  two_ranks *t = *state;
+  const char *two[2] = {"ntp", "copy_long"}, *three[3] = {"prefix_lm", "copy_short", "copy_long"};
+  rpc_status st;
+  Birdie__V1__SetMixtureResponse *r = NULL;
+  /* a sum below 1: normalised, arms not named get 0 */
+  double small[3] = {0.05, 0.1, 0.05};
+  assert_int_equal(set_mixture(t->ch, 3, three, small, 0, NULL, &r, &st), GRPC_STATUS_OK);
+  assert_int_equal(r->mixture->version, 1);
+  const double want[FIX_N_ARMS] = {0, 0.25, 0.5, 0.25};
+  assert_int_equal(r->mixture->n_weights, FIX_N_ARMS);
+  for (int i = 0; i < FIX_N_ARMS; i++) {
+    assert_string_equal(r->mixture->weights[i]->arm, fix_arm_names[i]);
+    if (fabs(r->mixture->weights[i]->weight - want[i]) > 1e-15)
+      fail_msg("arm %s: %.17g, want %.17g", fix_arm_names[i], r->mixture->weights[i]->weight, want[i]);
+  }
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  double got[FIX_N_ARMS];
+  assert_true(worker_client_wait(t->w1, 1, 0, 0, 3000));
+  worker_directive d;
+  worker_client_poll(t->w1, &d, got);
+  for (int i = 0; i < FIX_N_ARMS; i++) assert_true(fabs(got[i] - want[i]) < 1e-15);
+  assert_int_equal(fix_count(&t->f, "mixture_weights", "version = 1 AND arm_index = 2 AND weight = 0.5"), 1);
+
+  int64_t rows = fix_count(&t->f, "mixtures", NULL), decisions = fix_count(&t->f, "decisions", NULL);
+  struct {
+    const char *const *arms;
+    size_t n;
+    double w[2];
+    const char *needles[2];
+  } bad[] = {
+      /* the other weight keeps the sum positive: only the per-weight check can refuse these */
+      {two, 2, {-0.25, 1}, {"'ntp'", "negative"}},
+      {two, 2, {1, -1e-300}, {"'copy_long'", "negative"}},
+      {two, 2, {NAN, 1}, {"'ntp'", "not finite"}},
+      {two, 2, {1, INFINITY}, {"'copy_long'", "not finite"}},
+      {two, 2, {1, -INFINITY}, {"'copy_long'", "not finite"}},
+      {(const char *const[]){"ntp", "nope"}, 2, {1, 1}, {"unknown arm 'nope'", "weights[1]"}},
+      {two, 0, {1, 1}, {"no weights", "no weights"}},
+  };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    assert_int_equal(set_mixture(t->ch, bad[k].n, bad[k].arms, bad[k].w, 1, NULL, NULL, &st),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    for (int j = 0; j < 2; j++)
+      if (!strstr(st.message, bad[k].needles[j]))
+        fail_msg("case %zu: '%s' lacks '%s'", k, st.message, bad[k].needles[j]);
+  }
+  /* stale expected versions: ABORTED with both versions named */
+  double fine[2] = {1, 3};
+  const int64_t stale[] = {0, 2, 1000};
+  for (size_t k = 0; k < sizeof(stale) / sizeof(stale[0]); k++) {
+    assert_int_equal(set_mixture(t->ch, 2, two, fine, stale[k], NULL, NULL, &st), GRPC_STATUS_ABORTED);
+    assert_non_null(strstr(st.message, "expected mixture version"));
+    assert_non_null(strstr(st.message, "current version is 1"));
+  }
+  assert_int_equal(current_version(t->ch), 1);
+  assert_int_equal(fix_count(&t->f, "mixtures", NULL), rows);
+  assert_int_equal(fix_count(&t->f, "decisions", NULL), decisions);
+  /* the matching version goes through, once */
+  assert_int_equal(set_mixture(t->ch, 2, two, fine, 1, NULL, NULL, &st), GRPC_STATUS_OK);
+  assert_int_equal(current_version(t->ch), 2);
+  assert_int_equal(fix_count(&t->f, "decisions", "source = 'operator'"), 2);
+  /* stopping: a valid request is FAILED_PRECONDITION, an invalid one still INVALID_ARGUMENT */
+  assert_int_equal(control(t->ch, "/birdie.v1.Control/Stop"), GRPC_STATUS_OK);
+  assert_int_equal(set_mixture(t->ch, 2, two, fine, 2, NULL, NULL, &st), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_non_null(strstr(st.message, "stopping"));
+  double neg[2] = {-1, 2};
+  assert_int_equal(set_mixture(t->ch, 2, two, neg, 2, NULL, NULL, &st), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(current_version(t->ch), 2);
 }
 
 static void test_set_mixture_bad_inputs_change_nothing(void **state) {
@@ -608,6 +756,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pause_resume_stop_reach_workers, setup_two, teardown_two),
       cmocka_unit_test_setup_teardown(test_heartbeats_show_in_status, setup_two, teardown_two),
       cmocka_unit_test_setup_teardown(test_decide_failure_keeps_mixture, setup_two, teardown_two),
+      cmocka_unit_test_setup_teardown(test_eval_sums_over_ranks_and_tokens, setup_two, teardown_two),
+      cmocka_unit_test_setup_teardown(test_set_mixture_contract, setup_two, teardown_two),
       cmocka_unit_test_setup_teardown(test_watch_stream_events, setup_two, teardown_two),
       cmocka_unit_test_setup_teardown(test_history_rpc, setup_two, teardown_two),
       cmocka_unit_test_setup_teardown(test_concurrent_status_while_training, setup_two, teardown_two),

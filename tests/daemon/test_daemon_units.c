@@ -30,6 +30,30 @@ static void test_mixture_from_named_normalises(void **state) {
   assert_true(fabs(out[2] - 0.75) < 1e-12);
 }
 
+/* DESIGN step 7: weights are proportions; a sum below 1 is scaled up exactly as one above 1 is scaled
+ * down, and the result sums to 1. */
+static void test_mixture_sum_below_one_is_normalised(void **state) {
+  const char *names[3] = {"a", "b", "c"};
+  double w[3] = {0.02, 0.05, 0.03}, out[3];
+  char err[256];
+  assert_int_equal(mixture_from_named(3, arms, 3, names, w, out, err, sizeof(err)), 0);
+  assert_true(fabs(out[0] - 0.2) < 1e-15 && fabs(out[1] - 0.5) < 1e-15 && fabs(out[2] - 0.3) < 1e-15);
+  double direct[3] = {0.125, 0.0, 0.125};
+  assert_int_equal(mixture_normalise(3, arms, direct, err, sizeof(err)), 0);
+  assert_true(direct[0] == 0.5 && direct[1] == 0.0 && direct[2] == 0.5);
+  /* a weight that is negative is refused even when the sum stays positive, naming the arm */
+  double neg[3] = {1.0, -0.25, 0.5};
+  assert_int_equal(mixture_normalise(3, arms, neg, err, sizeof(err)), -EINVAL);
+  assert_non_null(strstr(err, "'b'"));
+  assert_non_null(strstr(err, "negative"));
+  assert_true(neg[0] == 1.0 && neg[1] == -0.25 && neg[2] == 0.5); /* untouched on error */
+  const char *two[2] = {"a", "c"};
+  double w2[2] = {2.0, -1.0}, out2[3] = {7, 7, 7};
+  assert_int_equal(mixture_from_named(3, arms, 2, two, w2, out2, err, sizeof(err)), -EINVAL);
+  assert_non_null(strstr(err, "'c'"));
+  assert_true(out2[0] == 7 && out2[1] == 7 && out2[2] == 7);
+}
+
 static void expect_rejected(size_t n, const char *const *names, const double *w, const char *needle) {
   double out[3] = {7, 7, 7};
   char err[256] = "";
@@ -145,6 +169,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mixture_from_named_normalises),
       cmocka_unit_test(test_mixture_rejects_bad_input),
+      cmocka_unit_test(test_mixture_sum_below_one_is_normalised),
       cmocka_unit_test(test_uniform_by_class),
       cmocka_unit_test(test_eval_round_sums_and_completes),
       cmocka_unit_test(test_eval_round_deadline_and_bad_values),

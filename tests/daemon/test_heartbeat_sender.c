@@ -1,7 +1,7 @@
 /* tests/daemon/test_heartbeat_sender.c: heartbeats from a background thread (daemon/heartbeat_sender.c)
  * against a real coordinator: the newest posted heartbeat is what the coordinator shows after a
  * flush, a rejected heartbeat's error comes back from flush and from every later post, and stopping
- * with one still waiting is clean. */
+ * with one still waiting leaves a whole posted heartbeat (or none) and the worker client usable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,6 +69,34 @@ static void test_stop_with_heartbeat_waiting(void **state)
     }
     heartbeat_sender_stop(s);
     heartbeat_sender_stop(NULL);
+    /* Stop joined the thread, so whatever reached the coordinator is final: one of the posted
+     * heartbeats whole (its tokens_per_s is 100 + its step), or none at all (step 0). Which one
+     * depends on the scheduling and is not asserted. */
+    Birdie__V1__GetStatusResponse *st = get_status(t->ch);
+    int64_t shown = st->ranks[0]->step;
+    double tps = st->ranks[0]->tokens_per_s;
+    protobuf_c_message_free_unpacked(&st->base, NULL);
+    assert_true(shown >= 0 && shown <= 20);
+    if (shown > 0)
+        assert_true(tps == 100.0 + (double)shown);
+    /* the worker client is the caller's, not the sender's: it still works after stop, and nothing
+     * from the stopped sender arrives after a later heartbeat to overwrite it */
+    worker_heartbeat hb = beat(21);
+    assert_int_equal(worker_client_heartbeat(t->w0, &hb, err, sizeof err), 0);
+    st = get_status(t->ch);
+    assert_int_equal(st->ranks[0]->step, 21);
+    assert_true(st->ranks[0]->tokens_per_s == 121.0);
+    protobuf_c_message_free_unpacked(&st->base, NULL);
+    /* a new sender on the same client picks up where the old one stopped */
+    s = heartbeat_sender_start(t->w0, err, sizeof err);
+    assert_non_null(s);
+    hb = beat(22);
+    assert_int_equal(heartbeat_sender_post(s, &hb, err, sizeof err), 0);
+    assert_int_equal(heartbeat_sender_flush(s, TWO_RANKS_DEADLINE_MS, err, sizeof err), 0);
+    heartbeat_sender_stop(s);
+    st = get_status(t->ch);
+    assert_int_equal(st->ranks[0]->step, 22);
+    protobuf_c_message_free_unpacked(&st->base, NULL);
 }
 
 int main(void)

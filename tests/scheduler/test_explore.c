@@ -1,5 +1,7 @@
-/* tests/scheduler/test_explore.c: the exploration schedule (§7.9 values with the v2 defaults), the
+/* tests/scheduler/test_explore.c: the exploration schedule (§7.9 values with the v2 defaults, and the
+ * §3.7 formula re-derived here for a non-default config at every step), the
  * explore vector, the cyclic LR of the reward model and the §7.5 evaluation schedule. */
+#define _GNU_SOURCE /* M_PI */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -37,6 +39,57 @@ static void test_explore_v2_values(void **state)
     }
 }
 
+/* §3.7 written out here from the reference, for a config where every term matters (d != 1, cook
+ * shorter than warm-up, min/max other than the defaults), compared at every step of the schedule:
+ *   E(s) = c0 if s < C;  s' = clamp(s - W, 0, T - 1 - W);
+ *   E(s) = clamp(min + (max - min)/2 * (1 + d^(s'/(2T - 2)) * cos(pi s'/(T - 1 - W))), min, max)
+ * with C, W, T the integer step counts floor(fraction * horizon). */
+static double ref_explore(int64_t s, int64_t C, int64_t W, int64_t T, double c0, double lo, double hi, double d)
+{
+    if (s < C)
+        return c0;
+    double sp = (double)(s - W);
+    if (sp < 0)
+        sp = 0;
+    if (sp > (double)(T - 1 - W))
+        sp = (double)(T - 1 - W);
+    double e = lo + (hi - lo) / 2.0 * (1.0 + pow(d, sp / (2.0 * T - 2.0)) * cos(M_PI * sp / (double)(T - 1 - W)));
+    return e < lo ? lo : (e > hi ? hi : e);
+}
+
+static void test_explore_formula_every_step(void **state)
+{
+    (void)state;
+    birdie_explore_params p = {.horizon = 1000, .cook_frac = 0.05, .warmup_frac = 0.25, .decay_frac = 0.75,
+                               .cook_prob = 0.9, .rate_min = 0.1, .rate_max = 0.7, .decay_factor = 0.25};
+    const int64_t C = 50, W = 250, T = 750;
+    for (int64_t s = 0; s <= 1200; s++) {
+        double got = birdie_explore_prob(&p, s), want = ref_explore(s, C, W, T, 0.9, 0.1, 0.7, 0.25);
+        if (fabs(got - want) > 1e-12)
+            fail_msg("E(%lld) = %.15f, the formula gives %.15f", (long long)s, got, want);
+    }
+    /* the edges, stated on their own: cook ends at C, the plateau at max lasts until W, the decay
+     * stops at T - 1 (with d < 1 the end value stays above min) */
+    assert_true(birdie_explore_prob(&p, C - 1) == 0.9);
+    assert_true(fabs(birdie_explore_prob(&p, C) - 0.7) < 1e-15);
+    assert_true(fabs(birdie_explore_prob(&p, W) - 0.7) < 1e-15);
+    assert_true(birdie_explore_prob(&p, W + 1) < 0.7 - 1e-9);
+    double end = 0.1 + 0.3 * (1.0 - pow(0.25, 499.0 / 1498.0)); /* s' = T-1-W = 499, cos(pi) = -1 */
+    assert_true(fabs(birdie_explore_prob(&p, T - 1) - end) < 1e-12);
+    assert_true(birdie_explore_prob(&p, T + 100) == birdie_explore_prob(&p, T - 1));
+    /* the v2 defaults with the step counts of the §3.7 table (C = 819, W = 1,638, T = 8,192) */
+    birdie_sched_config cfg;
+    birdie_sched_config_defaults(&cfg);
+    for (int64_t s = 0; s <= 17000; s++) {
+        double got = birdie_explore_prob(&cfg.explore, s), want = ref_explore(s, 819, 1638, 8192, 1.0, 0.2, 0.5, 1.0);
+        if (fabs(got - want) > 1e-12)
+            fail_msg("v2 defaults: E(%lld) = %.15f, the formula gives %.15f", (long long)s, got, want);
+    }
+    /* d = 1 (the defaults' value) reaches min exactly at T - 1 */
+    p.decay_factor = 1.0;
+    assert_true(fabs(birdie_explore_prob(&p, T - 1) - 0.1) < 1e-15);
+    assert_true(birdie_explore_prob(&p, T - 2) > 0.1 + 1e-9);
+}
 
 static void test_explore_vector(void **state)
 {
@@ -126,6 +179,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_explore_v2_values),
+        cmocka_unit_test(test_explore_formula_every_step),
         cmocka_unit_test(test_explore_vector),
         cmocka_unit_test(test_cyclic_lr),
         cmocka_unit_test(test_eval_schedule),

@@ -1,4 +1,5 @@
-/* tests/scheduler/test_reward.c: the interval reward against the §3.3 table, and the class weighting
+/* tests/scheduler/test_reward.c: the interval reward against the §3.3 table and its formula written
+ * out independently on a grid, and the class weighting
  * of §3.4 (splitting an arm into identical copies leaves the score of an equivalent action unchanged). */
 #include <math.h>
 #include <setjmp.h>
@@ -25,6 +26,36 @@ static void test_reward_table(void **state)
         if (fabs(r - table[i][2]) > 6e-5)
             fail_msg("reward(%g -> %g) = %.6f, table says %.5f", table[i][0], table[i][1], r, table[i][2]);
     }
+}
+
+/* §3.3 written out here (the code's sign): ratio = (new - old)/(old + 1e-8), S = sqrt(old new),
+ * n = e S ratio^3, R = clip(-100 e tanh(n), -1, 1), NaN -> 0; compared on a grid of losses from 0.05
+ * to 8 and relative changes from -30% to +30%, which spans the cubic regime and both saturations. */
+static void test_reward_formula_grid(void **state)
+{
+    (void)state;
+    const double e = exp(1.0);
+    int saturated_up = 0, saturated_down = 0, inside = 0;
+    for (double old = 0.05; old < 8.0; old *= 1.37) {
+        for (int k = -60; k <= 60; k++) {
+            double nw = old * (1.0 + 0.005 * k);
+            double ratio = (nw - old) / (old + 1e-8);
+            double want = -100.0 * e * tanh(e * sqrt(old * nw) * ratio * ratio * ratio);
+            want = want > 1.0 ? 1.0 : (want < -1.0 ? -1.0 : want);
+            double got = sched_interval_reward(old, nw);
+            if (fabs(got - want) > 1e-13)
+                fail_msg("reward(%.6g -> %.6g) = %.17g, the formula gives %.17g", old, nw, got, want);
+            if (k < 0)
+                assert_true(got > 0.0); /* the loss fell: a positive reward */
+            if (k > 0)
+                assert_true(got < 0.0);
+            saturated_up += got == 1.0;
+            saturated_down += got == -1.0;
+            inside += fabs(got) > 0.01 && fabs(got) < 0.99;
+        }
+    }
+    assert_true(saturated_up > 50 && saturated_down > 50 && inside > 50); /* every regime was visited */
+    assert_true(sched_interval_reward(NAN, 2.0) == 0.0 && sched_interval_reward(2.0, NAN) == 0.0);
 }
 
 static void test_reward_saturates_and_signs(void **state)
@@ -84,6 +115,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reward_table),
+        cmocka_unit_test(test_reward_formula_grid),
         cmocka_unit_test(test_reward_saturates_and_signs),
         cmocka_unit_test(test_class_weights),
         cmocka_unit_test(test_split_arm_keeps_score),

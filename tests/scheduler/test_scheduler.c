@@ -1,6 +1,7 @@
 /* tests/scheduler/test_scheduler.c: the scheduler's API: config and input errors with named reasons
  * (and no change on error), unknown arms, empty history, the decision record's contents and its
- * internal consistency, operator mixtures, and determinism. */
+ * internal consistency, operator mixtures, the reward model's input layout and read-out position
+ * (§3.5), and determinism. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "daemon/scheduler/sched_internal.h"
 #include "tests/scheduler/sched_test_util.h"
 
 enum { ARMS = 5, CLASSES = 3 };
@@ -343,14 +345,93 @@ static void test_operator_mixture_enters_history(void **state)
     birdie_sched_input in = {.step = 300, .n_arms = ARMS, .loss_sum = loss_sum, .tokens = tokens, .mixture = op,
                              .mixture_version = v};
     char err[256];
+    /* the model as it was before this evaluation (a copy through save/load), to ask what it predicted */
+    size_t len;
+    uint8_t *before = snapshot(s, &len);
+    birdie_sched *prior = NULL;
+    assert_int_equal(birdie_sched_load(before, len, NULL, &prior, err, sizeof(err)), 0);
+    free(before);
+    double published[ARMS];
+    memcpy(published, birdie_sched_mixture(s), sizeof(published));
     assert_int_equal(birdie_sched_observe(s, &in, &d, err, sizeof(err)), 0);
     assert_memory_equal(d.mixture_in, op, sizeof(op));
     assert_true(d.mixture_version_in == v && d.mixture_version_out == v + 1);
     assert_true(birdie_sched_mixture_version(s) == v + 1);
-    /* the prediction for the mixture that ran is the model's view of op, not of the published one */
+    /* the prediction recorded for the mixture that ran is the prior model's prediction for op (at the
+     * previous loss), bit for bit, and not its prediction for the mixture it had published */
+    double pred_op[ARMS], pred_pub[ARMS], score_op, score_pub;
+    assert_true(d.has_prediction);
+    assert_int_equal(birdie_sched_predict(prior, op, ARMS, pred_op, &score_op, err, sizeof(err)), 0);
+    assert_int_equal(birdie_sched_predict(prior, published, ARMS, pred_pub, &score_pub, err, sizeof(err)), 0);
+    assert_memory_equal(d.predicted_in, pred_op, sizeof(pred_op));
+    assert_true(d.predicted_in_score == score_op);
+    assert_true(score_op != score_pub); /* the two candidates are told apart: the check above is not vacuous */
+    birdie_sched_free(prior);
+    birdie_decision_free(&d);
+    birdie_sched_free(s);
+}
+
+/* §3.5: the history is one sequence of rows x_t = [loss at the start of interval t | action during
+ * it], and a prediction for running a mixture next is the model's output at the LAST position of
+ * history ++ [current loss | mixture]. The rows are built here from the decision records alone (the
+ * loss of the previous evaluation, the mixture_in of each decision) and run through the model's
+ * plain sequence forward; birdie_sched_predict (cached state + one recurrent step) must agree. */
+static void test_prediction_reads_history_in_spec_layout(void **state)
+{
+    (void)state;
+    enum { EVALS = 5 };
+    birdie_sched *s = make_sched(9);
+    birdie_decision d = {0};
+    float X[(EVALS + 1) * 2 * ARMS];
+    double prev_loss[ARMS];
+    int T = 0;
+    for (int k = 0; k < EVALS; k++) {
+        observe_k(s, k, &d);
+        if (k > 0) { /* one history row per elapsed interval */
+            for (int i = 0; i < ARMS; i++) {
+                X[T * 2 * ARMS + i] = (float)prev_loss[i];
+                X[T * 2 * ARMS + ARMS + i] = (float)d.mixture_in[i];
+            }
+            T++;
+        }
+        memcpy(prev_loss, d.loss, sizeof(prev_loss));
+    }
+    assert_int_equal(T, EVALS - 1);
+    assert_int_equal(birdie_sched_history_len(s), T);
+    const double query[ARMS] = {0.05, 0.1, 0.15, 0.3, 0.4};
+    for (int i = 0; i < ARMS; i++) {
+        X[T * 2 * ARMS + i] = (float)prev_loss[i]; /* the current loss: the last evaluation's */
+        X[T * 2 * ARMS + ARMS + i] = (float)query[i];
+    }
     double pred[ARMS], score;
-    assert_true(d.has_prediction && isfinite(d.predicted_in_score));
-    assert_int_equal(birdie_sched_predict(s, op, ARMS, pred, &score, err, sizeof(err)), 0);
+    char err[256];
+    assert_int_equal(birdie_sched_predict(s, query, ARMS, pred, &score, err, sizeof(err)), 0);
+    float full[(EVALS + 1) * ARMS];
+    assert_true(rm_sequence(&s->rm, X, NULL, T + 1, full, 0) == 0.0);
+    double max_diff = 0.0, max_other_pos = 0.0;
+    for (int i = 0; i < ARMS; i++) {
+        double a = full[T * ARMS + i];
+        if (fabs(a - pred[i]) > 1e-5 * (1.0 + fabs(a)))
+            fail_msg("arm %d: full sequence %.8g, predict %.8g", i, a, pred[i]);
+        max_diff = fmax(max_diff, fabs(a - pred[i]));
+        max_other_pos = fmax(max_other_pos, fabs(full[(T - 1) * ARMS + i] - pred[i]));
+    }
+    /* the score is the §3.4 class-weighted sum: classes {0,1,2} x3 arms, {3}, {4} */
+    double want = (pred[0] + pred[1] + pred[2]) / 3.0 + pred[3] + pred[4];
+    assert_true(fabs(score - want) < 1e-12);
+    /* not vacuous: the position before the last, or the halves swapped, give other numbers */
+    assert_true(max_other_pos > 100.0 * (max_diff + 1e-7));
+    for (int t = 0; t <= T; t++)
+        for (int i = 0; i < ARMS; i++) {
+            float tmp = X[t * 2 * ARMS + i];
+            X[t * 2 * ARMS + i] = X[t * 2 * ARMS + ARMS + i];
+            X[t * 2 * ARMS + ARMS + i] = tmp;
+        }
+    assert_true(rm_sequence(&s->rm, X, NULL, T + 1, full, 0) == 0.0);
+    double swapped = 0.0;
+    for (int i = 0; i < ARMS; i++)
+        swapped = fmax(swapped, fabs(full[T * ARMS + i] - pred[i]));
+    assert_true(swapped > 100.0 * (max_diff + 1e-7));
     birdie_decision_free(&d);
     birdie_sched_free(s);
 }
@@ -387,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_decision_record),
         cmocka_unit_test(test_warmup_keeps_uniform),
         cmocka_unit_test(test_operator_mixture_enters_history),
+        cmocka_unit_test(test_prediction_reads_history_in_spec_layout),
         cmocka_unit_test(test_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
