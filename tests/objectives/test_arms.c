@@ -1,5 +1,6 @@
 /* tests/objectives/test_arms.c: arm specs (grammar, errors naming the arm), the default §7.4 grid,
- * canonical descriptions, the span-length tables and the space an arm needs. */
+ * canonical descriptions, the span-length tables (against the reference's figures) and the space an
+ * arm needs. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -173,44 +174,59 @@ static void test_sets_from_specs(void **state)
     assert_int_equal(birdie_arm_set_from_specs(&set, NULL, 0, err, sizeof err), -EINVAL);
 }
 
-/* The tabulated mask chance and span law against a direct simulation of v1's draw:
- * l = max(1, trunc(Normal(w, 1))), mask with probability min(1, rate / l). */
-static void test_span_table_matches_v1(void **state)
+/* The tabulated span law against the values of the reference (§2.6), not against a re-run of the
+ * formula: l = max(1, trunc(Normal(w, 1))) has, for w = 3, P(1) = .16, P(2) = .34, P(3) = .34,
+ * P(4) = .14 (the reference's own figures), and for larger w the normal-table masses
+ * P(w + j) = P(floor(Z) = j): .3413, .1359, .0214, .0013, .00003 for j = 0..4 (mirrored for -1 - j), so
+ * the mean span is w - 0.5. A span of length l is masked with chance min(1, rate / l), so the
+ * unconditional law is recovered from the table as p(l) = (cdf(l) - cdf(l - 1)) * mask_prob /
+ * min(1, rate / l), and mask_prob = sum_l p(l) min(1, rate / l). */
+static void test_span_table_matches_reference(void **state)
 {
     (void)state;
-    const char *specs[] = {"infill rate=0.15 width=8", "infill rate=0.5 width=3", "ae rate=0.9 width=1",
-                           "infill rate=1 width=24"};
-    for (size_t s = 0; s < sizeof specs / sizeof *specs; s++) {
+    static const double normal_bin[5] = {0.3413447, 0.1359051, 0.0214002, 0.0013182, 0.0000314};
+    const struct {
+        const char *spec;
+        int w;
+    } cases[] = {{"infill rate=0.15 width=3", 3}, {"infill rate=0.5 width=8", 8}, {"ae rate=0.05 width=24", 24},
+                 {"infill rate=1 width=8", 8}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         char err[256];
         birdie_arm arm;
-        assert_int_equal(birdie_arm_parse(&arm, specs[s], err, sizeof err), 0);
-        birdie_rng rng = birdie_rng_stream(7, s, 0, BIRDIE_RNG_TEST);
-        const int draws = 200000;
-        double masked = 0, len_sum = 0;
-        for (int i = 0; i < draws; i++) {
-            double x = arm.width + birdie_rng_normal(&rng);
-            int l = (int)trunc(x);
-            if (l < 1)
-                l = 1;
-            double p = arm.rate / l < 1 ? arm.rate / l : 1;
-            if (birdie_rng_uniform(&rng) < p) {
-                masked++;
-                len_sum += l;
-            }
-        }
-        double mean_table = 0, prev = 0;
+        assert_int_equal(birdie_arm_parse(&arm, cases[c].spec, err, sizeof err), 0);
+        const int w = cases[c].w;
+        double p[64] = {0}, prev = 0.0, mean = 0.0, total = 0.0;
         for (int i = 0; i < BIRDIE_SPAN_TABLE; i++) {
-            mean_table += (arm.span_lo + i) * (arm.span_cdf[i] - prev);
+            int l = arm.span_lo + i;
+            double keep = arm.rate / l < 1 ? arm.rate / l : 1;
+            assert_true(arm.span_cdf[i] >= prev);
+            if (l < 64)
+                p[l] = (arm.span_cdf[i] - prev) * arm.mask_prob / keep;
             prev = arm.span_cdf[i];
         }
         assert_true(fabs(prev - 1.0) < 1e-12);
-        double p_sim = masked / draws, mean_sim = len_sum / masked;
-        if (fabs(p_sim - arm.mask_prob) > 4 * sqrt(arm.mask_prob * (1 - arm.mask_prob) / draws) + 1e-9 ||
-            fabs(mean_sim - mean_table) > 0.02 * mean_table) {
-            print_error("%s: mask %g vs table %g, mean span %g vs table %g\n", specs[s], p_sim, arm.mask_prob,
-                        mean_sim, mean_table);
-            fail();
+        double want[64] = {0}, mask = 0.0;
+        if (w == 3) { /* the reference's rounded figures */
+            const double ref[5] = {0, 0.16, 0.34, 0.34, 0.14};
+            for (int l = 1; l <= 4; l++)
+                if (fabs(p[l] - ref[l]) > 0.005)
+                    fail_msg("%s: P(l = %d) = %.4f, the reference says %.2f", cases[c].spec, l, p[l], ref[l]);
         }
+        for (int j = 0; j < 5; j++) { /* lengths below 1 are clamped to 1 */
+            want[w + j] += normal_bin[j];
+            want[w - 1 - j < 1 ? 1 : w - 1 - j] += normal_bin[j];
+        }
+        for (int l = 1; l < 64; l++) {
+            if (fabs(p[l] - want[l]) > 1e-6) /* the table's tail beyond 5 sd: under 3e-7 */
+                fail_msg("%s: P(l = %d) = %.6f, normal table %.6f", cases[c].spec, l, p[l], want[l]);
+            mask += want[l] * (arm.rate / l < 1 ? arm.rate / l : 1);
+            mean += l * p[l];
+            total += p[l];
+        }
+        if (fabs(arm.mask_prob - mask) > 1e-5)
+            fail_msg("%s: mask chance %.6f, the law gives %.6f", cases[c].spec, arm.mask_prob, mask);
+        if (w > 4 && fabs(mean / total - (w - 0.5)) > 1e-3)
+            fail_msg("%s: mean span %.4f, the reference says w - 0.5 = %.1f", cases[c].spec, mean / total, w - 0.5);
     }
 }
 
@@ -239,7 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_grid),        cmocka_unit_test(test_parse_example),
         cmocka_unit_test(test_parse_errors),        cmocka_unit_test(test_describe_round_trip),
-        cmocka_unit_test(test_sets_from_specs),     cmocka_unit_test(test_span_table_matches_v1),
+        cmocka_unit_test(test_sets_from_specs),     cmocka_unit_test(test_span_table_matches_reference),
         cmocka_unit_test(test_space_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

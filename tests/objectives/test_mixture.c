@@ -1,5 +1,6 @@
 /* tests/objectives/test_mixture.c: named and explicit mixtures over the default grid, their
- * errors, and the frequencies of the arm draw. */
+ * normalisation (sums other than 1 are scaled) and errors (each names what is wrong), and the
+ * frequencies of the arm draw. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -150,6 +151,115 @@ static void test_normalise_names_the_arm(void **state)
     assert_true(fabs(w[5] - 2.0 / 62) < 1e-12);
 }
 
+/* The contract (mixture.h, DESIGN.md "validated: known arms, finite, non-negative, sums to 1 after
+ * normalisation"): weights that sum below (or above) 1 are scaled to sum 1, keeping their ratios. */
+static void test_sums_other_than_one_are_normalised(void **state)
+{
+    (void)state;
+    char err[256];
+    const int ntp = birdie_arm_set_find(&grid, "ntp.l32-512"), copy = birdie_arm_set_find(&grid, "copy.l32-64");
+    assert_int_equal(birdie_mixture_parse(&grid, "ntp.l32-512=0.1, copy.l32-64=0.3", w, err, sizeof err), 0);
+    assert_true(fabs(w[ntp] - 0.25) < 1e-15 && fabs(w[copy] - 0.75) < 1e-15);
+    assert_true(fabs(total() - 1) < 1e-15);
+    assert_int_equal(birdie_mixture_parse(&grid, "ntp.l32-512=6,copy.l32-64=2", w, err, sizeof err), 0);
+    assert_true(fabs(w[ntp] - 0.75) < 1e-15 && fabs(w[copy] - 0.25) < 1e-15);
+    /* the same through the operator / scheduler path */
+    for (int i = 0; i < grid.n; i++)
+        w[i] = i < 4 ? 0.05 * (i + 1) : 0.0; /* 0.05 0.1 0.15 0.2: sum 0.5 */
+    assert_int_equal(birdie_mixture_normalise(&grid, w, err, sizeof err), 0);
+    for (int i = 0; i < 4; i++)
+        assert_true(fabs(w[i] - 0.1 * (i + 1)) < 1e-15);
+    assert_true(fabs(total() - 1) < 1e-15);
+    /* named mixtures come out normalised too */
+    const char *named[] = {"ntp", "uniform", "ul2"};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(birdie_mixture_parse(&grid, named[k], w, err, sizeof err), 0);
+        assert_true(fabs(total() - 1) < 1e-12);
+    }
+}
+
+/* Every rejected vector says what is wrong and, where one arm is to blame, names it. */
+static void test_normalise_rejects(void **state)
+{
+    (void)state;
+    char err[256];
+    const struct {
+        int arm;
+        double value;
+        const char *says;
+    } bad[] = {
+        {7, -0.25, "has weight -0.25"}, {7, -1e-300, "has weight -1e-300"}, {12, NAN, "has weight nan"},
+        {12, INFINITY, "has weight inf"}, {0, -INFINITY, "has weight -inf"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        for (int i = 0; i < grid.n; i++)
+            w[i] = 1.0;
+        w[bad[k].arm] = bad[k].value;
+        int rc = birdie_mixture_normalise(&grid, w, err, sizeof err);
+        if (rc != -EINVAL || !strstr(err, bad[k].says) || !strstr(err, grid.arms[bad[k].arm].name))
+            fail_msg("weight %g on arm %d: rc %d, message '%s'", bad[k].value, bad[k].arm, rc, err);
+    }
+    for (int i = 0; i < grid.n; i++)
+        w[i] = 0.0;
+    assert_int_equal(birdie_mixture_normalise(&grid, w, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "sum to 0"));
+    /* finite weights whose sum overflows: no finite normalisation exists */
+    w[0] = w[1] = 1e308;
+    assert_int_equal(birdie_mixture_normalise(&grid, w, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "sum to inf"));
+}
+
+static void test_parse_rejects(void **state)
+{
+    (void)state;
+    char err[256];
+    const struct {
+        const char *spec, *says;
+    } bad[] = {
+        {"", "mixture '': unknown"},
+        {"   ", "mixture '': unknown"},
+        {"ntp.l32-512=1, copy.l32-64=-0.5", "'copy.l32-64' has weight -0.5"},
+        {"copy.l32-64=0.5, ntp.l32-512=-0", NULL}, /* -0 is zero, not negative: accepted */
+        {"ntp.l32-512=1e308, copy.l32-64=1e308", "sum to inf"},
+        {"ntp.l32-512=0", "sum to 0"},
+        {"=1", "unknown arm ''"},
+        {"ntp.l32-512=", "weight '' is not a number"},
+        {"ntp.l32-512=1 2", "weight '1 2' is not a number"},
+        {"copy.l32-64=1,ntp.l32-512=1,copy.l32-64=1", "'copy.l32-64' given twice"},
+        {"NTP.L32-512=1", "unknown arm 'NTP.L32-512'"},
+        {"ntp.l32-512=0x", "is not a number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = birdie_mixture_parse(&grid, bad[i].spec, w, err, sizeof err);
+        if (!bad[i].says) {
+            if (rc != 0)
+                fail_msg("'%s': rc %d (%s)", bad[i].spec, rc, err);
+            continue;
+        }
+        if (rc != -EINVAL || !strstr(err, bad[i].says))
+            fail_msg("'%s': rc %d, message '%s' (expected '%s')", bad[i].spec, rc, err, bad[i].says);
+    }
+}
+
+/* "uniform" on a set with unequal classes: 1/classes per class present, split equally inside it
+ * (§2.9(b) initial action), nothing for absent classes. */
+static void test_uniform_on_a_small_set(void **state)
+{
+    (void)state;
+    char err[256];
+    birdie_arm_set set;
+    const char *specs[] = {"ntp", "copy len=10-20", "copy len=20-40", "copy len=40-80", "plm"};
+    assert_int_equal(birdie_arm_set_from_specs(&set, specs, 5, err, sizeof err), 0);
+    double v[5];
+    assert_int_equal(birdie_mixture_parse(&set, "uniform", v, err, sizeof err), 0);
+    const double want[5] = {1.0 / 3, 1.0 / 9, 1.0 / 9, 1.0 / 9, 1.0 / 3};
+    for (int i = 0; i < 5; i++)
+        assert_true(fabs(v[i] - want[i]) < 1e-15);
+    assert_int_equal(birdie_mixture_parse(&set, "ntp", v, err, sizeof err), 0);
+    assert_true(v[0] == 1.0 && v[1] == 0.0 && v[4] == 0.0);
+    birdie_arm_set_free(&set);
+}
+
 /* Draw frequencies match the weights (within 5 standard deviations) and weight 0 is never drawn. */
 static void test_draw_frequencies(void **state)
 {
@@ -173,6 +283,8 @@ int main(void)
         cmocka_unit_test(test_ntp),           cmocka_unit_test(test_uniform_over_classes_then_arms),
         cmocka_unit_test(test_ul2_mapping),   cmocka_unit_test(test_explicit),
         cmocka_unit_test(test_normalise_names_the_arm), cmocka_unit_test(test_draw_frequencies),
+        cmocka_unit_test(test_sums_other_than_one_are_normalised), cmocka_unit_test(test_normalise_rejects),
+        cmocka_unit_test(test_parse_rejects),         cmocka_unit_test(test_uniform_on_a_small_set),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
