@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tests/cli_bad_input.sh BIRDIED: birdied end to end from the command line: bad config keys and
 # values, missing and corrupt shards, each a non-zero exit with a message naming the problem; then
-# `birdied prep` on a text file and a short training run on the shards it made. Prints TAP.
+# `birdied prep` on a text file and a short training run on the shards it made; then the signals, on
+# one process and on one rank of two under mpirun (both ranks must stop at the same step, with a
+# checkpoint that resumes). Every wait is for an event (a log line, a file) with a generous deadline. Prints TAP.
 set -u
 birdied=$1
 tmp=$(mktemp -d)
@@ -82,6 +84,61 @@ else
   echo "not ok $n - SIGUSR1 checkpoints, SIGTERM stops cleanly with a final checkpoint (exit $rc)"
   tail -5 "$tmp/sig.log" | sed 's/^/# /'
   failed=$((failed + 1))
+fi
+
+# The same on one rank of two (mpirun, no coordinator): SIGUSR1 and SIGTERM reach rank 1 only, which
+# prints nothing; the control all-reduce makes rank 0 (which writes the log and the checkpoints) act
+# at the same step. A rank that stopped alone would leave the other in a collective: mpirun would not
+# end, which the deadline below reports.
+wait_for() { # pattern file seconds
+  local i
+  for i in $(seq $(($3 * 20))); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done
+  return 1
+}
+if command -v mpirun >/dev/null 2>&1 && ldd "$birdied" 2>/dev/null | grep -q libmpi; then
+  # each rank records its pid, then becomes birdied (exec keeps the pid)
+  printf '#!/bin/sh\necho $$ >"%s/rank.$OMPI_COMM_WORLD_RANK.tmp" && mv "%s/rank.$OMPI_COMM_WORLD_RANK.tmp" "%s/rank.$OMPI_COMM_WORLD_RANK"\nexec "%s" "$@"\n' \
+    "$tmp" "$tmp" "$tmp" "$birdied" >"$tmp/rank.sh"
+  chmod +x "$tmp/rank.sh"
+  mpi=(mpirun --oversubscribe --mca btl self,vader -np 2 "$tmp/rank.sh" "${base[@]}" --train.log_every=1
+       --train.eval_every=0 --checkpoint.dir="$tmp/sig2")
+  "${mpi[@]}" --run.steps=100000000 --checkpoint.every=100000000 >"$tmp/sig2.log" 2>&1 &
+  mpirun_pid=$!
+  ok=1 why=""
+  wait_for "^step .*loss" "$tmp/sig2.log" 120 && [ -s "$tmp/rank.1" ] || { ok=0; why="no step logged"; }
+  [ $ok -eq 1 ] && kill -USR1 "$(cat "$tmp/rank.1")"
+  [ $ok -eq 1 ] && { wait_for "checkpoint written" "$tmp/sig2.log" 120 || { ok=0; why="SIGUSR1 on rank 1: no checkpoint"; }; }
+  [ $ok -eq 1 ] && kill -TERM "$(cat "$tmp/rank.1")"
+  for _ in $(seq 1200); do kill -0 $mpirun_pid 2>/dev/null || break; sleep 0.05; done
+  if kill -0 $mpirun_pid 2>/dev/null; then
+    ok=0 why="mpirun still running 60 s after SIGTERM to rank 1 (ranks out of step?)"
+    kill -TERM $mpirun_pid
+  fi
+  wait $mpirun_pid
+  rc=$?
+  stop_step=$(sed -n 's/^step *\([0-9]*\) | stopped: another rank was told to stop$/\1/p' "$tmp/sig2.log")
+  n=$((n + 1))
+  if [ $ok -eq 1 ] && [ $rc -eq 0 ] && [ -n "$stop_step" ] && grep -q "^stopped: $stop_step steps" "$tmp/sig2.log" &&
+     [ -f "$tmp/sig2/$(printf 'ckpt_%09d.bin' "$stop_step")" ] && [ "$(ls "$tmp/sig2"/ckpt_*.bin | wc -l)" -eq 2 ]; then
+    echo "ok $n - 2 ranks: SIGUSR1 and SIGTERM to rank 1 checkpoint and stop both ranks at step $stop_step, exit 0"
+  else
+    echo "not ok $n - 2 ranks: SIGUSR1 and SIGTERM to rank 1 checkpoint and stop both ranks (exit $rc, step '$stop_step') $why"
+    tail -5 "$tmp/sig2.log" | sed 's/^/# /'
+    failed=$((failed + 1))
+  fi
+  if [ -n "$stop_step" ]; then
+    check "2 ranks: the stop's checkpoint resumes" 0 "resumed from the checkpoint of step $stop_step" \
+      "${mpi[@]}" --run.steps=$((stop_step + 2)) --resume=auto
+    n=$((n + 1))
+    if grep -q "^done: $((stop_step + 2)) steps" "$tmp/out"; then
+      echo "ok $n - 2 ranks: the resumed run finishes its $((stop_step + 2)) steps"
+    else
+      echo "not ok $n - 2 ranks: the resumed run finishes its $((stop_step + 2)) steps"
+      failed=$((failed + 1))
+    fi
+  fi
+else
+  n=$((n + 1)); echo "ok $n - 2 ranks: signals to one rank # SKIP no mpirun, or birdied built without MPI"
 fi
 echo "1..$n"
 exit $((failed > 0))

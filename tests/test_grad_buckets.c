@@ -160,6 +160,25 @@ static void test_bucket_size_is_respected(void **state)
     assert_true(rec.n_begun >= 2);
 }
 
+/* A bucket is full when it holds bucket_floats, not only beyond: with the size of the first range
+ * exactly, that range is its own bucket, begun as soon as it is reported. */
+static void test_bucket_of_exactly_the_size_is_full(void **state)
+{
+    birdie_model *m = &model;
+    char err[256];
+    size_t first = m->n_params - m->ln_f; /* head and ln_f: the first range of the pass */
+    assert_int_equal(run_pass(m, &batch, first, err, sizeof err), 0);
+    assert_cover(m->n_params);
+    assert_int_equal(rec.offset[0], m->ln_f);
+    assert_int_equal(rec.count[0], first);
+    assert_int_equal(rec.ready_calls_at_begin[0], 1);
+    /* one float more and the first range waits for the next */
+    assert_int_equal(run_pass(m, &batch, first + 1, err, sizeof err), 0);
+    assert_cover(m->n_params);
+    assert_int_equal(rec.ready_calls_at_begin[0], 2);
+    assert_true(rec.count[0] >= first + 1);
+}
+
 static void test_same_gradients_as_plain_backward(void **state)
 {
     birdie_model *m = &model;
@@ -217,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_one_bucket_when_size_zero),
         cmocka_unit_test(test_tiny_buckets_start_during_the_pass),
         cmocka_unit_test(test_bucket_size_is_respected),
+        cmocka_unit_test(test_bucket_of_exactly_the_size_is_full),
         cmocka_unit_test(test_same_gradients_as_plain_backward),
         cmocka_unit_test(test_errors_are_reported),
         cmocka_unit_test(test_bucket_floats_from_mib),

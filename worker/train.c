@@ -31,6 +31,11 @@ double birdie_lr_at(const birdie_config *cfg, long step)
     return floor_lr + 0.5 * (peak - floor_lr) * (1.0 + cos(M_PI * progress));
 }
 
+double birdie_grad_clip_scale(double norm, double clip)
+{
+    return clip > 0 && norm > clip ? clip / norm : 1.0;
+}
+
 /* Effective shapes: the size's defaults with the config's overrides. */
 static int model_shape(const birdie_config *cfg, birdie_model_config *mc, char *err, size_t errlen)
 {
@@ -242,7 +247,7 @@ static int train_step(run *r, long step, double *loss, double *norm, double *cla
         return -ERANGE;
     }
     const birdie_config *cfg = r->cfg;
-    double scale = cfg->grad_clip > 0 && *norm > cfg->grad_clip ? cfg->grad_clip / *norm : 1.0;
+    double scale = birdie_grad_clip_scale(*norm, cfg->grad_clip);
     birdie_model_adamw(model, (float)birdie_lr_at(cfg, step), (float)cfg->weight_decay, (float)scale, (int)step);
     return 0;
 }

@@ -29,6 +29,10 @@ typedef struct birdie_train_report {
 /* Learning rate at step (1-based) of `steps`: linear warm-up then cosine to min_lr_frac * lr. */
 double birdie_lr_at(const birdie_config *cfg, long step);
 
+/* The factor the summed (global) gradient is multiplied by before AdamW: clip / norm when the norm
+ * is above clip > 0, so the clipped gradient's norm is exactly clip; else 1 (clip 0 = off). */
+double birdie_grad_clip_scale(double norm, double clip);
+
 /* Trains as cfg says on the given backend, as rank coll->rank of coll->world data-parallel ranks
  * (coll NULL = a world of one), printing progress lines to log (may be NULL; pass it on rank 0
  * only). Rank r builds rows [r*b, (r+1)*b) of each global batch of cfg->batch = world*b rows and
