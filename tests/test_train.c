@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -196,14 +197,21 @@ static void test_checkpoint_corrupt(void **state)
     snprintf(path, sizeof path, "%s/ckpt_000000010.bin", dir);
     assert_int_not_equal(access(path, F_OK), 0); /* keep = 2 removed the oldest */
     snprintf(path, sizeof path, "%s/ckpt_000000030.bin", dir);
+    /* one flipped byte in the middle of the payload (not past the end: that would test trailing bytes) */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
     FILE *f = fopen(path, "r+b");
-    fseek(f, 200, SEEK_SET);
-    fputc(0x5a, f);
+    assert_non_null(f);
+    assert_int_equal(fseek(f, st.st_size / 2, SEEK_SET), 0);
+    int byte = fgetc(f);
+    assert_int_equal(fseek(f, st.st_size / 2, SEEK_SET), 0);
+    fputc(byte ^ 0x5a, f);
     fclose(f);
     birdie_checkpoint ck;
     assert_int_equal(birdie_checkpoint_load_latest(dir, &ck, notes, sizeof notes, err, sizeof err), 1);
     assert_int_equal(ck.step, 20);
     assert_non_null(strstr(notes, "ckpt_000000030.bin"));
+    assert_non_null(strstr(notes, "checksum"));
     assert_true(ck.params[4] == 5.0f && ck.weights[1] == 0.75);
     birdie_checkpoint_free(&ck);
     snprintf(path, sizeof path, "%s/ckpt_000000020.bin", dir);
