@@ -139,7 +139,7 @@ static int link_wait(void *ctx, int64_t min_version, int want_unpause, int timeo
 {
     birdie_run_link *link = ctx;
     if (!want_unpause)
-        return worker_client_wait(link->wc, min_version, 0, 1, timeout_ms);
+        return worker_client_wait(link->wc, min_version, WORKER_WAKE_VERSION | WORKER_WAKE_STOP, timeout_ms) != 0;
     /* the client wakes on new versions and stops, not on the end of a pause: look every 50 ms */
     struct timespec nap = {0, 50 * 1000 * 1000};
     for (int waited = 0; waited < timeout_ms; waited += 50) {

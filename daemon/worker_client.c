@@ -292,11 +292,13 @@ void worker_client_poll(worker_client *wc, worker_directive *out, double *weight
   pthread_mutex_unlock(&wc->mu);
 }
 
-int worker_client_wait(worker_client *wc, int64_t min_version, int want_pause, int want_stop, int timeout_ms) {
+int worker_client_wait(worker_client *wc, int64_t min_version, int wake, int timeout_ms) {
   int64_t until = mono_ms() + timeout_ms;
   pthread_mutex_lock(&wc->mu);
   for (;;) {
-    int ok = wc->dir.version >= min_version && (!want_pause || wc->dir.pause) && (!want_stop || wc->dir.stop);
+    int ok = ((wake & WORKER_WAKE_VERSION) && wc->dir.version >= min_version ? WORKER_WAKE_VERSION : 0) |
+             ((wake & WORKER_WAKE_PAUSE) && wc->dir.pause ? WORKER_WAKE_PAUSE : 0) |
+             ((wake & WORKER_WAKE_STOP) && wc->dir.stop ? WORKER_WAKE_STOP : 0);
     int64_t left = until - mono_ms();
     if (ok || left <= 0 || wc->closing) {
       pthread_mutex_unlock(&wc->mu);

@@ -74,9 +74,17 @@ int worker_client_finish(worker_client *wc, int64_t step, int failed, const char
 
 /* Non-blocking: the newest directive; weights (may be NULL) gets n_arms weights in arm order. */
 void worker_client_poll(worker_client *wc, worker_directive *out, double *weights);
-/* Blocks until a directive with version >= min_version (or stop/pause as asked) arrives, or
- * timeout_ms passes: 1 when it did, 0 on timeout. want: 0 version only, 1 also pause, 2 also stop. */
-int worker_client_wait(worker_client *wc, int64_t min_version, int want_pause, int want_stop, int timeout_ms);
+/* What worker_client_wait wakes on, OR-ed together into its `wake` argument. */
+enum {
+  WORKER_WAKE_VERSION = 1, /* the newest mixture version is >= min_version */
+  WORKER_WAKE_PAUSE = 2,   /* the run is paused */
+  WORKER_WAKE_STOP = 4,    /* the run is told to stop */
+};
+/* Blocks until ANY condition in `wake` holds (it looks again as each directive arrives), until
+ * timeout_ms passes, or until the client closes. Returns the conditions of `wake` that hold when it
+ * returns: non-zero when one woke it, 0 when the time ran out (or the client closed) first.
+ * min_version matters only with WORKER_WAKE_VERSION. */
+int worker_client_wait(worker_client *wc, int64_t min_version, int wake, int timeout_ms);
 
 /* The gRPC status code inside a WORKER_RPC_ERR return, or -1 for other codes. */
 int worker_client_rpc_code(int rc);

@@ -120,7 +120,7 @@ static void test_checkpoint_needs_the_token(void **state) {
 
 static void test_checkpoint_seq_reaches_every_worker(void **state) {
   two_ranks *t = *state;
-  assert_true(worker_client_wait(t->w0, 0, 0, 0, 3000));
+  assert_true(worker_client_wait(t->w0, 0, WORKER_WAKE_VERSION, 3000));
   worker_directive d;
   worker_client_poll(t->w0, &d, NULL);
   assert_int_equal(d.checkpoint_seq, 0);

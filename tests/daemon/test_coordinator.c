@@ -79,7 +79,7 @@ static void test_register_and_initial_mixture(void **state) {
   assert_int_equal(worker_client_arm_count(t->w0), FIX_N_ARMS);
   assert_string_equal(worker_client_arm_name(t->w0, 2), "copy_short");
   assert_int_equal(worker_client_incarnation(t->w0), 1);
-  assert_true(worker_client_wait(t->w1, 0, 0, 0, 3000));
+  assert_true(worker_client_wait(t->w1, 0, WORKER_WAKE_VERSION, 3000));
   worker_directive d;
   double w[FIX_N_ARMS];
   worker_client_poll(t->w1, &d, w);
@@ -100,8 +100,8 @@ static void test_eval_round_to_new_version(void **state) {
   two_ranks *t = *state;
   double l0[FIX_N_ARMS] = {100, 200, 300, 400}, l1[FIX_N_ARMS] = {300, 200, 100, 0};
   report_both(t->w0, t->w1, 100, l0, l1);
-  assert_true(worker_client_wait(t->w0, 1, 0, 0, 3000));
-  assert_true(worker_client_wait(t->w1, 1, 0, 0, 3000));
+  assert_true(worker_client_wait(t->w0, 1, WORKER_WAKE_VERSION, 3000));
+  assert_true(worker_client_wait(t->w1, 1, WORKER_WAKE_VERSION, 3000));
   double got[FIX_N_ARMS], want[FIX_N_ARMS], sums[FIX_N_ARMS], tok[FIX_N_ARMS] = {200, 200, 200, 200};
   for (int i = 0; i < FIX_N_ARMS; i++) sums[i] = l0[i] + l1[i];
   fix_expected_weights(sums, tok, want);
@@ -148,7 +148,7 @@ static void test_eval_sums_over_ranks_and_tokens(void **state) {
   assert_int_equal(complete, 0);
   assert_int_equal(worker_client_report_eval(t->w1, 100, l1, t1, &complete, err, sizeof(err)), 0);
   assert_int_equal(complete, 1);
-  assert_true(worker_client_wait(t->w0, 1, 0, 0, 3000));
+  assert_true(worker_client_wait(t->w0, 1, WORKER_WAKE_VERSION, 3000));
   double sum_l[FIX_N_ARMS], sum_t[FIX_N_ARMS], want[FIX_N_ARMS], total = 0;
   for (int i = 0; i < FIX_N_ARMS; i++) {
     sum_l[i] = l0[i] + l1[i];
@@ -224,7 +224,7 @@ static void test_set_mixture_contract(void **state) {
   }
   protobuf_c_message_free_unpacked(&r->base, NULL);
   double got[FIX_N_ARMS];
-  assert_true(worker_client_wait(t->w1, 1, 0, 0, 3000));
+  assert_true(worker_client_wait(t->w1, 1, WORKER_WAKE_VERSION, 3000));
   worker_directive d;
   worker_client_poll(t->w1, &d, got);
   for (int i = 0; i < FIX_N_ARMS; i++) assert_true(fabs(got[i] - want[i]) < 1e-15);
@@ -322,7 +322,7 @@ static void test_expected_version_and_request_id(void **state) {
   assert_false(r->replayed);
   assert_true(fabs(r->mixture->weights[0]->weight - 0.75) < 1e-12);
   protobuf_c_message_free_unpacked(&r->base, NULL);
-  assert_true(worker_client_wait(t->w0, 1, 0, 0, 3000));
+  assert_true(worker_client_wait(t->w0, 1, WORKER_WAKE_VERSION, 3000));
   /* The same request again (e.g. a retry after a timeout): the first result, nothing new. The
    * stale expected version does not matter: the request was already applied. */
   double other[2] = {1, 1};
@@ -418,7 +418,7 @@ static void test_bad_eval_reports(void **state) {
 static void test_pause_resume_stop_reach_workers(void **state) {
   two_ranks *t = *state;
   assert_int_equal(control(t->ch, "/birdie.v1.Control/Pause"), GRPC_STATUS_OK);
-  assert_true(worker_client_wait(t->w0, 0, 1, 0, 3000));
+  assert_true(worker_client_wait(t->w0, 0, WORKER_WAKE_PAUSE, 3000));
   assert_int_equal(control(t->ch, "/birdie.v1.Control/Pause"), GRPC_STATUS_OK); /* idempotent */
   assert_int_equal(control(t->ch, "/birdie.v1.Control/Resume"), GRPC_STATUS_OK);
   worker_directive d;
@@ -429,7 +429,7 @@ static void test_pause_resume_stop_reach_workers(void **state) {
   }
   assert_false(d.pause);
   assert_int_equal(control(t->ch, "/birdie.v1.Control/Stop"), GRPC_STATUS_OK);
-  assert_true(worker_client_wait(t->w1, 0, 0, 1, 3000));
+  assert_true(worker_client_wait(t->w1, 0, WORKER_WAKE_STOP, 3000));
   worker_client_poll(t->w1, &d, NULL);
   assert_non_null(strstr(d.stop_reason, "operator stop"));
   /* Stopping: no more mixtures or pauses. */
@@ -532,7 +532,7 @@ static void test_history_rpc(void **state) {
   two_ranks *t = *state;
   double l[FIX_N_ARMS] = {4, 3, 2, 1};
   report_both(t->w0, t->w1, 50, l, l);
-  assert_true(worker_client_wait(t->w0, 1, 0, 0, 3000));
+  assert_true(worker_client_wait(t->w0, 1, WORKER_WAKE_VERSION, 3000));
   Birdie__V1__GetHistoryRequest req = BIRDIE__V1__GET_HISTORY_REQUEST__INIT;
   ProtobufCMessage *resp = NULL;
   rpc_status st;
@@ -649,7 +649,7 @@ static void test_not_started_and_eval_deadline(void **state) {
   double l[FIX_N_ARMS] = {1, 1, 1, 1};
   assert_int_equal(worker_client_report_eval(w0, 10, l, l, NULL, err, sizeof(err)), 0);
   assert_int_equal(worker_client_report_eval(w1, 10, l, l, NULL, err, sizeof(err)), 0);
-  assert_true(worker_client_wait(w2, 0, 0, 1, 3000));
+  assert_true(worker_client_wait(w2, 0, WORKER_WAKE_STOP, 3000));
   worker_directive d;
   worker_client_poll(w2, &d, NULL);
   assert_non_null(strstr(d.stop_reason, "eval_deadline_exceeded"));
@@ -714,7 +714,7 @@ static void test_stop_with_live_streams(void **state) {
   fixture f;
   assert_int_equal(fix_start(&f, 1, 1, 1000), 0);
   worker_client *w = open_worker(&f, 0, 1);
-  assert_true(worker_client_wait(w, 0, 0, 0, 3000));
+  assert_true(worker_client_wait(w, 0, WORKER_WAKE_VERSION, 3000));
   rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
   Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
   rpc_stream *s = NULL;

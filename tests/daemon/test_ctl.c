@@ -100,7 +100,7 @@ static void test_set_mixture_and_refusals(void **state) {
   assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN,
                        (const char *[]){"set-mixture", "ntp=3", "copy_long=1", "--expected-version", "0", NULL}), 0);
   EXPECT_OUTPUT(e, "version 0 -> 1");
-  assert_true(worker_client_wait(e->w0, 1, 0, 0, 3000));
+  assert_true(worker_client_wait(e->w0, 1, WORKER_WAKE_VERSION, 3000));
   /* stale version */
   assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN,
                        (const char *[]){"set-mixture", "ntp=1", "--expected-version", "0", NULL}), 5);
@@ -207,7 +207,7 @@ static void test_history_from_db_and_server(void **state) {
   int complete = 0;
   assert_int_equal(worker_client_report_eval(e->w0, 64, l, t, &complete, err, sizeof(err)), 0);
   assert_true(complete);
-  assert_true(worker_client_wait(e->w0, 1, 0, 0, 3000));
+  assert_true(worker_client_wait(e->w0, 1, WORKER_WAKE_VERSION, 3000));
   assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"history", NULL}), 0);
   EXPECT_OUTPUT(e, "decisions (1)");
   /* Read the database directly, while the coordinator runs, without any server address. */
@@ -265,7 +265,7 @@ static void test_watch_and_stop(void **state) {
   json_decref(root);
   assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"stop", "--reason", "test over", NULL}), 0);
   EXPECT_OUTPUT(e, "stopping");
-  assert_true(worker_client_wait(e->w0, 0, 0, 1, 3000));
+  assert_true(worker_client_wait(e->w0, 0, WORKER_WAKE_STOP, 3000));
 }
 
 static json_t *json_output(ctl_env *e) {
