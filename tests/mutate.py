@@ -11,8 +11,9 @@ changed tested code, and add a mutant for every defect found later.
 
 Mutant file format (blocks separated by blank lines, '#' starts a comment line):
     @ <id> <path from the repository root>
-    - <exact original text: occurs exactly once in that file; no newline>
+    - <exact original text: occurs exactly once in that file>
     + <replacement text>
+(several '-' lines in a row are one text spanning those lines, joined by newlines; so are '+' lines)
     ? <comma-separated substrings of test names to run first>        (optional)
     = equivalent: <one-line reason why it cannot change behaviour>   (optional; not run)
 
@@ -61,10 +62,10 @@ def parse(path):
                 mutants.append(cur)
             elif cur is None:
                 raise SystemExit("%s:%d: a mutant starts with '@ <id> <path>'" % (path, n))
-            elif tag == "-":
-                cur.old = rest
+            elif tag == "-":  # consecutive '-' (or '+') lines are one text joined by newlines
+                cur.old = rest if cur.old is None else cur.old + "\n" + rest
             elif tag == "+":
-                cur.new = rest
+                cur.new = rest if cur.new is None else cur.new + "\n" + rest
             elif tag == "?":
                 cur.hints = [h.strip() for h in rest.split(",") if h.strip()]
             elif tag == "=":
