@@ -21,124 +21,160 @@
 #include "daemon/store.h"
 #include "daemon/token.h"
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_UNAVAILABLE = 3, EXIT_DEADLINE = 4, EXIT_REFUSED = 5,
-       EXIT_UNAUTHENTICATED = 6 };
+enum {
+    EXIT_OK = 0,
+    EXIT_ERROR = 1,
+    EXIT_USAGE = 2,
+    EXIT_UNAVAILABLE = 3,
+    EXIT_DEADLINE = 4,
+    EXIT_REFUSED = 5,
+    EXIT_UNAUTHENTICATED = 6
+};
 
 typedef struct options {
-  const char *addr, *token, *token_file, *output, *db, *run, *file, *request_id, *reason;
-  int timeout_ms;
-  int timeout_given;
-  int64_t since;
-  int limit;
-  int has_expected_version;
-  int64_t expected_version;
-  long count;       /* watch: stop after this many events (0: until the stream ends) */
-  int json;
-  const char *command;
-  int n_args;
-  char **args;
+    const char *addr, *token, *token_file, *output, *db, *run, *file, *request_id, *reason;
+    int timeout_ms;
+    int timeout_given;
+    int64_t since;
+    int limit;
+    int has_expected_version;
+    int64_t expected_version;
+    long count; /* watch: stop after this many events (0: until the stream ends) */
+    int json;
+    const char *command;
+    int n_args;
+    char **args;
 } options;
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: birdiectl [options] COMMAND [args]\n"
-          "commands:\n"
-          "  status                                  run state, step, tokens/s, per-rank mixture version, last eval,\n"
-          "                                          checkpoint_seq and the last checkpoint\n"
-          "  set-mixture arm=w ... | --file F        set the objective mixture (weights are normalised)\n"
-          "              [--expected-version V] [--request-id ID] [--reason TEXT]\n"
-          "  watch [--count N]                       stream step/eval/mixture/state/checkpoint events\n"
-          "  history [--since STEP] [--limit N]      evals, rewards, decisions, mixtures, checkpoints\n"
-          "          [--db FILE [--run NAME]]        ... read from a database file, no server needed\n"
-          "  checkpoint [--reason TEXT] [--request-id ID]\n"
-          "                                          ask every rank to checkpoint; prints the new checkpoint_seq\n"
-          "  pause | resume | stop [--reason TEXT]\n"
-          "options:\n"
-          "  --addr HOST:PORT     coordinator address (default $BIRDIE_ADDR or 127.0.0.1:50051)\n"
-          "  --token TOKEN        bearer token (default $BIRDIE_TOKEN); --token-file FILE reads it from a file\n"
-          "  -o table|json        output format (default table)\n"
-          "  --timeout MS         deadline of each call (default 10000; watch: none unless given)\n"
-          "exit codes: 0 ok, 1 error, 2 usage, 3 unavailable, 4 deadline exceeded,\n"
-          "            5 refused (INVALID_ARGUMENT/ABORTED/FAILED_PRECONDITION), 6 unauthenticated\n");
+static void usage(FILE *f)
+{
+    fprintf(
+        f, "usage: birdiectl [options] COMMAND [args]\n"
+           "commands:\n"
+           "  status                                  run state, step, tokens/s, per-rank mixture version, last eval,\n"
+           "                                          checkpoint_seq and the last checkpoint\n"
+           "  set-mixture arm=w ... | --file F        set the objective mixture (weights are normalised)\n"
+           "              [--expected-version V] [--request-id ID] [--reason TEXT]\n"
+           "  watch [--count N]                       stream step/eval/mixture/state/checkpoint events\n"
+           "  history [--since STEP] [--limit N]      evals, rewards, decisions, mixtures, checkpoints\n"
+           "          [--db FILE [--run NAME]]        ... read from a database file, no server needed\n"
+           "  checkpoint [--reason TEXT] [--request-id ID]\n"
+           "                                          ask every rank to checkpoint; prints the new checkpoint_seq\n"
+           "  pause | resume | stop [--reason TEXT]\n"
+           "options:\n"
+           "  --addr HOST:PORT     coordinator address (default $BIRDIE_ADDR or 127.0.0.1:50051)\n"
+           "  --token TOKEN        bearer token (default $BIRDIE_TOKEN); --token-file FILE reads it from a file\n"
+           "  -o table|json        output format (default table)\n"
+           "  --timeout MS         deadline of each call (default 10000; watch: none unless given)\n"
+           "exit codes: 0 ok, 1 error, 2 usage, 3 unavailable, 4 deadline exceeded,\n"
+           "            5 refused (INVALID_ARGUMENT/ABORTED/FAILED_PRECONDITION), 6 unauthenticated\n");
 }
 
-static int parse_int64(const char *s, int64_t *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (!*s || *end || errno) return -1;
-  *out = v;
-  return 0;
+static int parse_int64(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 /* Options may appear anywhere; everything else is the command and its arguments. */
-static int parse_args(int argc, char **argv, options *o, char *err, size_t errlen) {
-  static const char *const with_value[] = {"--addr", "--token", "--token-file", "-o", "--output", "--db", "--run",
-                                           "--file", "--request-id", "--reason", "--timeout", "--since", "--limit",
-                                           "--expected-version", "--count"};
-  o->args = calloc((size_t)argc, sizeof(char *));
-  if (!o->args) return snprintf(err, errlen, "out of memory"), -1;
-  o->timeout_ms = -1;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *value = NULL;
-    const char *name = NULL;
-    for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
-      size_t n = strlen(with_value[k]);
-      if (strcmp(a, with_value[k]) == 0) {
-        if (i + 1 >= argc) return snprintf(err, errlen, "%s needs a value", a), -1;
-        name = with_value[k];
-        value = argv[++i];
-      } else if (strncmp(a, with_value[k], n) == 0 && a[n] == '=') {
-        name = with_value[k];
-        value = a + n + 1;
-      }
-      if (name) break;
+static int parse_args(int argc, char **argv, options *o, char *err, size_t errlen)
+{
+    static const char *const with_value[] = {
+        "--addr", "--token",      "--token-file", "-o",        "--output", "--db",    "--run",
+        "--file", "--request-id", "--reason",     "--timeout", "--since",  "--limit", "--expected-version",
+        "--count"};
+    o->args = calloc((size_t)argc, sizeof(char *));
+    if (!o->args)
+        return snprintf(err, errlen, "out of memory"), -1;
+    o->timeout_ms = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *value = NULL;
+        const char *name = NULL;
+        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
+            size_t n = strlen(with_value[k]);
+            if (strcmp(a, with_value[k]) == 0) {
+                if (i + 1 >= argc)
+                    return snprintf(err, errlen, "%s needs a value", a), -1;
+                name = with_value[k];
+                value = argv[++i];
+            } else if (strncmp(a, with_value[k], n) == 0 && a[n] == '=') {
+                name = with_value[k];
+                value = a + n + 1;
+            }
+            if (name)
+                break;
+        }
+        if (!name) {
+            if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+                return 1;
+            if (a[0] == '-' && a[1] == '-')
+                return snprintf(err, errlen, "unknown option %s", a), -1;
+            if (!o->command)
+                o->command = a;
+            else
+                o->args[o->n_args++] = argv[i];
+            continue;
+        }
+        int64_t v = 0;
+        if (!strcmp(name, "--addr"))
+            o->addr = value;
+        else if (!strcmp(name, "--token"))
+            o->token = value;
+        else if (!strcmp(name, "--token-file"))
+            o->token_file = value;
+        else if (!strcmp(name, "-o") || !strcmp(name, "--output"))
+            o->output = value;
+        else if (!strcmp(name, "--db"))
+            o->db = value;
+        else if (!strcmp(name, "--run"))
+            o->run = value;
+        else if (!strcmp(name, "--file"))
+            o->file = value;
+        else if (!strcmp(name, "--request-id"))
+            o->request_id = value;
+        else if (!strcmp(name, "--reason"))
+            o->reason = value;
+        else if (parse_int64(value, &v))
+            return snprintf(err, errlen, "%s: '%s' is not an integer", name, value), -1;
+        else if (!strcmp(name, "--timeout")) {
+            if (v <= 0 || v > 86400000)
+                return snprintf(err, errlen, "--timeout must be within 1..86400000 ms"), -1;
+            o->timeout_ms = (int)v;
+            o->timeout_given = 1;
+        } else if (!strcmp(name, "--since"))
+            o->since = v;
+        else if (!strcmp(name, "--limit")) {
+            if (v < 0 || v > 100000)
+                return snprintf(err, errlen, "--limit must be within 0..100000"), -1;
+            o->limit = (int)v;
+        } else if (!strcmp(name, "--expected-version")) {
+            if (v < 0)
+                return snprintf(err, errlen, "--expected-version must be non-negative"), -1;
+            o->has_expected_version = 1;
+            o->expected_version = v;
+        } else if (!strcmp(name, "--count")) {
+            if (v < 0)
+                return snprintf(err, errlen, "--count must be non-negative"), -1;
+            o->count = (long)v;
+        }
     }
-    if (!name) {
-      if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) return 1;
-      if (a[0] == '-' && a[1] == '-') return snprintf(err, errlen, "unknown option %s", a), -1;
-      if (!o->command) o->command = a;
-      else o->args[o->n_args++] = argv[i];
-      continue;
-    }
-    int64_t v = 0;
-    if (!strcmp(name, "--addr")) o->addr = value;
-    else if (!strcmp(name, "--token")) o->token = value;
-    else if (!strcmp(name, "--token-file")) o->token_file = value;
-    else if (!strcmp(name, "-o") || !strcmp(name, "--output")) o->output = value;
-    else if (!strcmp(name, "--db")) o->db = value;
-    else if (!strcmp(name, "--run")) o->run = value;
-    else if (!strcmp(name, "--file")) o->file = value;
-    else if (!strcmp(name, "--request-id")) o->request_id = value;
-    else if (!strcmp(name, "--reason")) o->reason = value;
-    else if (parse_int64(value, &v)) return snprintf(err, errlen, "%s: '%s' is not an integer", name, value), -1;
-    else if (!strcmp(name, "--timeout")) {
-      if (v <= 0 || v > 86400000) return snprintf(err, errlen, "--timeout must be within 1..86400000 ms"), -1;
-      o->timeout_ms = (int)v;
-      o->timeout_given = 1;
-    } else if (!strcmp(name, "--since")) o->since = v;
-    else if (!strcmp(name, "--limit")) {
-      if (v < 0 || v > 100000) return snprintf(err, errlen, "--limit must be within 0..100000"), -1;
-      o->limit = (int)v;
-    } else if (!strcmp(name, "--expected-version")) {
-      if (v < 0) return snprintf(err, errlen, "--expected-version must be non-negative"), -1;
-      o->has_expected_version = 1;
-      o->expected_version = v;
-    } else if (!strcmp(name, "--count")) {
-      if (v < 0) return snprintf(err, errlen, "--count must be non-negative"), -1;
-      o->count = (long)v;
-    }
-  }
-  if (!o->command) return snprintf(err, errlen, "no command given"), -1;
-  if (o->output && strcmp(o->output, "json") != 0 && strcmp(o->output, "table") != 0)
-    return snprintf(err, errlen, "-o must be table or json, not '%s'", o->output), -1;
-  o->json = o->output && strcmp(o->output, "json") == 0;
-  return 0;
+    if (!o->command)
+        return snprintf(err, errlen, "no command given"), -1;
+    if (o->output && strcmp(o->output, "json") != 0 && strcmp(o->output, "table") != 0)
+        return snprintf(err, errlen, "-o must be table or json, not '%s'", o->output), -1;
+    o->json = o->output && strcmp(o->output, "json") == 0;
+    return 0;
 }
 
-static int exit_code_for(grpc_status_code code) {
-  switch (code) {
+static int exit_code_for(grpc_status_code code)
+{
+    switch (code) {
     case GRPC_STATUS_OK: return EXIT_OK;
     case GRPC_STATUS_UNAVAILABLE: return EXIT_UNAVAILABLE;
     case GRPC_STATUS_DEADLINE_EXCEEDED: return EXIT_DEADLINE;
@@ -149,263 +185,323 @@ static int exit_code_for(grpc_status_code code) {
     case GRPC_STATUS_OUT_OF_RANGE: return EXIT_REFUSED;
     case GRPC_STATUS_UNAUTHENTICATED: return EXIT_UNAUTHENTICATED;
     default: return EXIT_ERROR;
-  }
+    }
 }
 
 /* Reports an error in the chosen format and returns the exit code. */
-static int report_error(const options *o, const char *code_name, const char *message, int exit_code) {
-  if (o->json) {
-    json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code_name, "message", message ? message : "", "exit_code",
-                          exit_code);
-    ctl_print_json(e, 0);
-  } else {
-    fprintf(stderr, "birdiectl: %s: %s\n", code_name, message ? message : "");
-  }
-  return exit_code;
+static int report_error(const options *o, const char *code_name, const char *message, int exit_code)
+{
+    if (o->json) {
+        json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code_name, "message", message ? message : "",
+                              "exit_code", exit_code);
+        ctl_print_json(e, 0);
+    } else {
+        fprintf(stderr, "birdiectl: %s: %s\n", code_name, message ? message : "");
+    }
+    return exit_code;
 }
 
-static int report_rpc_error(const options *o, const char *command, const rpc_status *st) {
-  char msg[700];
-  snprintf(msg, sizeof(msg), "%s: %s", command, st->message);
-  return report_error(o, wire_status_name(st->code), msg, exit_code_for(st->code));
+static int report_rpc_error(const options *o, const char *command, const rpc_status *st)
+{
+    char msg[700];
+    snprintf(msg, sizeof(msg), "%s: %s", command, st->message);
+    return report_error(o, wire_status_name(st->code), msg, exit_code_for(st->code));
 }
 
-static int usage_error(const options *o, const char *msg) {
-  int rc = report_error(o, "USAGE", msg, EXIT_USAGE);
-  if (!o->json) usage(stderr);
-  return rc;
+static int usage_error(const options *o, const char *msg)
+{
+    int rc = report_error(o, "USAGE", msg, EXIT_USAGE);
+    if (!o->json)
+        usage(stderr);
+    return rc;
 }
 
 /* A random request id so that a retry of a mutation (set-mixture, checkpoint) cannot apply it twice. */
-static void new_request_id(char *out, size_t outlen) {
-  unsigned char b[12] = {0};
-  FILE *f = fopen("/dev/urandom", "rb");
-  size_t got = f ? fread(b, 1, sizeof(b), f) : 0;
-  if (f) fclose(f);
-  if (got != sizeof(b)) { /* no urandom: time and address still make collisions unlikely */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ (uint64_t)(uintptr_t)out;
-    memcpy(b, &x, sizeof(x));
-  }
-  size_t used = (size_t)snprintf(out, outlen, "ctl-");
-  for (size_t i = 0; i < sizeof(b) && used + 2 < outlen; i++) used += (size_t)snprintf(out + used, outlen - used, "%02x", b[i]);
+static void new_request_id(char *out, size_t outlen)
+{
+    unsigned char b[12] = {0};
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(b, 1, sizeof(b), f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof(b)) { /* no urandom: time and address still make collisions unlikely */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ (uint64_t)(uintptr_t)out;
+        memcpy(b, &x, sizeof(x));
+    }
+    size_t used = (size_t)snprintf(out, outlen, "ctl-");
+    for (size_t i = 0; i < sizeof(b) && used + 2 < outlen; i++)
+        used += (size_t)snprintf(out + used, outlen - used, "%02x", b[i]);
 }
 
 /* --request-id as given (the server checks its length), else a new random one in buf. */
-static char *request_id_or_new(const options *o, char *buf, size_t buflen) {
-  if (o->request_id) return (char *)o->request_id;
-  new_request_id(buf, buflen);
-  return buf;
+static char *request_id_or_new(const options *o, char *buf, size_t buflen)
+{
+    if (o->request_id)
+        return (char *)o->request_id;
+    new_request_id(buf, buflen);
+    return buf;
 }
 
 typedef void (*table_printer)(const ProtobufCMessage *m, const options *o);
 
-static int print_reply(const options *o, const ProtobufCMessage *m, table_printer table) {
-  if (o->json) ctl_print_json(ctl_message_to_json(m), 0);
-  else table(m, o);
-  return EXIT_OK;
+static int print_reply(const options *o, const ProtobufCMessage *m, table_printer table)
+{
+    if (o->json)
+        ctl_print_json(ctl_message_to_json(m), 0);
+    else
+        table(m, o);
+    return EXIT_OK;
 }
 
-static void table_status(const ProtobufCMessage *m, const options *o) { ctl_table_status((const void *)m); }
-static void table_set_mixture(const ProtobufCMessage *m, const options *o) { ctl_table_set_mixture((const void *)m); }
-static void table_history(const ProtobufCMessage *m, const options *o) { ctl_table_history((const void *)m); }
-static void table_control(const ProtobufCMessage *m, const options *o) { ctl_table_control(o->command, (const void *)m); }
-static void table_checkpoint(const ProtobufCMessage *m, const options *o) { ctl_table_checkpoint((const void *)m); }
+static void table_status(const ProtobufCMessage *m, const options *o)
+{
+    ctl_table_status((const void *)m);
+}
+static void table_set_mixture(const ProtobufCMessage *m, const options *o)
+{
+    ctl_table_set_mixture((const void *)m);
+}
+static void table_history(const ProtobufCMessage *m, const options *o)
+{
+    ctl_table_history((const void *)m);
+}
+static void table_control(const ProtobufCMessage *m, const options *o)
+{
+    ctl_table_control(o->command, (const void *)m);
+}
+static void table_checkpoint(const ProtobufCMessage *m, const options *o)
+{
+    ctl_table_checkpoint((const void *)m);
+}
 
 static int unary(rpc_channel *ch, const options *o, const char *method, const ProtobufCMessage *req,
-                 const ProtobufCMessageDescriptor *resp_desc, table_printer table) {
-  ProtobufCMessage *resp = NULL;
-  rpc_status st;
-  if (rpc_unary(ch, method, req, resp_desc, &resp, o->timeout_ms, &st)) return report_rpc_error(o, o->command, &st);
-  int rc = print_reply(o, resp, table);
-  protobuf_c_message_free_unpacked(resp, NULL);
-  return rc;
+                 const ProtobufCMessageDescriptor *resp_desc, table_printer table)
+{
+    ProtobufCMessage *resp = NULL;
+    rpc_status st;
+    if (rpc_unary(ch, method, req, resp_desc, &resp, o->timeout_ms, &st))
+        return report_rpc_error(o, o->command, &st);
+    int rc = print_reply(o, resp, table);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
 }
 
 /* A mutation carrying a request id: a timeout or a dropped connection may hide a success, and the
  * same request id makes the one retry return the first result instead of applying it twice. */
 static int call_with_retry(rpc_channel *ch, const options *o, const char *method, const ProtobufCMessage *req,
-                           const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, rpc_status *st) {
-  int rc = rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
-  if (rc && (st->code == GRPC_STATUS_DEADLINE_EXCEEDED || st->code == GRPC_STATUS_UNAVAILABLE))
-    rc = rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
-  return rc;
+                           const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, rpc_status *st)
+{
+    int rc = rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
+    if (rc && (st->code == GRPC_STATUS_DEADLINE_EXCEEDED || st->code == GRPC_STATUS_UNAVAILABLE))
+        rc = rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
+    return rc;
 }
 
-static int cmd_set_mixture(rpc_channel *ch, const options *o) {
-  ctl_weights w;
-  char err[600];
-  if (o->file && o->n_args) return usage_error(o, "set-mixture takes arm=w arguments or --file, not both");
-  if (!o->file && !o->n_args) return usage_error(o, "set-mixture needs arm=w arguments or --file F");
-  int rc = o->file ? ctl_weights_from_file(o->file, &w, err, sizeof(err)) : ctl_weights_from_args(o->n_args, o->args, &w, err, sizeof(err));
-  if (rc) return usage_error(o, err);
-  Birdie__V1__SetMixtureRequest req = BIRDIE__V1__SET_MIXTURE_REQUEST__INIT;
-  Birdie__V1__ArmWeight *items = calloc(w.n, sizeof(*items));
-  Birdie__V1__ArmWeight **ptrs = calloc(w.n, sizeof(*ptrs));
-  Birdie__V1__ExpectedVersion expected = BIRDIE__V1__EXPECTED_VERSION__INIT;
-  char request_id[64];
-  if (!items || !ptrs) {
+static int cmd_set_mixture(rpc_channel *ch, const options *o)
+{
+    ctl_weights w;
+    char err[600];
+    if (o->file && o->n_args)
+        return usage_error(o, "set-mixture takes arm=w arguments or --file, not both");
+    if (!o->file && !o->n_args)
+        return usage_error(o, "set-mixture needs arm=w arguments or --file F");
+    int rc = o->file ? ctl_weights_from_file(o->file, &w, err, sizeof(err))
+                     : ctl_weights_from_args(o->n_args, o->args, &w, err, sizeof(err));
+    if (rc)
+        return usage_error(o, err);
+    Birdie__V1__SetMixtureRequest req = BIRDIE__V1__SET_MIXTURE_REQUEST__INIT;
+    Birdie__V1__ArmWeight *items = calloc(w.n, sizeof(*items));
+    Birdie__V1__ArmWeight **ptrs = calloc(w.n, sizeof(*ptrs));
+    Birdie__V1__ExpectedVersion expected = BIRDIE__V1__EXPECTED_VERSION__INIT;
+    char request_id[64];
+    if (!items || !ptrs) {
+        free(items);
+        free(ptrs);
+        ctl_weights_free(&w);
+        return report_error(o, "INTERNAL", "out of memory", EXIT_ERROR);
+    }
+    for (size_t i = 0; i < w.n; i++) {
+        birdie__v1__arm_weight__init(&items[i]);
+        items[i].arm = w.arms[i];
+        items[i].weight = w.weights[i];
+        ptrs[i] = &items[i];
+    }
+    req.n_weights = w.n;
+    req.weights = ptrs;
+    if (o->has_expected_version) {
+        expected.version = o->expected_version;
+        req.expected_version = &expected;
+    }
+    req.request_id = request_id_or_new(o, request_id, sizeof(request_id));
+    req.reason = (char *)(o->reason ? o->reason : "");
+    ProtobufCMessage *resp = NULL;
+    rpc_status st;
+    rc = call_with_retry(ch, o, "/birdie.v1.Control/SetMixture", &req.base,
+                         &birdie__v1__set_mixture_response__descriptor, &resp, &st);
     free(items);
     free(ptrs);
     ctl_weights_free(&w);
-    return report_error(o, "INTERNAL", "out of memory", EXIT_ERROR);
-  }
-  for (size_t i = 0; i < w.n; i++) {
-    birdie__v1__arm_weight__init(&items[i]);
-    items[i].arm = w.arms[i];
-    items[i].weight = w.weights[i];
-    ptrs[i] = &items[i];
-  }
-  req.n_weights = w.n;
-  req.weights = ptrs;
-  if (o->has_expected_version) {
-    expected.version = o->expected_version;
-    req.expected_version = &expected;
-  }
-  req.request_id = request_id_or_new(o, request_id, sizeof(request_id));
-  req.reason = (char *)(o->reason ? o->reason : "");
-  ProtobufCMessage *resp = NULL;
-  rpc_status st;
-  rc = call_with_retry(ch, o, "/birdie.v1.Control/SetMixture", &req.base, &birdie__v1__set_mixture_response__descriptor,
-                       &resp, &st);
-  free(items);
-  free(ptrs);
-  ctl_weights_free(&w);
-  if (rc) return report_rpc_error(o, "set-mixture", &st);
-  rc = print_reply(o, resp, table_set_mixture);
-  protobuf_c_message_free_unpacked(resp, NULL);
-  return rc;
+    if (rc)
+        return report_rpc_error(o, "set-mixture", &st);
+    rc = print_reply(o, resp, table_set_mixture);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
 }
 
-static int cmd_checkpoint(rpc_channel *ch, const options *o) {
-  Birdie__V1__CheckpointRequest req = BIRDIE__V1__CHECKPOINT_REQUEST__INIT;
-  char request_id[64];
-  req.request_id = request_id_or_new(o, request_id, sizeof(request_id));
-  req.reason = (char *)(o->reason ? o->reason : "");
-  ProtobufCMessage *resp = NULL;
-  rpc_status st;
-  if (call_with_retry(ch, o, "/birdie.v1.Control/Checkpoint", &req.base, &birdie__v1__checkpoint_response__descriptor,
-                      &resp, &st))
-    return report_rpc_error(o, "checkpoint", &st);
-  int rc = print_reply(o, resp, table_checkpoint);
-  protobuf_c_message_free_unpacked(resp, NULL);
-  return rc;
-}
-
-static int cmd_watch(rpc_channel *ch, const options *o) {
-  Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
-  rpc_stream *s = NULL;
-  rpc_status st;
-  /* A watch lasts as long as the operator wants: no deadline unless --timeout was given. */
-  int deadline = o->timeout_given ? o->timeout_ms : 0;
-  if (rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, deadline, &s, &st)) return report_rpc_error(o, "watch", &st);
-  long seen = 0;
-  ProtobufCMessage *m = NULL;
-  int r;
-  while ((o->count == 0 || seen < o->count) && (r = rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st)) == 1) {
-    if (o->json) ctl_print_json(ctl_message_to_json(m), 1);
-    else ctl_table_event((const Birdie__V1__Event *)m);
-    protobuf_c_message_free_unpacked(m, NULL);
-    seen++;
-  }
-  int done_by_count = o->count > 0 && seen >= o->count;
-  rpc_stream_close(s);
-  if (done_by_count || st.code == GRPC_STATUS_OK) return EXIT_OK;
-  return report_rpc_error(o, "watch", &st);
-}
-
-static int cmd_history_db(const options *o) {
-  birdie_store *store = NULL;
-  char err[600];
-  int64_t run_id;
-  Birdie__V1__GetHistoryResponse *h = NULL;
-  int rc = store_open(o->db, 1, &store, err, sizeof(err));
-  if (rc == 0) rc = store_select_run(store, o->run, &run_id, err, sizeof(err));
-  if (rc == 0) rc = store_history(store, o->since, o->limit, &h, err, sizeof(err));
-  store_close(store);
-  if (rc) return report_error(o, "DATABASE", err, EXIT_ERROR);
-  print_reply(o, &h->base, table_history);
-  store_history_free(h);
-  return EXIT_OK;
-}
-
-static int run_command(rpc_channel *ch, const options *o) {
-  const char *c = o->command;
-  if (!strcmp(c, "status")) {
-    Birdie__V1__GetStatusRequest req = BIRDIE__V1__GET_STATUS_REQUEST__INIT;
-    return unary(ch, o, "/birdie.v1.Control/GetStatus", &req.base, &birdie__v1__get_status_response__descriptor, table_status);
-  }
-  if (!strcmp(c, "set-mixture")) return cmd_set_mixture(ch, o);
-  if (!strcmp(c, "watch")) return cmd_watch(ch, o);
-  if (!strcmp(c, "checkpoint")) return cmd_checkpoint(ch, o);
-  if (!strcmp(c, "history")) {
-    Birdie__V1__GetHistoryRequest req = BIRDIE__V1__GET_HISTORY_REQUEST__INIT;
-    req.since_step = o->since;
-    req.limit = o->limit;
-    return unary(ch, o, "/birdie.v1.Control/GetHistory", &req.base, &birdie__v1__get_history_response__descriptor, table_history);
-  }
-  static const char *const verbs[][2] = {{"pause", "/birdie.v1.Control/Pause"},
-                                         {"resume", "/birdie.v1.Control/Resume"},
-                                         {"stop", "/birdie.v1.Control/Stop"}};
-  for (size_t i = 0; i < 3; i++) {
-    if (strcmp(c, verbs[i][0]) != 0) continue;
-    Birdie__V1__ControlRequest req = BIRDIE__V1__CONTROL_REQUEST__INIT;
+static int cmd_checkpoint(rpc_channel *ch, const options *o)
+{
+    Birdie__V1__CheckpointRequest req = BIRDIE__V1__CHECKPOINT_REQUEST__INIT;
+    char request_id[64];
+    req.request_id = request_id_or_new(o, request_id, sizeof(request_id));
     req.reason = (char *)(o->reason ? o->reason : "");
-    return unary(ch, o, verbs[i][1], &req.base, &birdie__v1__control_response__descriptor, table_control);
-  }
-  return -1;
+    ProtobufCMessage *resp = NULL;
+    rpc_status st;
+    if (call_with_retry(ch, o, "/birdie.v1.Control/Checkpoint", &req.base, &birdie__v1__checkpoint_response__descriptor,
+                        &resp, &st))
+        return report_rpc_error(o, "checkpoint", &st);
+    int rc = print_reply(o, resp, table_checkpoint);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
 }
 
-static int known_command(const char *c) {
-  static const char *const names[] = {"status", "set-mixture", "watch", "history", "checkpoint", "pause", "resume",
-                                      "stop"};
-  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-    if (!strcmp(c, names[i])) return 1;
-  return 0;
+static int cmd_watch(rpc_channel *ch, const options *o)
+{
+    Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
+    rpc_stream *s = NULL;
+    rpc_status st;
+    /* A watch lasts as long as the operator wants: no deadline unless --timeout was given. */
+    int deadline = o->timeout_given ? o->timeout_ms : 0;
+    if (rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, deadline, &s, &st))
+        return report_rpc_error(o, "watch", &st);
+    long seen = 0;
+    ProtobufCMessage *m = NULL;
+    int r;
+    while ((o->count == 0 || seen < o->count) &&
+           (r = rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st)) == 1) {
+        if (o->json)
+            ctl_print_json(ctl_message_to_json(m), 1);
+        else
+            ctl_table_event((const Birdie__V1__Event *)m);
+        protobuf_c_message_free_unpacked(m, NULL);
+        seen++;
+    }
+    int done_by_count = o->count > 0 && seen >= o->count;
+    rpc_stream_close(s);
+    if (done_by_count || st.code == GRPC_STATUS_OK)
+        return EXIT_OK;
+    return report_rpc_error(o, "watch", &st);
 }
 
-int main(int argc, char **argv) {
-  options o;
-  memset(&o, 0, sizeof(o));
-  char err[600];
-  int prc = parse_args(argc, argv, &o, err, sizeof(err));
-  if (prc == 1) {
-    usage(stdout);
-    free(o.args);
+static int cmd_history_db(const options *o)
+{
+    birdie_store *store = NULL;
+    char err[600];
+    int64_t run_id;
+    Birdie__V1__GetHistoryResponse *h = NULL;
+    int rc = store_open(o->db, 1, &store, err, sizeof(err));
+    if (rc == 0)
+        rc = store_select_run(store, o->run, &run_id, err, sizeof(err));
+    if (rc == 0)
+        rc = store_history(store, o->since, o->limit, &h, err, sizeof(err));
+    store_close(store);
+    if (rc)
+        return report_error(o, "DATABASE", err, EXIT_ERROR);
+    print_reply(o, &h->base, table_history);
+    store_history_free(h);
     return EXIT_OK;
-  }
-  int rc;
-  if (prc < 0) {
-    rc = usage_error(&o, err);
-  } else if (!known_command(o.command)) {
-    snprintf(err, sizeof(err), "unknown command '%s'", o.command);
-    rc = usage_error(&o, err);
-  } else if (o.n_args && strcmp(o.command, "set-mixture") != 0) {
-    snprintf(err, sizeof(err), "%s takes no arguments (got '%s')", o.command, o.args[0]);
-    rc = usage_error(&o, err);
-  } else if (o.db) {
-    rc = strcmp(o.command, "history") == 0 ? cmd_history_db(&o) : usage_error(&o, "--db works with history only");
-  } else {
-    char token[BIRDIE_TOKEN_MAX];
-    token[0] = 0;
-    if (o.token) snprintf(token, sizeof(token), "%s", o.token);
-    else if (token_load(o.token_file, token, sizeof(token), err, sizeof(err))) {
-      rc = usage_error(&o, err);
-      free(o.args);
-      return rc;
+}
+
+static int run_command(rpc_channel *ch, const options *o)
+{
+    const char *c = o->command;
+    if (!strcmp(c, "status")) {
+        Birdie__V1__GetStatusRequest req = BIRDIE__V1__GET_STATUS_REQUEST__INIT;
+        return unary(ch, o, "/birdie.v1.Control/GetStatus", &req.base, &birdie__v1__get_status_response__descriptor,
+                     table_status);
     }
-    const char *addr = o.addr ? o.addr : getenv("BIRDIE_ADDR");
-    if (!addr || !*addr) addr = "127.0.0.1:50051";
-    if (o.timeout_ms < 0) o.timeout_ms = 10000;
-    rpc_channel *ch = NULL;
-    if (rpc_channel_open(addr, token, &ch, err, sizeof(err))) {
-      rc = report_error(&o, "UNAVAILABLE", err, EXIT_UNAVAILABLE);
+    if (!strcmp(c, "set-mixture"))
+        return cmd_set_mixture(ch, o);
+    if (!strcmp(c, "watch"))
+        return cmd_watch(ch, o);
+    if (!strcmp(c, "checkpoint"))
+        return cmd_checkpoint(ch, o);
+    if (!strcmp(c, "history")) {
+        Birdie__V1__GetHistoryRequest req = BIRDIE__V1__GET_HISTORY_REQUEST__INIT;
+        req.since_step = o->since;
+        req.limit = o->limit;
+        return unary(ch, o, "/birdie.v1.Control/GetHistory", &req.base, &birdie__v1__get_history_response__descriptor,
+                     table_history);
+    }
+    static const char *const verbs[][2] = {{"pause", "/birdie.v1.Control/Pause"},
+                                           {"resume", "/birdie.v1.Control/Resume"},
+                                           {"stop", "/birdie.v1.Control/Stop"}};
+    for (size_t i = 0; i < 3; i++) {
+        if (strcmp(c, verbs[i][0]) != 0)
+            continue;
+        Birdie__V1__ControlRequest req = BIRDIE__V1__CONTROL_REQUEST__INIT;
+        req.reason = (char *)(o->reason ? o->reason : "");
+        return unary(ch, o, verbs[i][1], &req.base, &birdie__v1__control_response__descriptor, table_control);
+    }
+    return -1;
+}
+
+static int known_command(const char *c)
+{
+    static const char *const names[] = {"status",     "set-mixture", "watch",  "history",
+                                        "checkpoint", "pause",       "resume", "stop"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(c, names[i]))
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    memset(&o, 0, sizeof(o));
+    char err[600];
+    int prc = parse_args(argc, argv, &o, err, sizeof(err));
+    if (prc == 1) {
+        usage(stdout);
+        free(o.args);
+        return EXIT_OK;
+    }
+    int rc;
+    if (prc < 0) {
+        rc = usage_error(&o, err);
+    } else if (!known_command(o.command)) {
+        snprintf(err, sizeof(err), "unknown command '%s'", o.command);
+        rc = usage_error(&o, err);
+    } else if (o.n_args && strcmp(o.command, "set-mixture") != 0) {
+        snprintf(err, sizeof(err), "%s takes no arguments (got '%s')", o.command, o.args[0]);
+        rc = usage_error(&o, err);
+    } else if (o.db) {
+        rc = strcmp(o.command, "history") == 0 ? cmd_history_db(&o) : usage_error(&o, "--db works with history only");
     } else {
-      rc = run_command(ch, &o);
-      rpc_channel_close(ch);
+        char token[BIRDIE_TOKEN_MAX];
+        token[0] = 0;
+        if (o.token)
+            snprintf(token, sizeof(token), "%s", o.token);
+        else if (token_load(o.token_file, token, sizeof(token), err, sizeof(err))) {
+            rc = usage_error(&o, err);
+            free(o.args);
+            return rc;
+        }
+        const char *addr = o.addr ? o.addr : getenv("BIRDIE_ADDR");
+        if (!addr || !*addr)
+            addr = "127.0.0.1:50051";
+        if (o.timeout_ms < 0)
+            o.timeout_ms = 10000;
+        rpc_channel *ch = NULL;
+        if (rpc_channel_open(addr, token, &ch, err, sizeof(err))) {
+            rc = report_error(&o, "UNAVAILABLE", err, EXIT_UNAVAILABLE);
+        } else {
+            rc = run_command(ch, &o);
+            rpc_channel_close(ch);
+        }
     }
-  }
-  free(o.args);
-  return rc;
+    free(o.args);
+    return rc;
 }

@@ -7,9 +7,9 @@
 #include <stddef.h>
 
 typedef struct ctl_weights {
-  size_t n;
-  char **arms;
-  double *weights;
+    size_t n;
+    char **arms;
+    double *weights;
 } ctl_weights;
 
 /* Each argument must be "arm=w" with w a number (nan/inf are passed through for the server to

@@ -12,197 +12,236 @@
 #include "daemon/coordinator_internal.h"
 #include "daemon/mixture.h"
 
-int coord_arm_index(const coordinator *co, const char *name) {
-  for (int i = 0; i < co->n_arms; i++)
-    if (strcmp(co->arm_names[i], name) == 0) return i;
-  return -1;
+int coord_arm_index(const coordinator *co, const char *name)
+{
+    for (int i = 0; i < co->n_arms; i++)
+        if (strcmp(co->arm_names[i], name) == 0)
+            return i;
+    return -1;
 }
 
-void coord_set_error(coordinator *co, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(co->last_error, sizeof(co->last_error), fmt, ap);
-  va_end(ap);
+void coord_set_error(coordinator *co, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(co->last_error, sizeof(co->last_error), fmt, ap);
+    va_end(ap);
 }
 
-static void emit_state_event(coordinator *co, const char *detail) {
-  Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
-  ev.kind = "state";
-  ev.step = co->step;
-  ev.state = (char *)run_state_name(co->state);
-  ev.detail = (char *)(detail ? detail : "");
-  ev.unix_ms = coord_now_unix_ms();
-  coord_broadcast_event(co, &ev);
+static void emit_state_event(coordinator *co, const char *detail)
+{
+    Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
+    ev.kind = "state";
+    ev.step = co->step;
+    ev.state = (char *)run_state_name(co->state);
+    ev.detail = (char *)(detail ? detail : "");
+    ev.unix_ms = coord_now_unix_ms();
+    coord_broadcast_event(co, &ev);
 }
 
-int coord_set_state(coordinator *co, run_state s, const char *reason, int force, char *msg, size_t msglen) {
-  int ended = s == RUN_FINISHED || s == RUN_FAILED;
-  int rc = store_set_state(co->store, run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
-  if (rc) {
-    coord_set_error(co, "recording run state %s: %s", run_state_name(s), msg);
-    if (!force) return rc;
-  }
-  co->state = s;
-  atomic_store(&co->state_snapshot, s);
-  if (s == RUN_STOPPING || ended) snprintf(co->stop_reason, sizeof(co->stop_reason), "%s", reason ? reason : "");
-  coord_mark_directives_dirty(co);
-  emit_state_event(co, reason);
-  return rc;
+int coord_set_state(coordinator *co, run_state s, const char *reason, int force, char *msg, size_t msglen)
+{
+    int ended = s == RUN_FINISHED || s == RUN_FAILED;
+    int rc = store_set_state(co->store, run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
+    if (rc) {
+        coord_set_error(co, "recording run state %s: %s", run_state_name(s), msg);
+        if (!force)
+            return rc;
+    }
+    co->state = s;
+    atomic_store(&co->state_snapshot, s);
+    if (s == RUN_STOPPING || ended)
+        snprintf(co->stop_reason, sizeof(co->stop_reason), "%s", reason ? reason : "");
+    coord_mark_directives_dirty(co);
+    emit_state_event(co, reason);
+    return rc;
 }
 
 /* Makes `weights` the current mixture (already recorded in the store) and tells everyone. */
 static void install_mixture(coordinator *co, int64_t version, const double *weights, const char *source, int64_t step,
-                            int64_t created_ms) {
-  co->version = version;
-  memcpy(co->weights, weights, (size_t)co->n_arms * sizeof(double));
-  snprintf(co->source, sizeof(co->source), "%s", source);
-  co->mixture_step = step;
-  co->mixture_created_ms = created_ms;
-  coord_mark_directives_dirty(co);
-  /* The Event's Mixture is built by hand here to avoid an arena for one message. */
-  Birdie__V1__ArmWeight *aw = calloc((size_t)co->n_arms, sizeof(*aw));
-  Birdie__V1__ArmWeight **awp = calloc((size_t)co->n_arms, sizeof(*awp));
-  if (!aw || !awp) {
+                            int64_t created_ms)
+{
+    co->version = version;
+    memcpy(co->weights, weights, (size_t)co->n_arms * sizeof(double));
+    snprintf(co->source, sizeof(co->source), "%s", source);
+    co->mixture_step = step;
+    co->mixture_created_ms = created_ms;
+    coord_mark_directives_dirty(co);
+    /* The Event's Mixture is built by hand here to avoid an arena for one message. */
+    Birdie__V1__ArmWeight *aw = calloc((size_t)co->n_arms, sizeof(*aw));
+    Birdie__V1__ArmWeight **awp = calloc((size_t)co->n_arms, sizeof(*awp));
+    if (!aw || !awp) {
+        free(aw);
+        free(awp);
+        coord_set_error(co, "out of memory announcing mixture version %" PRId64, version);
+        return;
+    }
+    Birdie__V1__Mixture m = BIRDIE__V1__MIXTURE__INIT;
+    for (int i = 0; i < co->n_arms; i++) {
+        birdie__v1__arm_weight__init(&aw[i]);
+        aw[i].arm = co->arm_names[i];
+        aw[i].weight = weights[i];
+        awp[i] = &aw[i];
+    }
+    m.version = version;
+    m.weights = awp;
+    m.n_weights = (size_t)co->n_arms;
+    m.source = co->source;
+    m.step = step;
+    m.created_unix_ms = created_ms;
+    Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
+    ev.kind = "mixture";
+    ev.step = step;
+    ev.mixture = &m;
+    ev.unix_ms = coord_now_unix_ms();
+    coord_broadcast_event(co, &ev);
     free(aw);
     free(awp);
-    coord_set_error(co, "out of memory announcing mixture version %" PRId64, version);
-    return;
-  }
-  Birdie__V1__Mixture m = BIRDIE__V1__MIXTURE__INIT;
-  for (int i = 0; i < co->n_arms; i++) {
-    birdie__v1__arm_weight__init(&aw[i]);
-    aw[i].arm = co->arm_names[i];
-    aw[i].weight = weights[i];
-    awp[i] = &aw[i];
-  }
-  m.version = version;
-  m.weights = awp;
-  m.n_weights = (size_t)co->n_arms;
-  m.source = co->source;
-  m.step = step;
-  m.created_unix_ms = created_ms;
-  Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
-  ev.kind = "mixture";
-  ev.step = step;
-  ev.mixture = &m;
-  ev.unix_ms = coord_now_unix_ms();
-  coord_broadcast_event(co, &ev);
-  free(aw);
-  free(awp);
 }
 
 int coord_commit_operator_mixture(coordinator *co, const double *weights, const char *request_id, const char *reason,
-                                  char *msg, size_t msglen) {
-  int64_t now = coord_now_unix_ms();
-  int64_t version = co->version + 1;
-  store_mixture m = {.version = version, .step = co->step, .created_unix_ms = now, .source = "operator",
-                     .request_id = request_id, .reason = reason, .weights = weights};
-  store_decision d = {.step = co->step, .mixture_version = version, .source = "operator", .explore = 0,
-                      .predicted_reward = NAN, .observed_reward = NAN, .fit_error = NAN, .record = reason,
-                      .unix_ms = now};
-  char err[COORD_MSG_MAX];
-  int rc = store_commit_mixture(co->store, &m, &d, err, sizeof(err));
-  if (rc) {
-    snprintf(msg, msglen, "recording the mixture failed, nothing changed: %s", err);
-    return rc;
-  }
-  install_mixture(co, version, weights, "operator", co->step, now);
-  return 0;
+                                  char *msg, size_t msglen)
+{
+    int64_t now = coord_now_unix_ms();
+    int64_t version = co->version + 1;
+    store_mixture m = {.version = version,
+                       .step = co->step,
+                       .created_unix_ms = now,
+                       .source = "operator",
+                       .request_id = request_id,
+                       .reason = reason,
+                       .weights = weights};
+    store_decision d = {.step = co->step,
+                        .mixture_version = version,
+                        .source = "operator",
+                        .explore = 0,
+                        .predicted_reward = NAN,
+                        .observed_reward = NAN,
+                        .fit_error = NAN,
+                        .record = reason,
+                        .unix_ms = now};
+    char err[COORD_MSG_MAX];
+    int rc = store_commit_mixture(co->store, &m, &d, err, sizeof(err));
+    if (rc) {
+        snprintf(msg, msglen, "recording the mixture failed, nothing changed: %s", err);
+        return rc;
+    }
+    install_mixture(co, version, weights, "operator", co->step, now);
+    return 0;
 }
 
-static void emit_eval_event(coordinator *co, int64_t step) {
-  Birdie__V1__ArmEval *ae = calloc((size_t)co->n_arms, sizeof(*ae));
-  Birdie__V1__ArmEval **aep = calloc((size_t)co->n_arms, sizeof(*aep));
-  if (!ae || !aep) {
+static void emit_eval_event(coordinator *co, int64_t step)
+{
+    Birdie__V1__ArmEval *ae = calloc((size_t)co->n_arms, sizeof(*ae));
+    Birdie__V1__ArmEval **aep = calloc((size_t)co->n_arms, sizeof(*aep));
+    if (!ae || !aep) {
+        free(ae);
+        free(aep);
+        return;
+    }
+    for (int i = 0; i < co->n_arms; i++) {
+        birdie__v1__arm_eval__init(&ae[i]);
+        ae[i].arm = co->arm_names[i];
+        ae[i].loss_sum = co->last_loss_sum[i];
+        ae[i].tokens = co->last_tokens[i];
+        aep[i] = &ae[i];
+    }
+    Birdie__V1__EvalSummary es = BIRDIE__V1__EVAL_SUMMARY__INIT;
+    es.step = step;
+    es.evals = aep;
+    es.n_evals = (size_t)co->n_arms;
+    Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
+    ev.kind = "eval";
+    ev.step = step;
+    ev.eval = &es;
+    ev.unix_ms = coord_now_unix_ms();
+    coord_broadcast_event(co, &ev);
     free(ae);
     free(aep);
-    return;
-  }
-  for (int i = 0; i < co->n_arms; i++) {
-    birdie__v1__arm_eval__init(&ae[i]);
-    ae[i].arm = co->arm_names[i];
-    ae[i].loss_sum = co->last_loss_sum[i];
-    ae[i].tokens = co->last_tokens[i];
-    aep[i] = &ae[i];
-  }
-  Birdie__V1__EvalSummary es = BIRDIE__V1__EVAL_SUMMARY__INIT;
-  es.step = step;
-  es.evals = aep;
-  es.n_evals = (size_t)co->n_arms;
-  Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
-  ev.kind = "eval";
-  ev.step = step;
-  ev.eval = &es;
-  ev.unix_ms = coord_now_unix_ms();
-  coord_broadcast_event(co, &ev);
-  free(ae);
-  free(aep);
 }
 
-void coord_round_completed(coordinator *co) {
-  eval_round *r = &co->round;
-  co->last_eval_step = r->step;
-  memcpy(co->last_loss_sum, r->loss_sum, (size_t)co->n_arms * sizeof(double));
-  memcpy(co->last_tokens, r->tokens, (size_t)co->n_arms * sizeof(double));
-  if (decide_worker_submit(co->decider, r->step, r->loss_sum, r->tokens, co->weights))
-    coord_set_error(co, "out of memory queueing the decision of step %" PRId64, r->step);
-  emit_eval_event(co, r->step);
-  eval_round_close(r);
+void coord_round_completed(coordinator *co)
+{
+    eval_round *r = &co->round;
+    co->last_eval_step = r->step;
+    memcpy(co->last_loss_sum, r->loss_sum, (size_t)co->n_arms * sizeof(double));
+    memcpy(co->last_tokens, r->tokens, (size_t)co->n_arms * sizeof(double));
+    if (decide_worker_submit(co->decider, r->step, r->loss_sum, r->tokens, co->weights))
+        coord_set_error(co, "out of memory queueing the decision of step %" PRId64, r->step);
+    emit_eval_event(co, r->step);
+    eval_round_close(r);
 }
 
 /* A decision came back: validate it, commit evals + rewards + decision + mixture at once, install. */
-static void apply_decision(coordinator *co, decide_result *res) {
-  char why[COORD_MSG_MAX] = "";
-  int64_t now = coord_now_unix_ms();
-  int ok = res->rc == 0;
-  if (!ok) snprintf(why, sizeof(why), "decide callback failed at step %" PRId64 ": %.400s", res->step, res->err);
-  if (ok && res->new_mixture) {
-    char bad[COORD_MSG_MAX - 64];
-    if (mixture_normalise(co->n_arms, (const char *const *)co->arm_names, res->new_weights, bad, sizeof(bad))) {
-      snprintf(why, sizeof(why), "scheduler mixture of step %" PRId64 " rejected: %s", res->step, bad);
-      ok = 0;
+static void apply_decision(coordinator *co, decide_result *res)
+{
+    char why[COORD_MSG_MAX] = "";
+    int64_t now = coord_now_unix_ms();
+    int ok = res->rc == 0;
+    if (!ok)
+        snprintf(why, sizeof(why), "decide callback failed at step %" PRId64 ": %.400s", res->step, res->err);
+    if (ok && res->new_mixture) {
+        char bad[COORD_MSG_MAX - 64];
+        if (mixture_normalise(co->n_arms, (const char *const *)co->arm_names, res->new_weights, bad, sizeof(bad))) {
+            snprintf(why, sizeof(why), "scheduler mixture of step %" PRId64 " rejected: %s", res->step, bad);
+            ok = 0;
+        }
     }
-  }
-  int64_t version = co->version + (ok && res->new_mixture);
-  store_mixture m = {.version = version, .step = res->step, .created_unix_ms = now, .source = "scheduler",
-                     .weights = res->new_weights};
-  store_decision d = {.step = res->step, .mixture_version = version, .source = "scheduler", .explore = res->explore,
-                      .predicted_reward = res->predicted_reward, .observed_reward = res->observed_reward,
-                      .fit_error = res->fit_error, .record = res->record, .unix_ms = now};
-  char err[COORD_MSG_MAX];
-  int rc = store_commit_eval(co->store, res->step, res->loss_sum, res->tokens, ok ? res->rewards : NULL,
-                             ok && res->new_mixture ? &m : NULL, ok ? &d : NULL, ok ? NULL : "decide_failed",
-                             ok ? NULL : why, now, err, sizeof(err));
-  if (rc) {
-    coord_set_error(co, "recording the evaluation of step %" PRId64 " failed, mixture kept: %s", res->step, err);
-    return;
-  }
-  if (!ok) {
-    coord_set_error(co, "%s", why);
-    return;
-  }
-  if (res->new_mixture) install_mixture(co, version, res->new_weights, "scheduler", res->step, now);
+    int64_t version = co->version + (ok && res->new_mixture);
+    store_mixture m = {.version = version,
+                       .step = res->step,
+                       .created_unix_ms = now,
+                       .source = "scheduler",
+                       .weights = res->new_weights};
+    store_decision d = {.step = res->step,
+                        .mixture_version = version,
+                        .source = "scheduler",
+                        .explore = res->explore,
+                        .predicted_reward = res->predicted_reward,
+                        .observed_reward = res->observed_reward,
+                        .fit_error = res->fit_error,
+                        .record = res->record,
+                        .unix_ms = now};
+    char err[COORD_MSG_MAX];
+    int rc = store_commit_eval(co->store, res->step, res->loss_sum, res->tokens, ok ? res->rewards : NULL,
+                               ok && res->new_mixture ? &m : NULL, ok ? &d : NULL, ok ? NULL : "decide_failed",
+                               ok ? NULL : why, now, err, sizeof(err));
+    if (rc) {
+        coord_set_error(co, "recording the evaluation of step %" PRId64 " failed, mixture kept: %s", res->step, err);
+        return;
+    }
+    if (!ok) {
+        coord_set_error(co, "%s", why);
+        return;
+    }
+    if (res->new_mixture)
+        install_mixture(co, version, res->new_weights, "scheduler", res->step, now);
 }
 
-static void check_round_deadline(coordinator *co) {
-  if (!eval_round_expired(&co->round, coord_now_mono_ms())) return;
-  char missing[256], reason[COORD_MSG_MAX], ignored[COORD_MSG_MAX];
-  eval_round_missing(&co->round, missing, sizeof(missing));
-  snprintf(reason, sizeof(reason),
-           "eval_deadline_exceeded: evaluation of step %" PRId64 " got %d of %d reports within %d ms; missing ranks %s",
-           co->round.step, co->round.n_reported, co->world_size, co->eval_deadline_ms, missing);
-  store_record_event(co->store, co->round.step, coord_now_unix_ms(), "eval_deadline_exceeded", reason, ignored,
-                     sizeof(ignored));
-  eval_round_close(&co->round);
-  coord_set_error(co, "%s", reason);
-  if (co->state != RUN_FINISHED && co->state != RUN_FAILED) coord_set_state(co, RUN_FAILED, reason, 1, ignored, sizeof(ignored));
+static void check_round_deadline(coordinator *co)
+{
+    if (!eval_round_expired(&co->round, coord_now_mono_ms()))
+        return;
+    char missing[256], reason[COORD_MSG_MAX], ignored[COORD_MSG_MAX];
+    eval_round_missing(&co->round, missing, sizeof(missing));
+    snprintf(reason, sizeof(reason),
+             "eval_deadline_exceeded: evaluation of step %" PRId64
+             " got %d of %d reports within %d ms; missing ranks %s",
+             co->round.step, co->round.n_reported, co->world_size, co->eval_deadline_ms, missing);
+    store_record_event(co->store, co->round.step, coord_now_unix_ms(), "eval_deadline_exceeded", reason, ignored,
+                       sizeof(ignored));
+    eval_round_close(&co->round);
+    coord_set_error(co, "%s", reason);
+    if (co->state != RUN_FINISHED && co->state != RUN_FAILED)
+        coord_set_state(co, RUN_FAILED, reason, 1, ignored, sizeof(ignored));
 }
 
-void coord_tick(coordinator *co) {
-  check_round_deadline(co);
-  decide_result *res;
-  while ((res = decide_worker_poll(co->decider)) != NULL) {
-    apply_decision(co, res);
-    decide_result_free(res);
-  }
+void coord_tick(coordinator *co)
+{
+    check_round_deadline(co);
+    decide_result *res;
+    while ((res = decide_worker_poll(co->decider)) != NULL) {
+        apply_decision(co, res);
+        decide_result_free(res);
+    }
 }

@@ -34,40 +34,40 @@ typedef struct coordinator coordinator;
  * presets: new_weights = current mixture, rewards = NaN, explore = 0, the three reals = NaN,
  * record_text = "", new_mixture = 1. */
 typedef struct coordinator_decision {
-  double *new_weights;     /* [n_arms] the next mixture; validated and normalised like an operator's */
-  double *rewards;         /* [n_arms] per-arm reward of this evaluation (NaN: none, e.g. first eval) */
-  int new_mixture;         /* 0: keep the current mixture (no new version), e.g. during warm-up */
-  int explore;             /* the action was an exploration draw */
-  double predicted_reward; /* NaN where not applicable */
-  double observed_reward;
-  double fit_error;        /* reward-model fit error */
-  char *record_text;       /* free text kept with the decision (e.g. JSON of the scheduler's inputs) */
-  size_t record_cap;
+    double *new_weights; /* [n_arms] the next mixture; validated and normalised like an operator's */
+    double *rewards; /* [n_arms] per-arm reward of this evaluation (NaN: none, e.g. first eval) */
+    int new_mixture; /* 0: keep the current mixture (no new version), e.g. during warm-up */
+    int explore; /* the action was an exploration draw */
+    double predicted_reward; /* NaN where not applicable */
+    double observed_reward;
+    double fit_error; /* reward-model fit error */
+    char *record_text; /* free text kept with the decision (e.g. JSON of the scheduler's inputs) */
+    size_t record_cap;
 } coordinator_decision;
 
 /* Called on the coordinator's decide thread (never the RPC thread), one call at a time, for every
  * completed evaluation round: loss_sum[n_arms] and tokens[n_arms] are summed over all ranks.
  * Return 0, or a negative code with a message in err: the evals are still recorded, the mixture is
  * kept, and the failure is recorded as an event and shown in GetStatus.last_error. */
-typedef int (*coordinator_decide_fn)(void *ctx, int64_t step, const double *loss_sum, const double *tokens,
-                                     int n_arms, coordinator_decision *out, char *err, size_t errlen);
+typedef int (*coordinator_decide_fn)(void *ctx, int64_t step, const double *loss_sum, const double *tokens, int n_arms,
+                                     coordinator_decision *out, char *err, size_t errlen);
 
 typedef struct coordinator_config {
-  const char *bind_addr;            /* "127.0.0.1:50051"; port 0 picks a free one (coordinator_port) */
-  const char *token;                /* bearer token; NULL/"" only with auth_all == 0 */
-  int auth_all;                     /* 1: every birdie.v1 method needs the token */
-  const char *db_path;              /* SQLite file, created and migrated if needed */
-  const char *run_name;             /* a new run, or a resume (new incarnation) of a run of that name */
-  int n_arms;
-  const char *const *arm_names;     /* [n_arms], unique */
-  const char *const *arm_classes;   /* [n_arms] objective class of each arm */
-  const double *initial_weights;    /* [n_arms] or NULL: uniform over classes, then arms */
-  int64_t initial_version;          /* mixture version of initial_weights (0, or the checkpoint's) */
-  int64_t initial_step;             /* step the run starts or resumes at */
-  int world_size;
-  int eval_deadline_ms;             /* from a round's first report to its last, else the run fails */
-  coordinator_decide_fn decide;
-  void *decide_ctx;
+    const char *bind_addr; /* "127.0.0.1:50051"; port 0 picks a free one (coordinator_port) */
+    const char *token; /* bearer token; NULL/"" only with auth_all == 0 */
+    int auth_all; /* 1: every birdie.v1 method needs the token */
+    const char *db_path; /* SQLite file, created and migrated if needed */
+    const char *run_name; /* a new run, or a resume (new incarnation) of a run of that name */
+    int n_arms;
+    const char *const *arm_names; /* [n_arms], unique */
+    const char *const *arm_classes; /* [n_arms] objective class of each arm */
+    const double *initial_weights; /* [n_arms] or NULL: uniform over classes, then arms */
+    int64_t initial_version; /* mixture version of initial_weights (0, or the checkpoint's) */
+    int64_t initial_step; /* step the run starts or resumes at */
+    int world_size;
+    int eval_deadline_ms; /* from a round's first report to its last, else the run fails */
+    coordinator_decide_fn decide;
+    void *decide_ctx;
 } coordinator_config;
 
 /* Validates the config, opens and migrates the store, records the run and a new incarnation, binds

@@ -20,33 +20,33 @@
 
 #define COORD_TICK_MS 50
 #define COORD_OUTSTANDING_REQUESTS 8 /* request_call slots kept armed, for bursts of calls */
-#define COORD_EVENT_QUEUE_MAX 1024   /* per Watch stream; a slower client is cut off */
+#define COORD_EVENT_QUEUE_MAX 1024 /* per Watch stream; a slower client is cut off */
 #define COORD_MSG_MAX 512
 
 /* In a handler (with its msg/msglen): writes why the call is refused and yields the status code. */
 #define COORD_FAIL(code, ...) (snprintf(msg, msglen, __VA_ARGS__), (code))
 
 typedef enum run_state {
-  RUN_STARTING = 0,
-  RUN_RUNNING,
-  RUN_PAUSED,
-  RUN_STOPPING,
-  RUN_FINISHED,
-  RUN_FAILED,
+    RUN_STARTING = 0,
+    RUN_RUNNING,
+    RUN_PAUSED,
+    RUN_STOPPING,
+    RUN_FINISHED,
+    RUN_FAILED,
 } run_state;
 
 const char *run_state_name(run_state s);
 
 typedef enum auth_level {
-  AUTH_NONE,     /* health probes */
-  AUTH_READ,     /* needs the token only with auth_all */
-  AUTH_MUTATION, /* always needs the token */
+    AUTH_NONE, /* health probes */
+    AUTH_READ, /* needs the token only with auth_all */
+    AUTH_MUTATION, /* always needs the token */
 } auth_level;
 
 typedef enum stream_kind {
-  STREAM_NONE = 0,
-  STREAM_DIRECTIVE, /* Coordinator.WatchMixture */
-  STREAM_EVENTS,    /* Control.Watch */
+    STREAM_NONE = 0,
+    STREAM_DIRECTIVE, /* Coordinator.WatchMixture */
+    STREAM_EVENTS, /* Control.Watch */
 } stream_kind;
 
 typedef struct coordinator coordinator;
@@ -56,112 +56,112 @@ typedef grpc_status_code (*unary_handler)(coordinator *co, const ProtobufCMessag
                                           char *msg, size_t msglen);
 
 typedef struct method_entry {
-  const char *path;
-  const ProtobufCMessageDescriptor *request;
-  auth_level auth;
-  unary_handler unary;     /* NULL for streams */
-  stream_kind stream;
+    const char *path;
+    const ProtobufCMessageDescriptor *request;
+    auth_level auth;
+    unary_handler unary; /* NULL for streams */
+    stream_kind stream;
 } method_entry;
 
 typedef enum call_phase {
-  PHASE_REQUESTED,
-  PHASE_READING,
-  PHASE_STREAMING,
-  PHASE_FINISHING,
+    PHASE_REQUESTED,
+    PHASE_READING,
+    PHASE_STREAMING,
+    PHASE_FINISHING,
 } call_phase;
 
 struct server_call;
 typedef struct call_tag {
-  struct server_call *call;
-  int is_close; /* the RECV_CLOSE_ON_SERVER batch of a stream */
+    struct server_call *call;
+    int is_close; /* the RECV_CLOSE_ON_SERVER batch of a stream */
 } call_tag;
 
 typedef struct server_call {
-  coordinator *co;
-  grpc_call *call;
-  grpc_call_details details;
-  grpc_metadata_array request_md;
-  call_tag main_tag, close_tag;
-  call_phase phase;
-  int pending;                   /* batches in flight */
-  const method_entry *method;
-  grpc_byte_buffer *recv_bb;
-  grpc_byte_buffer *send_bb;     /* the message of the batch in flight */
-  grpc_slice status_details;     /* must outlive the status batch */
-  int has_status_details;
-  int cancelled;                 /* RECV_CLOSE_ON_SERVER result */
-  /* streams */
-  stream_kind stream;
-  int send_in_flight;
-  int gone;                      /* client gone or call failed: no more batches */
-  int ending;                    /* send the final status when idle */
-  grpc_status_code end_code;
-  char end_msg[COORD_MSG_MAX];
-  int directive_dirty;
-  grpc_byte_buffer **events;     /* ring [COORD_EVENT_QUEUE_MAX] */
-  int ev_head, ev_count;
-  struct server_call *prev, *next; /* stream list */
+    coordinator *co;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array request_md;
+    call_tag main_tag, close_tag;
+    call_phase phase;
+    int pending; /* batches in flight */
+    const method_entry *method;
+    grpc_byte_buffer *recv_bb;
+    grpc_byte_buffer *send_bb; /* the message of the batch in flight */
+    grpc_slice status_details; /* must outlive the status batch */
+    int has_status_details;
+    int cancelled; /* RECV_CLOSE_ON_SERVER result */
+    /* streams */
+    stream_kind stream;
+    int send_in_flight;
+    int gone; /* client gone or call failed: no more batches */
+    int ending; /* send the final status when idle */
+    grpc_status_code end_code;
+    char end_msg[COORD_MSG_MAX];
+    int directive_dirty;
+    grpc_byte_buffer **events; /* ring [COORD_EVENT_QUEUE_MAX] */
+    int ev_head, ev_count;
+    struct server_call *prev, *next; /* stream list */
 } server_call;
 
 typedef struct rank_info {
-  int registered;
-  int finished;
-  int64_t step;
-  int64_t applied_version;
-  int64_t applied_step;
-  double tokens_per_s;
-  int64_t last_heartbeat_ms;     /* monotonic; 0 = none */
+    int registered;
+    int finished;
+    int64_t step;
+    int64_t applied_version;
+    int64_t applied_step;
+    double tokens_per_s;
+    int64_t last_heartbeat_ms; /* monotonic; 0 = none */
 } rank_info;
 
 struct coordinator {
-  /* config (owned copies) */
-  char *bind_addr, *token, *db_path, *run_name;
-  int auth_all;
-  int n_arms;
-  char **arm_names, **arm_classes;
-  int world_size;
-  int eval_deadline_ms;
+    /* config (owned copies) */
+    char *bind_addr, *token, *db_path, *run_name;
+    int auth_all;
+    int n_arms;
+    char **arm_names, **arm_classes;
+    int world_size;
+    int eval_deadline_ms;
 
-  /* gRPC */
-  grpc_completion_queue *cq;
-  grpc_server *server;
-  int port;
-  pthread_t thread;
-  atomic_int stop_requested;
-  int shutting_down;
-  int shutdown_done;
-  int live_calls;
-  server_call *streams;          /* every open stream call */
+    /* gRPC */
+    grpc_completion_queue *cq;
+    grpc_server *server;
+    int port;
+    pthread_t thread;
+    atomic_int stop_requested;
+    int shutting_down;
+    int shutdown_done;
+    int live_calls;
+    server_call *streams; /* every open stream call */
 
-  /* run (coordinator thread only) */
-  birdie_store *store;
-  int64_t run_id, incarnation;
-  run_state state;
-  atomic_int state_snapshot;
-  char stop_reason[COORD_MSG_MAX];
-  char last_error[COORD_MSG_MAX];
-  rank_info *ranks;              /* [world_size] */
-  int64_t step;                  /* newest step any rank reported */
-  int64_t last_recorded_step;    /* newest steps row written */
-  int64_t last_applied_marked;   /* newest mixture version whose applied_step is recorded */
+    /* run (coordinator thread only) */
+    birdie_store *store;
+    int64_t run_id, incarnation;
+    run_state state;
+    atomic_int state_snapshot;
+    char stop_reason[COORD_MSG_MAX];
+    char last_error[COORD_MSG_MAX];
+    rank_info *ranks; /* [world_size] */
+    int64_t step; /* newest step any rank reported */
+    int64_t last_recorded_step; /* newest steps row written */
+    int64_t last_applied_marked; /* newest mixture version whose applied_step is recorded */
 
-  /* current mixture */
-  int64_t version;
-  double *weights;               /* [n_arms] */
-  char source[16];
-  int64_t mixture_step;
-  int64_t mixture_created_ms;
+    /* current mixture */
+    int64_t version;
+    double *weights; /* [n_arms] */
+    char source[16];
+    int64_t mixture_step;
+    int64_t mixture_created_ms;
 
-  /* evaluation */
-  eval_round round;
-  int64_t last_eval_step;        /* -1: none */
-  double *last_loss_sum, *last_tokens; /* [n_arms] */
-  decide_worker *decider;
+    /* evaluation */
+    eval_round round;
+    int64_t last_eval_step; /* -1: none */
+    double *last_loss_sum, *last_tokens; /* [n_arms] */
+    decide_worker *decider;
 
-  /* checkpoints */
-  int64_t checkpoint_seq;        /* operator checkpoint requests of this incarnation (0: none) */
-  int has_last_checkpoint;
-  store_checkpoint_row last_checkpoint; /* newest recorded checkpoint of the run */
+    /* checkpoints */
+    int64_t checkpoint_seq; /* operator checkpoint requests of this incarnation (0: none) */
+    int has_last_checkpoint;
+    store_checkpoint_row last_checkpoint; /* newest recorded checkpoint of the run */
 };
 
 /* time */
@@ -201,8 +201,8 @@ int coord_arm_index(const coordinator *co, const char *name);
  * unless `force` (internal failures must still stop the run). */
 int coord_set_state(coordinator *co, run_state s, const char *reason, int force, char *msg, size_t msglen);
 /* Commits and installs a new mixture (version + 1). d may be NULL. 0 or negative with msg. */
-int coord_commit_operator_mixture(coordinator *co, const double *weights, const char *request_id,
-                                  const char *reason, char *msg, size_t msglen);
+int coord_commit_operator_mixture(coordinator *co, const double *weights, const char *request_id, const char *reason,
+                                  char *msg, size_t msglen);
 /* Called every tick: round deadline, finished decisions. */
 void coord_tick(coordinator *co);
 /* A completed round: hand it to the decide worker and announce it. */

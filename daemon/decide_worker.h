@@ -13,19 +13,19 @@
 #define DECIDE_RECORD_MAX 8192
 
 typedef struct decide_result {
-  int64_t step;
-  int rc;                  /* the callback's return code */
-  char err[512];           /* its message when rc != 0 */
-  int n_arms;
-  double *loss_sum;        /* [n_arms] the inputs, for the store */
-  double *tokens;          /* [n_arms] */
-  double *new_weights;     /* [n_arms] */
-  double *rewards;         /* [n_arms] */
-  int new_mixture;
-  int explore;
-  double predicted_reward, observed_reward, fit_error;
-  char record[DECIDE_RECORD_MAX];
-  struct decide_result *next;
+    int64_t step;
+    int rc; /* the callback's return code */
+    char err[512]; /* its message when rc != 0 */
+    int n_arms;
+    double *loss_sum; /* [n_arms] the inputs, for the store */
+    double *tokens; /* [n_arms] */
+    double *new_weights; /* [n_arms] */
+    double *rewards; /* [n_arms] */
+    int new_mixture;
+    int explore;
+    double predicted_reward, observed_reward, fit_error;
+    char record[DECIDE_RECORD_MAX];
+    struct decide_result *next;
 } decide_result;
 
 typedef struct decide_worker decide_worker;

@@ -8,22 +8,22 @@
 #include <stdint.h>
 
 typedef struct eval_round {
-  int world_size;
-  int n_arms;
-  int open;                 /* a round is collecting reports */
-  int64_t step;             /* step of the open round */
-  int64_t deadline_ms;      /* when the open round times out */
-  int n_reported;
-  unsigned char *reported;  /* [world_size] */
-  double *loss_sum;         /* [n_arms] summed over reporting ranks */
-  double *tokens;           /* [n_arms] */
-  int64_t last_closed_step; /* -1 before the first round closes */
+    int world_size;
+    int n_arms;
+    int open; /* a round is collecting reports */
+    int64_t step; /* step of the open round */
+    int64_t deadline_ms; /* when the open round times out */
+    int n_reported;
+    unsigned char *reported; /* [world_size] */
+    double *loss_sum; /* [n_arms] summed over reporting ranks */
+    double *tokens; /* [n_arms] */
+    int64_t last_closed_step; /* -1 before the first round closes */
 } eval_round;
 
 typedef enum eval_add_result {
-  EVAL_ADDED = 0,          /* counted */
-  EVAL_DUPLICATE = 1,      /* this rank already reported this open step: ignored (a retry) */
-  EVAL_ALREADY_CLOSED = 2, /* the step was already closed: ignored (a late retry) */
+    EVAL_ADDED = 0, /* counted */
+    EVAL_DUPLICATE = 1, /* this rank already reported this open step: ignored (a retry) */
+    EVAL_ALREADY_CLOSED = 2, /* the step was already closed: ignored (a late retry) */
 } eval_add_result;
 
 int eval_round_init(eval_round *r, int world_size, int n_arms);
@@ -33,8 +33,8 @@ void eval_round_free(eval_round *r);
  * -EINVAL (bad rank, negative/non-finite values, negative step) or -EBUSY (another step's round is
  * open, or the step is older than the last closed one) with a message. Opening a round sets its
  * deadline to now_ms + deadline_ms. */
-int eval_round_add(eval_round *r, int rank, int64_t step, const double *loss_sum, const double *tokens,
-                   int64_t now_ms, int deadline_ms, char *err, size_t errlen);
+int eval_round_add(eval_round *r, int rank, int64_t step, const double *loss_sum, const double *tokens, int64_t now_ms,
+                   int deadline_ms, char *err, size_t errlen);
 
 int eval_round_complete(const eval_round *r);
 int eval_round_expired(const eval_round *r, int64_t now_ms);

@@ -9,9 +9,8 @@
 /* Weights given by arm name (n_named entries) -> out_weights[n_arms] in arm order; arms not named
  * get 0. -EINVAL for an unknown arm, an arm named twice, a negative, NaN or infinite weight, no
  * entries, or all-zero weights. out_weights is written only on success. */
-int mixture_from_named(int n_arms, const char *const *arm_names, size_t n_named,
-                       const char *const *names, const double *weights, double *out_weights,
-                       char *err, size_t errlen);
+int mixture_from_named(int n_arms, const char *const *arm_names, size_t n_named, const char *const *names,
+                       const double *weights, double *out_weights, char *err, size_t errlen);
 
 /* Checks weights[n_arms] in place (finite, >= 0, positive sum) and normalises them to sum 1.
  * -EINVAL with a message otherwise; weights are unchanged on error. */

@@ -9,8 +9,8 @@
 typedef struct msg_arena_chunk msg_arena_chunk;
 
 typedef struct msg_arena {
-  msg_arena_chunk *chunks;
-  int failed;
+    msg_arena_chunk *chunks;
+    int failed;
 } msg_arena;
 
 void msg_arena_init(msg_arena *a);

@@ -21,12 +21,12 @@
 
 struct birdie_run_link {
     worker_client *wc;
-    heartbeat_sender *beat;    /* heartbeats leave from their own thread */
-    coordinator *co;           /* rank 0 only */
-    birdie_curriculum cur;     /* rank 0 only: arms, initial mixture, the scheduler */
+    heartbeat_sender *beat; /* heartbeats leave from their own thread */
+    coordinator *co; /* rank 0 only */
+    birdie_curriculum cur; /* rank 0 only: arms, initial mixture, the scheduler */
     int have_cur;
-    FILE *log;                 /* rank 0: where the closing CPU line goes */
-    double opened_at;          /* monotonic seconds at open */
+    FILE *log; /* rank 0: where the closing CPU line goes */
+    double opened_at; /* monotonic seconds at open */
     /* the scheduler is used by the coordinator's decide thread and saved by the training thread */
     pthread_mutex_t sched_lock;
     int n_arms;
@@ -44,8 +44,8 @@ typedef struct coordinator_announce {
 
 /* ---- decide: the scheduler, on the coordinator's decide thread ---- */
 
-static int decide_locked(birdie_curriculum *cur, int64_t step, const double *loss_sum, const double *tokens,
-                         int n_arms, coordinator_decision *out, char *err, size_t errlen)
+static int decide_locked(birdie_curriculum *cur, int64_t step, const double *loss_sum, const double *tokens, int n_arms,
+                         coordinator_decision *out, char *err, size_t errlen)
 {
     if (!cur->sched) { /* a fixed mixture: the evaluation is recorded, nothing is decided */
         out->new_mixture = 0;
@@ -59,7 +59,10 @@ static int decide_locked(birdie_curriculum *cur, int64_t step, const double *los
     for (int a = 0; a < n_arms; a++)
         diff = fmax(diff, fabs(own[a] - out->new_weights[a]));
     uint64_t own_version = birdie_sched_mixture_version(cur->sched);
-    birdie_sched_input in = {.step = step, .n_arms = n_arms, .loss_sum = loss_sum, .tokens = tokens,
+    birdie_sched_input in = {.step = step,
+                             .n_arms = n_arms,
+                             .loss_sum = loss_sum,
+                             .tokens = tokens,
                              .mixture = diff > 1e-9 ? out->new_weights : NULL,
                              .mixture_version = own_version + 1};
     birdie_decision d = {0};
@@ -162,8 +165,13 @@ static int link_report_eval(void *ctx, int64_t step, const double *loss_sum, con
 static int link_heartbeat(void *ctx, const birdie_step_report *r, char *err, size_t errlen)
 {
     birdie_run_link *link = ctx;
-    worker_heartbeat hb = {.step = r->step, .tokens_per_s = r->tokens_per_s, .applied_version = r->applied_version,
-                           .applied_step = r->applied_step, .loss = r->loss, .lr = r->lr, .grad_norm = r->grad_norm};
+    worker_heartbeat hb = {.step = r->step,
+                           .tokens_per_s = r->tokens_per_s,
+                           .applied_version = r->applied_version,
+                           .applied_step = r->applied_step,
+                           .loss = r->loss,
+                           .lr = r->lr,
+                           .grad_norm = r->grad_norm};
     return heartbeat_sender_post(link->beat, &hb, err, errlen);
 }
 
@@ -237,15 +245,22 @@ static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, i
             names[a] = link->cur.arms.arms[a].name;
             classes[a] = birdie_objective_class_name(link->cur.arms.arms[a].cls);
         }
-        coordinator_config cc = {.bind_addr = cfg->listen, .token = token, .auth_all = cfg->auth_all,
-                                 .db_path = cfg->db, .run_name = cfg->name, .n_arms = n, .arm_names = names,
+        coordinator_config cc = {.bind_addr = cfg->listen,
+                                 .token = token,
+                                 .auth_all = cfg->auth_all,
+                                 .db_path = cfg->db,
+                                 .run_name = cfg->name,
+                                 .n_arms = n,
+                                 .arm_names = names,
                                  .arm_classes = classes,
                                  .initial_weights = resume ? resume->weights : link->cur.weights,
-                                 .initial_version = resume ? (int64_t)resume->mixture_version
-                                                           : (int64_t)link->cur.version,
+                                 .initial_version =
+                                     resume ? (int64_t)resume->mixture_version : (int64_t)link->cur.version,
                                  .initial_step = resume ? resume->step : 0,
-                                 .world_size = world, .eval_deadline_ms = (int)(cfg->eval_deadline_s * 1000),
-                                 .decide = decide_with_scheduler, .decide_ctx = link};
+                                 .world_size = world,
+                                 .eval_deadline_ms = (int)(cfg->eval_deadline_s * 1000),
+                                 .decide = decide_with_scheduler,
+                                 .decide_ctx = link};
         ann->rc = coordinator_start(&cc, &link->co, ann->err, sizeof ann->err);
         if (ann->rc == 0) {
             ann->port = coordinator_port(link->co);
@@ -284,8 +299,12 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
     snprintf(addr, sizeof addr, "%s:%d", ann.host, ann.port);
     if (log && coll->rank == 0)
         fprintf(log, "coordinator listening on %s (store %s); birdiectl --addr %s status\n", addr, cfg->db, addr);
-    worker_client_config wcc = {.addr = addr, .token = token, .rank = coll->rank, .world_size = coll->world,
-                                .deadline_ms = LINK_DEADLINE_MS, .connect_timeout_ms = 60000};
+    worker_client_config wcc = {.addr = addr,
+                                .token = token,
+                                .rank = coll->rank,
+                                .world_size = coll->world,
+                                .deadline_ms = LINK_DEADLINE_MS,
+                                .connect_timeout_ms = 60000};
     if ((rc = worker_client_open(&wcc, &link->wc, err, errlen)) == 0 &&
         !(link->beat = heartbeat_sender_start(link->wc, err, errlen)))
         rc = -ENOMEM;
@@ -294,9 +313,15 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
         return rc;
     }
     link->n_arms = worker_client_arm_count(link->wc);
-    *ctl = (birdie_control){.ctx = link, .scheduler_remote = 1, .poll = link_poll, .wait = link_wait,
-                            .report_eval = link_report_eval, .heartbeat = link_heartbeat, .finish = link_finish,
-                            .report_checkpoint = link_report_checkpoint, .save_scheduler = link_save_scheduler,
+    *ctl = (birdie_control){.ctx = link,
+                            .scheduler_remote = 1,
+                            .poll = link_poll,
+                            .wait = link_wait,
+                            .report_eval = link_report_eval,
+                            .heartbeat = link_heartbeat,
+                            .finish = link_finish,
+                            .report_checkpoint = link_report_checkpoint,
+                            .save_scheduler = link_save_scheduler,
                             .decision_timeout_ms = (int)(cfg->decision_timeout_s * 1000)};
     *out = link;
     return 0;
@@ -311,8 +336,10 @@ static void log_thread_cpu(const birdie_run_link *link)
     if (!link->log || birdie_thread_cpu_read(&cpu, err, sizeof err) < 0)
         return;
     double wall = birdie_monotonic_seconds() - link->opened_at;
-    fprintf(link->log, "cpu on rank 0 over %.1f s: training %.2f s | scheduler %.2f s | coordinator, gRPC and "
-            "streams %.3f s (%.2f%% of training)\n", wall, cpu.training, cpu.scheduler, cpu.service,
+    fprintf(link->log,
+            "cpu on rank 0 over %.1f s: training %.2f s | scheduler %.2f s | coordinator, gRPC and "
+            "streams %.3f s (%.2f%% of training)\n",
+            wall, cpu.training, cpu.scheduler, cpu.service,
             cpu.training > 0 ? 100.0 * cpu.service / cpu.training : 0.0);
 }
 

@@ -8,13 +8,13 @@
 #include "daemon/store.h"
 
 struct birdie_store {
-  sqlite3 *db;
-  int read_only;
-  int schema_version;   /* PRAGMA user_version after opening (read-only handles may be older) */
-  int64_t run_id;       /* 0: no run selected */
-  int64_t incarnation;  /* 0 on read-only handles */
-  int n_arms;
-  char **arm_names;
+    sqlite3 *db;
+    int read_only;
+    int schema_version; /* PRAGMA user_version after opening (read-only handles may be older) */
+    int64_t run_id; /* 0: no run selected */
+    int64_t incarnation; /* 0 on read-only handles */
+    int n_arms;
+    char **arm_names;
 };
 
 /* Prepares sql; on failure writes "what: sqlite message" and returns -EIO. */

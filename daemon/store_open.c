@@ -8,360 +8,434 @@
 #include "daemon/migrations.h"
 #include "daemon/store_internal.h"
 
-int store_known_version(void) { return birdie_migration_count; }
-
-int store_prepare(birdie_store *s, const char *sql, sqlite3_stmt **st, const char *what, char *err, size_t errlen) {
-  if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-    snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
-    *st = NULL;
-    return -EIO;
-  }
-  return 0;
+int store_known_version(void)
+{
+    return birdie_migration_count;
 }
 
-int store_step_done(birdie_store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen) {
-  int rc = sqlite3_step(st);
-  int out = 0;
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-    snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
-    out = -EIO;
-  }
-  sqlite3_finalize(st);
-  return out;
+int store_prepare(birdie_store *s, const char *sql, sqlite3_stmt **st, const char *what, char *err, size_t errlen)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
+        *st = NULL;
+        return -EIO;
+    }
+    return 0;
 }
 
-int store_exec(birdie_store *s, const char *sql, const char *what, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(s->db));
-    sqlite3_free(msg);
-    return -EIO;
-  }
-  return 0;
-}
-
-void store_bind_real(sqlite3_stmt *st, int idx, double v) {
-  if (v != v) sqlite3_bind_null(st, idx);
-  else sqlite3_bind_double(st, idx, v);
-}
-
-void store_bind_text_or_null(sqlite3_stmt *st, int idx, const char *v) {
-  if (v && *v) sqlite3_bind_text(st, idx, v, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, idx);
-}
-
-static int pragma_int(birdie_store *s, const char *sql, int64_t *value, char *err, size_t errlen) {
-  sqlite3_stmt *st;
-  int rc = store_prepare(s, sql, &st, sql, err, errlen);
-  if (rc) return rc;
-  if (sqlite3_step(st) != SQLITE_ROW) {
-    snprintf(err, errlen, "%s: %s", sql, sqlite3_errmsg(s->db));
+int store_step_done(birdie_store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    int out = 0;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
+        out = -EIO;
+    }
     sqlite3_finalize(st);
-    return -EIO;
-  }
-  *value = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return 0;
+    return out;
 }
 
-int store_user_version(birdie_store *s, int *version, char *err, size_t errlen) {
-  int64_t v = 0;
-  int rc = pragma_int(s, "PRAGMA user_version", &v, err, errlen);
-  if (rc == 0) *version = (int)v;
-  return rc;
+int store_exec(birdie_store *s, const char *sql, const char *what, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return -EIO;
+    }
+    return 0;
+}
+
+void store_bind_real(sqlite3_stmt *st, int idx, double v)
+{
+    if (v != v)
+        sqlite3_bind_null(st, idx);
+    else
+        sqlite3_bind_double(st, idx, v);
+}
+
+void store_bind_text_or_null(sqlite3_stmt *st, int idx, const char *v)
+{
+    if (v && *v)
+        sqlite3_bind_text(st, idx, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, idx);
+}
+
+static int pragma_int(birdie_store *s, const char *sql, int64_t *value, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = store_prepare(s, sql, &st, sql, err, errlen);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        snprintf(err, errlen, "%s: %s", sql, sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        return -EIO;
+    }
+    *value = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_user_version(birdie_store *s, int *version, char *err, size_t errlen)
+{
+    int64_t v = 0;
+    int rc = pragma_int(s, "PRAGMA user_version", &v, err, errlen);
+    if (rc == 0)
+        *version = (int)v;
+    return rc;
 }
 
 /* Refuses files that are not birdie databases, or newer than this binary. */
-static int check_identity(birdie_store *s, const char *path, int64_t *version, char *err, size_t errlen) {
-  int64_t app_id = 0, n_objects = 0;
-  int rc = pragma_int(s, "PRAGMA user_version", version, err, errlen);
-  if (rc == 0) rc = pragma_int(s, "PRAGMA application_id", &app_id, err, errlen);
-  if (rc == 0) rc = pragma_int(s, "SELECT count(*) FROM sqlite_master", &n_objects, err, errlen);
-  if (rc) return rc;
-  if (app_id != 0 && app_id != STORE_APPLICATION_ID) {
-    snprintf(err, errlen, "%s is not a birdie database (application_id 0x%08" PRIx64 ")", path, app_id);
-    return -EINVAL;
-  }
-  if (*version == 0 && n_objects > 0) {
-    snprintf(err, errlen, "%s holds tables but no birdie schema version; refusing to touch it", path);
-    return -EINVAL;
-  }
-  if (*version > birdie_migration_count) {
-    snprintf(err, errlen,
-             "%s has schema version %" PRId64 ", newer than this binary's %d; use a newer birdie to open it",
-             path, *version, birdie_migration_count);
-    return -EPROTO;
-  }
-  return 0;
+static int check_identity(birdie_store *s, const char *path, int64_t *version, char *err, size_t errlen)
+{
+    int64_t app_id = 0, n_objects = 0;
+    int rc = pragma_int(s, "PRAGMA user_version", version, err, errlen);
+    if (rc == 0)
+        rc = pragma_int(s, "PRAGMA application_id", &app_id, err, errlen);
+    if (rc == 0)
+        rc = pragma_int(s, "SELECT count(*) FROM sqlite_master", &n_objects, err, errlen);
+    if (rc)
+        return rc;
+    if (app_id != 0 && app_id != STORE_APPLICATION_ID) {
+        snprintf(err, errlen, "%s is not a birdie database (application_id 0x%08" PRIx64 ")", path, app_id);
+        return -EINVAL;
+    }
+    if (*version == 0 && n_objects > 0) {
+        snprintf(err, errlen, "%s holds tables but no birdie schema version; refusing to touch it", path);
+        return -EINVAL;
+    }
+    if (*version > birdie_migration_count) {
+        snprintf(err, errlen,
+                 "%s has schema version %" PRId64 ", newer than this binary's %d; use a newer birdie to open it", path,
+                 *version, birdie_migration_count);
+        return -EPROTO;
+    }
+    return 0;
 }
 
-static int migrate(birdie_store *s, int64_t from, char *err, size_t errlen) {
-  for (int64_t v = from; v < birdie_migration_count; v++) {
-    char what[64], bump[96];
-    snprintf(what, sizeof(what), "migration %04" PRId64, v + 1);
-    int rc = store_exec(s, "BEGIN IMMEDIATE", what, err, errlen);
-    if (rc) return rc;
-    /* Re-read inside the write lock: another process may have migrated meanwhile. */
-    int64_t now_version = 0;
-    rc = pragma_int(s, "PRAGMA user_version", &now_version, err, errlen);
-    if (rc == 0 && now_version != v) {
-      store_exec(s, "ROLLBACK", what, err, errlen);
-      if (now_version > v) {
-        v = now_version - 1;
-        continue;
-      }
-      snprintf(err, errlen, "%s: schema version went back to %" PRId64, what, now_version);
-      return -EIO;
+static int migrate(birdie_store *s, int64_t from, char *err, size_t errlen)
+{
+    for (int64_t v = from; v < birdie_migration_count; v++) {
+        char what[64], bump[96];
+        snprintf(what, sizeof(what), "migration %04" PRId64, v + 1);
+        int rc = store_exec(s, "BEGIN IMMEDIATE", what, err, errlen);
+        if (rc)
+            return rc;
+        /* Re-read inside the write lock: another process may have migrated meanwhile. */
+        int64_t now_version = 0;
+        rc = pragma_int(s, "PRAGMA user_version", &now_version, err, errlen);
+        if (rc == 0 && now_version != v) {
+            store_exec(s, "ROLLBACK", what, err, errlen);
+            if (now_version > v) {
+                v = now_version - 1;
+                continue;
+            }
+            snprintf(err, errlen, "%s: schema version went back to %" PRId64, what, now_version);
+            return -EIO;
+        }
+        snprintf(bump, sizeof(bump), "PRAGMA user_version=%" PRId64 "; PRAGMA application_id=%d;", v + 1,
+                 STORE_APPLICATION_ID);
+        if (rc == 0)
+            rc = store_exec(s, birdie_migrations[v], what, err, errlen);
+        if (rc == 0)
+            rc = store_exec(s, bump, what, err, errlen);
+        if (rc == 0)
+            rc = store_exec(s, "COMMIT", what, err, errlen);
+        if (rc) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
     }
-    snprintf(bump, sizeof(bump), "PRAGMA user_version=%" PRId64 "; PRAGMA application_id=%d;", v + 1,
-             STORE_APPLICATION_ID);
-    if (rc == 0) rc = store_exec(s, birdie_migrations[v], what, err, errlen);
-    if (rc == 0) rc = store_exec(s, bump, what, err, errlen);
-    if (rc == 0) rc = store_exec(s, "COMMIT", what, err, errlen);
+    return 0;
+}
+
+static int set_wal(birdie_store *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = store_prepare(s, "PRAGMA journal_mode=WAL", &st, "PRAGMA journal_mode=WAL", err, errlen);
+    if (rc)
+        return rc;
+    int ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+             strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    if (!ok) {
+        snprintf(err, errlen, "cannot switch the database to WAL mode (a network filesystem?)");
+        return -EIO;
+    }
+    return 0;
+}
+
+int store_open(const char *path, int read_only, birdie_store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!path || !*path) {
+        snprintf(err, errlen, "empty database path");
+        return -EINVAL;
+    }
+    birdie_store *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    s->read_only = read_only;
+    int flags = SQLITE_OPEN_FULLMUTEX | (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int rc = 0;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        rc = -EIO;
+    }
+    int64_t version = 0;
+    if (rc == 0) {
+        sqlite3_busy_timeout(s->db, 5000);
+        rc = check_identity(s, path, &version, err, errlen);
+    }
+    if (rc == 0 && read_only && version == 0) {
+        snprintf(err, errlen, "%s is empty (no birdie schema)", path);
+        rc = -EINVAL;
+    }
+    if (rc == 0 && !read_only) {
+        rc = set_wal(s, err, errlen);
+        if (rc == 0)
+            rc = store_exec(s, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", "pragmas", err, errlen);
+        if (rc == 0)
+            rc = migrate(s, version, err, errlen);
+    }
+    if (rc == 0 && read_only)
+        rc = store_exec(s, "PRAGMA query_only=ON", "pragmas", err, errlen);
+    s->schema_version = read_only ? (int)version : birdie_migration_count;
     if (rc) {
-      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-      return rc;
+        store_close(s);
+        return rc;
     }
-  }
-  return 0;
+    *out = s;
+    return 0;
 }
 
-static int set_wal(birdie_store *s, char *err, size_t errlen) {
-  sqlite3_stmt *st;
-  int rc = store_prepare(s, "PRAGMA journal_mode=WAL", &st, "PRAGMA journal_mode=WAL", err, errlen);
-  if (rc) return rc;
-  int ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
-           strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-  sqlite3_finalize(st);
-  if (!ok) {
-    snprintf(err, errlen, "cannot switch the database to WAL mode (a network filesystem?)");
-    return -EIO;
-  }
-  return 0;
+static void free_arms(birdie_store *s)
+{
+    for (int i = 0; i < s->n_arms; i++)
+        free(s->arm_names[i]);
+    free(s->arm_names);
+    s->arm_names = NULL;
+    s->n_arms = 0;
 }
 
-int store_open(const char *path, int read_only, birdie_store **out, char *err, size_t errlen) {
-  *out = NULL;
-  if (!path || !*path) {
-    snprintf(err, errlen, "empty database path");
-    return -EINVAL;
-  }
-  birdie_store *s = calloc(1, sizeof(*s));
-  if (!s) {
-    snprintf(err, errlen, "out of memory");
-    return -ENOMEM;
-  }
-  s->read_only = read_only;
-  int flags = SQLITE_OPEN_FULLMUTEX | (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  int rc = 0;
-  if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-    snprintf(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-    rc = -EIO;
-  }
-  int64_t version = 0;
-  if (rc == 0) {
-    sqlite3_busy_timeout(s->db, 5000);
-    rc = check_identity(s, path, &version, err, errlen);
-  }
-  if (rc == 0 && read_only && version == 0) {
-    snprintf(err, errlen, "%s is empty (no birdie schema)", path);
-    rc = -EINVAL;
-  }
-  if (rc == 0 && !read_only) {
-    rc = set_wal(s, err, errlen);
-    if (rc == 0) rc = store_exec(s, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", "pragmas", err, errlen);
-    if (rc == 0) rc = migrate(s, version, err, errlen);
-  }
-  if (rc == 0 && read_only) rc = store_exec(s, "PRAGMA query_only=ON", "pragmas", err, errlen);
-  s->schema_version = read_only ? (int)version : birdie_migration_count;
-  if (rc) {
-    store_close(s);
-    return rc;
-  }
-  *out = s;
-  return 0;
+void store_close(birdie_store *s)
+{
+    if (!s)
+        return;
+    free_arms(s);
+    sqlite3_close_v2(s->db);
+    free(s);
 }
 
-static void free_arms(birdie_store *s) {
-  for (int i = 0; i < s->n_arms; i++) free(s->arm_names[i]);
-  free(s->arm_names);
-  s->arm_names = NULL;
-  s->n_arms = 0;
+int store_arm_count(const birdie_store *s)
+{
+    return s->n_arms;
 }
 
-void store_close(birdie_store *s) {
-  if (!s) return;
-  free_arms(s);
-  sqlite3_close_v2(s->db);
-  free(s);
-}
-
-int store_arm_count(const birdie_store *s) { return s->n_arms; }
-
-const char *store_arm_name(const birdie_store *s, int arm_index) {
-  return arm_index >= 0 && arm_index < s->n_arms ? s->arm_names[arm_index] : "?";
+const char *store_arm_name(const birdie_store *s, int arm_index)
+{
+    return arm_index >= 0 && arm_index < s->n_arms ? s->arm_names[arm_index] : "?";
 }
 
 /* Loads the arm list (names and classes) of run_id; classes are returned only for comparison. */
-static int load_arms(birdie_store *s, int64_t run_id, char ***classes_out, char *err, size_t errlen) {
-  free_arms(s);
-  sqlite3_stmt *st;
-  int rc = store_prepare(s, "SELECT name, class FROM arms WHERE run_id = ? ORDER BY arm_index", &st,
-                         "reading arms", err, errlen);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 1, run_id);
-  int cap = 0;
-  char **classes = NULL;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (s->n_arms == cap) {
-      cap = cap ? 2 * cap : 16;
-      char **names = realloc(s->arm_names, (size_t)cap * sizeof(char *));
-      if (names) s->arm_names = names;
-      char **cls = realloc(classes, (size_t)cap * sizeof(char *));
-      if (cls) classes = cls;
-      if (!names || !cls) break;
-    }
-    s->arm_names[s->n_arms] = strdup((const char *)sqlite3_column_text(st, 0));
-    classes[s->n_arms] = strdup((const char *)sqlite3_column_text(st, 1));
-    s->n_arms++;
-  }
-  sqlite3_finalize(st);
-  int ok = rc == SQLITE_DONE;
-  for (int i = 0; ok && i < s->n_arms; i++) ok = s->arm_names[i] && classes[i];
-  if (!ok || !classes_out) {
-    for (int i = 0; classes && i < s->n_arms; i++) free(classes[i]);
-    free(classes);
-    classes = NULL;
-  }
-  if (!ok) {
+static int load_arms(birdie_store *s, int64_t run_id, char ***classes_out, char *err, size_t errlen)
+{
     free_arms(s);
-    snprintf(err, errlen, "reading arms of run %" PRId64 ": %s", run_id,
-             rc == SQLITE_DONE ? "out of memory" : sqlite3_errmsg(s->db));
-    return -EIO;
-  }
-  if (classes_out) *classes_out = classes;
-  return 0;
+    sqlite3_stmt *st;
+    int rc = store_prepare(s, "SELECT name, class FROM arms WHERE run_id = ? ORDER BY arm_index", &st, "reading arms",
+                           err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    int cap = 0;
+    char **classes = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (s->n_arms == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **names = realloc(s->arm_names, (size_t)cap * sizeof(char *));
+            if (names)
+                s->arm_names = names;
+            char **cls = realloc(classes, (size_t)cap * sizeof(char *));
+            if (cls)
+                classes = cls;
+            if (!names || !cls)
+                break;
+        }
+        s->arm_names[s->n_arms] = strdup((const char *)sqlite3_column_text(st, 0));
+        classes[s->n_arms] = strdup((const char *)sqlite3_column_text(st, 1));
+        s->n_arms++;
+    }
+    sqlite3_finalize(st);
+    int ok = rc == SQLITE_DONE;
+    for (int i = 0; ok && i < s->n_arms; i++)
+        ok = s->arm_names[i] && classes[i];
+    if (!ok || !classes_out) {
+        for (int i = 0; classes && i < s->n_arms; i++)
+            free(classes[i]);
+        free(classes);
+        classes = NULL;
+    }
+    if (!ok) {
+        free_arms(s);
+        snprintf(err, errlen, "reading arms of run %" PRId64 ": %s", run_id,
+                 rc == SQLITE_DONE ? "out of memory" : sqlite3_errmsg(s->db));
+        return -EIO;
+    }
+    if (classes_out)
+        *classes_out = classes;
+    return 0;
 }
 
-static int find_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen) {
-  sqlite3_stmt *st;
-  const char *sql = name ? "SELECT run_id FROM runs WHERE name = ?"
-                         : "SELECT run_id FROM runs ORDER BY created_unix_ms DESC, run_id DESC LIMIT 1";
-  int rc = store_prepare(s, sql, &st, "finding the run", err, errlen);
-  if (rc) return rc;
-  if (name) sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-  rc = sqlite3_step(st);
-  int found = rc == SQLITE_ROW;
-  if (found) *run_id = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    snprintf(err, errlen, "finding the run: %s", sqlite3_errmsg(s->db));
-    return -EIO;
-  }
-  return found;
+static int find_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    const char *sql = name ? "SELECT run_id FROM runs WHERE name = ?"
+                           : "SELECT run_id FROM runs ORDER BY created_unix_ms DESC, run_id DESC LIMIT 1";
+    int rc = store_prepare(s, sql, &st, "finding the run", err, errlen);
+    if (rc)
+        return rc;
+    if (name)
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW;
+    if (found)
+        *run_id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "finding the run: %s", sqlite3_errmsg(s->db));
+        return -EIO;
+    }
+    return found;
 }
 
-int store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen) {
-  int rc = find_run(s, name, run_id, err, errlen);
-  if (rc < 0) return rc;
-  if (rc == 0) {
-    if (name) snprintf(err, errlen, "no run named '%s' in the database", name);
-    else snprintf(err, errlen, "the database holds no run");
-    return -ENOENT;
-  }
-  rc = load_arms(s, *run_id, NULL, err, errlen);
-  if (rc == 0) s->run_id = *run_id;
-  return rc;
+int store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen)
+{
+    int rc = find_run(s, name, run_id, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        if (name)
+            snprintf(err, errlen, "no run named '%s' in the database", name);
+        else
+            snprintf(err, errlen, "the database holds no run");
+        return -ENOENT;
+    }
+    rc = load_arms(s, *run_id, NULL, err, errlen);
+    if (rc == 0)
+        s->run_id = *run_id;
+    return rc;
 }
 
 static int check_same_arms(birdie_store *s, const char *name, int n_arms, const char *const *arm_names,
-                           const char *const *arm_classes, char **classes, char *err, size_t errlen) {
-  if (s->n_arms != n_arms) {
-    snprintf(err, errlen, "run '%s' was created with %d arms; this config has %d", name, s->n_arms, n_arms);
-    return -EINVAL;
-  }
-  for (int i = 0; i < n_arms; i++) {
-    if (strcmp(s->arm_names[i], arm_names[i]) != 0 || strcmp(classes[i], arm_classes[i]) != 0) {
-      snprintf(err, errlen, "run '%s': arm %d is '%s' (class '%s') in the database but '%s' (class '%s') in the config",
-               name, i, s->arm_names[i], classes[i], arm_names[i], arm_classes[i]);
-      return -EINVAL;
+                           const char *const *arm_classes, char **classes, char *err, size_t errlen)
+{
+    if (s->n_arms != n_arms) {
+        snprintf(err, errlen, "run '%s' was created with %d arms; this config has %d", name, s->n_arms, n_arms);
+        return -EINVAL;
     }
-  }
-  return 0;
+    for (int i = 0; i < n_arms; i++) {
+        if (strcmp(s->arm_names[i], arm_names[i]) != 0 || strcmp(classes[i], arm_classes[i]) != 0) {
+            snprintf(err, errlen,
+                     "run '%s': arm %d is '%s' (class '%s') in the database but '%s' (class '%s') in the config", name,
+                     i, s->arm_names[i], classes[i], arm_names[i], arm_classes[i]);
+            return -EINVAL;
+        }
+    }
+    return 0;
 }
 
 static int insert_run(birdie_store *s, const char *name, int world_size, int n_arms, const char *const *arm_names,
-                      const char *const *arm_classes, int64_t now_ms, int64_t *run_id, char *err, size_t errlen) {
-  sqlite3_stmt *st;
-  int rc = store_prepare(s, "INSERT INTO runs(name, created_unix_ms, world_size) VALUES (?, ?, ?)", &st,
-                         "creating the run", err, errlen);
-  if (rc) return rc;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 2, now_ms);
-  sqlite3_bind_int(st, 3, world_size);
-  rc = store_step_done(s, st, "creating the run", err, errlen);
-  if (rc) return rc;
-  *run_id = sqlite3_last_insert_rowid(s->db);
-  for (int i = 0; rc == 0 && i < n_arms; i++) {
-    rc = store_prepare(s, "INSERT INTO arms(run_id, arm_index, name, class) VALUES (?, ?, ?, ?)", &st,
-                       "recording the arms", err, errlen);
-    if (rc) break;
-    sqlite3_bind_int64(st, 1, *run_id);
-    sqlite3_bind_int(st, 2, i);
-    sqlite3_bind_text(st, 3, arm_names[i], -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, arm_classes[i], -1, SQLITE_TRANSIENT);
-    rc = store_step_done(s, st, "recording the arms", err, errlen);
-  }
-  return rc;
-}
-
-static int insert_incarnation(birdie_store *s, int64_t run_id, int world_size, int64_t now_ms,
-                              int64_t *incarnation, char *err, size_t errlen) {
-  sqlite3_stmt *st;
-  int rc = store_prepare(s,
-                         "INSERT INTO incarnations(run_id, incarnation, started_unix_ms, world_size) "
-                         "SELECT ?1, COALESCE(MAX(incarnation), 0) + 1, ?2, ?3 FROM incarnations WHERE run_id = ?1 "
-                         "RETURNING incarnation",
-                         &st, "opening an incarnation", err, errlen);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 1, run_id);
-  sqlite3_bind_int64(st, 2, now_ms);
-  sqlite3_bind_int(st, 3, world_size);
-  if (sqlite3_step(st) == SQLITE_ROW) *incarnation = sqlite3_column_int64(st, 0);
-  else rc = -EIO;
-  if (rc) snprintf(err, errlen, "opening an incarnation: %s", sqlite3_errmsg(s->db));
-  sqlite3_finalize(st);
-  return rc;
-}
-
-int store_begin_run(birdie_store *s, const char *name, int world_size, int n_arms,
-                    const char *const *arm_names, const char *const *arm_classes, int64_t now_ms,
-                    int64_t *run_id, int64_t *incarnation, char *err, size_t errlen) {
-  if (s->read_only) {
-    snprintf(err, errlen, "the database is open read-only");
-    return -EPERM;
-  }
-  int rc = store_exec(s, "BEGIN IMMEDIATE", "starting the run", err, errlen);
-  if (rc) return rc;
-  rc = find_run(s, name, run_id, err, errlen);
-  if (rc == 1) {
-    char **classes = NULL;
-    rc = load_arms(s, *run_id, &classes, err, errlen);
-    if (rc == 0) rc = check_same_arms(s, name, n_arms, arm_names, arm_classes, classes, err, errlen);
-    for (int i = 0; classes && i < s->n_arms; i++) free(classes[i]);
-    free(classes);
-  } else if (rc == 0) {
-    rc = insert_run(s, name, world_size, n_arms, arm_names, arm_classes, now_ms, run_id, err, errlen);
-    if (rc == 0) rc = load_arms(s, *run_id, NULL, err, errlen);
-  }
-  if (rc == 0) rc = insert_incarnation(s, *run_id, world_size, now_ms, incarnation, err, errlen);
-  if (rc == 0) rc = store_exec(s, "COMMIT", "starting the run", err, errlen);
-  if (rc) {
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    free_arms(s);
+                      const char *const *arm_classes, int64_t now_ms, int64_t *run_id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = store_prepare(s, "INSERT INTO runs(name, created_unix_ms, world_size) VALUES (?, ?, ?)", &st,
+                           "creating the run", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int(st, 3, world_size);
+    rc = store_step_done(s, st, "creating the run", err, errlen);
+    if (rc)
+        return rc;
+    *run_id = sqlite3_last_insert_rowid(s->db);
+    for (int i = 0; rc == 0 && i < n_arms; i++) {
+        rc = store_prepare(s, "INSERT INTO arms(run_id, arm_index, name, class) VALUES (?, ?, ?, ?)", &st,
+                           "recording the arms", err, errlen);
+        if (rc)
+            break;
+        sqlite3_bind_int64(st, 1, *run_id);
+        sqlite3_bind_int(st, 2, i);
+        sqlite3_bind_text(st, 3, arm_names[i], -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, arm_classes[i], -1, SQLITE_TRANSIENT);
+        rc = store_step_done(s, st, "recording the arms", err, errlen);
+    }
     return rc;
-  }
-  s->run_id = *run_id;
-  s->incarnation = *incarnation;
-  return 0;
+}
+
+static int insert_incarnation(birdie_store *s, int64_t run_id, int world_size, int64_t now_ms, int64_t *incarnation,
+                              char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = store_prepare(s,
+                           "INSERT INTO incarnations(run_id, incarnation, started_unix_ms, world_size) "
+                           "SELECT ?1, COALESCE(MAX(incarnation), 0) + 1, ?2, ?3 FROM incarnations WHERE run_id = ?1 "
+                           "RETURNING incarnation",
+                           &st, "opening an incarnation", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int(st, 3, world_size);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *incarnation = sqlite3_column_int64(st, 0);
+    else
+        rc = -EIO;
+    if (rc)
+        snprintf(err, errlen, "opening an incarnation: %s", sqlite3_errmsg(s->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_begin_run(birdie_store *s, const char *name, int world_size, int n_arms, const char *const *arm_names,
+                    const char *const *arm_classes, int64_t now_ms, int64_t *run_id, int64_t *incarnation, char *err,
+                    size_t errlen)
+{
+    if (s->read_only) {
+        snprintf(err, errlen, "the database is open read-only");
+        return -EPERM;
+    }
+    int rc = store_exec(s, "BEGIN IMMEDIATE", "starting the run", err, errlen);
+    if (rc)
+        return rc;
+    rc = find_run(s, name, run_id, err, errlen);
+    if (rc == 1) {
+        char **classes = NULL;
+        rc = load_arms(s, *run_id, &classes, err, errlen);
+        if (rc == 0)
+            rc = check_same_arms(s, name, n_arms, arm_names, arm_classes, classes, err, errlen);
+        for (int i = 0; classes && i < s->n_arms; i++)
+            free(classes[i]);
+        free(classes);
+    } else if (rc == 0) {
+        rc = insert_run(s, name, world_size, n_arms, arm_names, arm_classes, now_ms, run_id, err, errlen);
+        if (rc == 0)
+            rc = load_arms(s, *run_id, NULL, err, errlen);
+    }
+    if (rc == 0)
+        rc = insert_incarnation(s, *run_id, world_size, now_ms, incarnation, err, errlen);
+    if (rc == 0)
+        rc = store_exec(s, "COMMIT", "starting the run", err, errlen);
+    if (rc) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        free_arms(s);
+        return rc;
+    }
+    s->run_id = *run_id;
+    s->incarnation = *incarnation;
+    return 0;
 }

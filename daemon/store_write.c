@@ -6,255 +6,303 @@
 
 #include "daemon/store_internal.h"
 
-static int need_run(birdie_store *s, char *err, size_t errlen) {
-  if (s->read_only || s->run_id == 0 || s->incarnation == 0) {
-    snprintf(err, errlen, "the store has no run open for writing");
-    return -EPERM;
-  }
-  return 0;
+static int need_run(birdie_store *s, char *err, size_t errlen)
+{
+    if (s->read_only || s->run_id == 0 || s->incarnation == 0) {
+        snprintf(err, errlen, "the store has no run open for writing");
+        return -EPERM;
+    }
+    return 0;
 }
 
-static int begin(birdie_store *s, const char *what, char *err, size_t errlen) {
-  int rc = need_run(s, err, errlen);
-  if (rc == 0) rc = store_exec(s, "BEGIN IMMEDIATE", what, err, errlen);
-  return rc;
+static int begin(birdie_store *s, const char *what, char *err, size_t errlen)
+{
+    int rc = need_run(s, err, errlen);
+    if (rc == 0)
+        rc = store_exec(s, "BEGIN IMMEDIATE", what, err, errlen);
+    return rc;
 }
 
-static int end(birdie_store *s, int rc, const char *what, char *err, size_t errlen) {
-  if (rc == 0) rc = store_exec(s, "COMMIT", what, err, errlen);
-  if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-  return rc;
+static int end(birdie_store *s, int rc, const char *what, char *err, size_t errlen)
+{
+    if (rc == 0)
+        rc = store_exec(s, "COMMIT", what, err, errlen);
+    if (rc)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 /* Prepares sql and binds ?1 = run_id, ?2 = incarnation. */
 static int prepare_keyed(birdie_store *s, const char *sql, sqlite3_stmt **st, const char *what, char *err,
-                         size_t errlen) {
-  int rc = store_prepare(s, sql, st, what, err, errlen);
-  if (rc == 0) {
-    sqlite3_bind_int64(*st, 1, s->run_id);
-    sqlite3_bind_int64(*st, 2, s->incarnation);
-  }
-  return rc;
+                         size_t errlen)
+{
+    int rc = store_prepare(s, sql, st, what, err, errlen);
+    if (rc == 0) {
+        sqlite3_bind_int64(*st, 1, s->run_id);
+        sqlite3_bind_int64(*st, 2, s->incarnation);
+    }
+    return rc;
 }
 
-static int insert_event(birdie_store *s, int64_t step, int64_t now_ms, const char *kind, const char *detail,
-                        char *err, size_t errlen) {
-  sqlite3_stmt *st;
-  int rc = prepare_keyed(s, "INSERT INTO events(run_id, incarnation, step, unix_ms, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                         &st, "recording an event", err, errlen);
-  if (rc) return rc;
-  if (step >= 0) sqlite3_bind_int64(st, 3, step);
-  else sqlite3_bind_null(st, 3);
-  sqlite3_bind_int64(st, 4, now_ms);
-  sqlite3_bind_text(st, 5, kind, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 6, detail ? detail : "", -1, SQLITE_TRANSIENT);
-  return store_step_done(s, st, "recording an event", err, errlen);
+static int insert_event(birdie_store *s, int64_t step, int64_t now_ms, const char *kind, const char *detail, char *err,
+                        size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = prepare_keyed(
+        s, "INSERT INTO events(run_id, incarnation, step, unix_ms, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st,
+        "recording an event", err, errlen);
+    if (rc)
+        return rc;
+    if (step >= 0)
+        sqlite3_bind_int64(st, 3, step);
+    else
+        sqlite3_bind_null(st, 3);
+    sqlite3_bind_int64(st, 4, now_ms);
+    sqlite3_bind_text(st, 5, kind, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, detail ? detail : "", -1, SQLITE_TRANSIENT);
+    return store_step_done(s, st, "recording an event", err, errlen);
 }
 
-static int insert_mixture(birdie_store *s, const store_mixture *m, char *err, size_t errlen) {
-  sqlite3_stmt *st;
-  int rc = prepare_keyed(s,
-                         "INSERT INTO mixtures(run_id, incarnation, version, step, source, request_id, reason, created_unix_ms) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                         &st, "recording the mixture", err, errlen);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 3, m->version);
-  sqlite3_bind_int64(st, 4, m->step);
-  sqlite3_bind_text(st, 5, m->source, -1, SQLITE_TRANSIENT);
-  store_bind_text_or_null(st, 6, m->request_id);
-  store_bind_text_or_null(st, 7, m->reason);
-  sqlite3_bind_int64(st, 8, m->created_unix_ms);
-  rc = store_step_done(s, st, "recording the mixture", err, errlen);
-  for (int a = 0; rc == 0 && a < s->n_arms; a++) {
-    rc = prepare_keyed(s, "INSERT INTO mixture_weights(run_id, incarnation, version, arm_index, weight) VALUES (?1, ?2, ?3, ?4, ?5)",
-                       &st, "recording the mixture weights", err, errlen);
-    if (rc) break;
+static int insert_mixture(birdie_store *s, const store_mixture *m, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = prepare_keyed(
+        s,
+        "INSERT INTO mixtures(run_id, incarnation, version, step, source, request_id, reason, created_unix_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        &st, "recording the mixture", err, errlen);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 3, m->version);
-    sqlite3_bind_int(st, 4, a);
-    sqlite3_bind_double(st, 5, m->weights[a]);
-    rc = store_step_done(s, st, "recording the mixture weights", err, errlen);
-  }
-  return rc;
+    sqlite3_bind_int64(st, 4, m->step);
+    sqlite3_bind_text(st, 5, m->source, -1, SQLITE_TRANSIENT);
+    store_bind_text_or_null(st, 6, m->request_id);
+    store_bind_text_or_null(st, 7, m->reason);
+    sqlite3_bind_int64(st, 8, m->created_unix_ms);
+    rc = store_step_done(s, st, "recording the mixture", err, errlen);
+    for (int a = 0; rc == 0 && a < s->n_arms; a++) {
+        rc = prepare_keyed(
+            s,
+            "INSERT INTO mixture_weights(run_id, incarnation, version, arm_index, weight) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &st, "recording the mixture weights", err, errlen);
+        if (rc)
+            break;
+        sqlite3_bind_int64(st, 3, m->version);
+        sqlite3_bind_int(st, 4, a);
+        sqlite3_bind_double(st, 5, m->weights[a]);
+        rc = store_step_done(s, st, "recording the mixture weights", err, errlen);
+    }
+    return rc;
 }
 
-static int insert_decision(birdie_store *s, const store_decision *d, char *err, size_t errlen) {
-  sqlite3_stmt *st;
-  int rc = prepare_keyed(s,
-                         "INSERT INTO decisions(run_id, incarnation, step, mixture_version, source, explore, "
-                         "predicted_reward, observed_reward, fit_error, record, unix_ms) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                         &st, "recording the decision", err, errlen);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 3, d->step);
-  sqlite3_bind_int64(st, 4, d->mixture_version);
-  sqlite3_bind_text(st, 5, d->source, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 6, d->explore != 0);
-  store_bind_real(st, 7, d->predicted_reward);
-  store_bind_real(st, 8, d->observed_reward);
-  store_bind_real(st, 9, d->fit_error);
-  store_bind_text_or_null(st, 10, d->record);
-  sqlite3_bind_int64(st, 11, d->unix_ms);
-  return store_step_done(s, st, "recording the decision", err, errlen);
+static int insert_decision(birdie_store *s, const store_decision *d, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = prepare_keyed(s,
+                           "INSERT INTO decisions(run_id, incarnation, step, mixture_version, source, explore, "
+                           "predicted_reward, observed_reward, fit_error, record, unix_ms) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                           &st, "recording the decision", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 3, d->step);
+    sqlite3_bind_int64(st, 4, d->mixture_version);
+    sqlite3_bind_text(st, 5, d->source, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 6, d->explore != 0);
+    store_bind_real(st, 7, d->predicted_reward);
+    store_bind_real(st, 8, d->observed_reward);
+    store_bind_real(st, 9, d->fit_error);
+    store_bind_text_or_null(st, 10, d->record);
+    sqlite3_bind_int64(st, 11, d->unix_ms);
+    return store_step_done(s, st, "recording the decision", err, errlen);
 }
 
 /* evals (or rewards when rewards != NULL) rows of one step. */
 static int insert_per_arm(birdie_store *s, int64_t step, const double *a_vals, const double *b_vals,
-                          const double *rewards, char *err, size_t errlen) {
-  const char *sql = rewards
-      ? "INSERT INTO rewards(run_id, incarnation, step, arm_index, reward) VALUES (?1, ?2, ?3, ?4, ?5)"
-      : "INSERT INTO evals(run_id, incarnation, step, arm_index, loss_sum, tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-  const char *what = rewards ? "recording rewards" : "recording evals";
-  int rc = 0;
-  for (int a = 0; rc == 0 && a < s->n_arms; a++) {
+                          const double *rewards, char *err, size_t errlen)
+{
+    const char *sql =
+        rewards ? "INSERT INTO rewards(run_id, incarnation, step, arm_index, reward) VALUES (?1, ?2, ?3, ?4, ?5)"
+                : "INSERT INTO evals(run_id, incarnation, step, arm_index, loss_sum, tokens) VALUES (?1, ?2, ?3, ?4, "
+                  "?5, ?6)";
+    const char *what = rewards ? "recording rewards" : "recording evals";
+    int rc = 0;
+    for (int a = 0; rc == 0 && a < s->n_arms; a++) {
+        sqlite3_stmt *st;
+        rc = prepare_keyed(s, sql, &st, what, err, errlen);
+        if (rc)
+            break;
+        sqlite3_bind_int64(st, 3, step);
+        sqlite3_bind_int(st, 4, a);
+        if (rewards) {
+            store_bind_real(st, 5, rewards[a]);
+        } else {
+            sqlite3_bind_double(st, 5, a_vals[a]);
+            sqlite3_bind_double(st, 6, b_vals[a]);
+        }
+        rc = store_step_done(s, st, what, err, errlen);
+    }
+    return rc;
+}
+
+int store_set_state(birdie_store *s, const char *state, const char *reason, int ended, int64_t now_ms, char *err,
+                    size_t errlen)
+{
+    int rc = begin(s, "recording the run state", err, errlen);
+    if (rc)
+        return rc;
     sqlite3_stmt *st;
-    rc = prepare_keyed(s, sql, &st, what, err, errlen);
-    if (rc) break;
-    sqlite3_bind_int64(st, 3, step);
-    sqlite3_bind_int(st, 4, a);
-    if (rewards) {
-      store_bind_real(st, 5, rewards[a]);
-    } else {
-      sqlite3_bind_double(st, 5, a_vals[a]);
-      sqlite3_bind_double(st, 6, b_vals[a]);
-    }
-    rc = store_step_done(s, st, what, err, errlen);
-  }
-  return rc;
-}
-
-int store_set_state(birdie_store *s, const char *state, const char *reason, int ended, int64_t now_ms,
-                    char *err, size_t errlen) {
-  int rc = begin(s, "recording the run state", err, errlen);
-  if (rc) return rc;
-  sqlite3_stmt *st;
-  rc = prepare_keyed(s, "UPDATE runs SET state = ?3 WHERE run_id = ?1", &st, "recording the run state",
-                     err, errlen);
-  if (rc == 0) {
-    sqlite3_bind_text(st, 3, state, -1, SQLITE_TRANSIENT);
-    rc = store_step_done(s, st, "recording the run state", err, errlen);
-  }
-  if (rc == 0 && ended) {
-    rc = prepare_keyed(s,
-                       "UPDATE incarnations SET ended_unix_ms = ?3, end_state = ?4, end_reason = ?5 "
-                       "WHERE run_id = ?1 AND incarnation = ?2",
-                       &st, "closing the incarnation", err, errlen);
+    rc = prepare_keyed(s, "UPDATE runs SET state = ?3 WHERE run_id = ?1", &st, "recording the run state", err, errlen);
     if (rc == 0) {
-      sqlite3_bind_int64(st, 3, now_ms);
-      sqlite3_bind_text(st, 4, state, -1, SQLITE_TRANSIENT);
-      store_bind_text_or_null(st, 5, reason);
-      rc = store_step_done(s, st, "closing the incarnation", err, errlen);
+        sqlite3_bind_text(st, 3, state, -1, SQLITE_TRANSIENT);
+        rc = store_step_done(s, st, "recording the run state", err, errlen);
     }
-  }
-  if (rc == 0) rc = insert_event(s, -1, now_ms, "state", state, err, errlen);
-  return end(s, rc, "recording the run state", err, errlen);
+    if (rc == 0 && ended) {
+        rc = prepare_keyed(s,
+                           "UPDATE incarnations SET ended_unix_ms = ?3, end_state = ?4, end_reason = ?5 "
+                           "WHERE run_id = ?1 AND incarnation = ?2",
+                           &st, "closing the incarnation", err, errlen);
+        if (rc == 0) {
+            sqlite3_bind_int64(st, 3, now_ms);
+            sqlite3_bind_text(st, 4, state, -1, SQLITE_TRANSIENT);
+            store_bind_text_or_null(st, 5, reason);
+            rc = store_step_done(s, st, "closing the incarnation", err, errlen);
+        }
+    }
+    if (rc == 0)
+        rc = insert_event(s, -1, now_ms, "state", state, err, errlen);
+    return end(s, rc, "recording the run state", err, errlen);
 }
 
-int store_commit_mixture(birdie_store *s, const store_mixture *m, const store_decision *d, char *err,
-                         size_t errlen) {
-  int rc = begin(s, "committing the mixture", err, errlen);
-  if (rc) return rc;
-  rc = insert_mixture(s, m, err, errlen);
-  if (rc == 0 && d) rc = insert_decision(s, d, err, errlen);
-  return end(s, rc, "committing the mixture", err, errlen);
+int store_commit_mixture(birdie_store *s, const store_mixture *m, const store_decision *d, char *err, size_t errlen)
+{
+    int rc = begin(s, "committing the mixture", err, errlen);
+    if (rc)
+        return rc;
+    rc = insert_mixture(s, m, err, errlen);
+    if (rc == 0 && d)
+        rc = insert_decision(s, d, err, errlen);
+    return end(s, rc, "committing the mixture", err, errlen);
 }
 
 int store_commit_eval(birdie_store *s, int64_t step, const double *loss_sum, const double *tokens,
-                      const double *rewards, const store_mixture *m, const store_decision *d,
-                      const char *event_kind, const char *event_detail, int64_t now_ms, char *err,
-                      size_t errlen) {
-  int rc = begin(s, "committing the evaluation", err, errlen);
-  if (rc) return rc;
-  rc = insert_per_arm(s, step, loss_sum, tokens, NULL, err, errlen);
-  if (rc == 0 && rewards) rc = insert_per_arm(s, step, NULL, NULL, rewards, err, errlen);
-  if (rc == 0 && m) rc = insert_mixture(s, m, err, errlen);
-  if (rc == 0 && d) rc = insert_decision(s, d, err, errlen);
-  if (rc == 0 && event_kind) rc = insert_event(s, step, now_ms, event_kind, event_detail, err, errlen);
-  return end(s, rc, "committing the evaluation", err, errlen);
+                      const double *rewards, const store_mixture *m, const store_decision *d, const char *event_kind,
+                      const char *event_detail, int64_t now_ms, char *err, size_t errlen)
+{
+    int rc = begin(s, "committing the evaluation", err, errlen);
+    if (rc)
+        return rc;
+    rc = insert_per_arm(s, step, loss_sum, tokens, NULL, err, errlen);
+    if (rc == 0 && rewards)
+        rc = insert_per_arm(s, step, NULL, NULL, rewards, err, errlen);
+    if (rc == 0 && m)
+        rc = insert_mixture(s, m, err, errlen);
+    if (rc == 0 && d)
+        rc = insert_decision(s, d, err, errlen);
+    if (rc == 0 && event_kind)
+        rc = insert_event(s, step, now_ms, event_kind, event_detail, err, errlen);
+    return end(s, rc, "committing the evaluation", err, errlen);
 }
 
 int store_record_step(birdie_store *s, int64_t step, int64_t now_ms, double loss, double lr, double grad_norm,
-                      double tokens_per_s, int64_t mixture_version, char *err, size_t errlen) {
-  int rc = need_run(s, err, errlen);
-  if (rc) return rc;
-  sqlite3_stmt *st;
-  rc = prepare_keyed(s,
-                     "INSERT OR IGNORE INTO steps(run_id, incarnation, step, unix_ms, loss, lr, grad_norm, tokens_per_s, mixture_version) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                     &st, "recording a step", err, errlen);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 3, step);
-  sqlite3_bind_int64(st, 4, now_ms);
-  store_bind_real(st, 5, loss);
-  store_bind_real(st, 6, lr);
-  store_bind_real(st, 7, grad_norm);
-  store_bind_real(st, 8, tokens_per_s);
-  sqlite3_bind_int64(st, 9, mixture_version);
-  return store_step_done(s, st, "recording a step", err, errlen);
+                      double tokens_per_s, int64_t mixture_version, char *err, size_t errlen)
+{
+    int rc = need_run(s, err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    rc = prepare_keyed(s,
+                       "INSERT OR IGNORE INTO steps(run_id, incarnation, step, unix_ms, loss, lr, grad_norm, "
+                       "tokens_per_s, mixture_version) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                       &st, "recording a step", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 3, step);
+    sqlite3_bind_int64(st, 4, now_ms);
+    store_bind_real(st, 5, loss);
+    store_bind_real(st, 6, lr);
+    store_bind_real(st, 7, grad_norm);
+    store_bind_real(st, 8, tokens_per_s);
+    sqlite3_bind_int64(st, 9, mixture_version);
+    return store_step_done(s, st, "recording a step", err, errlen);
 }
 
-int store_mark_applied(birdie_store *s, int64_t version, int64_t applied_step, char *err, size_t errlen) {
-  int rc = need_run(s, err, errlen);
-  if (rc) return rc;
-  sqlite3_stmt *st;
-  rc = prepare_keyed(s,
-                     "UPDATE mixtures SET applied_step = ?4 WHERE run_id = ?1 AND incarnation = ?2 AND version = ?3 "
-                     "AND applied_step IS NULL",
-                     &st, "marking the mixture applied", err, errlen);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 3, version);
-  sqlite3_bind_int64(st, 4, applied_step);
-  return store_step_done(s, st, "marking the mixture applied", err, errlen);
+int store_mark_applied(birdie_store *s, int64_t version, int64_t applied_step, char *err, size_t errlen)
+{
+    int rc = need_run(s, err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    rc = prepare_keyed(s,
+                       "UPDATE mixtures SET applied_step = ?4 WHERE run_id = ?1 AND incarnation = ?2 AND version = ?3 "
+                       "AND applied_step IS NULL",
+                       &st, "marking the mixture applied", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 3, version);
+    sqlite3_bind_int64(st, 4, applied_step);
+    return store_step_done(s, st, "marking the mixture applied", err, errlen);
 }
 
-int store_record_event(birdie_store *s, int64_t step, int64_t now_ms, const char *kind, const char *detail,
-                       char *err, size_t errlen) {
-  int rc = need_run(s, err, errlen);
-  if (rc == 0) rc = insert_event(s, step, now_ms, kind, detail, err, errlen);
-  return rc;
+int store_record_event(birdie_store *s, int64_t step, int64_t now_ms, const char *kind, const char *detail, char *err,
+                       size_t errlen)
+{
+    int rc = need_run(s, err, errlen);
+    if (rc == 0)
+        rc = insert_event(s, step, now_ms, kind, detail, err, errlen);
+    return rc;
 }
 
 int store_record_checkpoint(birdie_store *s, const store_checkpoint *c, const char *event_detail, char *err,
-                            size_t errlen) {
-  int rc = begin(s, "recording the checkpoint", err, errlen);
-  if (rc) return rc;
-  sqlite3_stmt *st;
-  rc = prepare_keyed(s,
-                     "INSERT OR IGNORE INTO checkpoints(run_id, incarnation, step, path, unix_ms, reported_by_rank, bytes, "
-                     "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                     &st, "recording the checkpoint", err, errlen);
-  if (rc == 0) {
-    sqlite3_bind_int64(st, 3, c->step);
-    sqlite3_bind_text(st, 4, c->path, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 5, c->unix_ms);
-    sqlite3_bind_int(st, 6, c->rank);
-    sqlite3_bind_int64(st, 7, c->bytes);
-    sqlite3_bind_text(st, 8, c->checksum, -1, SQLITE_TRANSIENT);
-    rc = store_step_done(s, st, "recording the checkpoint", err, errlen);
-  }
-  /* A repeated report of a recorded step inserts nothing: the first report stands, no event. */
-  int recorded = rc == 0 && sqlite3_changes(s->db) == 1;
-  if (recorded) rc = insert_event(s, c->step, c->unix_ms, "checkpoint", event_detail, err, errlen);
-  rc = end(s, rc, "recording the checkpoint", err, errlen);
-  return rc ? rc : recorded;
+                            size_t errlen)
+{
+    int rc = begin(s, "recording the checkpoint", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    rc = prepare_keyed(
+        s,
+        "INSERT OR IGNORE INTO checkpoints(run_id, incarnation, step, path, unix_ms, reported_by_rank, bytes, "
+        "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        &st, "recording the checkpoint", err, errlen);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 3, c->step);
+        sqlite3_bind_text(st, 4, c->path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 5, c->unix_ms);
+        sqlite3_bind_int(st, 6, c->rank);
+        sqlite3_bind_int64(st, 7, c->bytes);
+        sqlite3_bind_text(st, 8, c->checksum, -1, SQLITE_TRANSIENT);
+        rc = store_step_done(s, st, "recording the checkpoint", err, errlen);
+    }
+    /* A repeated report of a recorded step inserts nothing: the first report stands, no event. */
+    int recorded = rc == 0 && sqlite3_changes(s->db) == 1;
+    if (recorded)
+        rc = insert_event(s, c->step, c->unix_ms, "checkpoint", event_detail, err, errlen);
+    rc = end(s, rc, "recording the checkpoint", err, errlen);
+    return rc ? rc : recorded;
 }
 
 int store_record_checkpoint_request(birdie_store *s, int64_t seq, int64_t step, const char *request_id,
-                                    const char *reason, int64_t now_ms, char *err, size_t errlen) {
-  int rc = begin(s, "recording the checkpoint request", err, errlen);
-  if (rc) return rc;
-  sqlite3_stmt *st;
-  rc = prepare_keyed(s,
-                     "INSERT INTO checkpoint_requests(run_id, incarnation, seq, step, request_id, reason, unix_ms) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                     &st, "recording the checkpoint request", err, errlen);
-  if (rc == 0) {
-    sqlite3_bind_int64(st, 3, seq);
-    sqlite3_bind_int64(st, 4, step);
-    store_bind_text_or_null(st, 5, request_id);
-    store_bind_text_or_null(st, 6, reason);
-    sqlite3_bind_int64(st, 7, now_ms);
-    rc = store_step_done(s, st, "recording the checkpoint request", err, errlen);
-  }
-  if (rc == 0) rc = insert_event(s, step, now_ms, "checkpoint_requested", reason, err, errlen);
-  return end(s, rc, "recording the checkpoint request", err, errlen);
+                                    const char *reason, int64_t now_ms, char *err, size_t errlen)
+{
+    int rc = begin(s, "recording the checkpoint request", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    rc = prepare_keyed(s,
+                       "INSERT INTO checkpoint_requests(run_id, incarnation, seq, step, request_id, reason, unix_ms) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       &st, "recording the checkpoint request", err, errlen);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 3, seq);
+        sqlite3_bind_int64(st, 4, step);
+        store_bind_text_or_null(st, 5, request_id);
+        store_bind_text_or_null(st, 6, reason);
+        sqlite3_bind_int64(st, 7, now_ms);
+        rc = store_step_done(s, st, "recording the checkpoint request", err, errlen);
+    }
+    if (rc == 0)
+        rc = insert_event(s, step, now_ms, "checkpoint_requested", reason, err, errlen);
+    return end(s, rc, "recording the checkpoint request", err, errlen);
 }

@@ -22,33 +22,33 @@
 typedef struct worker_client worker_client;
 
 typedef struct worker_client_config {
-  const char *addr;       /* coordinator address, "127.0.0.1:50051" */
-  const char *token;      /* NULL or "" for none */
-  int rank;
-  int world_size;
-  int deadline_ms;        /* per call (Register is retried within connect_timeout_ms) */
-  int connect_timeout_ms; /* how long Register keeps retrying while the coordinator is unreachable */
+    const char *addr; /* coordinator address, "127.0.0.1:50051" */
+    const char *token; /* NULL or "" for none */
+    int rank;
+    int world_size;
+    int deadline_ms; /* per call (Register is retried within connect_timeout_ms) */
+    int connect_timeout_ms; /* how long Register keeps retrying while the coordinator is unreachable */
 } worker_client_config;
 
 /* What the training loop reads each step. */
 typedef struct worker_directive {
-  int64_t version;        /* -1 until the first directive arrives */
-  int pause;
-  int stop;
-  char stop_reason[WORKER_STOP_REASON_MAX];
-  int64_t checkpoint_seq; /* operator checkpoint requests of the coordinator's incarnation; 0 until the
+    int64_t version; /* -1 until the first directive arrives */
+    int pause;
+    int stop;
+    char stop_reason[WORKER_STOP_REASON_MAX];
+    int64_t checkpoint_seq; /* operator checkpoint requests of the coordinator's incarnation; 0 until the
                              first. A rank checkpoints when it grows (agreed by the control all-reduce). */
-  int stream_connected;   /* the WatchMixture stream is up right now */
+    int stream_connected; /* the WatchMixture stream is up right now */
 } worker_directive;
 
 typedef struct worker_heartbeat {
-  int64_t step;
-  double tokens_per_s;
-  int64_t applied_version;
-  int64_t applied_step;
-  double loss;            /* NaN when unknown */
-  double lr;
-  double grad_norm;
+    int64_t step;
+    double tokens_per_s;
+    int64_t applied_version;
+    int64_t applied_step;
+    double loss; /* NaN when unknown */
+    double lr;
+    double grad_norm;
 } worker_heartbeat;
 
 /* Registers (retrying UNAVAILABLE until connect_timeout_ms) and starts the stream thread. */
@@ -76,9 +76,9 @@ int worker_client_finish(worker_client *wc, int64_t step, int failed, const char
 void worker_client_poll(worker_client *wc, worker_directive *out, double *weights);
 /* What worker_client_wait wakes on, OR-ed together into its `wake` argument. */
 enum {
-  WORKER_WAKE_VERSION = 1, /* the newest mixture version is >= min_version */
-  WORKER_WAKE_PAUSE = 2,   /* the run is paused */
-  WORKER_WAKE_STOP = 4,    /* the run is told to stop */
+    WORKER_WAKE_VERSION = 1, /* the newest mixture version is >= min_version */
+    WORKER_WAKE_PAUSE = 2, /* the run is paused */
+    WORKER_WAKE_STOP = 4, /* the run is told to stop */
 };
 /* Blocks until ANY condition in `wake` holds (it looks again as each directive arrives), until
  * timeout_ms passes, or until the client closes. Returns the conditions of `wake` that hold when it

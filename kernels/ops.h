@@ -29,8 +29,8 @@ typedef struct birdie_adamw_params {
     float lr;
     float beta1, beta2, eps;
     float weight_decay; /* decoupled: param -= lr * wd * param */
-    float grad_scale;   /* multiplies every gradient first (clipping and averaging) */
-    int step;           /* 1-based, for the bias corrections */
+    float grad_scale; /* multiplies every gradient first (clipping and averaging) */
+    int step; /* 1-based, for the bias corrections */
 } birdie_adamw_params;
 
 typedef struct birdie_ops {
@@ -52,16 +52,15 @@ typedef struct birdie_ops {
     /* out (BT,C) = inp / rms(inp) * weight ; rstd (BT) saved for the backward. eps = 1e-5. */
     void (*rmsnorm_forward)(float *out, float *rstd, const float *inp, const float *weight, int BT, int C);
     /* dinp (BT,C) += ..., dweight (C) += ... */
-    void (*rmsnorm_backward)(float *dinp, float *dweight, const float *dout, const float *inp,
-                             const float *weight, const float *rstd, int BT, int C);
+    void (*rmsnorm_backward)(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                             const float *rstd, int BT, int C);
 
     /* out (BT,OC) = inp (BT,C) @ weight (OC,C)^T + bias (OC, may be NULL). */
-    void (*matmul_forward)(float *out, const float *inp, const float *weight, const float *bias,
-                           int BT, int C, int OC);
+    void (*matmul_forward)(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC);
     /* dinp (BT,C) = dout @ weight (skipped when NULL); dweight (OC,C) += dout^T @ inp;
      * dbias (OC) += column sums of dout (skipped when NULL). */
-    void (*matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
-                            const float *inp, const float *weight, int BT, int C, int OC);
+    void (*matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int BT, int C, int OC);
 
     /* out (n) = a + b (the residual add). */
     void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
@@ -70,13 +69,12 @@ typedef struct birdie_ops {
      * position side by side. Forward: x (BT,N) = sigmoid(a_i) * a_z ; f (BT,N) = sigmoid(a_f). */
     void (*ssm_gates_forward)(float *x, float *f, const float *proj, int BT, int N);
     /* Writes the a_i, a_z, a_f slots of dproj (BT,4N) from dx and df (BT,N); leaves a_o alone. */
-    void (*ssm_gates_backward)(float *dproj, const float *dx, const float *df, const float *proj,
-                               int BT, int N);
+    void (*ssm_gates_backward)(float *dproj, const float *dx, const float *df, const float *proj, int BT, int N);
     /* g (BT,N) = gelu(a_o) * h ; gelu is the tanh approximation. */
     void (*ssm_output_forward)(float *g, const float *proj, const float *h, int BT, int N);
     /* Writes the a_o slot of dproj and dh (BT,N) from dg (BT,N). */
-    void (*ssm_output_backward)(float *dproj, float *dh, const float *dg, const float *proj,
-                                const float *h, int BT, int N);
+    void (*ssm_output_backward)(float *dproj, float *dh, const float *dg, const float *proj, const float *h, int BT,
+                                int N);
 
     /* Gated linear scan over (B,T,N), fp32 state:
      *   channels [0, n_fwd):  h_t = f_t * h_{t-1} + x_t, left to right, f_t := 0 where resets has
@@ -84,24 +82,23 @@ typedef struct birdie_ops {
      *   channels [n_fwd, N): h_t = f_t * h_{t+1} + x_t, right to left, f_t := 0 where resets has
      *                         BIRDIE_RESET_REV (and at t = T-1).
      * resets is (B,T). A causal layer passes n_fwd = N. */
-    void (*scan_forward)(float *h, const float *x, const float *f, const uint8_t *resets,
-                         int B, int T, int N, int n_fwd);
+    void (*scan_forward)(float *h, const float *x, const float *f, const uint8_t *resets, int B, int T, int N,
+                         int n_fwd);
     /* From dh (B,T,N) and the forward's h and f: dx = dL/dx, df = dL/df (both written). */
-    void (*scan_backward)(float *dx, float *df, const float *dh, const float *h, const float *f,
-                          const uint8_t *resets, int B, int T, int N, int n_fwd);
+    void (*scan_backward)(float *dx, float *df, const float *dh, const float *h, const float *f, const uint8_t *resets,
+                          int B, int T, int N, int n_fwd);
 
     /* Fused softmax cross-entropy. losses (BT) = -log softmax(logits)[target], 0 where
      * target == BIRDIE_IGNORE_LABEL; dlogits (BT,V) = dloss * (softmax - onehot), 0 rows where
      * ignored. dlogits may alias logits. */
-    void (*crossentropy_forward_backward)(float *losses, float *dlogits, const float *logits,
-                                          const int32_t *targets, int BT, int V, float dloss);
+    void (*crossentropy_forward_backward)(float *losses, float *dlogits, const float *logits, const int32_t *targets,
+                                          int BT, int V, float dloss);
 
     /* Sum of squares of x (n), accumulated in double and returned to the host. */
     double (*sum_squares)(const float *x, size_t n);
 
     /* One AdamW step on one tensor (n elements). */
-    void (*adamw_update)(float *param, const float *grad, float *m, float *v, size_t n,
-                         const birdie_adamw_params *p);
+    void (*adamw_update)(float *param, const float *grad, float *m, float *v, size_t n, const birdie_adamw_params *p);
 } birdie_ops;
 
 /* The CPU twin: always available. */

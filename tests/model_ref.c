@@ -77,7 +77,10 @@ int model_ref_n_fwd(const model_ref *r, int l)
     return r->bidirectional && l % 2 == 0 ? r->N / 2 : r->N;
 }
 
-static double sigmoid(double a) { return 1.0 / (1.0 + exp(-a)); }
+static double sigmoid(double a)
+{
+    return 1.0 / (1.0 + exp(-a));
+}
 
 /* The tanh approximation of GeLU (§1.2 "GeLU"; kernels/ops.h names the tanh form). */
 static double gelu_tanh(double a)
@@ -97,8 +100,7 @@ static void rmsnorm(double *out, const double *x, const double *w, int C)
         out[c] = x[c] * s * w[c];
 }
 
-double model_ref_forward(const model_ref *r, const double *p, const birdie_rows *rows, double *losses,
-                         double *h_trace)
+double model_ref_forward(const model_ref *r, const double *p, const birdie_rows *rows, double *losses, double *h_trace)
 {
     const int B = rows->B, T = rows->T, C = r->C, N = r->N, V = r->V;
     const size_t BT = (size_t)B * T;

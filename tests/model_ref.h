@@ -38,7 +38,6 @@ int model_ref_n_fwd(const model_ref *r, int l);
 /* Forward over rows with the parameters p (n_params doubles, birdie's layout). Writes the per-position
  * losses (B*T, 0 where unlabelled) when losses is not NULL and every layer's scan state h (L, B*T, N)
  * when h_trace is not NULL. Returns the sum of the losses. */
-double model_ref_forward(const model_ref *r, const double *p, const birdie_rows *rows, double *losses,
-                         double *h_trace);
+double model_ref_forward(const model_ref *r, const double *p, const birdie_rows *rows, double *losses, double *h_trace);
 
 #endif

@@ -68,7 +68,10 @@ static double *to_double(const float *x, size_t n)
     return d;
 }
 
-static double *dalloc(size_t n) { return calloc(n, sizeof(double)); }
+static double *dalloc(size_t n)
+{
+    return calloc(n, sizeof(double));
+}
 
 /* ---- embedding ---- */
 
@@ -86,7 +89,7 @@ static void test_embedding(void **state)
     fill_random(dwte, V * C, 1, &rng);
     for (int i = 0; i < BT; i++)
         tok[i] = (int32_t)birdie_rng_below(&rng, V - 1); /* row V-1 never used: must stay untouched */
-    tok[3] = tok[0];                                      /* a guaranteed repeat */
+    tok[3] = tok[0]; /* a guaranteed repeat */
     double want[V * C], mag[V * C], hits[V] = {0};
     for (int i = 0; i < V * C; i++)
         want[i] = dwte[i], mag[i] = fabs(dwte[i]);
@@ -298,10 +301,16 @@ static void test_residual(void **state)
 
 /* ---- gates ---- */
 
-static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double sigm(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
 #define GELU_K 0.7978845608028654 /* sqrt(2/pi) */
 #define GELU_C 0.044715
-static double gelu_ref(double x) { return 0.5 * x * (1 + tanh(GELU_K * (x + GELU_C * x * x * x))); }
+static double gelu_ref(double x)
+{
+    return 0.5 * x * (1 + tanh(GELU_K * (x + GELU_C * x * x * x)));
+}
 
 typedef struct {
     int BT, N;
@@ -353,8 +362,8 @@ static void test_ssm_gates(void **state)
     (void)state;
     enum { BT = 3, N = 7 };
     birdie_rng rng = birdie_rng_stream(4, 0, 0, BIRDIE_RNG_TEST);
-    float proj[BT * 4 * N], h[BT * N], x[BT * N], f[BT * N], g[BT * N], dx[BT * N], df[BT * N], dg[BT * N],
-        dh[BT * N], dproj[BT * 4 * N];
+    float proj[BT * 4 * N], h[BT * N], x[BT * N], f[BT * N], g[BT * N], dx[BT * N], df[BT * N], dg[BT * N], dh[BT * N],
+        dproj[BT * 4 * N];
     fill_random(proj, BT * 4 * N, 4, &rng);
     fill_random(h, BT * N, 1, &rng);
     fill_random(dx, BT * N, 1, &rng);
@@ -524,9 +533,21 @@ static void check_scan(int B, int T, int N, int n_fwd, uint64_t seed)
     free(x), free(f), free(h), free(dh), free(dx), free(df), free(resets);
 }
 
-static void test_scan_causal(void **state) { (void)state; check_scan(2, 11, 6, 6, 5); }
-static void test_scan_bidirectional(void **state) { (void)state; check_scan(2, 11, 6, 3, 6); }
-static void test_scan_all_reverse(void **state) { (void)state; check_scan(2, 11, 6, 0, 7); }
+static void test_scan_causal(void **state)
+{
+    (void)state;
+    check_scan(2, 11, 6, 6, 5);
+}
+static void test_scan_bidirectional(void **state)
+{
+    (void)state;
+    check_scan(2, 11, 6, 3, 6);
+}
+static void test_scan_all_reverse(void **state)
+{
+    (void)state;
+    check_scan(2, 11, 6, 0, 7);
+}
 /* wider than one work block (64 channels), split point inside a block, a one-position row */
 static void test_scan_blocks(void **state)
 {
@@ -680,8 +701,8 @@ static void test_adamw(void **state)
         pd[i] = p[i];
     for (int step = 1; step <= STEPS; step++) {
         fill_random(g, n, 1, &rng);
-        birdie_adamw_params ap = {.lr = lr, .beta1 = b1, .beta2 = b2, .eps = eps, .weight_decay = wd,
-                                  .grad_scale = gs, .step = step};
+        birdie_adamw_params ap = {
+            .lr = lr, .beta1 = b1, .beta2 = b2, .eps = eps, .weight_decay = wd, .grad_scale = gs, .step = step};
         cpu_adamw_update(p, g, m, v, n, &ap);
         for (int i = 0; i < n; i++) {
             double gi = (double)gs * g[i];
@@ -703,8 +724,8 @@ static void test_adamw(void **state)
     float q[n], z[n] = {0}, mq[n] = {0}, vq[n] = {0};
     double wq[n], tq[n];
     fill_random(q, n, 1, &rng);
-    birdie_adamw_params ap = {.lr = 0.5f, .beta1 = b1, .beta2 = b2, .eps = eps, .weight_decay = 0.2f,
-                              .grad_scale = 1.0f, .step = 1};
+    birdie_adamw_params ap = {
+        .lr = 0.5f, .beta1 = b1, .beta2 = b2, .eps = eps, .weight_decay = 0.2f, .grad_scale = 1.0f, .step = 1};
     for (int i = 0; i < n; i++)
         wq[i] = q[i] * (1.0 - 0.5 * (double)0.2f), tq[i] = 4 * U32 * fabs(q[i]);
     cpu_adamw_update(q, z, mq, vq, n, &ap);

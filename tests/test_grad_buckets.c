@@ -56,8 +56,8 @@ static int counting_ready(void *ctx, size_t offset, size_t count)
     return birdie_grad_buckets_ready(ctx, offset, count);
 }
 
-static birdie_collective recording = {.name = "recording", .rank = 0, .world = 2, .grad_begin = rec_begin,
-                                      .grad_wait = rec_wait};
+static birdie_collective recording = {
+    .name = "recording", .rank = 0, .world = 2, .grad_begin = rec_begin, .grad_wait = rec_wait};
 
 static int make_rows(birdie_rows *r)
 {
@@ -96,8 +96,8 @@ static int setup(void **state)
 {
     birdie_model_config cfg;
     char err[256];
-    if (birdie_model_config_by_name("XS", &cfg) || birdie_model_init(&model, &cfg, &birdie_ops_cpu, 99, TB, TT, err,
-                                                                     sizeof err))
+    if (birdie_model_config_by_name("XS", &cfg) ||
+        birdie_model_init(&model, &cfg, &birdie_ops_cpu, 99, TB, TT, err, sizeof err))
         return -1;
     return make_rows(&batch);
 }

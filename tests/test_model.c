@@ -34,9 +34,9 @@ typedef struct sample_shape {
 
 /* Row layouts of the main configuration: prefixes of 1..12, NTP samples, a full row, padding. */
 static const sample_shape MAIN_ROWS[MAIN_B][4] = {
-    {{6, 7}, {3, 5}, {0, 6}, {-1, 0}},  /* 0..12, 13..20, 21..26, padding 27..31 */
-    {{10, 10}, {1, 11}, {-1, 0}},       /* 0..19, 20..31: no padding */
-    {{0, 9}, {12, 4}, {-1, 0}},         /* 0..8, 9..24, padding 25..31 */
+    {{6, 7}, {3, 5}, {0, 6}, {-1, 0}}, /* 0..12, 13..20, 21..26, padding 27..31 */
+    {{10, 10}, {1, 11}, {-1, 0}}, /* 0..19, 20..31: no padding */
+    {{0, 9}, {12, 4}, {-1, 0}}, /* 0..8, 9..24, padding 25..31 */
 };
 
 /* Appends one sample (prefix P, targets Tg) at *pos of row b: inputs (P, BEGIN, Tg[:-1]), labels
@@ -240,8 +240,16 @@ static void check_forward(int bidirectional)
     birdie_model_free(&m);
 }
 
-static void test_forward_reference_causal(void **state) { (void)state; check_forward(0); }
-static void test_forward_reference_bidirectional(void **state) { (void)state; check_forward(1); }
+static void test_forward_reference_causal(void **state)
+{
+    (void)state;
+    check_forward(0);
+}
+static void test_forward_reference_bidirectional(void **state)
+{
+    (void)state;
+    check_forward(1);
+}
 
 /* ---- gradient of every parameter against finite differences of the reference ---- */
 
@@ -250,7 +258,7 @@ static void test_forward_reference_bidirectional(void **state) { (void)state; ch
 enum { GC_V = 40, GC_C = 10, GC_N = 6, GC_L = 4, GC_B = 2, GC_T = 16 };
 static const sample_shape GC_ROWS[GC_B][4] = {
     {{4, 5}, {0, 4}, {-1, 0}}, /* 0..8, NTP 9..12, padding 13..15 */
-    {{7, 9}, {-1, 0}},         /* 0..15 */
+    {{7, 9}, {-1, 0}}, /* 0..15 */
 };
 
 static void check_gradients(int bidirectional)
@@ -338,8 +346,16 @@ static void check_gradients(int bidirectional)
     birdie_model_free(&m);
 }
 
-static void test_gradients_causal(void **state) { (void)state; check_gradients(0); }
-static void test_gradients_bidirectional(void **state) { (void)state; check_gradients(1); }
+static void test_gradients_causal(void **state)
+{
+    (void)state;
+    check_gradients(0);
+}
+static void test_gradients_bidirectional(void **state)
+{
+    (void)state;
+    check_gradients(1);
+}
 
 /* ---- per-layer structure of the bidirectional model (§1.4) ---- */
 
@@ -391,8 +407,8 @@ static void check_layer_structure(int bidirectional)
                     if (changed != expect)
                         fail_msg("%s model, layer %d (%s), row %d position %d (p=%d, BEGIN %d), channel %d (N=%d): "
                                  "state %s",
-                                 bidirectional ? "bidirectional" : "causal", l, bidir_layer ? "both ways" : "causal",
-                                 b, t, p, begin, n, N, changed ? "changed but must not" : "did not change");
+                                 bidirectional ? "bidirectional" : "causal", l, bidir_layer ? "both ways" : "causal", b,
+                                 t, p, begin, n, N, changed ? "changed but must not" : "did not change");
                 }
     }
     free(before);
@@ -400,8 +416,16 @@ static void check_layer_structure(int bidirectional)
     birdie_model_free(&m);
 }
 
-static void test_layer_structure_bidirectional(void **state) { (void)state; check_layer_structure(1); }
-static void test_layer_structure_causal(void **state) { (void)state; check_layer_structure(0); }
+static void test_layer_structure_bidirectional(void **state)
+{
+    (void)state;
+    check_layer_structure(1);
+}
+static void test_layer_structure_causal(void **state)
+{
+    (void)state;
+    check_layer_structure(0);
+}
 
 /* ---- causality and packing isolation (§7.9), whole model ---- */
 
@@ -476,8 +500,16 @@ static void check_causality(int bidirectional)
     birdie_model_free(&m);
 }
 
-static void test_causality_causal(void **state) { (void)state; check_causality(0); }
-static void test_causality_bidirectional(void **state) { (void)state; check_causality(1); }
+static void test_causality_causal(void **state)
+{
+    (void)state;
+    check_causality(0);
+}
+static void test_causality_bidirectional(void **state)
+{
+    (void)state;
+    check_causality(1);
+}
 
 /* Rows of a batch are independent: row 1's outputs do not depend on row 0's tokens. */
 static void test_rows_independent(void **state)

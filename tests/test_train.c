@@ -187,8 +187,15 @@ static void test_checkpoint_corrupt(void **state)
     double w[2] = {0.25, 0.75};
     char err[4096], notes[4096], path[600];
     for (int64_t step = 10; step <= 30; step += 10) {
-        birdie_checkpoint ck = {.step = step, .n_params = 5, .params = p, .m = m, .v = v, .n_arms = 2,
-                                .mixture_version = (uint64_t)step, .weights = w, .config_hash = 42};
+        birdie_checkpoint ck = {.step = step,
+                                .n_params = 5,
+                                .params = p,
+                                .m = m,
+                                .v = v,
+                                .n_arms = 2,
+                                .mixture_version = (uint64_t)step,
+                                .weights = w,
+                                .config_hash = 42};
         birdie_checkpoint_info info;
         assert_int_equal(birdie_checkpoint_write(dir, &ck, 2, &info, err, sizeof err), 0);
         assert_non_null(strstr(info.path, "ckpt_0000000"));
@@ -350,7 +357,7 @@ static void test_golden_losses(void **state)
     enum { STEPS = 4 };
     /* train losses of steps 1..4, then the validation loss before and after */
     static const double golden[STEPS + 2] = {0x1.8ce494537a6f5p+2, 0x1.8036f6febd29ap+2, 0x1.7ef346fecf2e7p+2,
-                                              0x1.7724a0bebebecp+2, 0x1.8ae99894p+2, 0x1.71fcc18fp+2};
+                                             0x1.7724a0bebebecp+2, 0x1.8ae99894p+2,      0x1.71fcc18fp+2};
     birdie_config cfg;
     xs_config(&cfg, STEPS);
     cfg.batch = 4;

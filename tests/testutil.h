@@ -16,8 +16,7 @@ static inline void fill_random(float *x, size_t n, float scale, birdie_rng *rng)
 }
 
 /* Largest |a-b| / (atol + rtol*|b|) over n elements; <= 1 means within tolerance. */
-static inline double max_scaled_error(const float *a, const float *b, size_t n, double atol, double rtol,
-                                      size_t *worst)
+static inline double max_scaled_error(const float *a, const float *b, size_t n, double atol, double rtol, size_t *worst)
 {
     double w = 0.0;
     for (size_t i = 0; i < n; i++) {

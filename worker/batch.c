@@ -7,8 +7,8 @@
 #include "kernels/ops.h"
 #include "worker/vocab.h"
 
-int birdie_batch_ntp(birdie_rows *rows, const birdie_source *src, uint64_t seed, int64_t step,
-                     uint64_t global_row0, uint32_t purpose)
+int birdie_batch_ntp(birdie_rows *rows, const birdie_source *src, uint64_t seed, int64_t step, uint64_t global_row0,
+                     uint32_t purpose)
 {
     int T = rows->T;
     int32_t *window = malloc((size_t)T * sizeof *window);

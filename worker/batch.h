@@ -12,7 +12,7 @@
 
 /* Fills rows [0, rows->B) with one NTP sample each: inputs BEGIN, w[0..T-2]; labels w[0..T-1]
  * for a window w of T tokens. Returns 0 or the source's negative error. */
-int birdie_batch_ntp(birdie_rows *rows, const birdie_source *src, uint64_t seed, int64_t step,
-                     uint64_t global_row0, uint32_t purpose);
+int birdie_batch_ntp(birdie_rows *rows, const birdie_source *src, uint64_t seed, int64_t step, uint64_t global_row0,
+                     uint32_t purpose);
 
 #endif

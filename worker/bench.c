@@ -114,12 +114,12 @@ static int run_model_bench(const bench_args *args)
     long labels = birdie_rows_label_count(&rows);
 
     printf("birdie-bench: %s\n", note);
-    printf("model %s bidirectional | D=%d N=%d L=%d V=%d | %.2fM parameters | B=%d T=%d\n", args->model,
-           mc.d_model, mc.d_state, mc.n_layers, mc.vocab, m.n_params / 1e6, B, T);
+    printf("model %s bidirectional | D=%d N=%d L=%d V=%d | %.2fM parameters | B=%d T=%d\n", args->model, mc.d_model,
+           mc.d_state, mc.n_layers, mc.vocab, m.n_params / 1e6, B, T);
     int steps = args->steps ? args->steps : 5;
     double total = 0;
     for (int s = 0; s <= steps; s++) { /* step 0 warms caches and is not timed */
-        m.profile = s == steps;        /* the profiled step synchronises per op: timed separately */
+        m.profile = s == steps; /* the profiled step synchronises per op: timed separately */
         double t0 = birdie_monotonic_seconds();
         birdie_model_zero_grad(&m);
         birdie_model_forward(&m, &rows, 1.0f / (float)labels);
@@ -148,8 +148,9 @@ static int run_model_bench(const bench_args *args)
     if (ops != &birdie_ops_cpu) {
         double bf16 = 0, copy = 0;
         if (birdie_cuda_measure_gemm_rate(&bf16, 0, 0, err, sizeof err) == 0)
-            printf("MFU: %.1f%% of 989 TFLOP/s (H100 SXM dense bf16 peak) | %.1f%% of measured bf16 GEMM %.0f TFLOP/s\n",
-                   100.0 * flops / H100_BF16_DENSE_FLOPS, 100.0 * flops / bf16, bf16 / 1e12);
+            printf(
+                "MFU: %.1f%% of 989 TFLOP/s (H100 SXM dense bf16 peak) | %.1f%% of measured bf16 GEMM %.0f TFLOP/s\n",
+                100.0 * flops / H100_BF16_DENSE_FLOPS, 100.0 * flops / bf16, bf16 / 1e12);
         if (birdie_cuda_measure_copy_bandwidth(&copy, 0, 0, err, sizeof err) == 0) {
             double scan_s = 0;
             for (int i = 0; i < m.n_prof; i++)
@@ -191,12 +192,13 @@ static int run_packer_bench(const bench_args *args)
     if (w && birdie_mixture_parse(&arms, "uniform", w, err, sizeof err) == 0 &&
         birdie_packer_bench(&arms, w, src, B, T, 2.0, &res, err, sizeof err) == 0) {
         printf("packer: %d arms, uniform mixture, rows of %d, synthetic corpus, 1 thread\n", arms.n, T);
-        printf("  %.2f M positions/s | %.2f M tokens/s (non-padding) | fill %.3f | %.2f samples/row | target >= 5 M/s\n",
-               res.positions_per_s / 1e6, res.tokens_per_s / 1e6, birdie_pack_fill_rate(&res.stats),
-               (double)res.stats.samples / (double)res.stats.rows);
+        printf(
+            "  %.2f M positions/s | %.2f M tokens/s (non-padding) | fill %.3f | %.2f samples/row | target >= 5 M/s\n",
+            res.positions_per_s / 1e6, res.tokens_per_s / 1e6, birdie_pack_fill_rate(&res.stats),
+            (double)res.stats.samples / (double)res.stats.rows);
         printf("  samples per class / mixture weight: %.3f .. %.3f | share correction: %.0f ms to measure the sample "
-               "sizes and solve (solved again when the mixture changes)\n", res.class_share_min, res.class_share_max,
-               res.setup_seconds * 1e3);
+               "sizes and solve (solved again when the mixture changes)\n",
+               res.class_share_min, res.class_share_max, res.setup_seconds * 1e3);
         rc = 0;
     } else {
         fprintf(stderr, "birdie-bench: %s\n", w ? err : "out of memory");

@@ -83,29 +83,28 @@ static int fail_job(birdie_collective *c, int code)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: birdied [--config FILE] [--section.key=value ...] [--backend auto|cpu|cuda] [--token-file F]\n"
-            "               [--resume auto|none]\n"
-            "       birdied prep [--out DIR] [--shard-tokens N] [--val-fraction F] FILE...\n"
-            "       birdied --print-config [...]   print the effective configuration and exit\n"
-            "\n"
-            "Trains a Gated SSM language model (the Birdie procedure). The configuration is an INI file;\n"
-            "every key can be overridden on the command line as --section.key=value (later wins).\n"
-            "Unknown keys and bad values are errors.\n"
-            "\n"
-            "Under mpirun every rank trains its slice of each global batch ([train] batch rows in all);\n"
-            "rank 0 prints the progress lines and hosts the coordinator ([daemon] listen): gRPC for\n"
-            "birdiectl, the scheduler's decisions, and the SQLite store ([daemon] db). The bearer token\n"
-            "comes from --token-file or $BIRDIE_TOKEN.\n"
-            "\n"
-            "signals: SIGTERM/SIGINT stop at the next step (with a checkpoint when [checkpoint] every > 0),\n"
-            "         SIGUSR1 writes a checkpoint to [checkpoint] dir.\n"
-            "\n"
-            "exit codes: 0 done, 2 usage/config error, 3 data error, 4 non-finite loss or gradient,\n"
-            "            5 no usable backend, 6 a peer rank was lost (collective deadline),\n"
-            "            7 the coordinator could not start or be reached (e.g. its port is in use)\n"
-            "\n"
-            "configuration keys:\n");
+    fprintf(out, "usage: birdied [--config FILE] [--section.key=value ...] [--backend auto|cpu|cuda] [--token-file F]\n"
+                 "               [--resume auto|none]\n"
+                 "       birdied prep [--out DIR] [--shard-tokens N] [--val-fraction F] FILE...\n"
+                 "       birdied --print-config [...]   print the effective configuration and exit\n"
+                 "\n"
+                 "Trains a Gated SSM language model (the Birdie procedure). The configuration is an INI file;\n"
+                 "every key can be overridden on the command line as --section.key=value (later wins).\n"
+                 "Unknown keys and bad values are errors.\n"
+                 "\n"
+                 "Under mpirun every rank trains its slice of each global batch ([train] batch rows in all);\n"
+                 "rank 0 prints the progress lines and hosts the coordinator ([daemon] listen): gRPC for\n"
+                 "birdiectl, the scheduler's decisions, and the SQLite store ([daemon] db). The bearer token\n"
+                 "comes from --token-file or $BIRDIE_TOKEN.\n"
+                 "\n"
+                 "signals: SIGTERM/SIGINT stop at the next step (with a checkpoint when [checkpoint] every > 0),\n"
+                 "         SIGUSR1 writes a checkpoint to [checkpoint] dir.\n"
+                 "\n"
+                 "exit codes: 0 done, 2 usage/config error, 3 data error, 4 non-finite loss or gradient,\n"
+                 "            5 no usable backend, 6 a peer rank was lost (collective deadline),\n"
+                 "            7 the coordinator could not start or be reached (e.g. its port is in use)\n"
+                 "\n"
+                 "configuration keys:\n");
     birdie_config_print_help(out);
 }
 
@@ -123,8 +122,16 @@ static const char *short_form(const char *arg)
     return NULL;
 }
 
-static void on_stop_signal(int sig) { (void)sig; birdie_train_request_stop(); }
-static void on_checkpoint_signal(int sig) { (void)sig; birdie_train_request_checkpoint(); }
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    birdie_train_request_stop();
+}
+static void on_checkpoint_signal(int sig)
+{
+    (void)sig;
+    birdie_train_request_checkpoint();
+}
 
 /* SIGTERM/SIGINT stop at the next step boundary (checkpointing first when the run checkpoints);
  * SIGUSR1 writes a checkpoint. Every rank acts at the same step (the control all-reduce). */
@@ -287,8 +294,10 @@ int main(int argc, char **argv)
 #endif
     if (rc < 0) {
         fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
-        return fail_job(coll, rc == -ERANGE ? EXIT_DIVERGED : rc == -ETIMEDOUT ? EXIT_PEER
-                              : rc == -ENOMEM ? 1 : EXIT_DATA);
+        return fail_job(coll, rc == -ERANGE      ? EXIT_DIVERGED
+                              : rc == -ETIMEDOUT ? EXIT_PEER
+                              : rc == -ENOMEM    ? 1
+                                                 : EXIT_DATA);
     }
     if (log)
         fprintf(log, "%s: %ld steps | val loss %.4f -> %.4f | %.0f tok/s\n", rep.stopped ? "stopped" : "done",

@@ -131,7 +131,8 @@ static json_t *read_manifest(const char *dir, int *exists, char *err, size_t err
     json_t *root = json_load_file(path, 0, &je);
     json_t *list = root ? json_object_get(root, "checkpoints") : NULL;
     if (!root || !json_is_array(list)) {
-        snprintf(err, errlen, "checkpoint: %s is not a birdie manifest%s%s", path, root ? "" : ": ", root ? "" : je.text);
+        snprintf(err, errlen, "checkpoint: %s is not a birdie manifest%s%s", path, root ? "" : ": ",
+                 root ? "" : je.text);
         json_decref(root);
         return NULL;
     }
@@ -185,8 +186,7 @@ int birdie_checkpoint_write(const char *dir, const birdie_checkpoint *ckpt, int 
         i++;
     json_t *entry = json_pack("{s:I, s:s, s:I, s:s}", "step", (json_int_t)ckpt->step, "file", name, "bytes",
                               (json_int_t)bytes, "checksum", hex);
-    if (i < json_array_size(list) &&
-        json_integer_value(json_object_get(json_array_get(list, i), "step")) == ckpt->step)
+    if (i < json_array_size(list) && json_integer_value(json_object_get(json_array_get(list, i), "step")) == ckpt->step)
         json_array_set_new(list, i, entry);
     else
         json_array_insert_new(list, i, entry);
@@ -256,8 +256,10 @@ static int load_verified(const char *path, birdie_checkpoint *c, uint64_t *sum, 
         goto fail;
     }
     if ((uint64_t)st.st_size > declared) {
-        snprintf(err, errlen, "%s: trailing bytes after the checksum (the header declares %llu bytes, the file has "
-                 "%lld)", path, (unsigned long long)declared, (long long)st.st_size);
+        snprintf(err, errlen,
+                 "%s: trailing bytes after the checksum (the header declares %llu bytes, the file has "
+                 "%lld)",
+                 path, (unsigned long long)declared, (long long)st.st_size);
         goto fail;
     }
     c->step = h.step;

@@ -15,15 +15,15 @@
 #include <stdint.h>
 
 typedef struct birdie_checkpoint {
-    int64_t step;                  /* optimizer steps done */
+    int64_t step; /* optimizer steps done */
     size_t n_params;
-    float *params, *m, *v;         /* host buffers, n_params each */
+    float *params, *m, *v; /* host buffers, n_params each */
     int n_arms;
     uint64_t mixture_version;
-    double *weights;               /* (n_arms) */
-    uint8_t *sched_state;          /* scheduler state (birdie_sched_save), NULL when none */
+    double *weights; /* (n_arms) */
+    uint8_t *sched_state; /* scheduler state (birdie_sched_save), NULL when none */
     size_t sched_len;
-    uint64_t config_hash;          /* of the shape-defining config: a resume must match it */
+    uint64_t config_hash; /* of the shape-defining config: a resume must match it */
 } birdie_checkpoint;
 
 /* Where a written checkpoint went (what a coordinator records). */

@@ -30,8 +30,7 @@ static int started(birdie_collective *c, int mpi_rc, const char *what, char *err
 }
 
 /* Waits for reqs[0..n) until the collective's deadline. */
-static int wait_all_deadline(birdie_collective *c, MPI_Request *reqs, int n, const char *what, char *err,
-                             size_t errlen)
+static int wait_all_deadline(birdie_collective *c, MPI_Request *reqs, int n, const char *what, char *err, size_t errlen)
 {
     double give_up = birdie_monotonic_seconds() + c->deadline_s;
     struct timespec nap = {0, 20000}; /* 20 us: small against a step, cheap for the core */
@@ -174,9 +173,15 @@ birdie_collective *birdie_collective_mpi(double deadline_s)
         free(im);
         return NULL;
     }
-    *c = (birdie_collective){.name = "mpi", .deadline_s = deadline_s, .grad_begin = mpi_grad_begin,
-                             .grad_wait = mpi_grad_wait, .impl = im, .allreduce_sum_f64 = mpi_sum_f64,
-                             .allreduce_minmax_i64 = mpi_minmax, .broadcast = mpi_broadcast, .barrier = mpi_barrier,
+    *c = (birdie_collective){.name = "mpi",
+                             .deadline_s = deadline_s,
+                             .grad_begin = mpi_grad_begin,
+                             .grad_wait = mpi_grad_wait,
+                             .impl = im,
+                             .allreduce_sum_f64 = mpi_sum_f64,
+                             .allreduce_minmax_i64 = mpi_minmax,
+                             .broadcast = mpi_broadcast,
+                             .barrier = mpi_barrier,
                              .destroy = mpi_destroy};
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->world);

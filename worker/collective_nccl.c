@@ -23,9 +23,9 @@
 typedef struct nccl_impl {
     birdie_collective *host; /* MPI: host values and the bootstrap */
     ncclComm_t comm;
-    cudaStream_t stream;     /* the sums run here, beside the compute stream */
+    cudaStream_t stream; /* the sums run here, beside the compute stream */
     cudaEvent_t grads_ready; /* recorded on the compute stream as each bucket begins */
-    int pending;             /* buckets begun since the last grad_wait */
+    int pending; /* buckets begun since the last grad_wait */
 } nccl_impl;
 
 /* The CUDA backend (kernels/cuda) queues all its work on the legacy default stream. */
@@ -57,8 +57,9 @@ static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, c
             }
         }
         if (birdie_monotonic_seconds() > give_up) {
-            snprintf(err, errlen, "%s on rank %d: no progress within %.0f s (a rank died or hangs); communicator aborted",
-                     what, c->rank, c->deadline_s);
+            snprintf(err, errlen,
+                     "%s on rank %d: no progress within %.0f s (a rank died or hangs); communicator aborted", what,
+                     c->rank, c->deadline_s);
             ncclCommAbort(im->comm);
             im->comm = NULL;
             return -ETIMEDOUT;
@@ -163,10 +164,18 @@ birdie_collective *birdie_collective_nccl(birdie_collective *host, int local_ran
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    *c = (birdie_collective){.name = "nccl", .rank = host->rank, .world = host->world, .deadline_s = host->deadline_s,
-                             .grad_begin = nccl_grad_begin, .grad_wait = nccl_grad_wait,
-                             .allreduce_sum_f64 = nccl_sum_f64, .allreduce_minmax_i64 = nccl_minmax,
-                             .broadcast = nccl_broadcast, .barrier = nccl_barrier, .destroy = nccl_destroy, .impl = im};
+    *c = (birdie_collective){.name = "nccl",
+                             .rank = host->rank,
+                             .world = host->world,
+                             .deadline_s = host->deadline_s,
+                             .grad_begin = nccl_grad_begin,
+                             .grad_wait = nccl_grad_wait,
+                             .allreduce_sum_f64 = nccl_sum_f64,
+                             .allreduce_minmax_i64 = nccl_minmax,
+                             .broadcast = nccl_broadcast,
+                             .barrier = nccl_barrier,
+                             .destroy = nccl_destroy,
+                             .impl = im};
     im->host = host;
     ncclUniqueId id;
     memset(&id, 0, sizeof id);

@@ -8,7 +8,10 @@ static int single_grad_begin(birdie_collective *c, float *buf, size_t n, char *e
     return 0;
 }
 
-static int single_grad_wait(birdie_collective *c, char *err, size_t errlen) { return 0; }
+static int single_grad_wait(birdie_collective *c, char *err, size_t errlen)
+{
+    return 0;
+}
 
 static int single_sum_f64(birdie_collective *c, double *buf, size_t n, char *err, size_t errlen)
 {
@@ -26,20 +29,32 @@ static int single_broadcast(birdie_collective *c, void *buf, size_t bytes, int r
     return 0;
 }
 
-static int single_barrier(birdie_collective *c, char *err, size_t errlen) { return 0; }
+static int single_barrier(birdie_collective *c, char *err, size_t errlen)
+{
+    return 0;
+}
 
-static void single_destroy(birdie_collective *c) { free(c); }
+static void single_destroy(birdie_collective *c)
+{
+    free(c);
+}
 
 birdie_collective *birdie_collective_single(void)
 {
     birdie_collective *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    *c = (birdie_collective){.name = "single", .rank = 0, .world = 1, .deadline_s = 0,
+    *c = (birdie_collective){.name = "single",
+                             .rank = 0,
+                             .world = 1,
+                             .deadline_s = 0,
                              .grad_begin = single_grad_begin,
-                             .grad_wait = single_grad_wait, .allreduce_sum_f64 = single_sum_f64,
-                             .allreduce_minmax_i64 = single_minmax, .broadcast = single_broadcast,
-                             .barrier = single_barrier, .destroy = single_destroy};
+                             .grad_wait = single_grad_wait,
+                             .allreduce_sum_f64 = single_sum_f64,
+                             .allreduce_minmax_i64 = single_minmax,
+                             .broadcast = single_broadcast,
+                             .barrier = single_barrier,
+                             .destroy = single_destroy};
     return c;
 }
 

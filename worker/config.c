@@ -13,10 +13,10 @@ typedef enum { KEY_INT, KEY_LONG, KEY_U64, KEY_DOUBLE, KEY_BOOL, KEY_STRING, KEY
 typedef struct config_key {
     const char *section, *name;
     key_type type;
-    size_t offset, size;  /* field in birdie_config; size for strings */
+    size_t offset, size; /* field in birdie_config; size for strings */
     const char *fallback; /* default, as it would be written in the file */
-    double min, max;      /* numeric range (inclusive) */
-    const char *choices;  /* "a|b|c" for KEY_CHOICE */
+    double min, max; /* numeric range (inclusive) */
+    const char *choices; /* "a|b|c" for KEY_CHOICE */
     const char *help;
 } config_key;
 
@@ -88,7 +88,8 @@ static const config_key keys[] = {
     {"daemon", "listen", KEY_STRING, FIELD(listen), "127.0.0.1:50051", 0, 0, NULL,
      "gRPC address of the coordinator (rank 0; port 0 picks a free one); empty = no coordinator, the "
      "scheduler then runs inside every rank"},
-    {"daemon", "db", KEY_STRING, FIELD(db), "birdie.db", 0, 0, NULL, "SQLite store of evals, rewards, decisions, mixtures"},
+    {"daemon", "db", KEY_STRING, FIELD(db), "birdie.db", 0, 0, NULL,
+     "SQLite store of evals, rewards, decisions, mixtures"},
     {"daemon", "token_file", KEY_STRING, FIELD(token_file), "", 0, 0, NULL,
      "file holding the bearer token (also --token-file; else $BIRDIE_TOKEN)"},
     {"daemon", "auth_all", KEY_BOOL, FIELD(auth_all), "true", 0, 0, NULL,
@@ -300,7 +301,8 @@ int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen)
         return -EINVAL;
     }
     if (cfg->top_k > cfg->candidates) {
-        snprintf(err, errlen, "[scheduler] top_k = %d exceeds [scheduler] candidates = %d", cfg->top_k, cfg->candidates);
+        snprintf(err, errlen, "[scheduler] top_k = %d exceeds [scheduler] candidates = %d", cfg->top_k,
+                 cfg->candidates);
         return -EINVAL;
     }
     if (cfg->d_state % 2) {

@@ -21,7 +21,7 @@ typedef struct birdie_config {
     int bidirectional;
     int d_model, d_state, n_layers; /* 0 = from the size */
     /* [train] */
-    int batch;   /* rows per step, global */
+    int batch; /* rows per step, global */
     int seq_len; /* positions per row; 0 = from the size */
     double lr, warmup_frac, min_lr_frac, weight_decay, grad_clip;
     double bucket_mb; /* gradient all-reduce bucket (MiB); 0 = one all-reduce after the backward pass */
@@ -29,13 +29,13 @@ typedef struct birdie_config {
     int eval_rows;
     long log_every;
     /* [objectives] */
-    char arms[4096];    /* "default" or arm specs separated by ';' */
+    char arms[4096]; /* "default" or arm specs separated by ';' */
     char mixture[4096]; /* ntp | ul2 | uniform | birdie | name=w,... */
     int paradigm;
     int val_rows_per_arm;
     /* [scheduler] (mixture = birdie) */
-    long warmup_steps;   /* 0 = total/30 (§7.5) */
-    long apply_lag;      /* steps between an evaluation and its decision's first step, beyond the next */
+    long warmup_steps; /* 0 = total/30 (§7.5) */
+    long apply_lag; /* steps between an evaluation and its decision's first step, beyond the next */
     int fit_iters, candidates, top_k, rm_hidden, rm_layers;
     /* [checkpoint] */
     long ckpt_every;
@@ -43,8 +43,8 @@ typedef struct birdie_config {
     int ckpt_keep;
     char resume[8]; /* none | auto */
     /* [daemon] */
-    char listen[256];   /* coordinator address on rank 0; "" = no coordinator */
-    char db[1024];      /* SQLite store of the coordinator */
+    char listen[256]; /* coordinator address on rank 0; "" = no coordinator */
+    char db[1024]; /* SQLite store of the coordinator */
     char token_file[1024];
     int auth_all;
     double eval_deadline_s, decision_timeout_s;

@@ -37,8 +37,8 @@ typedef struct birdie_control {
     int (*heartbeat)(void *ctx, const birdie_step_report *report, char *err, size_t errlen);
     int (*finish)(void *ctx, int64_t step, int failed, const char *reason, char *err, size_t errlen);
     /* rank 0, after writing a checkpoint: the coordinator records it */
-    int (*report_checkpoint)(void *ctx, int64_t step, const char *path, uint64_t bytes, const char *checksum,
-                             char *err, size_t errlen);
+    int (*report_checkpoint)(void *ctx, int64_t step, const char *path, uint64_t bytes, const char *checksum, char *err,
+                             size_t errlen);
     /* rank 0, while writing a checkpoint: the remote scheduler's state (birdie_sched_save, malloc'd;
      * NULL and 0 under a fixed mixture), so a resumed run continues its history */
     int (*save_scheduler)(void *ctx, uint8_t **state, size_t *len, char *err, size_t errlen);

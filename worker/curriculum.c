@@ -177,8 +177,12 @@ int birdie_curriculum_observe(birdie_curriculum *cur, int64_t step, const double
                               FILE *log, char *err, size_t errlen)
 {
     birdie_decision d = {0};
-    birdie_sched_input in = {.step = step, .n_arms = cur->arms.n, .loss_sum = loss_sum, .tokens = tokens,
-                             .mixture = cur->weights, .mixture_version = cur->version};
+    birdie_sched_input in = {.step = step,
+                             .n_arms = cur->arms.n,
+                             .loss_sum = loss_sum,
+                             .tokens = tokens,
+                             .mixture = cur->weights,
+                             .mixture_version = cur->version};
     int rc = birdie_sched_observe(cur->sched, &in, &d, err, errlen);
     if (rc < 0)
         return rc;

@@ -20,7 +20,7 @@ typedef struct birdie_curriculum {
     birdie_arm_set arms;
     double *weights; /* (arms.n) the mixture in force */
     uint64_t version;
-    int birdie;          /* mixture = birdie: the scheduler decides (here or in the coordinator) */
+    int birdie; /* mixture = birdie: the scheduler decides (here or in the coordinator) */
     birdie_sched *sched; /* the local scheduler; NULL for fixed mixtures and remote scheduling */
     int64_t *eval_steps; /* scheduler evaluation steps, ascending */
     int n_eval_steps;

@@ -8,8 +8,13 @@
 void birdie_grad_buckets_start(birdie_grad_buckets *b, birdie_collective *coll, float *grads, size_t n_params,
                                size_t bucket_floats, char *err, size_t errlen)
 {
-    *b = (birdie_grad_buckets){.coll = coll, .grads = grads, .bucket_floats = bucket_floats, .lo = n_params,
-                               .hi = n_params, .err = err, .errlen = errlen};
+    *b = (birdie_grad_buckets){.coll = coll,
+                               .grads = grads,
+                               .bucket_floats = bucket_floats,
+                               .lo = n_params,
+                               .hi = n_params,
+                               .err = err,
+                               .errlen = errlen};
 }
 
 static int begin_pending(birdie_grad_buckets *b)

@@ -13,10 +13,10 @@
 
 typedef struct birdie_grad_buckets {
     birdie_collective *coll;
-    float *grads;         /* the model's gradient buffer (backend memory) */
+    float *grads; /* the model's gradient buffer (backend memory) */
     size_t bucket_floats; /* 0: one bucket, begun when the pass ends */
-    size_t lo, hi;        /* [lo, hi): ready, not begun yet */
-    int begun;            /* buckets begun this step */
+    size_t lo, hi; /* [lo, hi): ready, not begun yet */
+    int begun; /* buckets begun this step */
     char *err;
     size_t errlen;
 } birdie_grad_buckets;

@@ -19,7 +19,10 @@ int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
         const char *name;
         int d_model, d_state, n_layers;
     } sizes[] = {
-        {"XS", 64, 64, 2}, {"S", 384, 512, 8}, {"125M", 768, 1536, 20}, {"350M", 1024, 2048, 32},
+        {"XS", 64, 64, 2},
+        {"S", 384, 512, 8},
+        {"125M", 768, 1536, 20},
+        {"350M", 1024, 2048, 32},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (strcmp(name, sizes[i].name) == 0) {
@@ -136,14 +139,14 @@ static void *balloc(birdie_model *m, size_t bytes, int *failed)
     return p;
 }
 
-int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const birdie_ops *ops,
-                      uint64_t seed, int B, int T, char *err, size_t errlen)
+int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const birdie_ops *ops, uint64_t seed, int B,
+                      int T, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
-    if (cfg->d_model <= 0 || cfg->d_state <= 0 || cfg->d_state % 2 || cfg->n_layers <= 0 || cfg->vocab <= 0 ||
-        B <= 0 || T <= 0) {
-        snprintf(err, errlen, "model: invalid shape (C=%d N=%d L=%d V=%d B=%d T=%d; N must be even)",
-                 cfg->d_model, cfg->d_state, cfg->n_layers, cfg->vocab, B, T);
+    if (cfg->d_model <= 0 || cfg->d_state <= 0 || cfg->d_state % 2 || cfg->n_layers <= 0 || cfg->vocab <= 0 || B <= 0 ||
+        T <= 0) {
+        snprintf(err, errlen, "model: invalid shape (C=%d N=%d L=%d V=%d B=%d T=%d; N must be even)", cfg->d_model,
+                 cfg->d_state, cfg->n_layers, cfg->vocab, B, T);
         return -EINVAL;
     }
     m->cfg = *cfg;
@@ -200,8 +203,8 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
     m->d_resets = balloc(m, BT, &failed);
     if (failed) {
         birdie_model_free(m);
-        snprintf(err, errlen, "model: out of %s memory for %zu parameters and B=%d T=%d activations",
-                 ops->name, (size_t)(pbytes / fb), B, T);
+        snprintf(err, errlen, "model: out of %s memory for %zu parameters and B=%d T=%d activations", ops->name,
+                 (size_t)(pbytes / fb), B, T);
         return -ENOMEM;
     }
 
@@ -220,9 +223,10 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
 void birdie_model_free(birdie_model *m)
 {
     if (m->ops) {
-        void *bufs[] = {m->params, m->grads, m->m, m->v, m->x_final, m->rstd_final, m->u_final, m->logits, m->dlogits,
-                        m->losses, m->scratch_x, m->scratch_f, m->dresidual, m->du, m->dproj, m->dg, m->dh,
-                        m->dscan_x, m->dscan_f, m->d_inputs, m->d_labels, m->d_resets};
+        void *bufs[] = {m->params,    m->grads,    m->m,        m->v,       m->x_final,   m->rstd_final,
+                        m->u_final,   m->logits,   m->dlogits,  m->losses,  m->scratch_x, m->scratch_f,
+                        m->dresidual, m->du,       m->dproj,    m->dg,      m->dh,        m->dscan_x,
+                        m->dscan_f,   m->d_inputs, m->d_labels, m->d_resets};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i])
                 m->ops->free(bufs[i]);
@@ -258,16 +262,16 @@ static void profile_add(birdie_model *m, const char *op, double t0)
         m->prof[m->n_prof++] = (birdie_profile_entry){op, dt, 1};
 }
 
-#define OP(m, name, ...)                                                                                 \
-    do {                                                                                                 \
-        double op_t0_ = 0;                                                                               \
-        if ((m)->profile) {                                                                              \
-            (m)->ops->synchronize();                                                                     \
-            op_t0_ = birdie_monotonic_seconds();                                                                      \
-        }                                                                                                \
-        (m)->ops->name(__VA_ARGS__);                                                                     \
-        if ((m)->profile)                                                                                \
-            profile_add((m), #name, op_t0_);                                                             \
+#define OP(m, name, ...)                         \
+    do {                                         \
+        double op_t0_ = 0;                       \
+        if ((m)->profile) {                      \
+            (m)->ops->synchronize();             \
+            op_t0_ = birdie_monotonic_seconds(); \
+        }                                        \
+        (m)->ops->name(__VA_ARGS__);             \
+        if ((m)->profile)                        \
+            profile_add((m), #name, op_t0_);     \
     } while (0)
 
 /* ------------------------------------------------------------------------------------------------
@@ -369,11 +373,15 @@ void birdie_model_adamw(birdie_model *m, float lr, float weight_decay, float gra
 {
     for (int i = 0; i < m->n_tensors; i++) {
         const birdie_tensor *t = &m->tensors[i];
-        birdie_adamw_params ap = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+        birdie_adamw_params ap = {.lr = lr,
+                                  .beta1 = 0.9f,
+                                  .beta2 = 0.95f,
+                                  .eps = 1e-8f,
                                   .weight_decay = t->decay ? weight_decay : 0.0f,
-                                  .grad_scale = grad_scale, .step = step};
-        OP(m, adamw_update, m->params + t->offset, m->grads + t->offset, m->m + t->offset, m->v + t->offset,
-           t->count, &ap);
+                                  .grad_scale = grad_scale,
+                                  .step = step};
+        OP(m, adamw_update, m->params + t->offset, m->grads + t->offset, m->m + t->offset, m->v + t->offset, t->count,
+           &ap);
     }
 }
 

@@ -20,10 +20,10 @@
 #include "worker/rows.h"
 
 typedef struct birdie_model_config {
-    int vocab;         /* V */
-    int d_model;       /* C */
-    int d_state;       /* N, even */
-    int n_layers;      /* L */
+    int vocab; /* V */
+    int d_model; /* C */
+    int d_state; /* N, even */
+    int n_layers; /* L */
     int bidirectional; /* even layers split their channels in a forward and a reverse half */
 } birdie_model_config;
 
@@ -41,12 +41,12 @@ typedef struct birdie_layer_params {
 } birdie_layer_params;
 
 typedef struct birdie_layer_acts {
-    float *x;    /* (BT,C) residual input of the block */
+    float *x; /* (BT,C) residual input of the block */
     float *rstd; /* (BT) */
-    float *u;    /* (BT,C) normalised input */
+    float *u; /* (BT,C) normalised input */
     float *proj; /* (BT,4N) gate pre-activations */
-    float *h;    /* (BT,N) scan state */
-    float *g;    /* (BT,N) gated scan output */
+    float *h; /* (BT,N) scan state */
+    float *g; /* (BT,N) gated scan output */
 } birdie_layer_acts;
 
 typedef struct birdie_profile_entry {
@@ -64,7 +64,7 @@ typedef struct birdie_model {
     int n_tensors;
     size_t n_params;
     float *params, *grads, *m, *v; /* backend memory, n_params each */
-    size_t wte, ln_f, head;        /* offsets */
+    size_t wte, ln_f, head; /* offsets */
     birdie_layer_params *layer;
 
     /* activations (backend memory) */
@@ -85,8 +85,8 @@ typedef struct birdie_model {
 
 /* Allocates parameters and activations for batches of up to B rows of T positions and initialises
  * the parameters from (seed, BIRDIE_RNG_INIT). Returns 0 or a negative errno with a message. */
-int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const birdie_ops *ops,
-                      uint64_t seed, int B, int T, char *err, size_t errlen);
+int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const birdie_ops *ops, uint64_t seed, int B,
+                      int T, char *err, size_t errlen);
 void birdie_model_free(birdie_model *m);
 
 /* Forward over rows (rows->B <= m->B, rows->T == m->T): logits, per-position losses (copied to

@@ -13,15 +13,15 @@
 
 /* What a stream is for; part of the key so that two uses never share draws. */
 enum birdie_rng_purpose {
-    BIRDIE_RNG_INIT = 1,        /* parameter initialisation (row = tensor index) */
-    BIRDIE_RNG_DATA = 2,        /* which text window a row reads */
-    BIRDIE_RNG_ARM = 3,         /* which objective arm a sample uses */
-    BIRDIE_RNG_OBJECTIVE = 4,   /* the objective's own draws (spans, shuffles, splits) */
-    BIRDIE_RNG_CORPUS = 5,      /* synthetic corpus: lexicon and documents */
-    BIRDIE_RNG_VALIDATION = 6,  /* fixed validation rows */
-    BIRDIE_RNG_SCHEDULER = 7,   /* reward model init, candidates, exploration */
-    BIRDIE_RNG_SHARES = 8,      /* sample sizes measured for the mixture share correction */
-    BIRDIE_RNG_TEST = 99        /* tests and benchmarks */
+    BIRDIE_RNG_INIT = 1, /* parameter initialisation (row = tensor index) */
+    BIRDIE_RNG_DATA = 2, /* which text window a row reads */
+    BIRDIE_RNG_ARM = 3, /* which objective arm a sample uses */
+    BIRDIE_RNG_OBJECTIVE = 4, /* the objective's own draws (spans, shuffles, splits) */
+    BIRDIE_RNG_CORPUS = 5, /* synthetic corpus: lexicon and documents */
+    BIRDIE_RNG_VALIDATION = 6, /* fixed validation rows */
+    BIRDIE_RNG_SCHEDULER = 7, /* reward model init, candidates, exploration */
+    BIRDIE_RNG_SHARES = 8, /* sample sizes measured for the mixture share correction */
+    BIRDIE_RNG_TEST = 99 /* tests and benchmarks */
 };
 
 typedef struct birdie_rng {

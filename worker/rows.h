@@ -11,12 +11,12 @@
 
 typedef struct birdie_rows {
     int B, T;
-    int32_t *inputs;   /* (B,T) token ids, BIRDIE_PAD on padding */
-    int32_t *labels;   /* (B,T) next-token targets, BIRDIE_IGNORE_LABEL on prefix and padding */
+    int32_t *inputs; /* (B,T) token ids, BIRDIE_PAD on padding */
+    int32_t *labels; /* (B,T) next-token targets, BIRDIE_IGNORE_LABEL on prefix and padding */
     int32_t *segments; /* (B,T) 1, 2, ... per sample in the row; 0 on padding */
-    uint8_t *prefix;   /* (B,T) 1 where the position belongs to a prefix */
-    uint8_t *resets;   /* (B,T) BIRDIE_RESET_FWD | BIRDIE_RESET_REV bits (kernels/ops.h) */
-    int16_t *arms;     /* (B,T) arm id of the sample at the position, -1 on padding */
+    uint8_t *prefix; /* (B,T) 1 where the position belongs to a prefix */
+    uint8_t *resets; /* (B,T) BIRDIE_RESET_FWD | BIRDIE_RESET_REV bits (kernels/ops.h) */
+    int16_t *arms; /* (B,T) arm id of the sample at the position, -1 on padding */
 } birdie_rows;
 
 /* Allocates zeroed rows (host memory); returns 0 or a negative errno. */

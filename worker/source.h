@@ -17,8 +17,7 @@ typedef enum birdie_split { BIRDIE_SPLIT_TRAIN = 0, BIRDIE_SPLIT_VAL = 1 } birdi
 typedef struct birdie_source birdie_source;
 
 /* Opens the synthetic corpus for one split; the two splits are disjoint streams of the seed. */
-int birdie_source_open_synthetic(birdie_source **out, uint64_t seed, birdie_split split,
-                                 char *err, size_t errlen);
+int birdie_source_open_synthetic(birdie_source **out, uint64_t seed, birdie_split split, char *err, size_t errlen);
 /* Opens shard files (comma-separated paths or glob patterns). Every file is validated (magic,
  * version, size) and an error names the bad file. */
 int birdie_source_open_shards(birdie_source **out, const char *patterns, char *err, size_t errlen);

@@ -107,8 +107,8 @@ typedef struct run {
     birdie_curriculum cur;
     birdie_builder builder;
     birdie_source *train_src, *val_src;
-    birdie_rows rows;     /* this rank's rows of a step */
-    birdie_rows val_ntp;  /* this rank's slice of the NTP validation rows */
+    birdie_rows rows; /* this rank's rows of a step */
+    birdie_rows val_ntp; /* this rank's slice of the NTP validation rows */
     birdie_rows val_arms; /* all per-arm validation rows; this rank evaluates [arm_first, +arm_count) */
     int arm_first, arm_count;
     double *arm_loss, *arm_tokens; /* (n_arms) scratch of the per-arm evaluation */
@@ -124,8 +124,8 @@ typedef struct run {
 
 /* Forward over rows in chunks of the model's batch; adds loss and label sums, and per-arm sums
  * when arm_loss is given. */
-static int forward_sums(run *r, const birdie_rows *rows, double *sums, double *arm_loss, uint64_t *arm_tok,
-                        char *err, size_t errlen)
+static int forward_sums(run *r, const birdie_rows *rows, double *sums, double *arm_loss, uint64_t *arm_tok, char *err,
+                        size_t errlen)
 {
     for (int r0 = 0; r0 < rows->B; r0 += r->model.B) {
         birdie_rows chunk = rows_view(rows, r0, rows->B - r0 < r->model.B ? rows->B - r0 : r->model.B);
@@ -191,8 +191,8 @@ static void log_arm_eval(run *r, long step, double ntp_loss)
 
 /* One optimizer step: this rank's rows, global label count, forward/backward, gradient sum over ranks,
  * clipping and AdamW. Returns the global mean loss, the gradient norm and per-class loss sums. */
-static int train_step(run *r, long step, double *loss, double *norm, double *class_loss, double *class_tok,
-                      char *err, size_t errlen)
+static int train_step(run *r, long step, double *loss, double *norm, double *class_loss, double *class_tok, char *err,
+                      size_t errlen)
 {
     birdie_model *model = &r->model;
     birdie_collective *coll = r->coll;
@@ -204,8 +204,10 @@ static int train_step(run *r, long step, double *loss, double *norm, double *cla
      * its weight whatever the draw weights: say so once per mixture rather than train on quietly. */
     if (r->builder.share_error > 0.05 && r->builder.share_error != r->share_error_logged) {
         r->share_error_logged = r->builder.share_error;
-        log_line(r->log, "step %5ld | warning: rows of %d can hold this mixture's shares only within %.0f%%: some "
-                 "arm's samples rarely fit (see birdie-bench --packer)\n", step, r->T, 100.0 * r->builder.share_error);
+        log_line(r->log,
+                 "step %5ld | warning: rows of %d can hold this mixture's shares only within %.0f%%: some "
+                 "arm's samples rarely fit (see birdie-bench --packer)\n",
+                 step, r->T, 100.0 * r->builder.share_error);
     }
     double labels = (double)birdie_rows_label_count(&r->rows);
     if ((rc = coll->allreduce_sum_f64(coll, &labels, 1, err, errlen)) < 0)
@@ -258,7 +260,8 @@ static int run_open(run *r, const birdie_config *cfg, const birdie_ops *ops, cha
     int rc, val_first, val_count;
     r->T = cfg->seq_len;
     r->B = cfg->batch / r->coll->world;
-    if ((rc = model_shape(cfg, &mc, err, errlen)) < 0 || (rc = open_sources(cfg, &r->train_src, &r->val_src, err, errlen)) < 0)
+    if ((rc = model_shape(cfg, &mc, err, errlen)) < 0 ||
+        (rc = open_sources(cfg, &r->train_src, &r->val_src, err, errlen)) < 0)
         return rc;
     if ((rc = birdie_curriculum_init(&r->cur, cfg, r->T, r->ctl && r->ctl->scheduler_remote, err, errlen)) < 0)
         return rc;
@@ -273,13 +276,14 @@ static int run_open(run *r, const birdie_config *cfg, const birdie_ops *ops, cha
     r->arm_tokens = calloc((size_t)r->n_arms, sizeof *r->arm_tokens);
     r->arm_tok_u = calloc((size_t)r->n_arms, sizeof *r->arm_tok_u);
     r->incoming = calloc((size_t)r->n_arms, sizeof *r->incoming);
-    if (!r->arm_loss || !r->arm_tokens || !r->arm_tok_u || !r->incoming || birdie_rows_alloc(&r->rows, r->B, r->T) < 0 ||
+    if (!r->arm_loss || !r->arm_tokens || !r->arm_tok_u || !r->incoming ||
+        birdie_rows_alloc(&r->rows, r->B, r->T) < 0 ||
         (val_count > 0 && birdie_rows_alloc(&r->val_ntp, val_count, r->T) < 0)) {
         snprintf(err, errlen, "out of memory for %d rows of %d positions", r->B, r->T);
         return -ENOMEM;
     }
-    if (val_count > 0 &&
-        (rc = birdie_batch_ntp(&r->val_ntp, r->val_src, cfg->seed, 0, (uint64_t)val_first, BIRDIE_RNG_VALIDATION)) < 0) {
+    if (val_count > 0 && (rc = birdie_batch_ntp(&r->val_ntp, r->val_src, cfg->seed, 0, (uint64_t)val_first,
+                                                BIRDIE_RNG_VALIDATION)) < 0) {
         snprintf(err, errlen, "validation data: %s", strerror(-rc));
         return rc;
     }
@@ -315,15 +319,14 @@ static void run_close(run *r)
     birdie_source_close(r->val_src);
 }
 
-
 uint64_t birdie_train_config_hash(const birdie_config *cfg)
 {
     birdie_model_config mc;
     char err[128];
     memset(&mc, 0, sizeof mc);
     model_shape(cfg, &mc, err, sizeof err);
-    int64_t numbers[] = {mc.vocab, mc.d_model, mc.d_state, mc.n_layers, mc.bidirectional, cfg->seq_len,
-                         cfg->batch, (int64_t)cfg->seed, cfg->paradigm};
+    int64_t numbers[] = {mc.vocab,     mc.d_model, mc.d_state,         mc.n_layers,  mc.bidirectional,
+                         cfg->seq_len, cfg->batch, (int64_t)cfg->seed, cfg->paradigm};
     uint64_t h = birdie_fnv1a(BIRDIE_FNV_OFFSET, numbers, sizeof numbers);
     h = birdie_fnv1a(h, cfg->arms, strlen(cfg->arms));
     return birdie_fnv1a(h, cfg->mixture, strlen(cfg->mixture));
@@ -334,8 +337,10 @@ static int restore(run *r, const birdie_checkpoint *ck, char *err, size_t errlen
 {
     if (ck->config_hash != birdie_train_config_hash(r->cfg) || ck->n_params != r->model.n_params ||
         ck->n_arms != r->n_arms) {
-        snprintf(err, errlen, "checkpoint of step %lld was written with a different configuration (model shape, rows, "
-                 "batch, seed, arms or mixture); it cannot continue this run", (long long)ck->step);
+        snprintf(err, errlen,
+                 "checkpoint of step %lld was written with a different configuration (model shape, rows, "
+                 "batch, seed, arms or mixture); it cannot continue this run",
+                 (long long)ck->step);
         return -EINVAL;
     }
     size_t bytes = ck->n_params * sizeof(float);
@@ -347,7 +352,8 @@ static int restore(run *r, const birdie_checkpoint *ck, char *err, size_t errlen
     r->applied_version = (int64_t)ck->mixture_version;
     if (r->cur.sched) {
         birdie_sched *loaded;
-        int rc = ck->sched_state ? birdie_sched_load(ck->sched_state, ck->sched_len, NULL, &loaded, err, errlen) : -EINVAL;
+        int rc =
+            ck->sched_state ? birdie_sched_load(ck->sched_state, ck->sched_len, NULL, &loaded, err, errlen) : -EINVAL;
         if (rc < 0) {
             if (!ck->sched_state)
                 snprintf(err, errlen, "checkpoint of step %lld holds no scheduler state", (long long)ck->step);
@@ -377,8 +383,12 @@ static int save_checkpoint(run *r, long step, char *err, size_t errlen)
     if (r->coll->rank != 0)
         return 0;
     size_t n = r->model.n_params, bytes = n * sizeof(float);
-    birdie_checkpoint ck = {.step = step, .n_params = n, .n_arms = r->n_arms, .mixture_version = r->cur.version,
-                            .weights = r->cur.weights, .config_hash = birdie_train_config_hash(r->cfg)};
+    birdie_checkpoint ck = {.step = step,
+                            .n_params = n,
+                            .n_arms = r->n_arms,
+                            .mixture_version = r->cur.version,
+                            .weights = r->cur.weights,
+                            .config_hash = birdie_train_config_hash(r->cfg)};
     ck.params = malloc(bytes);
     ck.m = malloc(bytes);
     ck.v = malloc(bytes);
@@ -417,11 +427,17 @@ enum { CONTROL_STOP = 1 };
  * them, the control all-reduce makes every rank act on them at the same step. */
 static volatile sig_atomic_t checkpoint_requested, stop_requested;
 
-void birdie_train_request_checkpoint(void) { checkpoint_requested = 1; }
-void birdie_train_request_stop(void) { stop_requested = 1; }
+void birdie_train_request_checkpoint(void)
+{
+    checkpoint_requested = 1;
+}
+void birdie_train_request_stop(void)
+{
+    stop_requested = 1;
+}
 
-static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkpoint, char *reason,
-                        size_t reason_len, char *err, size_t errlen)
+static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkpoint, char *reason, size_t reason_len,
+                        char *err, size_t errlen)
 {
     const birdie_control *ctl = r->ctl;
     double give_up = birdie_monotonic_seconds() + (ctl ? ctl->decision_timeout_ms / 1000.0 : 0);
@@ -447,8 +463,10 @@ static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkp
             if (scheduled_stop)
                 snprintf(reason, reason_len, "[run] stop_after = %ld", r->cfg->stop_after);
             else
-                snprintf(reason, reason_len, "%s", st.stop ? st.stop_reason : stop_requested ? "signal"
-                                                                                  : "another rank was told to stop");
+                snprintf(reason, reason_len, "%s",
+                         st.stop          ? st.stop_reason
+                         : stop_requested ? "signal"
+                                          : "another rank was told to stop");
             /* A decision due at this step is taken first, so the final checkpoint holds it (as the run
              * would have from this step on) and a resume continues exactly. One still on its way
              * (apply_lag) moves the stop to its step: training goes on for at most apply_lag steps. */
@@ -468,9 +486,11 @@ static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkp
         int waiting = (wanted >= 0 && mins[0] < wanted) || mins[0] != maxs[0];
         if (waiting) {
             if (birdie_monotonic_seconds() > give_up) {
-                snprintf(err, errlen, "step %ld: mixture version %lld did not reach every rank within %d ms "
-                         "(ranks hold %lld..%lld)", step, (long long)(wanted > maxs[0] ? wanted : maxs[0]),
-                         ctl->decision_timeout_ms, (long long)mins[0], (long long)maxs[0]);
+                snprintf(err, errlen,
+                         "step %ld: mixture version %lld did not reach every rank within %d ms "
+                         "(ranks hold %lld..%lld)",
+                         step, (long long)(wanted > maxs[0] ? wanted : maxs[0]), ctl->decision_timeout_ms,
+                         (long long)mins[0], (long long)maxs[0]);
                 return -ETIMEDOUT;
             }
             ctl->wait(ctl->ctx, wanted > maxs[0] ? wanted : maxs[0], 0, 200);
@@ -483,7 +503,8 @@ static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkp
             r->applied_step = step;
             char classes[256];
             birdie_curriculum_format_classes(&r->cur, classes, sizeof classes);
-            log_line(r->log, "step %5ld | mixture v%lld applied on every rank: %s\n", step, (long long)mins[0], classes);
+            log_line(r->log, "step %5ld | mixture v%lld applied on every rank: %s\n", step, (long long)mins[0],
+                     classes);
         }
         return stopping ? CONTROL_STOP : 0;
     }
@@ -497,15 +518,18 @@ static int heartbeat(run *r, long step, double tokens_per_s, double loss, double
     if (!r->ctl || (!force && now - r->last_heartbeat < 0.05))
         return 0;
     r->last_heartbeat = now;
-    birdie_step_report rep = {.step = step, .tokens_per_s = tokens_per_s, .loss = loss,
-                              .lr = birdie_lr_at(r->cfg, step), .grad_norm = norm,
-                              .applied_version = r->applied_version, .applied_step = r->applied_step};
+    birdie_step_report rep = {.step = step,
+                              .tokens_per_s = tokens_per_s,
+                              .loss = loss,
+                              .lr = birdie_lr_at(r->cfg, step),
+                              .grad_norm = norm,
+                              .applied_version = r->applied_version,
+                              .applied_step = r->applied_step};
     return r->ctl->heartbeat(r->ctl->ctx, &rep, err, errlen);
 }
 
-int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll,
-                 const birdie_control *ctl, const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep,
-                 char *err, size_t errlen)
+int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll, const birdie_control *ctl,
+                 const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep, char *err, size_t errlen)
 {
     run r = {.cfg = cfg, .coll = coll, .log = log, .ctl = ctl};
     birdie_collective *own = NULL;
@@ -528,7 +552,7 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     log_arm_eval(&r, first_step - 1, rep->first_val_loss);
     double timed_seconds = 0.0, timed_tokens = 0.0;
     int64_t wanted = -1; /* the version the coordinator's pending decision will carry */
-    long wanted_at = 0;  /* and the step it applies from */
+    long wanted_at = 0; /* and the step it applies from */
     char stop_reason[512] = "";
     rep->steps_done = first_step - 1;
     int checkpoint_now = 0;
@@ -545,7 +569,8 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
             checkpoint_now = 0;
             wanted = -1;
         }
-        double t0 = birdie_monotonic_seconds(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES], class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
+        double t0 = birdie_monotonic_seconds(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES],
+               class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
         if ((rc = train_step(&r, step, &loss, &norm, class_loss, class_tok, err, errlen)) < 0)
             goto out;
         ops->synchronize();

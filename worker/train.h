@@ -17,12 +17,12 @@ typedef struct birdie_train_report {
     long steps_done;
     double first_val_loss; /* before the first step */
     double last_val_loss;
-    double tokens_per_s;   /* mean over the steps after the first */
-    double fill_rate;      /* share of non-padding positions in the packed training rows */
+    double tokens_per_s; /* mean over the steps after the first */
+    double fill_rate; /* share of non-padding positions in the packed training rows */
     uint64_t mixture_version; /* the version of the mixture in force at the end */
-    int stopped;              /* the control plane stopped the run before cfg->steps */
-    double *train_losses;  /* optional, caller-owned, cfg->steps entries: the loss of every step */
-    float *final_params;   /* optional, caller-owned, n_params entries: the parameters at the end */
+    int stopped; /* the control plane stopped the run before cfg->steps */
+    double *train_losses; /* optional, caller-owned, cfg->steps entries: the loss of every step */
+    float *final_params; /* optional, caller-owned, n_params entries: the parameters at the end */
     size_t n_params;
 } birdie_train_report;
 
@@ -43,9 +43,8 @@ double birdie_grad_clip_scale(double norm, double clip);
  * plane: mixtures, pause and stop from the coordinator, heartbeats and evaluation reports to it.
  * Returns 0 (also when stopped: see rep->stopped) or a negative errno with err naming the cause
  * (bad data, non-finite loss, a collective that timed out, ...). */
-int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll,
-                 const birdie_control *ctl, const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep,
-                 char *err, size_t errlen);
+int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll, const birdie_control *ctl,
+                 const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep, char *err, size_t errlen);
 
 /* Async-signal-safe: ask every rank to checkpoint (after the current step) or to stop at the next
  * step boundary (with a checkpoint when the run writes them). The control all-reduce spreads the

@@ -8,9 +8,9 @@
 
 enum {
     BIRDIE_PAD = 0,
-    BIRDIE_BEGIN = 256,   /* "begin generating": between prefix and targets */
-    BIRDIE_EOS = 257,     /* end of a document */
-    BIRDIE_COPY = 258,    /* selective copying markers */
+    BIRDIE_BEGIN = 256, /* "begin generating": between prefix and targets */
+    BIRDIE_EOS = 257, /* end of a document */
+    BIRDIE_COPY = 258, /* selective copying markers */
     BIRDIE_START = 259,
     BIRDIE_END = 260,
     BIRDIE_CONTEXT = 261,

@@ -15,7 +15,10 @@
 
 #define BENCH_CLASSES 7
 
-static double bench_loss(int arm, int interval) { return 3.0 * exp(-0.01 * (1 + arm % 5) * interval) + 0.5; }
+static double bench_loss(int arm, int interval)
+{
+    return 3.0 * exp(-0.01 * (1 + arm % 5) * interval) + 0.5;
+}
 
 /* Fills history_len - 1 rows so that the timed evaluation makes it history_len. */
 static int fill_history(birdie_sched *s, int history_len)
@@ -49,7 +52,7 @@ double birdie_sched_bench_decision_seconds(int n_arms, int history_len, int hidd
                      n_arms, BENCH_CLASSES, BIRDIE_SCHED_MAX_ARMS, history_len);
         return -EINVAL;
     }
-    char (*names)[16] = malloc((size_t)n_arms * sizeof(*names));
+    char(*names)[16] = malloc((size_t)n_arms * sizeof(*names));
     const char **name_ptrs = malloc((size_t)n_arms * sizeof(char *));
     int *classes = malloc((size_t)n_arms * sizeof(int));
     double *loss_sum = malloc((size_t)n_arms * sizeof(double)), *tokens = malloc((size_t)n_arms * sizeof(double));

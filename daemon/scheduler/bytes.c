@@ -39,10 +39,22 @@ static void put_le(byte_writer *w, uint64_t v, int width)
     bw_bytes(w, b, (size_t)width);
 }
 
-void bw_u8(byte_writer *w, uint8_t v) { put_le(w, v, 1); }
-void bw_u32(byte_writer *w, uint32_t v) { put_le(w, v, 4); }
-void bw_u64(byte_writer *w, uint64_t v) { put_le(w, v, 8); }
-void bw_i64(byte_writer *w, int64_t v) { put_le(w, (uint64_t)v, 8); }
+void bw_u8(byte_writer *w, uint8_t v)
+{
+    put_le(w, v, 1);
+}
+void bw_u32(byte_writer *w, uint32_t v)
+{
+    put_le(w, v, 4);
+}
+void bw_u64(byte_writer *w, uint64_t v)
+{
+    put_le(w, v, 8);
+}
+void bw_i64(byte_writer *w, int64_t v)
+{
+    put_le(w, (uint64_t)v, 8);
+}
 
 void bw_f64(byte_writer *w, double v)
 {
@@ -118,7 +130,10 @@ int br_u32(byte_reader *r, uint32_t *v, const char *field)
     return 0;
 }
 
-int br_u64(byte_reader *r, uint64_t *v, const char *field) { return get_le(r, v, 8, field); }
+int br_u64(byte_reader *r, uint64_t *v, const char *field)
+{
+    return get_le(r, v, 8, field);
+}
 
 int br_i64(byte_reader *r, int64_t *v, const char *field)
 {

@@ -32,8 +32,8 @@ int sched_decision_alloc(birdie_decision *d, int n_arms, int top_k)
     }
     d->n_arms = n_arms;
     d->top_k = top_k;
-    double **arrays[8] = {&d->loss_sum,     &d->tokens,      &d->mixture_in,  &d->loss,
-                          &d->reward,       &d->predicted_in, &d->mixture_out, &d->predicted_out};
+    double **arrays[8] = {&d->loss_sum, &d->tokens,       &d->mixture_in,  &d->loss,
+                          &d->reward,   &d->predicted_in, &d->mixture_out, &d->predicted_out};
     for (int a = 0; a < 8; a++)
         *arrays[a] = block + (size_t)a * N;
     d->top_score = block + 8 * N;
@@ -44,29 +44,35 @@ int sched_decision_alloc(birdie_decision *d, int n_arms, int top_k)
     return 0;
 }
 
-static int same_bits(const void *a, const void *b, size_t bytes) { return memcmp(a, b, bytes) == 0; }
+static int same_bits(const void *a, const void *b, size_t bytes)
+{
+    return memcmp(a, b, bytes) == 0;
+}
 
-static int same_doubles(double a, double b) { return same_bits(&a, &b, sizeof(double)); }
+static int same_doubles(double a, double b)
+{
+    return same_bits(&a, &b, sizeof(double));
+}
 
 int birdie_decision_equal(const birdie_decision *a, const birdie_decision *b)
 {
-    if (a->n_arms != b->n_arms || a->top_k != b->top_k || a->eval_index != b->eval_index || a->step != b->step
-        || a->kind != b->kind || a->mixture_version_in != b->mixture_version_in
-        || a->mixture_version_out != b->mixture_version_out || a->has_reward != b->has_reward
-        || a->has_prediction != b->has_prediction || a->history_len != b->history_len
-        || a->n_candidates != b->n_candidates)
+    if (a->n_arms != b->n_arms || a->top_k != b->top_k || a->eval_index != b->eval_index || a->step != b->step ||
+        a->kind != b->kind || a->mixture_version_in != b->mixture_version_in ||
+        a->mixture_version_out != b->mixture_version_out || a->has_reward != b->has_reward ||
+        a->has_prediction != b->has_prediction || a->history_len != b->history_len ||
+        a->n_candidates != b->n_candidates)
         return 0;
-    const double scalars_a[] = {a->observed_score, a->predicted_in_score, a->fit_mse_first,      a->fit_mse_last,
-                                a->fit_mse_clean,  a->explore_prob,       a->explore_draw,       a->predicted_out_score};
-    const double scalars_b[] = {b->observed_score, b->predicted_in_score, b->fit_mse_first,      b->fit_mse_last,
-                                b->fit_mse_clean,  b->explore_prob,       b->explore_draw,       b->predicted_out_score};
+    const double scalars_a[] = {a->observed_score, a->predicted_in_score, a->fit_mse_first, a->fit_mse_last,
+                                a->fit_mse_clean,  a->explore_prob,       a->explore_draw,  a->predicted_out_score};
+    const double scalars_b[] = {b->observed_score, b->predicted_in_score, b->fit_mse_first, b->fit_mse_last,
+                                b->fit_mse_clean,  b->explore_prob,       b->explore_draw,  b->predicted_out_score};
     for (size_t i = 0; i < sizeof(scalars_a) / sizeof(scalars_a[0]); i++)
         if (!same_doubles(scalars_a[i], scalars_b[i]))
             return 0;
     size_t N = (size_t)a->n_arms, k = (size_t)a->top_k;
     /* the double block: 8 arrays of N, then top_score (k) and top_candidates (k, N) */
-    return same_bits(a->loss_sum, b->loss_sum, (8 * N + k + k * N) * sizeof(double))
-        && same_bits(a->top_index, b->top_index, k * sizeof(int));
+    return same_bits(a->loss_sum, b->loss_sum, (8 * N + k + k * N) * sizeof(double)) &&
+           same_bits(a->top_index, b->top_index, k * sizeof(int));
 }
 
 const char *birdie_decision_kind_name(birdie_decision_kind kind)

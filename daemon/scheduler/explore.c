@@ -24,8 +24,8 @@ double birdie_explore_prob(const birdie_explore_params *p, int64_t step)
     return fmin(fmax(e, p->rate_min), p->rate_max);
 }
 
-void sched_explore_vector(double *out, int n_arms, const int *arm_class, int n_classes,
-                          const int *class_size, birdie_rng *rng)
+void sched_explore_vector(double *out, int n_arms, const int *arm_class, int n_classes, const int *class_size,
+                          birdie_rng *rng)
 {
     int k = (int)birdie_rng_range(rng, 1, 2);
     int picked[2] = {-1, -1};

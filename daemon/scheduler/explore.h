@@ -10,7 +10,7 @@
  * replacement; each picked class gets mass 1 spread over its arms by U(0,1) weights; every other
  * class gets mass q = n_arms / max(1, n_arms - k) * 0.005 * k split equally over its arms; then the
  * vector is normalised. The v2 loss tilt is left out (§3.11 step 6). class_size (n_classes). */
-void sched_explore_vector(double *out, int n_arms, const int *arm_class, int n_classes,
-                          const int *class_size, birdie_rng *rng);
+void sched_explore_vector(double *out, int n_arms, const int *arm_class, int n_classes, const int *class_size,
+                          birdie_rng *rng);
 
 #endif

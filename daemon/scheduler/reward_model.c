@@ -25,27 +25,27 @@ enum { STEP_CHUNK = 256 }; /* candidate rows per batched step: keeps the activat
 /* Views of one parameter-shaped buffer (the parameters, the gradients). */
 typedef struct rm_view {
     float *in_gamma, *in_scale, *w_in; /* (2N), (2N), (D,2N) */
-    float *blocks;                     /* L blocks of block_stride floats */
+    float *blocks; /* L blocks of block_stride floats */
     float *f_gamma, *f_scale, *w_head; /* (D), (D), (N,D) */
 } rm_view;
 
 typedef struct rm_block_view {
     float *gamma, *scale; /* (D), (D) */
-    float *wk;            /* (S,D) */
-    float *wugg;          /* (3S,D) */
-    float *wout;          /* (D,S) */
+    float *wk; /* (S,D) */
+    float *wugg; /* (3S,D) */
+    float *wout; /* (D,S) */
 } rm_block_view;
 
 struct rm_seq_ws {
     int cap_T;
     float *mem;
-    uint8_t *resets;                        /* (cap_T) zeros: only t = 0 resets */
-    float *X, *in_rms, *nin;                /* (T,2N), (T,2), (T,2N) */
-    float *x;                               /* (L+1) x (T,D): block l's input; x[L] feeds the head */
+    uint8_t *resets; /* (cap_T) zeros: only t = 0 resets */
+    float *X, *in_rms, *nin; /* (T,2N), (T,2), (T,2N) */
+    float *x; /* (L+1) x (T,D): block l's input; x[L] feeds the head */
     float *u, *u_rms, *K, *ugg, *sgi, *sgo; /* per block: (T,D), (T,2), (T,S), (T,3S), (T,S), (T,S) */
-    float *pg, *fsh, *h, *z;                /* per block: (T,S) each */
-    float *f_rms, *uf, *pred;               /* (T,2), (T,D), (T,N) */
-    float *kg, *y;                          /* scratch (T,S), (T,D) */
+    float *pg, *fsh, *h, *z; /* per block: (T,S) each */
+    float *f_rms, *uf, *pred; /* (T,2), (T,D), (T,N) */
+    float *kg, *y; /* scratch (T,S), (T,D) */
     float *dpred, *dx, *du, *du2, *dz, *dh, *dpg, *df, *dkc, *dkg, *dugg, *dnin; /* backward scratch */
 };
 
@@ -54,7 +54,10 @@ struct rm_step_ws {
     float *X, *in_rms, *nin, *xa, *xb, *u, *u_rms, *kg, *K, *ugg, *sgi, *sgo, *pg, *z, *y, *f_rms, *uf, *pred;
 };
 
-static size_t block_stride(int D) { return (size_t)2 * D + (size_t)5 * (2 * D) * D; }
+static size_t block_stride(int D)
+{
+    return (size_t)2 * D + (size_t)5 * (2 * D) * D;
+}
 
 size_t rm_param_count(int N, int D, int L)
 {
@@ -290,24 +293,24 @@ static int step_reserve(reward_model *rm)
 }
 
 /* x0 (R,D) = W_in RMSsplit(X) for X (R,2N). */
-static void model_input(const reward_model *rm, const rm_view *p, const float *X, int R, float *in_rms,
-                        float *nin, float *x0)
+static void model_input(const reward_model *rm, const rm_view *p, const float *X, int R, float *in_rms, float *nin,
+                        float *x0)
 {
     rm_rmssplit_forward(nin, in_rms, X, p->in_gamma, p->in_scale, R, 2 * rm->N);
     OPS->matmul_forward(x0, nin, p->w_in, NULL, R, 2 * rm->N, rm->D);
 }
 
 /* pred (R,N) = W_head RMSsplit(x) for the last residual x (R,D). */
-static void model_head(const reward_model *rm, const rm_view *p, const float *x, int R, float *f_rms,
-                       float *uf, float *pred)
+static void model_head(const reward_model *rm, const rm_view *p, const float *x, int R, float *f_rms, float *uf,
+                       float *pred)
 {
     rm_rmssplit_forward(uf, f_rms, x, p->f_gamma, p->f_scale, R, rm->D);
     OPS->matmul_forward(pred, uf, p->w_head, NULL, R, rm->D, rm->N);
 }
 
 /* The part of a block before the recurrence: norm, the two projections, the gates. */
-static void block_gates(const reward_model *rm, const rm_block_view *w, const float *x, int R, float *u,
-                        float *u_rms, float *kg, float *K, float *ugg, float *sgi, float *sgo, float *pg)
+static void block_gates(const reward_model *rm, const rm_block_view *w, const float *x, int R, float *u, float *u_rms,
+                        float *kg, float *K, float *ugg, float *sgi, float *sgo, float *pg)
 {
     rm_rmssplit_forward(u, u_rms, x, w->gamma, w->scale, R, rm->D);
     OPS->matmul_forward(kg, u, w->wk, NULL, R, rm->D, rm->S);
@@ -325,7 +328,10 @@ static void block_output(const reward_model *rm, const rm_block_view *w, const f
 }
 
 /* Per-block slice of a workspace array with width `width` per position. */
-static float *at(float *base, int l, int cap_T, int width) { return base + (size_t)l * cap_T * width; }
+static float *at(float *base, int l, int cap_T, int width)
+{
+    return base + (size_t)l * cap_T * width;
+}
 
 static void seq_forward(reward_model *rm, int T)
 {
@@ -355,8 +361,8 @@ static void seq_backward(reward_model *rm, int T)
     rm_view p = view_of(rm, rm->params), g = view_of(rm, rm->grads);
     OPS->matmul_backward(ws->du, g.w_head, NULL, ws->dpred, ws->uf, p.w_head, T, D, N);
     memset(ws->dx, 0, (size_t)T * D * sizeof(float));
-    rm_rmssplit_backward(ws->dx, g.f_gamma, g.f_scale, ws->du, at(ws->x, rm->L, C, D), p.f_gamma, p.f_scale,
-                         ws->f_rms, T, D);
+    rm_rmssplit_backward(ws->dx, g.f_gamma, g.f_scale, ws->du, at(ws->x, rm->L, C, D), p.f_gamma, p.f_scale, ws->f_rms,
+                         T, D);
     for (int l = rm->L - 1; l >= 0; l--) {
         rm_block_view pw = block_of(rm, &p, l), gw = block_of(rm, &g, l);
         float *h = at(ws->h, l, C, S), *u = at(ws->u, l, C, D), *ugg = at(ws->ugg, l, C, 3 * S);
@@ -367,8 +373,7 @@ static void seq_backward(reward_model *rm, int T)
         /* f_t = K_{t-1}: the gradient on f at t+1 belongs to K at t; nothing reaches K_{T-1}. */
         memcpy(ws->dkc, ws->df + S, (size_t)(T - 1) * S * sizeof(float));
         memset(ws->dkc + (size_t)(T - 1) * S, 0, (size_t)S * sizeof(float));
-        rm_in_gates_backward(ws->dkg, ws->dugg, ws->dpg, ws->dkc, ugg, at(ws->K, l, C, S),
-                             at(ws->sgi, l, C, S), T, S);
+        rm_in_gates_backward(ws->dkg, ws->dugg, ws->dpg, ws->dkc, ugg, at(ws->K, l, C, S), at(ws->sgi, l, C, S), T, S);
         OPS->matmul_backward(ws->du, gw.wugg, NULL, ws->dugg, u, pw.wugg, T, D, 3 * S);
         OPS->matmul_backward(ws->du2, gw.wk, NULL, ws->dkg, u, pw.wk, T, D, S);
         for (size_t i = 0; i < (size_t)T * D; i++)
@@ -377,8 +382,7 @@ static void seq_backward(reward_model *rm, int T)
                              at(ws->u_rms, l, C, 2), T, D);
     }
     OPS->matmul_backward(ws->dnin, g.w_in, NULL, ws->dx, ws->nin, p.w_in, T, 2 * N, D);
-    rm_rmssplit_backward(NULL, g.in_gamma, g.in_scale, ws->dnin, ws->X, p.in_gamma, p.in_scale, ws->in_rms, T,
-                         2 * N);
+    rm_rmssplit_backward(NULL, g.in_gamma, g.in_scale, ws->dnin, ws->X, p.in_gamma, p.in_scale, ws->in_rms, T, 2 * N);
 }
 
 double rm_sequence(reward_model *rm, const float *X, const float *Y, int T, float *pred, int want_grad)

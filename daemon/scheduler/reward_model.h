@@ -17,16 +17,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct rm_seq_ws rm_seq_ws;   /* activations of one sequence (reward_model.c) */
+typedef struct rm_seq_ws rm_seq_ws; /* activations of one sequence (reward_model.c) */
 typedef struct rm_step_ws rm_step_ws; /* activations of a chunk of candidate rows */
 
 typedef struct reward_model {
-    int N, D, S, L;       /* arms, width, state (2D), blocks */
+    int N, D, S, L; /* arms, width, state (2D), blocks */
     size_t n_params;
     float *params, *grads, *adam_m, *adam_v; /* (n_params) each, one contiguous buffer each */
-    uint64_t adam_step;   /* AdamW updates applied so far (bias correction) */
-    float *cache;         /* (L,S) K_{T-1} * h_{T-1} of each block after the history */
-    int cache_T;          /* history length the cache was built from; 0 = none */
+    uint64_t adam_step; /* AdamW updates applied so far (bias correction) */
+    float *cache; /* (L,S) K_{T-1} * h_{T-1} of each block after the history */
+    int cache_T; /* history length the cache was built from; 0 = none */
     rm_seq_ws *seq;
     rm_step_ws *step;
 } reward_model;

@@ -20,8 +20,8 @@ static void add_noise(float *dst, const float *src, size_t n, double noise, bird
         dst[i] = (float)(src[i] * (1.0 + noise * (2.0 * birdie_rng_uniform(rng) - 1.0)));
 }
 
-int rm_fit(reward_model *rm, const float *X, const float *Y, int T, int iters, const birdie_rm_optim *o,
-           double noise, uint64_t seed, uint64_t *iter_counter, rm_fit_stats *stats, char *err, size_t errlen)
+int rm_fit(reward_model *rm, const float *X, const float *Y, int T, int iters, const birdie_rm_optim *o, double noise,
+           uint64_t seed, uint64_t *iter_counter, rm_fit_stats *stats, char *err, size_t errlen)
 {
     size_t nx = (size_t)T * 2 * rm->N, ny = (size_t)T * rm->N;
     float *Xn = malloc(nx * sizeof(float)), *Yn = malloc(ny * sizeof(float));

@@ -12,14 +12,14 @@
 
 typedef struct rm_fit_stats {
     double mse_first; /* first iteration (noisy data) */
-    double mse_last;  /* last iteration (noisy data) */
+    double mse_last; /* last iteration (noisy data) */
 } rm_fit_stats;
 
 /* Runs iters AdamW iterations on X (T,2N), Y (T,N). *iter_counter is the global iteration count
  * (CyclicLR position and noise key) and advances by iters. Each iteration multiplies X and Y
  * elementwise by U(1-noise, 1+noise) drawn from (seed, iteration). Returns 0, -ENOMEM, or -ERANGE
  * when the loss or gradient is not finite (message in err); the model is then left mid-fit. */
-int rm_fit(reward_model *rm, const float *X, const float *Y, int T, int iters, const birdie_rm_optim *o,
-           double noise, uint64_t seed, uint64_t *iter_counter, rm_fit_stats *stats, char *err, size_t errlen);
+int rm_fit(reward_model *rm, const float *X, const float *Y, int T, int iters, const birdie_rm_optim *o, double noise,
+           uint64_t seed, uint64_t *iter_counter, rm_fit_stats *stats, char *err, size_t errlen);
 
 #endif

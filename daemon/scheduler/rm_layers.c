@@ -6,10 +6,12 @@
 
 #include "daemon/scheduler/rm_layers.h"
 
-static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+static float sigmoid(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
 
-void rm_rmssplit_forward(float *out, float *rms, const float *inp, const float *gamma, const float *scale,
-                         int R, int C)
+void rm_rmssplit_forward(float *out, float *rms, const float *inp, const float *gamma, const float *scale, int R, int C)
 {
     int H = C / 2;
     for (int r = 0; r < R; r++)
@@ -59,8 +61,7 @@ void rm_rmssplit_backward(float *dinp, float *dgamma, float *dscale, const float
         }
 }
 
-void rm_in_gates_forward(float *K, float *sgi, float *sgo, float *pg, const float *kg, const float *ugg,
-                         int R, int S)
+void rm_in_gates_forward(float *K, float *sgi, float *sgo, float *pg, const float *kg, const float *ugg, int R, int S)
 {
     for (int r = 0; r < R; r++) {
         const float *p = ugg + (size_t)r * 3 * S, *gin = p + S, *gout = p + 2 * S;
@@ -99,8 +100,7 @@ void rm_out_gate_forward(float *z, const float *h, const float *sgo, size_t n)
         z[i] = h[i] * sgo[i];
 }
 
-void rm_out_gate_backward(float *dh, float *dugg, const float *dz, const float *h, const float *sgo, int R,
-                          int S)
+void rm_out_gate_backward(float *dh, float *dugg, const float *dz, const float *h, const float *sgo, int R, int S)
 {
     for (int r = 0; r < R; r++) {
         float *dgout = dugg + (size_t)r * 3 * S + 2 * S;

@@ -44,7 +44,10 @@ void birdie_sched_config_defaults(birdie_sched_config *cfg)
 
 #define FAIL(...) SCHED_FAIL(-EINVAL, "scheduler config: " __VA_ARGS__)
 
-static int in_unit(double x) { return isfinite(x) && x >= 0.0 && x <= 1.0; }
+static int in_unit(double x)
+{
+    return isfinite(x) && x >= 0.0 && x <= 1.0;
+}
 
 static int check_name(const char *name)
 {
@@ -70,8 +73,7 @@ static int check_arms(const birdie_sched_config *cfg, char *err, size_t errlen)
             FAIL("arm %d has no name or a name that is not 1..%d printable non-space characters", i,
                  BIRDIE_SCHED_MAX_NAME - 1);
         if (cfg->arm_class[i] < 0 || cfg->arm_class[i] >= cfg->n_classes)
-            FAIL("arm '%s' has class %d, outside [0, %d)", cfg->arm_names[i], cfg->arm_class[i],
-                 cfg->n_classes);
+            FAIL("arm '%s' has class %d, outside [0, %d)", cfg->arm_names[i], cfg->arm_class[i], cfg->n_classes);
         for (int j = 0; j < i; j++)
             if (strcmp(cfg->arm_names[i], cfg->arm_names[j]) == 0)
                 FAIL("arm name '%s' is used twice (arms %d and %d)", cfg->arm_names[i], j, i);
@@ -130,8 +132,8 @@ static int check_optim(const birdie_rm_optim *o, char *err, size_t errlen)
         FAIL("optim learning rates (base %g, max %g) must be finite with 0 <= base <= max", o->lr_base, o->lr_max);
     if (o->cycle_up < 1 || o->cycle_down < 1 || o->cycle_up > 1000000 || o->cycle_down > 1000000)
         FAIL("optim cycle lengths (up %d, down %d) must be in [1, 1000000]", o->cycle_up, o->cycle_down);
-    if (!(o->beta1_at_base >= 0.0 && o->beta1_at_base < 1.0) || !(o->beta1_at_max >= 0.0 && o->beta1_at_max < 1.0)
-        || !(o->beta2 >= 0.0 && o->beta2 < 1.0))
+    if (!(o->beta1_at_base >= 0.0 && o->beta1_at_base < 1.0) || !(o->beta1_at_max >= 0.0 && o->beta1_at_max < 1.0) ||
+        !(o->beta2 >= 0.0 && o->beta2 < 1.0))
         FAIL("optim betas (beta1 %g..%g, beta2 %g) must be in [0, 1)", o->beta1_at_base, o->beta1_at_max, o->beta2);
     if (!isfinite(o->eps) || o->eps <= 0.0)
         FAIL("optim.eps %g must be finite and > 0", o->eps);

@@ -11,24 +11,24 @@
 
 struct birdie_sched {
     birdie_sched_config cfg; /* arm_names and arm_class point at the copies below */
-    char **names;            /* (n_arms) */
-    int *arm_class;          /* (n_arms) */
-    int *class_size;         /* (n_classes) */
-    double *class_weight;    /* (n_arms) 1 / class_size of the arm's class */
-    double *uniform;         /* (n_arms) the class-uniform mixture a0 */
+    char **names; /* (n_arms) */
+    int *arm_class; /* (n_arms) */
+    int *class_size; /* (n_classes) */
+    double *class_weight; /* (n_arms) 1 / class_size of the arm's class */
+    double *uniform; /* (n_arms) the class-uniform mixture a0 */
     reward_model rm;
 
     /* progress: what a checkpoint must carry */
-    uint64_t eval_count;      /* evaluations observed */
-    int64_t last_step;        /* step of the last evaluation (valid when eval_count > 0) */
-    double *loss;             /* (n_arms) loss at the last evaluation */
-    double *mixture;          /* (n_arms) last published mixture */
+    uint64_t eval_count; /* evaluations observed */
+    int64_t last_step; /* step of the last evaluation (valid when eval_count > 0) */
+    double *loss; /* (n_arms) loss at the last evaluation */
+    double *mixture; /* (n_arms) last published mixture */
     uint64_t mixture_version;
-    uint64_t fit_iter_total;  /* fit iterations so far: CyclicLR position and noise key */
+    uint64_t fit_iter_total; /* fit iterations so far: CyclicLR position and noise key */
     int hist_len, hist_cap;
-    double *hist_loss;        /* (hist_cap, n_arms) loss at the start of each interval */
-    double *hist_action;      /* (hist_cap, n_arms) mixture during it */
-    double *hist_reward;      /* (hist_cap, n_arms) its reward */
+    double *hist_loss; /* (hist_cap, n_arms) loss at the start of each interval */
+    double *hist_action; /* (hist_cap, n_arms) mixture during it */
+    double *hist_reward; /* (hist_cap, n_arms) its reward */
 };
 
 /* Checks a config (arms, classes, sizes, schedules); 0 or -EINVAL with the field named in err. */
@@ -45,11 +45,11 @@ int sched_history_reserve(birdie_sched *s, int n);
 int sched_refresh_cache(birdie_sched *s, double *mse);
 
 /* Error exit of the public functions: message into err (when given), return code. */
-#define SCHED_FAIL(code, ...)                                                                                    \
-    do {                                                                                                         \
-        if (err)                                                                                                 \
-            snprintf(err, errlen, __VA_ARGS__);                                                                  \
-        return (code);                                                                                           \
+#define SCHED_FAIL(code, ...)                   \
+    do {                                        \
+        if (err)                                \
+            snprintf(err, errlen, __VA_ARGS__); \
+        return (code);                          \
     } while (0)
 
 #endif

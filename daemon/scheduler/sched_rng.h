@@ -8,11 +8,11 @@
 #include "worker/rng.h"
 
 enum sched_rng_use {
-    SCHED_RNG_INIT = 1,           /* counter 0, index = parameter tensor */
-    SCHED_RNG_NOISE = 2,          /* counter = global fit iteration */
-    SCHED_RNG_EXPLORE_COIN = 3,   /* counter = evaluation index */
+    SCHED_RNG_INIT = 1, /* counter 0, index = parameter tensor */
+    SCHED_RNG_NOISE = 2, /* counter = global fit iteration */
+    SCHED_RNG_EXPLORE_COIN = 3, /* counter = evaluation index */
     SCHED_RNG_EXPLORE_VECTOR = 4, /* counter = evaluation index */
-    SCHED_RNG_CANDIDATES = 5      /* counter = evaluation index */
+    SCHED_RNG_CANDIDATES = 5 /* counter = evaluation index */
 };
 
 static inline birdie_rng sched_rng(uint64_t seed, uint64_t counter, enum sched_rng_use use, uint64_t index)

@@ -90,8 +90,7 @@ int sched_alloc(const birdie_sched_config *cfg, birdie_sched **out, char *err, s
         rc = rm_init(&s->rm, cfg->n_arms, cfg->hidden, cfg->layers, cfg->seed);
     if (rc != 0) {
         birdie_sched_free(s);
-        FAIL(rc, "scheduler: out of memory for %d arms, hidden %d, %d layers", cfg->n_arms, cfg->hidden,
-             cfg->layers);
+        FAIL(rc, "scheduler: out of memory for %d arms, hidden %d, %d layers", cfg->n_arms, cfg->hidden, cfg->layers);
     }
     *out = s;
     return 0;
@@ -201,8 +200,8 @@ static int check_input(const birdie_sched *s, const birdie_sched_input *in, char
     if (in->mixture_version < s->mixture_version)
         FAIL(-EINVAL, "evaluation: mixture version %llu is older than the scheduler's version %llu",
              (unsigned long long)in->mixture_version, (unsigned long long)s->mixture_version);
-    if (in->mixture_version == s->mixture_version
-        && memcmp(in->mixture, s->mixture, (size_t)s->cfg.n_arms * sizeof(double)) != 0)
+    if (in->mixture_version == s->mixture_version &&
+        memcmp(in->mixture, s->mixture, (size_t)s->cfg.n_arms * sizeof(double)) != 0)
         FAIL(-EINVAL, "evaluation: mixture version %llu differs from the scheduler's mixture of that version",
              (unsigned long long)in->mixture_version);
     return 0;
@@ -231,8 +230,8 @@ static void to_floats(float *dst, const double *src, int n)
         dst[i] = (float)src[i];
 }
 
-int birdie_sched_predict(birdie_sched *s, const double *mixture, int n_arms, double *pred, double *score,
-                         char *err, size_t errlen)
+int birdie_sched_predict(birdie_sched *s, const double *mixture, int n_arms, double *pred, double *score, char *err,
+                         size_t errlen)
 {
     if (n_arms != s->cfg.n_arms || !mixture || !pred || !score)
         FAIL(-EINVAL, "predict: mixture has %d arms, the scheduler has %d", n_arms, s->cfg.n_arms);
@@ -380,8 +379,7 @@ static void commit(birdie_sched *s, const birdie_decision *d)
     s->eval_count++;
 }
 
-int birdie_sched_observe(birdie_sched *s, const birdie_sched_input *in, birdie_decision *out, char *err,
-                         size_t errlen)
+int birdie_sched_observe(birdie_sched *s, const birdie_sched_input *in, birdie_decision *out, char *err, size_t errlen)
 {
     char no_err[1];
     if (!err) { /* the fit and the choice write messages unconditionally */
@@ -437,8 +435,8 @@ int birdie_sched_observe(birdie_sched *s, const birdie_sched_input *in, birdie_d
             rc = choose(s, lossf, d, err, errlen);
         }
     }
-    if (rc == 0 && s->hist_len > 0 && predict_one(s, lossf, d->mixture_out, d->predicted_out,
-                                                  &d->predicted_out_score) != 0) {
+    if (rc == 0 && s->hist_len > 0 &&
+        predict_one(s, lossf, d->mixture_out, d->predicted_out, &d->predicted_out_score) != 0) {
         rc = -ENOMEM;
         snprintf(err, errlen, "evaluation: out of memory for the reward model");
     }
@@ -451,12 +449,30 @@ int birdie_sched_observe(birdie_sched *s, const birdie_sched_input *in, birdie_d
     return 0;
 }
 
-int birdie_sched_n_arms(const birdie_sched *s) { return s->cfg.n_arms; }
-int birdie_sched_n_classes(const birdie_sched *s) { return s->cfg.n_classes; }
-uint64_t birdie_sched_mixture_version(const birdie_sched *s) { return s->mixture_version; }
-uint64_t birdie_sched_eval_count(const birdie_sched *s) { return s->eval_count; }
-int birdie_sched_history_len(const birdie_sched *s) { return s->hist_len; }
-const double *birdie_sched_mixture(const birdie_sched *s) { return s->mixture; }
+int birdie_sched_n_arms(const birdie_sched *s)
+{
+    return s->cfg.n_arms;
+}
+int birdie_sched_n_classes(const birdie_sched *s)
+{
+    return s->cfg.n_classes;
+}
+uint64_t birdie_sched_mixture_version(const birdie_sched *s)
+{
+    return s->mixture_version;
+}
+uint64_t birdie_sched_eval_count(const birdie_sched *s)
+{
+    return s->eval_count;
+}
+int birdie_sched_history_len(const birdie_sched *s)
+{
+    return s->hist_len;
+}
+const double *birdie_sched_mixture(const birdie_sched *s)
+{
+    return s->mixture;
+}
 
 const char *birdie_sched_arm_name(const birdie_sched *s, int arm)
 {

@@ -45,7 +45,7 @@ static void write_config(byte_writer *w, const birdie_sched_config *c)
     bw_f64(w, c->noise);
     const birdie_explore_params *e = &c->explore;
     bw_i64(w, e->horizon);
-    const double ex[] = {e->cook_frac, e->warmup_frac, e->decay_frac, e->cook_prob,
+    const double ex[] = {e->cook_frac, e->warmup_frac, e->decay_frac,  e->cook_prob,
                          e->rate_min,  e->rate_max,    e->decay_factor};
     bw_f64s(w, ex, sizeof(ex) / sizeof(ex[0]));
     const birdie_rm_optim *o = &c->optim;
@@ -174,12 +174,11 @@ static int read_config(byte_reader *r, loaded_config *lc, char *err, size_t errl
     return 0;
 }
 
-static int check_expected(const birdie_sched_config *saved, const birdie_sched_config *expect, char *err,
-                          size_t errlen)
+static int check_expected(const birdie_sched_config *saved, const birdie_sched_config *expect, char *err, size_t errlen)
 {
     if (expect->n_arms != saved->n_arms || expect->n_classes != saved->n_classes)
-        FAIL(-EINVAL, "scheduler state has %d arms in %d classes, the config has %d arms in %d classes",
-             saved->n_arms, saved->n_classes, expect->n_arms, expect->n_classes);
+        FAIL(-EINVAL, "scheduler state has %d arms in %d classes, the config has %d arms in %d classes", saved->n_arms,
+             saved->n_classes, expect->n_arms, expect->n_classes);
     for (int i = 0; i < saved->n_arms; i++) {
         if (strcmp(saved->arm_names[i], expect->arm_names[i]) != 0)
             FAIL(-EINVAL, "scheduler state arm %d is '%s', the config has '%s'", i, saved->arm_names[i],
@@ -242,8 +241,8 @@ static int read_progress(byte_reader *r, birdie_sched *s, char *err, size_t errl
         br_f64s(r, s->hist_reward + row, (size_t)N, "history reward");
         if (r->failed_at)
             FAIL(-EBADMSG, "scheduler state: truncated in '%s' of row %u", r->failed_at, t);
-        if (!all_within(s->hist_loss + row, (size_t)N, 0.0, INFINITY) || !is_mixture(s->hist_action + row, N)
-            || !all_within(s->hist_reward + row, (size_t)N, -1.0, 1.0))
+        if (!all_within(s->hist_loss + row, (size_t)N, 0.0, INFINITY) || !is_mixture(s->hist_action + row, N) ||
+            !all_within(s->hist_reward + row, (size_t)N, -1.0, 1.0))
             FAIL(-EBADMSG, "scheduler state: history row %u holds an invalid loss, action or reward", t);
     }
     s->hist_len = (int)rows;
@@ -271,14 +270,13 @@ static int read_model(byte_reader *r, birdie_sched *s, char *err, size_t errlen)
     br_f32s(r, s->rm.adam_v, n, "AdamW second moment");
     if (r->failed_at)
         FAIL(-EBADMSG, "scheduler state: truncated in '%s'", r->failed_at);
-    if (!all_finite_floats(s->rm.params, n) || !all_finite_floats(s->rm.adam_m, n)
-        || !all_finite_floats(s->rm.adam_v, n))
+    if (!all_finite_floats(s->rm.params, n) || !all_finite_floats(s->rm.adam_m, n) ||
+        !all_finite_floats(s->rm.adam_v, n))
         FAIL(-EBADMSG, "scheduler state: reward-model parameters or moments are not finite");
     return 0;
 }
 
-static int load_body(byte_reader *r, const birdie_sched_config *expect, birdie_sched **out, char *err,
-                     size_t errlen)
+static int load_body(byte_reader *r, const birdie_sched_config *expect, birdie_sched **out, char *err, size_t errlen)
 {
     loaded_config lc = {0};
     int rc = read_config(r, &lc, err, errlen);
@@ -316,8 +314,8 @@ static int load_body(byte_reader *r, const birdie_sched_config *expect, birdie_s
     return 0;
 }
 
-int birdie_sched_load(const uint8_t *buf, size_t len, const birdie_sched_config *expect, birdie_sched **out,
-                      char *err, size_t errlen)
+int birdie_sched_load(const uint8_t *buf, size_t len, const birdie_sched_config *expect, birdie_sched **out, char *err,
+                      size_t errlen)
 {
     *out = NULL;
     if (!buf || len < STATE_MAGIC_LEN + 8 + 8 || memcmp(buf, STATE_MAGIC, STATE_MAGIC_LEN) != 0)
@@ -348,9 +346,11 @@ int birdie_sched_replay(const uint8_t *state, size_t len, const birdie_decision 
         return rc;
     if (record->n_arms != s->cfg.n_arms || record->eval_index != s->eval_count) {
         if (err)
-            snprintf(err, errlen, "replay: the record is evaluation %llu with %d arms, the state is before "
-                     "evaluation %llu with %d arms", (unsigned long long)record->eval_index, record->n_arms,
-                     (unsigned long long)s->eval_count, s->cfg.n_arms);
+            snprintf(err, errlen,
+                     "replay: the record is evaluation %llu with %d arms, the state is before "
+                     "evaluation %llu with %d arms",
+                     (unsigned long long)record->eval_index, record->n_arms, (unsigned long long)s->eval_count,
+                     s->cfg.n_arms);
         birdie_sched_free(s);
         return -EINVAL;
     }

@@ -7,9 +7,9 @@
 
 /* Scalars are copied out of p and the buffers are restrict: with p read through a pointer that
  * might alias param, GCC keeps the loop scalar. */
-CPU_HOT static void adamw_range(float *restrict param, const float *restrict grad, float *restrict m,
-                                float *restrict v, long i0, long i1, float lr, float beta1, float beta2, float eps,
-                                float wd, float grad_scale, float bc1, float bc2)
+CPU_HOT static void adamw_range(float *restrict param, const float *restrict grad, float *restrict m, float *restrict v,
+                                long i0, long i1, float lr, float beta1, float beta2, float eps, float wd,
+                                float grad_scale, float bc1, float bc2)
 {
     for (long i = i0; i < i1; i++) {
         float g = grad[i] * grad_scale;

@@ -14,27 +14,24 @@ void cpu_synchronize(void);
 void cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte, int BT, int C);
 void cpu_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int BT, int C);
 void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int BT, int C);
-void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                          const float *weight, const float *rstd, int BT, int C);
-void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
-                        int BT, int C, int OC);
-void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                         const float *inp, const float *weight, int BT, int C, int OC);
+void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                          const float *rstd, int BT, int C);
+void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC);
+void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, int BT, int C, int OC);
 void cpu_residual_forward(float *out, const float *a, const float *b, size_t n);
 void cpu_ssm_gates_forward(float *x, float *f, const float *proj, int BT, int N);
 void cpu_ssm_gates_backward(float *dproj, const float *dx, const float *df, const float *proj, int BT, int N);
 void cpu_ssm_output_forward(float *g, const float *proj, const float *h, int BT, int N);
-void cpu_ssm_output_backward(float *dproj, float *dh, const float *dg, const float *proj,
-                             const float *h, int BT, int N);
-void cpu_scan_forward(float *h, const float *x, const float *f, const uint8_t *resets,
-                      int B, int T, int N, int n_fwd);
-void cpu_scan_backward(float *dx, float *df, const float *dh, const float *h, const float *f,
-                       const uint8_t *resets, int B, int T, int N, int n_fwd);
-void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits,
-                                       const int32_t *targets, int BT, int V, float dloss);
+void cpu_ssm_output_backward(float *dproj, float *dh, const float *dg, const float *proj, const float *h, int BT,
+                             int N);
+void cpu_scan_forward(float *h, const float *x, const float *f, const uint8_t *resets, int B, int T, int N, int n_fwd);
+void cpu_scan_backward(float *dx, float *df, const float *dh, const float *h, const float *f, const uint8_t *resets,
+                       int B, int T, int N, int n_fwd);
+void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits, const int32_t *targets,
+                                       int BT, int V, float dloss);
 double cpu_sum_squares(const float *x, size_t n);
-void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
-                      const birdie_adamw_params *p);
+void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n, const birdie_adamw_params *p);
 
 /* Threads of the CPU GEMMs (OpenBLAS); ranks sharing a machine split its cores. */
 void birdie_cpu_set_threads(int n);

@@ -33,8 +33,8 @@ CPU_HOT static void crossentropy_rows(float *losses, float *dlogits, const float
     }
 }
 
-void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits,
-                                       const int32_t *targets, int BT, int V, float dloss)
+void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits, const int32_t *targets,
+                                       int BT, int V, float dloss)
 {
     CPU_PARALLEL_RANGE(BT, (long)BT * V, lo, hi, crossentropy_rows(losses, dlogits, logits, targets, lo, hi, V, dloss));
 }

@@ -20,17 +20,24 @@ static inline __attribute__((always_inline)) float fast_expf(float x)
     /* r = x - k ln2, with ln2 split in two for accuracy (Cody-Waite) */
     float r = x - kf * 0.693145751953125f;
     r = r - kf * 1.428606765330187045e-06f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666671633720f + r * (0.041666645557f +
-                                                  r * (0.008333369162f + r * 0.001388731540f)))));
+    float p =
+        1.0f + r * (1.0f + r * (0.5f + r * (0.166666671633720f +
+                                            r * (0.041666645557f + r * (0.008333369162f + r * 0.001388731540f)))));
     int32_t bits = ((int32_t)kf + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
 
-static inline __attribute__((always_inline)) float fast_sigmoidf(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
+static inline __attribute__((always_inline)) float fast_sigmoidf(float x)
+{
+    return 1.0f / (1.0f + fast_expf(-x));
+}
 
 /* tanh(x) = 1 - 2 / (e^{2x} + 1): no cancellation for large |x|; absolute error ~1e-7 near 0. */
-static inline __attribute__((always_inline)) float fast_tanhf(float x) { return 1.0f - 2.0f / (fast_expf(2.0f * x) + 1.0f); }
+static inline __attribute__((always_inline)) float fast_tanhf(float x)
+{
+    return 1.0f - 2.0f / (fast_expf(2.0f * x) + 1.0f);
+}
 
 #endif

@@ -18,8 +18,8 @@ enum { GEMM_N = 0, GEMM_T = 1 };
 
 #ifndef BIRDIE_HAVE_OPENBLAS
 /* Row-major C(M,N) = beta*C + A'(M,K) @ B'(N... ) with A' = A or A^T and B' = B or B^T; alpha = 1. */
-static void gemm_fallback(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
-                          const float *B, int ldb, float beta, float *Cm, int ldc)
+static void gemm_fallback(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B,
+                          int ldb, float beta, float *Cm, int ldc)
 {
     if (beta == 0.0f)
         for (int i = 0; i < M; i++)
@@ -44,19 +44,18 @@ static void gemm_fallback(int trans_a, int trans_b, int M, int N, int K, const f
 }
 #endif
 
-static void gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *Cm, int ldc)
+static void gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *Cm, int ldc)
 {
 #ifdef BIRDIE_HAVE_OPENBLAS
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                M, N, K, 1.0f, A, lda, B, ldb, beta, Cm, ldc);
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f,
+                A, lda, B, ldb, beta, Cm, ldc);
 #else
     gemm_fallback(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, Cm, ldc);
 #endif
 }
 
-void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
-                        int BT, int C, int OC)
+void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC)
 {
     float beta = 0.0f;
     if (bias) {
@@ -68,8 +67,8 @@ void cpu_matmul_forward(float *out, const float *inp, const float *weight, const
     gemm(GEMM_N, GEMM_T, BT, OC, C, inp, C, weight, C, beta, out, OC);
 }
 
-void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                         const float *inp, const float *weight, int BT, int C, int OC)
+void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, int BT, int C, int OC)
 {
     if (dinp) /* dinp (BT,C) = dout (BT,OC) @ weight (OC,C) */
         gemm(GEMM_N, GEMM_N, BT, C, OC, dout, OC, weight, C, 0.0f, dinp, C);

@@ -13,9 +13,15 @@ void *cpu_alloc(size_t bytes)
     return p;
 }
 
-void cpu_free(void *ptr) { free(ptr); }
+void cpu_free(void *ptr)
+{
+    free(ptr);
+}
 
-void cpu_zero(void *ptr, size_t bytes) { memset(ptr, 0, bytes); }
+void cpu_zero(void *ptr, size_t bytes)
+{
+    memset(ptr, 0, bytes);
+}
 
 void cpu_copy(void *dst, const void *src, size_t bytes)
 {

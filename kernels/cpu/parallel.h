@@ -11,23 +11,23 @@
 
 #ifdef _OPENMP
 #include <omp.h>
-#define CPU_PARALLEL_RANGE(n, work, lo, hi, call)                                                        \
-    do {                                                                                                 \
-        int cpu_parallel_ = (long)(work) >= CPU_PARALLEL_MIN_WORK;                                       \
-        _Pragma("omp parallel if(cpu_parallel_)")                                                        \
-        {                                                                                                \
-            long nt_ = omp_get_num_threads(), id_ = omp_get_thread_num();                                \
-            long lo = (long)(n) * id_ / nt_, hi = (long)(n) * (id_ + 1) / nt_;                            \
-            if (lo < hi)                                                                                 \
-                call;                                                                                    \
-        }                                                                                                \
+#define CPU_PARALLEL_RANGE(n, work, lo, hi, call)                            \
+    do {                                                                     \
+        int cpu_parallel_ = (long)(work) >= CPU_PARALLEL_MIN_WORK;           \
+        _Pragma("omp parallel if(cpu_parallel_)")                            \
+        {                                                                    \
+            long nt_ = omp_get_num_threads(), id_ = omp_get_thread_num();    \
+            long lo = (long)(n)*id_ / nt_, hi = (long)(n) * (id_ + 1) / nt_; \
+            if (lo < hi)                                                     \
+                call;                                                        \
+        }                                                                    \
     } while (0)
 #else
-#define CPU_PARALLEL_RANGE(n, work, lo, hi, call)                                                        \
-    do {                                                                                                 \
-        long lo = 0, hi = (long)(n);                                                                     \
-        if (lo < hi)                                                                                     \
-            call;                                                                                        \
+#define CPU_PARALLEL_RANGE(n, work, lo, hi, call) \
+    do {                                          \
+        long lo = 0, hi = (long)(n);              \
+        if (lo < hi)                              \
+            call;                                 \
     } while (0)
 #endif
 

@@ -30,8 +30,8 @@ void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float 
 
 /* With n = x * s: dx = s * (w*dy - n * mean(w*dy*n)); dweight += dy * n. Serial: dweight sums over
  * rows, and a fixed summation order keeps runs bit-identical. */
-void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                          const float *weight, const float *rstd, int BT, int C)
+void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                          const float *rstd, int BT, int C)
 {
     for (int bt = 0; bt < BT; bt++) {
         const float *x = inp + (size_t)bt * C;

@@ -47,7 +47,7 @@ static void scan_backward_channels(float *dx, float *df, const float *dh, const 
                                    const uint8_t *rb, int T, int N, int c0, int c1, bool reverse)
 {
     for (int i = 0; i < T; i++) {
-        int t = reverse ? i : T - 1 - i;     /* against the scan direction */
+        int t = reverse ? i : T - 1 - i; /* against the scan direction */
         int later = reverse ? t - 1 : t + 1; /* the position whose state h_t fed */
         int earlier = reverse ? t + 1 : t - 1;
         size_t row = (size_t)t * N;

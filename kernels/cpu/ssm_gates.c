@@ -30,9 +30,18 @@ static inline __attribute__((always_inline)) float gelu_grad(float x)
     return 0.5f * (1.0f + t) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
 }
 
-float cpu_sigmoid(float x) { return fast_sigmoidf(x); }
-float cpu_gelu(float x) { return gelu(x); }
-float cpu_gelu_grad(float x) { return gelu_grad(x); }
+float cpu_sigmoid(float x)
+{
+    return fast_sigmoidf(x);
+}
+float cpu_gelu(float x)
+{
+    return gelu(x);
+}
+float cpu_gelu_grad(float x)
+{
+    return gelu_grad(x);
+}
 
 CPU_HOT static void gates_forward_rows(float *x, float *f, const float *proj, long bt0, long bt1, int N)
 {
@@ -54,8 +63,8 @@ void cpu_ssm_gates_forward(float *x, float *f, const float *proj, int BT, int N)
 /* One position's gradients; restrict parameters (the gradient slots never overlap the inputs) are
  * what lets GCC vectorise the five-input, three-output loop. */
 static inline __attribute__((always_inline)) void gates_backward_row(
-    float *restrict d_i, float *restrict d_z, float *restrict d_f, const float *restrict a_i,
-    const float *restrict a_z, const float *restrict a_f, const float *restrict dxr, const float *restrict dfr, int N)
+    float *restrict d_i, float *restrict d_z, float *restrict d_f, const float *restrict a_i, const float *restrict a_z,
+    const float *restrict a_f, const float *restrict dxr, const float *restrict dfr, int N)
 {
     for (int n = 0; n < N; n++) {
         float si = fast_sigmoidf(a_i[n]), sf = fast_sigmoidf(a_f[n]);
@@ -111,8 +120,7 @@ CPU_HOT static void output_backward_rows(float *dproj, float *dh, const float *d
     }
 }
 
-void cpu_ssm_output_backward(float *dproj, float *dh, const float *dg, const float *proj, const float *h, int BT,
-                             int N)
+void cpu_ssm_output_backward(float *dproj, float *dh, const float *dg, const float *proj, const float *h, int BT, int N)
 {
     CPU_PARALLEL_RANGE(BT, (long)BT * N, lo, hi, output_backward_rows(dproj, dh, dg, proj, h, lo, hi, N));
 }

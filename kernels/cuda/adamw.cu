@@ -16,11 +16,12 @@
 
 enum { SUM_SQUARES_BLOCK = 256, SUM_SQUARES_MAX_BLOCKS = 1024 };
 
-__global__ void adamw_kernel(float *param, const float *__restrict__ grad, float *m, float *v, size_t n,
-                             float lr, float beta1, float beta2, float eps, float weight_decay, float grad_scale,
+__global__ void adamw_kernel(float *param, const float *__restrict__ grad, float *m, float *v, size_t n, float lr,
+                             float beta1, float beta2, float eps, float weight_decay, float grad_scale,
                              float correction1, float correction2)
 {
-    GRID_STRIDE_LOOP(i, n) {
+    GRID_STRIDE_LOOP(i, n)
+    {
         float g = grad[i] * grad_scale;
         float mi = beta1 * m[i] + (1.0f - beta1) * g;
         float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
@@ -48,7 +49,8 @@ extern "C" void cuda_adamw_update(float *param, const float *grad, float *m, flo
 __global__ void sum_squares_partial_kernel(double *partial, const float *__restrict__ x, size_t n)
 {
     double acc = 0.0;
-    GRID_STRIDE_LOOP(i, n) {
+    GRID_STRIDE_LOOP(i, n)
+    {
         double xi = (double)x[i];
         acc += xi * xi;
     }

@@ -39,12 +39,14 @@ static inline unsigned int grid_stride_blocks(size_t n, int block)
     return (unsigned int)(blocks < cap ? blocks : cap);
 }
 
-static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+static inline int ceil_div(int a, int b)
+{
+    return (a + b - 1) / b;
+}
 
 /* Grid-stride loop over [0, n) with a size_t index (BT*C may exceed 2^31). */
-#define GRID_STRIDE_LOOP(i, n)                                                            \
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)(n);      \
-         i += (size_t)gridDim.x * blockDim.x)
+#define GRID_STRIDE_LOOP(i, n) \
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)(n); i += (size_t)gridDim.x * blockDim.x)
 
 /* Scratch device memory, one grow-only buffer per purpose so that an op using two of them (matmul
  * backward: bf16 copies and the bias-gradient partial sums) never hands out overlapping memory.
@@ -54,7 +56,10 @@ enum cuda_scratch_slot { SCRATCH_GEMM, SCRATCH_REDUCE, SCRATCH_SORT, SCRATCH_SLO
 void *cuda_scratch(enum cuda_scratch_slot slot, size_t bytes);
 
 /* Rounds a byte count up so that regions carved out of one scratch buffer stay 256-byte aligned. */
-static inline size_t scratch_align(size_t bytes) { return (bytes + 255) / 256 * 256; }
+static inline size_t scratch_align(size_t bytes)
+{
+    return (bytes + 255) / 256 * 256;
+}
 
 /* The process's cuBLAS handle, created on first use, bound to the default stream. */
 cublasHandle_t cuda_cublas(void);

@@ -35,8 +35,8 @@ int birdie_cuda_describe(char *out, size_t outlen, char *err, size_t errlen);
  * cpu_ops or the CUDA table and note says what was picked and why ("auto" with no GPU says so).
  * "cuda" with no usable GPU is -ENODEV; an unknown name is -EINVAL. cpu_ops is passed in (normally
  * &birdie_ops_cpu) so this file does not depend on the CPU library's link order. */
-int birdie_backend_choose(const char *request, const birdie_ops *cpu_ops, const birdie_ops **chosen,
-                          char *note, size_t notelen, char *err, size_t errlen);
+int birdie_backend_choose(const char *request, const birdie_ops *cpu_ops, const birdie_ops **chosen, char *note,
+                          size_t notelen, char *err, size_t errlen);
 
 /* GPU event timer on the default stream: start, run work, stop returns the milliseconds between
  * the two events (it waits for the stop event), or a negative value on a CUDA error. */

@@ -6,7 +6,7 @@
 __global__ void residual_forward_kernel(float *out, const float *a, const float *b, size_t n)
 {
     GRID_STRIDE_LOOP(i, n)
-        out[i] = a[i] + b[i];
+    out[i] = a[i] + b[i];
 }
 
 extern "C" void cuda_residual_forward(float *out, const float *a, const float *b, size_t n)

@@ -16,7 +16,8 @@ enum { EMBEDDING_BACKWARD_BLOCK = 128 };
 __global__ void embedding_forward_kernel(float *out, const int32_t *__restrict__ tokens, const float *__restrict__ wte,
                                          size_t n_elems, int C)
 {
-    GRID_STRIDE_LOOP(i, n_elems) {
+    GRID_STRIDE_LOOP(i, n_elems)
+    {
         size_t bt = i / (size_t)C, c = i % (size_t)C;
         out[i] = wte[(size_t)tokens[bt] * C + c];
     }
@@ -25,7 +26,7 @@ __global__ void embedding_forward_kernel(float *out, const int32_t *__restrict__
 __global__ void iota_kernel(int32_t *out, int n)
 {
     GRID_STRIDE_LOOP(i, n)
-        out[i] = (int32_t)i;
+    out[i] = (int32_t)i;
 }
 
 /* grid (BT, ceil(C / block)): blockIdx.x is a position in the sorted order; only a segment's first

@@ -17,13 +17,13 @@
 __global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *__restrict__ in, size_t n)
 {
     GRID_STRIDE_LOOP(i, n)
-        out[i] = __float2bfloat16_rn(in[i]);
+    out[i] = __float2bfloat16_rn(in[i]);
 }
 
 __global__ void broadcast_bias_kernel(float *out, const float *__restrict__ bias, size_t n_elems, int OC)
 {
     GRID_STRIDE_LOOP(i, n_elems)
-        out[i] = bias[i % (size_t)OC];
+    out[i] = bias[i % (size_t)OC];
 }
 
 /* Carves bf16 copies of fp32 device tensors out of one scratch buffer. */
@@ -48,16 +48,16 @@ static Bf16Scratch bf16_scratch(size_t n0, size_t n1, size_t n2)
 }
 
 /* Column-major Cm (m, n) = beta * Cm + op(A) (m, k) @ op(B) (k, n); A, B bf16, Cm fp32. */
-static void gemm_bf16(cublasOperation_t op_a, cublasOperation_t op_b, int m, int n, int k,
-                      const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B, int ldb, float beta, float *Cm, int ldc)
+static void gemm_bf16(cublasOperation_t op_a, cublasOperation_t op_b, int m, int n, int k, const __nv_bfloat16 *A,
+                      int lda, const __nv_bfloat16 *B, int ldb, float beta, float *Cm, int ldc)
 {
     const float alpha = 1.0f;
     CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), op_a, op_b, m, n, k, &alpha, A, CUDA_R_16BF, lda, B, CUDA_R_16BF, ldb,
                               &beta, Cm, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-extern "C" void cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
-                                    int BT, int C, int OC)
+extern "C" void cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int BT, int C,
+                                    int OC)
 {
     if (BT <= 0 || OC <= 0)
         return;
@@ -85,11 +85,14 @@ extern "C" void cuda_matmul_forward(float *out, const float *inp, const float *w
 struct BiasGrad {
     const float *dout;
     int OC;
-    __device__ float operator()(int r, int c) const { return dout[(size_t)r * OC + c]; }
+    __device__ float operator()(int r, int c) const
+    {
+        return dout[(size_t)r * OC + c];
+    }
 };
 
-extern "C" void cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                                     const float *inp, const float *weight, int BT, int C, int OC)
+extern "C" void cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                                     const float *weight, int BT, int C, int OC)
 {
     if (BT <= 0 || OC <= 0)
         return;

@@ -26,11 +26,11 @@ static int report(cudaError_t rc, const char *call, char *err, size_t errlen)
     return rc == cudaErrorMemoryAllocation ? -ENOMEM : -EIO;
 }
 
-#define TRY(call)                                                                                  \
-    do {                                                                                           \
-        rc = report((call), #call, err, errlen);                                                   \
-        if (rc < 0)                                                                                \
-            goto done;                                                                             \
+#define TRY(call)                                \
+    do {                                         \
+        rc = report((call), #call, err, errlen); \
+        if (rc < 0)                              \
+            goto done;                           \
     } while (0)
 
 extern "C" birdie_cuda_timer *birdie_cuda_timer_create(char *err, size_t errlen)
@@ -115,7 +115,8 @@ done:
 /* Values in [-1, 1) from a hash of the index: zeros would understate the tensor cores' power draw. */
 __global__ void fill_bf16_kernel(__nv_bfloat16 *out, size_t n, unsigned int salt)
 {
-    GRID_STRIDE_LOOP(i, n) {
+    GRID_STRIDE_LOOP(i, n)
+    {
         unsigned int z = (unsigned int)i * 2654435761u ^ salt;
         z ^= z >> 15;
         z *= 2246822519u;

@@ -15,13 +15,25 @@ static int no_cuda(char *err, size_t errlen)
     return -ENODEV;
 }
 
-const birdie_ops *birdie_ops_cuda_table(void) { return NULL; }
+const birdie_ops *birdie_ops_cuda_table(void)
+{
+    return NULL;
+}
 
-int birdie_cuda_probe(char *err, size_t errlen) { return no_cuda(err, errlen); }
+int birdie_cuda_probe(char *err, size_t errlen)
+{
+    return no_cuda(err, errlen);
+}
 
-int birdie_cuda_use_device(int local_rank, char *err, size_t errlen) { return no_cuda(err, errlen); }
+int birdie_cuda_use_device(int local_rank, char *err, size_t errlen)
+{
+    return no_cuda(err, errlen);
+}
 
-int birdie_cuda_describe(char *out, size_t outlen, char *err, size_t errlen) { return no_cuda(err, errlen); }
+int birdie_cuda_describe(char *out, size_t outlen, char *err, size_t errlen)
+{
+    return no_cuda(err, errlen);
+}
 
 birdie_cuda_timer *birdie_cuda_timer_create(char *err, size_t errlen)
 {
@@ -32,7 +44,10 @@ birdie_cuda_timer *birdie_cuda_timer_create(char *err, size_t errlen)
 /* A timer cannot exist in this build, so these receive NULL only. */
 void birdie_cuda_timer_start(birdie_cuda_timer *timer) {}
 
-double birdie_cuda_timer_stop_ms(birdie_cuda_timer *timer) { return -1.0; }
+double birdie_cuda_timer_stop_ms(birdie_cuda_timer *timer)
+{
+    return -1.0;
+}
 
 void birdie_cuda_timer_destroy(birdie_cuda_timer *timer) {}
 

@@ -10,10 +10,16 @@
 #include "kernels/cuda/common.cuh"
 
 struct SumOp {
-    template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
+    template <typename T> __device__ T operator()(T a, T b) const
+    {
+        return a + b;
+    }
 };
 struct MaxOp {
-    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+    __device__ float operator()(float a, float b) const
+    {
+        return fmaxf(a, b);
+    }
 };
 
 template <typename T, typename Op> __device__ inline T warp_reduce(T v, Op op)

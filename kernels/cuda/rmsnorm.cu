@@ -33,8 +33,8 @@ __global__ void rmsnorm_forward_kernel(float *out, float *rstd, const float *__r
 
 /* With n = x * s: dx += s * (w*dy - n * mean(w*dy*n)). */
 __global__ void rmsnorm_backward_dinp_kernel(float *dinp, const float *__restrict__ dout, const float *__restrict__ inp,
-                                             const float *__restrict__ weight, const float *__restrict__ rstd,
-                                             int BT, int C)
+                                             const float *__restrict__ weight, const float *__restrict__ rstd, int BT,
+                                             int C)
 {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * RMSNORM_ROWS_PER_BLOCK + (threadIdx.x >> 5);
@@ -75,8 +75,8 @@ extern "C" void cuda_rmsnorm_backward(float *dinp, float *dweight, const float *
 {
     if (BT <= 0 || C <= 0)
         return;
-    rmsnorm_backward_dinp_kernel<<<ceil_div(BT, RMSNORM_ROWS_PER_BLOCK), RMSNORM_BLOCK>>>(dinp, dout, inp, weight,
-                                                                                          rstd, BT, C);
+    rmsnorm_backward_dinp_kernel<<<ceil_div(BT, RMSNORM_ROWS_PER_BLOCK), RMSNORM_BLOCK>>>(dinp, dout, inp, weight, rstd,
+                                                                                          BT, C);
     CUDA_CHECK_LAUNCH();
     RmsnormWeightGrad value = {dout, inp, rstd, C};
     column_sum_accumulate(dweight, value, BT, C);

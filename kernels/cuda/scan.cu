@@ -32,7 +32,10 @@ enum { SCAN_BLOCK = 64 };
 enum { SCAN_PREFETCH_SHALLOW = 16, SCAN_PREFETCH_DEEP = 32, SCAN_DEEP_BELOW_CHANNELS = 32768 };
 
 /* Position of the k-th step of a walk over [0, T): left to right when ascending, else right to left. */
-__device__ inline int walk_position(int k, int T, bool ascending) { return ascending ? k : T - 1 - k; }
+__device__ inline int walk_position(int k, int T, bool ascending)
+{
+    return ascending ? k : T - 1 - k;
+}
 
 /* The (b, n) channel of this thread: its direction, its reset bit, its row's reset bytes and the
  * index of element (b, 0, n) (element (b, t, n) is base + t*N). False past the last channel. */
@@ -57,10 +60,9 @@ __device__ inline bool scan_channel(int B, int T, int N, int n_fwd, const uint8_
 }
 
 template <int SCAN_PREFETCH>
-__global__ void __launch_bounds__(SCAN_BLOCK) scan_forward_kernel(float *h, const float *__restrict__ x,
-                                                                  const float *__restrict__ f,
-                                                                  const uint8_t *__restrict__ resets,
-                                                                  int B, int T, int N, int n_fwd)
+__global__ void __launch_bounds__(SCAN_BLOCK)
+    scan_forward_kernel(float *h, const float *__restrict__ x, const float *__restrict__ f,
+                        const uint8_t *__restrict__ resets, int B, int T, int N, int n_fwd)
 {
     ScanChannel c;
     if (!scan_channel(B, T, N, n_fwd, resets, &c))
@@ -93,17 +95,16 @@ __global__ void __launch_bounds__(SCAN_BLOCK) scan_forward_kernel(float *h, cons
 }
 
 template <int SCAN_PREFETCH>
-__global__ void __launch_bounds__(SCAN_BLOCK) scan_backward_kernel(float *dx, float *df, const float *__restrict__ dh,
-                                                                   const float *__restrict__ h,
-                                                                   const float *__restrict__ f,
-                                                                   const uint8_t *__restrict__ resets,
-                                                                   int B, int T, int N, int n_fwd)
+__global__ void __launch_bounds__(SCAN_BLOCK)
+    scan_backward_kernel(float *dx, float *df, const float *__restrict__ dh, const float *__restrict__ h,
+                         const float *__restrict__ f, const uint8_t *__restrict__ resets, int B, int T, int N,
+                         int n_fwd)
 {
     ScanChannel c;
     if (!scan_channel(B, T, N, n_fwd, resets, &c))
         return;
     const int walk_start = c.forward ? 0 : T - 1; /* where the forward walk began */
-    const int prev_offset = c.forward ? -1 : 1;   /* h_prev is h at t + prev_offset */
+    const int prev_offset = c.forward ? -1 : 1; /* h_prev is h at t + prev_offset */
     float carry = 0.0f;
     for (int k0 = 0; k0 < T; k0 += SCAN_PREFETCH) {
         float dhs[SCAN_PREFETCH], fs[SCAN_PREFETCH], hprev[SCAN_PREFETCH];
@@ -133,14 +134,23 @@ __global__ void __launch_bounds__(SCAN_BLOCK) scan_backward_kernel(float *dx, fl
     }
 }
 
-static bool scan_shape_ok(int B, int T, int N) { return B > 0 && T > 0 && N > 0; }
+static bool scan_shape_ok(int B, int T, int N)
+{
+    return B > 0 && T > 0 && N > 0;
+}
 
-static bool scan_deep(int B, int N) { return (long long)B * N < SCAN_DEEP_BELOW_CHANNELS; }
+static bool scan_deep(int B, int N)
+{
+    return (long long)B * N < SCAN_DEEP_BELOW_CHANNELS;
+}
 
-static unsigned int scan_blocks(int B, int N) { return (unsigned int)(((long long)B * N + SCAN_BLOCK - 1) / SCAN_BLOCK); }
+static unsigned int scan_blocks(int B, int N)
+{
+    return (unsigned int)(((long long)B * N + SCAN_BLOCK - 1) / SCAN_BLOCK);
+}
 
-extern "C" void cuda_scan_forward(float *h, const float *x, const float *f, const uint8_t *resets,
-                                  int B, int T, int N, int n_fwd)
+extern "C" void cuda_scan_forward(float *h, const float *x, const float *f, const uint8_t *resets, int B, int T, int N,
+                                  int n_fwd)
 {
     if (!scan_shape_ok(B, T, N))
         return;
@@ -157,10 +167,10 @@ extern "C" void cuda_scan_backward(float *dx, float *df, const float *dh, const 
     if (!scan_shape_ok(B, T, N))
         return;
     if (scan_deep(B, N))
-        scan_backward_kernel<SCAN_PREFETCH_DEEP><<<scan_blocks(B, N), SCAN_BLOCK>>>(dx, df, dh, h, f, resets, B, T, N,
-                                                                                  n_fwd);
+        scan_backward_kernel<SCAN_PREFETCH_DEEP>
+            <<<scan_blocks(B, N), SCAN_BLOCK>>>(dx, df, dh, h, f, resets, B, T, N, n_fwd);
     else
-        scan_backward_kernel<SCAN_PREFETCH_SHALLOW><<<scan_blocks(B, N), SCAN_BLOCK>>>(dx, df, dh, h, f, resets, B, T,
-                                                                                     N, n_fwd);
+        scan_backward_kernel<SCAN_PREFETCH_SHALLOW>
+            <<<scan_blocks(B, N), SCAN_BLOCK>>>(dx, df, dh, h, f, resets, B, T, N, n_fwd);
     CUDA_CHECK_LAUNCH();
 }

@@ -8,8 +8,8 @@
 
 #include "kernels/cuda/cuda_backend.h"
 
-int birdie_backend_choose(const char *request, const birdie_ops *cpu_ops, const birdie_ops **chosen,
-                          char *note, size_t notelen, char *err, size_t errlen)
+int birdie_backend_choose(const char *request, const birdie_ops *cpu_ops, const birdie_ops **chosen, char *note,
+                          size_t notelen, char *err, size_t errlen)
 {
     char why[256] = "";
     char device[256] = "";

@@ -9,7 +9,10 @@
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 
-__device__ inline float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+__device__ inline float sigmoidf_(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
 
 __device__ inline float gelu_tanh(float x)
 {
@@ -34,7 +37,8 @@ __device__ inline size_t proj_index(size_t i, int N, int slot)
 
 __global__ void ssm_gates_forward_kernel(float *x, float *f, const float *__restrict__ proj, size_t n_elems, int N)
 {
-    GRID_STRIDE_LOOP(i, n_elems) {
+    GRID_STRIDE_LOOP(i, n_elems)
+    {
         size_t p = proj_index(i, N, 0);
         x[i] = sigmoidf_(proj[p]) * proj[p + N];
         f[i] = sigmoidf_(proj[p + 3 * (size_t)N]);
@@ -44,7 +48,8 @@ __global__ void ssm_gates_forward_kernel(float *x, float *f, const float *__rest
 __global__ void ssm_gates_backward_kernel(float *dproj, const float *__restrict__ dx, const float *__restrict__ df,
                                           const float *__restrict__ proj, size_t n_elems, int N)
 {
-    GRID_STRIDE_LOOP(i, n_elems) {
+    GRID_STRIDE_LOOP(i, n_elems)
+    {
         size_t p = proj_index(i, N, 0);
         float si = sigmoidf_(proj[p]), sf = sigmoidf_(proj[p + 3 * (size_t)N]);
         float a_z = proj[p + N];
@@ -58,14 +63,15 @@ __global__ void ssm_output_forward_kernel(float *g, const float *__restrict__ pr
                                           size_t n_elems, int N)
 {
     GRID_STRIDE_LOOP(i, n_elems)
-        g[i] = gelu_tanh(proj[proj_index(i, N, 2)]) * h[i];
+    g[i] = gelu_tanh(proj[proj_index(i, N, 2)]) * h[i];
 }
 
 __global__ void ssm_output_backward_kernel(float *dproj, float *dh, const float *__restrict__ dg,
-                                           const float *__restrict__ proj, const float *__restrict__ h,
-                                           size_t n_elems, int N)
+                                           const float *__restrict__ proj, const float *__restrict__ h, size_t n_elems,
+                                           int N)
 {
-    GRID_STRIDE_LOOP(i, n_elems) {
+    GRID_STRIDE_LOOP(i, n_elems)
+    {
         size_t p = proj_index(i, N, 2);
         float a_o = proj[p];
         dh[i] = dg[i] * gelu_tanh(a_o);
@@ -73,7 +79,10 @@ __global__ void ssm_output_backward_kernel(float *dproj, float *dh, const float 
     }
 }
 
-static size_t elements(int BT, int N) { return BT > 0 && N > 0 ? (size_t)BT * (size_t)N : 0; }
+static size_t elements(int BT, int N)
+{
+    return BT > 0 && N > 0 ? (size_t)BT * (size_t)N : 0;
+}
 
 extern "C" void cuda_ssm_gates_forward(float *x, float *f, const float *proj, int BT, int N)
 {
@@ -84,14 +93,14 @@ extern "C" void cuda_ssm_gates_forward(float *x, float *f, const float *proj, in
     CUDA_CHECK_LAUNCH();
 }
 
-extern "C" void cuda_ssm_gates_backward(float *dproj, const float *dx, const float *df, const float *proj,
-                                        int BT, int N)
+extern "C" void cuda_ssm_gates_backward(float *dproj, const float *dx, const float *df, const float *proj, int BT,
+                                        int N)
 {
     size_t n = elements(BT, N);
     if (!n)
         return;
-    ssm_gates_backward_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(dproj, dx, df,
-                                                                                              proj, n, N);
+    ssm_gates_backward_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(dproj, dx, df, proj, n,
+                                                                                               N);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -104,13 +113,13 @@ extern "C" void cuda_ssm_output_forward(float *g, const float *proj, const float
     CUDA_CHECK_LAUNCH();
 }
 
-extern "C" void cuda_ssm_output_backward(float *dproj, float *dh, const float *dg, const float *proj,
-                                         const float *h, int BT, int N)
+extern "C" void cuda_ssm_output_backward(float *dproj, float *dh, const float *dg, const float *proj, const float *h,
+                                         int BT, int N)
 {
     size_t n = elements(BT, N);
     if (!n)
         return;
-    ssm_output_backward_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(dproj, dh, dg,
-                                                                                               proj, h, n, N);
+    ssm_output_backward_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(dproj, dh, dg, proj, h,
+                                                                                                n, N);
     CUDA_CHECK_LAUNCH();
 }

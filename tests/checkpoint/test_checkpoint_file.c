@@ -107,8 +107,16 @@ static uint8_t g_sched[5] = {'B', 'I', 'R', 'D', '!'};
 
 static birdie_checkpoint golden_ckpt(void)
 {
-    return (birdie_checkpoint){.step = 1234, .n_params = 3, .params = g_params, .m = g_m, .v = g_v, .n_arms = 2,
-                               .mixture_version = 7, .weights = g_weights, .sched_state = g_sched, .sched_len = 5,
+    return (birdie_checkpoint){.step = 1234,
+                               .n_params = 3,
+                               .params = g_params,
+                               .m = g_m,
+                               .v = g_v,
+                               .n_arms = 2,
+                               .mixture_version = 7,
+                               .weights = g_weights,
+                               .sched_state = g_sched,
+                               .sched_len = 5,
                                .config_hash = 0x0123456789abcdefull};
 }
 
@@ -246,9 +254,17 @@ static void test_round_trip_is_bit_exact(void **state)
         w[i] = 1.0 / (i + 3.0);
     for (int i = 0; i < SCHED; i++)
         sched[i] = (uint8_t)(i * 37 + 11);
-    birdie_checkpoint c = {.step = ((int64_t)1 << 40) + 5, .n_params = N, .params = p, .m = m, .v = v,
-                           .n_arms = ARMS, .mixture_version = UINT64_MAX - 3, .weights = w, .sched_state = sched,
-                           .sched_len = SCHED, .config_hash = 0xfedcba9876543210ull};
+    birdie_checkpoint c = {.step = ((int64_t)1 << 40) + 5,
+                           .n_params = N,
+                           .params = p,
+                           .m = m,
+                           .v = v,
+                           .n_arms = ARMS,
+                           .mixture_version = UINT64_MAX - 3,
+                           .weights = w,
+                           .sched_state = sched,
+                           .sched_len = SCHED,
+                           .config_hash = 0xfedcba9876543210ull};
     char err[512], path[256];
     birdie_checkpoint_info info;
     if (birdie_checkpoint_write(s->dir, &c, 3, &info, err, sizeof err) != 0)
@@ -421,8 +437,15 @@ static void write_step(const char *dir, int64_t step, int keep, float p0, birdie
 {
     float p[2] = {p0, (float)step}, m[2] = {0}, v[2] = {0};
     double w[1] = {1.0};
-    birdie_checkpoint c = {.step = step, .n_params = 2, .params = p, .m = m, .v = v, .n_arms = 1,
-                           .mixture_version = (uint64_t)step, .weights = w, .config_hash = 9};
+    birdie_checkpoint c = {.step = step,
+                           .n_params = 2,
+                           .params = p,
+                           .m = m,
+                           .v = v,
+                           .n_arms = 1,
+                           .mixture_version = (uint64_t)step,
+                           .weights = w,
+                           .config_hash = 9};
     char err[512];
     if (birdie_checkpoint_write(dir, &c, keep, info, err, sizeof err) != 0)
         fail_msg("write step %lld: %s", (long long)step, err);

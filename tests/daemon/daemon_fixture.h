@@ -18,20 +18,20 @@ extern const char *const fix_arm_classes[FIX_N_ARMS];
 
 /* How the fake decide callback behaves. */
 typedef struct fake_scheduler {
-  int fail;            /* return -EINVAL */
-  int bad_weights;     /* return NaN weights */
-  int keep;            /* keep the mixture (new_mixture = 0) */
-  int sleep_ms;        /* pretend to be slow */
-  int calls;           /* how many times it ran */
+    int fail; /* return -EINVAL */
+    int bad_weights; /* return NaN weights */
+    int keep; /* keep the mixture (new_mixture = 0) */
+    int sleep_ms; /* pretend to be slow */
+    int calls; /* how many times it ran */
 } fake_scheduler;
 
 typedef struct fixture {
-  char dir[256];
-  char db_path[300];
-  char addr[64];
-  coordinator *co;
-  fake_scheduler sched;
-  int world_size, auth_all, eval_deadline_ms;
+    char dir[256];
+    char db_path[300];
+    char addr[64];
+    coordinator *co;
+    fake_scheduler sched;
+    int world_size, auth_all, eval_deadline_ms;
 } fixture;
 
 /* The fake scheduler's mixture: weight of arm i proportional to its mean loss (loss_sum/tokens). */

@@ -24,332 +24,367 @@
 #include "tests/daemon/daemon_fixture.h"
 
 typedef struct ctl_env {
-  fixture f;
-  worker_client *w0;
-  char out[400];
-  const char *ctl;
+    fixture f;
+    worker_client *w0;
+    char out[400];
+    const char *ctl;
 } ctl_env;
 
-static int setup(void **state) {
-  ctl_env *e = calloc(1, sizeof(*e));
-  e->ctl = getenv("BIRDIECTL");
-  if (!e->ctl || fix_start(&e->f, 1, 1, 2000)) return -1;
-  worker_client_config cfg = {.addr = e->f.addr, .token = FIX_TOKEN, .rank = 0, .world_size = 1, .deadline_ms = 5000,
-                              .connect_timeout_ms = 2000};
-  char err[256];
-  if (worker_client_open(&cfg, &e->w0, err, sizeof(err))) return -1;
-  snprintf(e->out, sizeof(e->out), "%s/ctl.out", e->f.dir);
-  *state = e;
-  return 0;
+static int setup(void **state)
+{
+    ctl_env *e = calloc(1, sizeof(*e));
+    e->ctl = getenv("BIRDIECTL");
+    if (!e->ctl || fix_start(&e->f, 1, 1, 2000))
+        return -1;
+    worker_client_config cfg = {.addr = e->f.addr,
+                                .token = FIX_TOKEN,
+                                .rank = 0,
+                                .world_size = 1,
+                                .deadline_ms = 5000,
+                                .connect_timeout_ms = 2000};
+    char err[256];
+    if (worker_client_open(&cfg, &e->w0, err, sizeof(err)))
+        return -1;
+    snprintf(e->out, sizeof(e->out), "%s/ctl.out", e->f.dir);
+    *state = e;
+    return 0;
 }
 
-static int teardown(void **state) {
-  ctl_env *e = *state;
-  worker_client_close(e->w0);
-  fix_stop(&e->f);
-  free(e);
-  return 0;
+static int teardown(void **state)
+{
+    ctl_env *e = *state;
+    worker_client_close(e->w0);
+    fix_stop(&e->f);
+    free(e);
+    return 0;
 }
 
 /* Runs birdiectl --addr ADDR --token TOKEN args... (addr/token NULL: left out). */
-static int ctl(ctl_env *e, const char *addr, const char *token, const char *const *args) {
-  char *argv[32];
-  int n = 0;
-  argv[n++] = (char *)e->ctl;
-  if (addr) {
-    argv[n++] = "--addr";
-    argv[n++] = (char *)addr;
-  }
-  if (token) {
-    argv[n++] = "--token";
-    argv[n++] = (char *)token;
-  }
-  for (int i = 0; args[i] && n < 31; i++) argv[n++] = (char *)args[i];
-  argv[n] = NULL;
-  return fix_run(argv, e->out, 10000);
+static int ctl(ctl_env *e, const char *addr, const char *token, const char *const *args)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)e->ctl;
+    if (addr) {
+        argv[n++] = "--addr";
+        argv[n++] = (char *)addr;
+    }
+    if (token) {
+        argv[n++] = "--token";
+        argv[n++] = (char *)token;
+    }
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    return fix_run(argv, e->out, 10000);
 }
 
-static const char *output(ctl_env *e) { return fix_slurp(e->out); }
-
-#define EXPECT_OUTPUT(e, needle)                                                  \
-  do {                                                                            \
-    const char *o_ = output(e);                                                   \
-    if (!strstr(o_, needle)) fail_msg("output lacks '%s':\n%s", needle, o_);      \
-  } while (0)
-
-static void test_status_table_and_json(void **state) {
-  ctl_env *e = *state;
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", NULL}), 0);
-  EXPECT_OUTPUT(e, "test-run");
-  EXPECT_OUTPUT(e, "running");
-  EXPECT_OUTPUT(e, "copy_short");
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "json", "status", NULL}), 0);
-  json_error_t jerr;
-  json_t *root = json_loads(output(e), 0, &jerr);
-  if (!root) fail_msg("not JSON: %s\n%s", jerr.text, output(e));
-  assert_string_equal(json_string_value(json_object_get(root, "state")), "running");
-  json_t *mix = json_object_get(root, "mixture");
-  assert_int_equal(json_integer_value(json_object_get(mix, "version")), 0);
-  assert_int_equal(json_array_size(json_object_get(mix, "weights")), FIX_N_ARMS);
-  assert_int_equal(json_array_size(json_object_get(root, "ranks")), 1);
-  json_decref(root);
+static const char *output(ctl_env *e)
+{
+    return fix_slurp(e->out);
 }
 
-static void test_set_mixture_and_refusals(void **state) {
-  ctl_env *e = *state;
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN,
-                       (const char *[]){"set-mixture", "ntp=3", "copy_long=1", "--expected-version", "0", NULL}), 0);
-  EXPECT_OUTPUT(e, "version 0 -> 1");
-  assert_true(worker_client_wait(e->w0, 1, WORKER_WAKE_VERSION, 3000));
-  /* stale version */
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN,
-                       (const char *[]){"set-mixture", "ntp=1", "--expected-version", "0", NULL}), 5);
-  EXPECT_OUTPUT(e, "ABORTED");
-  EXPECT_OUTPUT(e, "current version is 1");
-  /* unknown arm, negative weight: the server's message */
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "frob=1", NULL}), 5);
-  EXPECT_OUTPUT(e, "INVALID_ARGUMENT");
-  EXPECT_OUTPUT(e, "unknown arm 'frob'");
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "ntp=-1", NULL}), 5);
-  EXPECT_OUTPUT(e, "negative");
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "ntp=nan", NULL}), 5);
-  EXPECT_OUTPUT(e, "not finite");
-  /* not a number: usage error, nothing sent */
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "ntp=abc", NULL}), 2);
-  EXPECT_OUTPUT(e, "not a number");
-  /* JSON errors with -o json */
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "json", "set-mixture", "zzz=1", NULL}), 5);
-  json_t *root = json_loads(output(e), 0, NULL);
-  assert_non_null(root);
-  assert_string_equal(json_string_value(json_object_get(json_object_get(root, "error"), "code")), "INVALID_ARGUMENT");
-  json_decref(root);
-  worker_directive d;
-  worker_client_poll(e->w0, &d, NULL);
-  assert_int_equal(d.version, 1);
-  assert_int_equal(fix_count(&e->f, "mixtures", "source = 'operator'"), 1);
+#define EXPECT_OUTPUT(e, needle)                            \
+    do {                                                    \
+        const char *o_ = output(e);                         \
+        if (!strstr(o_, needle))                            \
+            fail_msg("output lacks '%s':\n%s", needle, o_); \
+    } while (0)
+
+static void test_status_table_and_json(void **state)
+{
+    ctl_env *e = *state;
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", NULL}), 0);
+    EXPECT_OUTPUT(e, "test-run");
+    EXPECT_OUTPUT(e, "running");
+    EXPECT_OUTPUT(e, "copy_short");
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "json", "status", NULL}), 0);
+    json_error_t jerr;
+    json_t *root = json_loads(output(e), 0, &jerr);
+    if (!root)
+        fail_msg("not JSON: %s\n%s", jerr.text, output(e));
+    assert_string_equal(json_string_value(json_object_get(root, "state")), "running");
+    json_t *mix = json_object_get(root, "mixture");
+    assert_int_equal(json_integer_value(json_object_get(mix, "version")), 0);
+    assert_int_equal(json_array_size(json_object_get(mix, "weights")), FIX_N_ARMS);
+    assert_int_equal(json_array_size(json_object_get(root, "ranks")), 1);
+    json_decref(root);
 }
 
-static void test_set_mixture_from_files(void **state) {
-  ctl_env *e = *state;
-  char path[400];
-  snprintf(path, sizeof(path), "%s/w.json", e->f.dir);
-  FILE *f = fopen(path, "w");
-  fputs("{\"ntp\": 1, \"prefix_lm\": 1}\n", f);
-  fclose(f);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "--file", path, NULL}), 0);
-  EXPECT_OUTPUT(e, "0.500000");
-  snprintf(path, sizeof(path), "%s/w.txt", e->f.dir);
-  f = fopen(path, "w");
-  fputs("# weights\ncopy_short=2\ncopy_long 2  # same\n", f);
-  fclose(f);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN,
-                       (const char *[]){"set-mixture", "--file", path, "--expected-version", "1", NULL}), 0);
-  EXPECT_OUTPUT(e, "version 1 -> 2");
-  f = fopen(path, "w");
-  fputs("copy_short=\n", f);
-  fclose(f);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "--file", path, NULL}), 2);
-  EXPECT_OUTPUT(e, ":1:");
+static void test_set_mixture_and_refusals(void **state)
+{
+    ctl_env *e = *state;
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN,
+                         (const char *[]){"set-mixture", "ntp=3", "copy_long=1", "--expected-version", "0", NULL}),
+                     0);
+    EXPECT_OUTPUT(e, "version 0 -> 1");
+    assert_true(worker_client_wait(e->w0, 1, WORKER_WAKE_VERSION, 3000));
+    /* stale version */
+    assert_int_equal(
+        ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "ntp=1", "--expected-version", "0", NULL}), 5);
+    EXPECT_OUTPUT(e, "ABORTED");
+    EXPECT_OUTPUT(e, "current version is 1");
+    /* unknown arm, negative weight: the server's message */
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "frob=1", NULL}), 5);
+    EXPECT_OUTPUT(e, "INVALID_ARGUMENT");
+    EXPECT_OUTPUT(e, "unknown arm 'frob'");
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "ntp=-1", NULL}), 5);
+    EXPECT_OUTPUT(e, "negative");
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "ntp=nan", NULL}), 5);
+    EXPECT_OUTPUT(e, "not finite");
+    /* not a number: usage error, nothing sent */
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "ntp=abc", NULL}), 2);
+    EXPECT_OUTPUT(e, "not a number");
+    /* JSON errors with -o json */
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "json", "set-mixture", "zzz=1", NULL}), 5);
+    json_t *root = json_loads(output(e), 0, NULL);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(root, "error"), "code")), "INVALID_ARGUMENT");
+    json_decref(root);
+    worker_directive d;
+    worker_client_poll(e->w0, &d, NULL);
+    assert_int_equal(d.version, 1);
+    assert_int_equal(fix_count(&e->f, "mixtures", "source = 'operator'"), 1);
 }
 
-static void test_auth_and_env(void **state) {
-  ctl_env *e = *state;
-  assert_int_equal(ctl(e, e->f.addr, "wrong", (const char *[]){"status", NULL}), 6);
-  EXPECT_OUTPUT(e, "UNAUTHENTICATED");
-  assert_int_equal(ctl(e, e->f.addr, NULL, (const char *[]){"pause", NULL}), 6);
-  setenv("BIRDIE_TOKEN", FIX_TOKEN, 1);
-  setenv("BIRDIE_ADDR", e->f.addr, 1);
-  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"pause", "--reason", "lunch", NULL}), 0);
-  EXPECT_OUTPUT(e, "paused");
-  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"resume", NULL}), 0);
-  EXPECT_OUTPUT(e, "running");
-  unsetenv("BIRDIE_TOKEN");
-  unsetenv("BIRDIE_ADDR");
+static void test_set_mixture_from_files(void **state)
+{
+    ctl_env *e = *state;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/w.json", e->f.dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"ntp\": 1, \"prefix_lm\": 1}\n", f);
+    fclose(f);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "--file", path, NULL}), 0);
+    EXPECT_OUTPUT(e, "0.500000");
+    snprintf(path, sizeof(path), "%s/w.txt", e->f.dir);
+    f = fopen(path, "w");
+    fputs("# weights\ncopy_short=2\ncopy_long 2  # same\n", f);
+    fclose(f);
+    assert_int_equal(
+        ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "--file", path, "--expected-version", "1", NULL}),
+        0);
+    EXPECT_OUTPUT(e, "version 1 -> 2");
+    f = fopen(path, "w");
+    fputs("copy_short=\n", f);
+    fclose(f);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"set-mixture", "--file", path, NULL}), 2);
+    EXPECT_OUTPUT(e, ":1:");
 }
 
-static void test_unavailable_deadline_usage(void **state) {
-  ctl_env *e = *state;
-  /* A port nobody listens on: bind one, note it, close it. */
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof(a);
-  assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-  getsockname(s, (struct sockaddr *)&a, &len);
-  char dead[64];
-  snprintf(dead, sizeof(dead), "127.0.0.1:%d", ntohs(a.sin_port));
-  close(s);
-  assert_int_equal(ctl(e, dead, FIX_TOKEN, (const char *[]){"status", NULL}), 3);
-  EXPECT_OUTPUT(e, "UNAVAILABLE");
-  /* A socket that accepts TCP but never speaks HTTP/2: the call runs into its deadline. */
-  s = socket(AF_INET, SOCK_STREAM, 0);
-  a.sin_port = 0;
-  assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-  assert_int_equal(listen(s, 4), 0);
-  len = sizeof(a);
-  getsockname(s, (struct sockaddr *)&a, &len);
-  char silent[64];
-  snprintf(silent, sizeof(silent), "127.0.0.1:%d", ntohs(a.sin_port));
-  assert_int_equal(ctl(e, silent, FIX_TOKEN, (const char *[]){"--timeout", "300", "status", NULL}), 4);
-  EXPECT_OUTPUT(e, "DEADLINE_EXCEEDED");
-  close(s);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"frobnicate", NULL}), 2);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", "extra", NULL}), 2);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "yaml", "status", NULL}), 2);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"--timeout", "x", "status", NULL}), 2);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"--help", NULL}), 0);
-  EXPECT_OUTPUT(e, "exit codes");
+static void test_auth_and_env(void **state)
+{
+    ctl_env *e = *state;
+    assert_int_equal(ctl(e, e->f.addr, "wrong", (const char *[]){"status", NULL}), 6);
+    EXPECT_OUTPUT(e, "UNAUTHENTICATED");
+    assert_int_equal(ctl(e, e->f.addr, NULL, (const char *[]){"pause", NULL}), 6);
+    setenv("BIRDIE_TOKEN", FIX_TOKEN, 1);
+    setenv("BIRDIE_ADDR", e->f.addr, 1);
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"pause", "--reason", "lunch", NULL}), 0);
+    EXPECT_OUTPUT(e, "paused");
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"resume", NULL}), 0);
+    EXPECT_OUTPUT(e, "running");
+    unsetenv("BIRDIE_TOKEN");
+    unsetenv("BIRDIE_ADDR");
 }
 
-static void test_history_from_db_and_server(void **state) {
-  ctl_env *e = *state;
-  char err[256];
-  double l[FIX_N_ARMS] = {4, 3, 2, 1}, t[FIX_N_ARMS] = {2, 2, 2, 2};
-  int complete = 0;
-  assert_int_equal(worker_client_report_eval(e->w0, 64, l, t, &complete, err, sizeof(err)), 0);
-  assert_true(complete);
-  assert_true(worker_client_wait(e->w0, 1, WORKER_WAKE_VERSION, 3000));
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"history", NULL}), 0);
-  EXPECT_OUTPUT(e, "decisions (1)");
-  /* Read the database directly, while the coordinator runs, without any server address. */
-  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "-o", "json", NULL}), 0);
-  json_t *root = json_loads(output(e), 0, NULL);
-  if (!root) fail_msg("not JSON:\n%s", output(e));
-  assert_int_equal(json_array_size(json_object_get(root, "evals")), FIX_N_ARMS);
-  assert_int_equal(json_array_size(json_object_get(root, "mixtures")), 2);
-  json_decref(root);
-  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "--since", "65", NULL}), 0);
-  EXPECT_OUTPUT(e, "evals (0)");
-  char missing[400];
-  snprintf(missing, sizeof(missing), "%s/nope.db", e->f.dir);
-  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", missing, NULL}), 1);
-  assert_int_equal(access(missing, F_OK), -1); /* read-only: nothing created */
-  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"status", "--db", e->f.db_path, NULL}), 2);
+static void test_unavailable_deadline_usage(void **state)
+{
+    ctl_env *e = *state;
+    /* A port nobody listens on: bind one, note it, close it. */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(s, (struct sockaddr *)&a, &len);
+    char dead[64];
+    snprintf(dead, sizeof(dead), "127.0.0.1:%d", ntohs(a.sin_port));
+    close(s);
+    assert_int_equal(ctl(e, dead, FIX_TOKEN, (const char *[]){"status", NULL}), 3);
+    EXPECT_OUTPUT(e, "UNAVAILABLE");
+    /* A socket that accepts TCP but never speaks HTTP/2: the call runs into its deadline. */
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_port = 0;
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s, 4), 0);
+    len = sizeof(a);
+    getsockname(s, (struct sockaddr *)&a, &len);
+    char silent[64];
+    snprintf(silent, sizeof(silent), "127.0.0.1:%d", ntohs(a.sin_port));
+    assert_int_equal(ctl(e, silent, FIX_TOKEN, (const char *[]){"--timeout", "300", "status", NULL}), 4);
+    EXPECT_OUTPUT(e, "DEADLINE_EXCEEDED");
+    close(s);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"frobnicate", NULL}), 2);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", "extra", NULL}), 2);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "yaml", "status", NULL}), 2);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"--timeout", "x", "status", NULL}), 2);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"--help", NULL}), 0);
+    EXPECT_OUTPUT(e, "exit codes");
+}
+
+static void test_history_from_db_and_server(void **state)
+{
+    ctl_env *e = *state;
+    char err[256];
+    double l[FIX_N_ARMS] = {4, 3, 2, 1}, t[FIX_N_ARMS] = {2, 2, 2, 2};
+    int complete = 0;
+    assert_int_equal(worker_client_report_eval(e->w0, 64, l, t, &complete, err, sizeof(err)), 0);
+    assert_true(complete);
+    assert_true(worker_client_wait(e->w0, 1, WORKER_WAKE_VERSION, 3000));
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"history", NULL}), 0);
+    EXPECT_OUTPUT(e, "decisions (1)");
+    /* Read the database directly, while the coordinator runs, without any server address. */
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "-o", "json", NULL}), 0);
+    json_t *root = json_loads(output(e), 0, NULL);
+    if (!root)
+        fail_msg("not JSON:\n%s", output(e));
+    assert_int_equal(json_array_size(json_object_get(root, "evals")), FIX_N_ARMS);
+    assert_int_equal(json_array_size(json_object_get(root, "mixtures")), 2);
+    json_decref(root);
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "--since", "65", NULL}), 0);
+    EXPECT_OUTPUT(e, "evals (0)");
+    char missing[400];
+    snprintf(missing, sizeof(missing), "%s/nope.db", e->f.dir);
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", missing, NULL}), 1);
+    assert_int_equal(access(missing, F_OK), -1); /* read-only: nothing created */
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"status", "--db", e->f.db_path, NULL}), 2);
 }
 
 typedef struct delayed {
-  const fixture *f;
+    const fixture *f;
 } delayed;
 
-static void *set_later(void *p) {
-  delayed *d = p;
-  usleep(800000); /* after birdiectl has opened its watch (it starts in well under that) */
-  rpc_channel *ch = fix_channel(d->f, FIX_TOKEN);
-  Birdie__V1__ControlRequest req = BIRDIE__V1__CONTROL_REQUEST__INIT;
-  ProtobufCMessage *resp = NULL;
-  rpc_status st;
-  if (rpc_unary(ch, "/birdie.v1.Control/Pause", &req.base, &birdie__v1__control_response__descriptor, &resp, 5000, &st) == 0)
-    protobuf_c_message_free_unpacked(resp, NULL);
-  rpc_channel_close(ch);
-  return NULL;
+static void *set_later(void *p)
+{
+    delayed *d = p;
+    usleep(800000); /* after birdiectl has opened its watch (it starts in well under that) */
+    rpc_channel *ch = fix_channel(d->f, FIX_TOKEN);
+    Birdie__V1__ControlRequest req = BIRDIE__V1__CONTROL_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    rpc_status st;
+    if (rpc_unary(ch, "/birdie.v1.Control/Pause", &req.base, &birdie__v1__control_response__descriptor, &resp, 5000,
+                  &st) == 0)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    rpc_channel_close(ch);
+    return NULL;
 }
 
-static void test_watch_and_stop(void **state) {
-  ctl_env *e = *state;
-  delayed d = {.f = &e->f};
-  pthread_t th;
-  pthread_create(&th, NULL, set_later, &d);
-  int rc = ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"watch", "--count", "2", "-o", "json", "--timeout", "5000", NULL});
-  pthread_join(th, NULL);
-  assert_int_equal(rc, 0);
-  /* One JSON object per line: the current state first, then the pause. */
-  const char *text = output(e);
-  const char *second = strchr(text, '\n');
-  assert_non_null(second);
-  json_t *first = json_loadb(text, (size_t)(second - text), 0, NULL);
-  json_t *root = json_loads(second + 1, 0, NULL);
-  if (!first || !root) fail_msg("not JSON lines:\n%s", text);
-  assert_string_equal(json_string_value(json_object_get(first, "state")), "running");
-  assert_string_equal(json_string_value(json_object_get(root, "kind")), "state");
-  assert_string_equal(json_string_value(json_object_get(root, "state")), "paused");
-  json_decref(first);
-  json_decref(root);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"stop", "--reason", "test over", NULL}), 0);
-  EXPECT_OUTPUT(e, "stopping");
-  assert_true(worker_client_wait(e->w0, 0, WORKER_WAKE_STOP, 3000));
+static void test_watch_and_stop(void **state)
+{
+    ctl_env *e = *state;
+    delayed d = {.f = &e->f};
+    pthread_t th;
+    pthread_create(&th, NULL, set_later, &d);
+    int rc = ctl(e, e->f.addr, FIX_TOKEN,
+                 (const char *[]){"watch", "--count", "2", "-o", "json", "--timeout", "5000", NULL});
+    pthread_join(th, NULL);
+    assert_int_equal(rc, 0);
+    /* One JSON object per line: the current state first, then the pause. */
+    const char *text = output(e);
+    const char *second = strchr(text, '\n');
+    assert_non_null(second);
+    json_t *first = json_loadb(text, (size_t)(second - text), 0, NULL);
+    json_t *root = json_loads(second + 1, 0, NULL);
+    if (!first || !root)
+        fail_msg("not JSON lines:\n%s", text);
+    assert_string_equal(json_string_value(json_object_get(first, "state")), "running");
+    assert_string_equal(json_string_value(json_object_get(root, "kind")), "state");
+    assert_string_equal(json_string_value(json_object_get(root, "state")), "paused");
+    json_decref(first);
+    json_decref(root);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"stop", "--reason", "test over", NULL}), 0);
+    EXPECT_OUTPUT(e, "stopping");
+    assert_true(worker_client_wait(e->w0, 0, WORKER_WAKE_STOP, 3000));
 }
 
-static json_t *json_output(ctl_env *e) {
-  json_error_t jerr;
-  json_t *root = json_loads(output(e), 0, &jerr);
-  if (!root) fail_msg("not JSON: %s\n%s", jerr.text, output(e));
-  return root;
+static json_t *json_output(ctl_env *e)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(output(e), 0, &jerr);
+    if (!root)
+        fail_msg("not JSON: %s\n%s", jerr.text, output(e));
+    return root;
 }
 
-static void test_checkpoint_command(void **state) {
-  ctl_env *e = *state;
-  assert_int_equal(ctl(e, e->f.addr, NULL, (const char *[]){"checkpoint", NULL}), 6);
-  assert_int_equal(ctl(e, e->f.addr, "wrong", (const char *[]){"checkpoint", NULL}), 6);
-  EXPECT_OUTPUT(e, "UNAUTHENTICATED");
-  assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 0);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", "now", NULL}), 2);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", NULL}), 0);
-  EXPECT_OUTPUT(e, "checkpoint_seq 1");
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN,
-                       (const char *[]){"-o", "json", "checkpoint", "--request-id", "nightly-1", "--reason", "nightly", NULL}),
-                   0);
-  json_t *root = json_output(e);
-  assert_int_equal(json_integer_value(json_object_get(root, "checkpoint_seq")), 2);
-  assert_true(json_is_false(json_object_get(root, "replayed")));
-  json_decref(root);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", "--request-id", "nightly-1", NULL}), 0);
-  EXPECT_OUTPUT(e, "checkpoint_seq 2 (request already applied");
-  assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 2);
-  assert_int_equal(fix_count(&e->f, "checkpoint_requests", "request_id = 'nightly-1' AND reason = 'nightly'"), 1);
-  worker_directive d = {0};
-  for (int i = 0; i < 150 && d.checkpoint_seq < 2; i++) {
-    worker_client_poll(e->w0, &d, NULL);
-    usleep(20000);
-  }
-  assert_int_equal(d.checkpoint_seq, 2);
+static void test_checkpoint_command(void **state)
+{
+    ctl_env *e = *state;
+    assert_int_equal(ctl(e, e->f.addr, NULL, (const char *[]){"checkpoint", NULL}), 6);
+    assert_int_equal(ctl(e, e->f.addr, "wrong", (const char *[]){"checkpoint", NULL}), 6);
+    EXPECT_OUTPUT(e, "UNAUTHENTICATED");
+    assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 0);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", "now", NULL}), 2);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", NULL}), 0);
+    EXPECT_OUTPUT(e, "checkpoint_seq 1");
+    assert_int_equal(
+        ctl(e, e->f.addr, FIX_TOKEN,
+            (const char *[]){"-o", "json", "checkpoint", "--request-id", "nightly-1", "--reason", "nightly", NULL}),
+        0);
+    json_t *root = json_output(e);
+    assert_int_equal(json_integer_value(json_object_get(root, "checkpoint_seq")), 2);
+    assert_true(json_is_false(json_object_get(root, "replayed")));
+    json_decref(root);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", "--request-id", "nightly-1", NULL}),
+                     0);
+    EXPECT_OUTPUT(e, "checkpoint_seq 2 (request already applied");
+    assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 2);
+    assert_int_equal(fix_count(&e->f, "checkpoint_requests", "request_id = 'nightly-1' AND reason = 'nightly'"), 1);
+    worker_directive d = {0};
+    for (int i = 0; i < 150 && d.checkpoint_seq < 2; i++) {
+        worker_client_poll(e->w0, &d, NULL);
+        usleep(20000);
+    }
+    assert_int_equal(d.checkpoint_seq, 2);
 
-  char err[256];
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", NULL}), 0);
-  EXPECT_OUTPUT(e, "last ckpt  none");
-  assert_int_equal(worker_client_report_checkpoint(e->w0, 64, "/ck/ckpt_64.bin", 4096, "00112233445566ff", err,
-                                                   sizeof(err)), 0);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", NULL}), 0);
-  EXPECT_OUTPUT(e, "ckpt seq   2");
-  EXPECT_OUTPUT(e, "last ckpt  step 64");
-  EXPECT_OUTPUT(e, "/ck/ckpt_64.bin");
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "json", "status", NULL}), 0);
-  root = json_output(e);
-  assert_int_equal(json_integer_value(json_object_get(root, "checkpoint_seq")), 2);
-  json_t *last = json_object_get(root, "last_checkpoint");
-  assert_string_equal(json_string_value(json_object_get(last, "path")), "/ck/ckpt_64.bin");
-  assert_int_equal(json_integer_value(json_object_get(last, "bytes")), 4096);
-  json_decref(root);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"history", NULL}), 0);
-  EXPECT_OUTPUT(e, "checkpoints (1)");
-  EXPECT_OUTPUT(e, "00112233445566ff /ck/ckpt_64.bin");
-  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "-o", "json", NULL}), 0);
-  root = json_output(e);
-  json_t *cks = json_object_get(root, "checkpoints");
-  assert_int_equal(json_array_size(cks), 1);
-  assert_int_equal(json_integer_value(json_object_get(json_array_get(cks, 0), "step")), 64);
-  assert_string_equal(json_string_value(json_object_get(json_array_get(cks, 0), "checksum")), "00112233445566ff");
-  json_decref(root);
-  assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "--since", "65", NULL}), 0);
-  EXPECT_OUTPUT(e, "checkpoints (0)");
+    char err[256];
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", NULL}), 0);
+    EXPECT_OUTPUT(e, "last ckpt  none");
+    assert_int_equal(
+        worker_client_report_checkpoint(e->w0, 64, "/ck/ckpt_64.bin", 4096, "00112233445566ff", err, sizeof(err)), 0);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"status", NULL}), 0);
+    EXPECT_OUTPUT(e, "ckpt seq   2");
+    EXPECT_OUTPUT(e, "last ckpt  step 64");
+    EXPECT_OUTPUT(e, "/ck/ckpt_64.bin");
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "json", "status", NULL}), 0);
+    root = json_output(e);
+    assert_int_equal(json_integer_value(json_object_get(root, "checkpoint_seq")), 2);
+    json_t *last = json_object_get(root, "last_checkpoint");
+    assert_string_equal(json_string_value(json_object_get(last, "path")), "/ck/ckpt_64.bin");
+    assert_int_equal(json_integer_value(json_object_get(last, "bytes")), 4096);
+    json_decref(root);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"history", NULL}), 0);
+    EXPECT_OUTPUT(e, "checkpoints (1)");
+    EXPECT_OUTPUT(e, "00112233445566ff /ck/ckpt_64.bin");
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "-o", "json", NULL}), 0);
+    root = json_output(e);
+    json_t *cks = json_object_get(root, "checkpoints");
+    assert_int_equal(json_array_size(cks), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(cks, 0), "step")), 64);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cks, 0), "checksum")), "00112233445566ff");
+    json_decref(root);
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "--since", "65", NULL}), 0);
+    EXPECT_OUTPUT(e, "checkpoints (0)");
 
-  /* Once the run is over a checkpoint is refused (exit 5) and nothing changes. */
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"stop", NULL}), 0);
-  assert_int_equal(worker_client_finish(e->w0, 64, 0, "done", err, sizeof(err)), 0);
-  assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", NULL}), 5);
-  EXPECT_OUTPUT(e, "FAILED_PRECONDITION");
-  EXPECT_OUTPUT(e, "finished");
-  assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 2);
+    /* Once the run is over a checkpoint is refused (exit 5) and nothing changes. */
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"stop", NULL}), 0);
+    assert_int_equal(worker_client_finish(e->w0, 64, 0, "done", err, sizeof(err)), 0);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", NULL}), 5);
+    EXPECT_OUTPUT(e, "FAILED_PRECONDITION");
+    EXPECT_OUTPUT(e, "finished");
+    assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 2);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_status_table_and_json, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_set_mixture_and_refusals, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_set_mixture_from_files, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_auth_and_env, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_unavailable_deadline_usage, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_history_from_db_and_server, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_watch_and_stop, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_checkpoint_command, setup, teardown),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_status_table_and_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_mixture_and_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_mixture_from_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_and_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unavailable_deadline_usage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_from_db_and_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_and_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_command, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,8 +14,13 @@
 
 static worker_heartbeat beat(int64_t step)
 {
-    return (worker_heartbeat){.step = step, .tokens_per_s = 100.0 + (double)step, .applied_version = 0,
-                              .applied_step = 0, .loss = 2.0, .lr = 1e-3, .grad_norm = 1.0};
+    return (worker_heartbeat){.step = step,
+                              .tokens_per_s = 100.0 + (double)step,
+                              .applied_version = 0,
+                              .applied_step = 0,
+                              .loss = 2.0,
+                              .lr = 1e-3,
+                              .grad_norm = 1.0};
 }
 
 static void test_newest_heartbeat_arrives(void **state)

@@ -31,11 +31,11 @@
 #include "tests/daemon/two_ranks.h"
 #include "worker/clock.h"
 
-#define LONG_WAIT_MS 60000   /* the waiter's own timeout: never reached by a wait that wakes on arrival */
-#define WAKE_DEADLINE_S 30   /* how long the test gives the waiter to come back with the decision */
-#define QUIET_WAIT_MS 150    /* a wait for something that never comes */
+#define LONG_WAIT_MS 60000 /* the waiter's own timeout: never reached by a wait that wakes on arrival */
+#define WAKE_DEADLINE_S 30 /* how long the test gives the waiter to come back with the decision */
+#define QUIET_WAIT_MS 150 /* a wait for something that never comes */
 #define TOKEN "wait-test-token"
-#define LINK_ARMS 3          /* the arms of the run_link tests' configuration */
+#define LINK_ARMS 3 /* the arms of the run_link tests' configuration */
 
 static const double g_loss[FIX_N_ARMS] = {4, 3, 2, 1};
 static const double g_tokens[FIX_N_ARMS] = {10, 10, 10, 10};
@@ -99,7 +99,8 @@ static int waiter_result(waiter *w)
     pthread_mutex_unlock(&w->mu);
     if (!done)
         fail_msg("the wait did not return within %d s of the decision (its own timeout is %d s): it sleeps out its "
-                 "timeout instead of waking on the arrival", WAKE_DEADLINE_S, LONG_WAIT_MS / 1000);
+                 "timeout instead of waking on the arrival",
+                 WAKE_DEADLINE_S, LONG_WAIT_MS / 1000);
     pthread_join(w->thread, NULL);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
@@ -174,8 +175,9 @@ static void test_version_alone_wakes_a_wait_that_also_accepts_stop(void **state)
     int64_t v0 = first_version(t->w);
     report(t->w, 10);
     /* the run is not stopped: the version alone must end the wait, and it is the one named */
-    assert_int_equal(worker_client_wait(t->w, v0 + 1, WORKER_WAKE_VERSION | WORKER_WAKE_STOP | WORKER_WAKE_PAUSE,
-                                        30000), WORKER_WAKE_VERSION);
+    assert_int_equal(
+        worker_client_wait(t->w, v0 + 1, WORKER_WAKE_VERSION | WORKER_WAKE_STOP | WORKER_WAKE_PAUSE, 30000),
+        WORKER_WAKE_VERSION);
     assert_true(version_now(t->w) >= v0 + 1);
 }
 
@@ -196,8 +198,8 @@ static void test_times_out_only_when_nothing_arrives(void **state)
     one_rank *t = *state;
     int64_t v0 = first_version(t->w);
     /* nothing reported, not paused, not stopped */
-    assert_int_equal(worker_client_wait(t->w, v0 + 1, WORKER_WAKE_VERSION | WORKER_WAKE_PAUSE | WORKER_WAKE_STOP,
-                                        QUIET_WAIT_MS), 0);
+    assert_int_equal(
+        worker_client_wait(t->w, v0 + 1, WORKER_WAKE_VERSION | WORKER_WAKE_PAUSE | WORKER_WAKE_STOP, QUIET_WAIT_MS), 0);
     /* what already holds ends the wait at once, even with no time to wait */
     assert_int_equal(worker_client_wait(t->w, v0, WORKER_WAKE_VERSION | WORKER_WAKE_STOP, 0), WORKER_WAKE_VERSION);
     /* a condition not asked for does not count: the version holds, but only a stop is awaited */
@@ -245,9 +247,13 @@ static int setup_link(void **state)
     birdie_config cfg;
     birdie_config_defaults(&cfg);
     char err[512], set[1400];
-    const char *sets[] = {"model.size=XS", "train.seq_len=128", "objectives.mixture=birdie",
+    const char *sets[] = {"model.size=XS",
+                          "train.seq_len=128",
+                          "objectives.mixture=birdie",
                           "objectives.arms=ntp len=16-128; copying len=8-48; infill len=16-96 rate=0.15 width=4",
-                          "daemon.listen=127.0.0.1:0", "daemon.decision_timeout_s=60", "daemon.eval_deadline_s=60"};
+                          "daemon.listen=127.0.0.1:0",
+                          "daemon.decision_timeout_s=60",
+                          "daemon.eval_deadline_s=60"};
     for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
         if (birdie_config_set(&cfg, sets[i], err, sizeof err) < 0) {
             fprintf(stderr, "config %s: %s\n", sets[i], err);

@@ -10,9 +10,9 @@
 #define TWO_RANKS_DEADLINE_MS 5000
 
 typedef struct two_ranks {
-  fixture f;
-  worker_client *w0, *w1;
-  rpc_channel *ch;
+    fixture f;
+    worker_client *w0, *w1;
+    rpc_channel *ch;
 } two_ranks;
 
 /* Registers one rank of `world` with the fixture's coordinator; fails the test on error. */

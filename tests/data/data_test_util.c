@@ -69,8 +69,8 @@ char *test_read_file(const char *path, size_t *n)
     return buf;
 }
 
-void test_write_raw_shard(const char *path, int32_t magic, int32_t version, int32_t count,
-                          const uint16_t *tokens, size_t ntokens, size_t extra_bytes)
+void test_write_raw_shard(const char *path, int32_t magic, int32_t version, int32_t count, const uint16_t *tokens,
+                          size_t ntokens, size_t extra_bytes)
 {
     int32_t header[256] = {magic, version, count};
     FILE *f = fopen(path, "wb");

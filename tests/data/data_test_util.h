@@ -22,7 +22,7 @@ void test_write_file(const char *path, const void *data, size_t n);
 char *test_read_file(const char *path, size_t *n);
 /* Writes a shard file byte by byte, bypassing the validating writer, so that tests can corrupt it:
  * a header of 256 int32 {magic, version, count, 0...}, then ntokens uint16 and extra_bytes zeros. */
-void test_write_raw_shard(const char *path, int32_t magic, int32_t version, int32_t count,
-                          const uint16_t *tokens, size_t ntokens, size_t extra_bytes);
+void test_write_raw_shard(const char *path, int32_t magic, int32_t version, int32_t count, const uint16_t *tokens,
+                          size_t ntokens, size_t extra_bytes);
 
 #endif

@@ -245,8 +245,8 @@ static void test_zipf_like_frequencies(void **state)
         }
     }
     qsort(cnt.slots, cnt.cap, sizeof *cnt.slots, by_count_desc);
-    print_message("# distinct words %zu; counts at ranks 1, 10, 100, 1000: %u %u %u %u\n", cnt.used,
-                  cnt.slots[0].n, cnt.slots[9].n, cnt.slots[99].n, cnt.slots[999].n);
+    print_message("# distinct words %zu; counts at ranks 1, 10, 100, 1000: %u %u %u %u\n", cnt.used, cnt.slots[0].n,
+                  cnt.slots[9].n, cnt.slots[99].n, cnt.slots[999].n);
     assert_true(cnt.used > 1500); /* a real vocabulary, not a handful of words */
     assert_true(cnt.slots[0].n > 10 * cnt.slots[99].n);
     assert_true(cnt.slots[9].n > 3 * cnt.slots[99].n);
@@ -307,7 +307,8 @@ static void test_names_recur_within_documents(void **state)
     }
     within /= names, elsewhere /= names;
     print_message("# %d documents with names: mean occurrences in its document %.2f, share of other "
-                  "documents holding it %.3f\n", names, within, elsewhere);
+                  "documents holding it %.3f\n",
+                  names, within, elsewhere);
     assert_true(names > DOCS * 9 / 10);
     assert_true(within >= 3.0);
     assert_true(elsewhere < 0.1);

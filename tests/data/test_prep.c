@@ -19,7 +19,6 @@
 #include "worker/data/shard.h"
 #include "worker/vocab.h"
 
-
 typedef struct prep_run {
     int rc;
     char *out, *err; /* what it printed */
@@ -174,8 +173,8 @@ static void test_shard_size_and_val_fraction(void **state)
         test_write_file(paths[i], docs[i], lens[i]);
     }
     char *out = test_path(dir, "shards");
-    prep_run r = run_prep(dir, paths[0], paths[1], "--shard-tokens", "7", paths[2], "--val-fraction=0.4",
-                          paths[3], paths[4], "--out", out, NULL);
+    prep_run r = run_prep(dir, paths[0], paths[1], "--shard-tokens", "7", paths[2], "--val-fraction=0.4", paths[3],
+                          paths[4], "--out", out, NULL);
     if (r.rc != 0)
         fail_msg("prep failed: %s", r.err);
     stream want_train = docs_stream(docs, lens, 3), want_val = docs_stream(docs + 3, lens + 3, 2);
@@ -227,7 +226,8 @@ static void test_bad_input(void **state)
     static const char not_object[] = "[\"text\"]\n";
     expect_input_error(dir, "arr.jsonl", not_object, sizeof not_object - 1, "arr.jsonl:1: expected an object");
     static const char nul_json[] = "\n\n{\"text\": \"ab\\u0000c\"}\n";
-    expect_input_error(dir, "nul.jsonl", nul_json, sizeof nul_json - 1, "nul.jsonl:3: \"text\" contains byte 0 at offset 2");
+    expect_input_error(dir, "nul.jsonl", nul_json, sizeof nul_json - 1,
+                       "nul.jsonl:3: \"text\" contains byte 0 at offset 2");
     static const char nul_text[] = "hello\0world";
     expect_input_error(dir, "zero.txt", nul_text, sizeof nul_text - 1, "zero.txt: byte 0 at offset 5");
     expect_input_error(dir, "absent.txt", NULL, 0, "absent.txt: cannot open");
@@ -240,8 +240,8 @@ static void test_usage_errors(void **state)
     char *txt = test_path(dir, "u.txt");
     test_write_file(txt, "x", 1);
     const char *cases[][3] = {
-        {"--val-fraction", "1.5", "--val-fraction"}, {"--val-fraction", "nan", "--val-fraction"},
-        {"--shard-tokens", "0", "--shard-tokens"},   {"--shard-tokens", "12abc", "--shard-tokens"},
+        {"--val-fraction", "1.5", "--val-fraction"},  {"--val-fraction", "nan", "--val-fraction"},
+        {"--shard-tokens", "0", "--shard-tokens"},    {"--shard-tokens", "12abc", "--shard-tokens"},
         {"--bogus", "1", "unknown option '--bogus'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -17,7 +17,6 @@
 #include "worker/rng.h"
 #include "worker/vocab.h"
 
-
 static uint16_t *random_tokens(size_t n, uint64_t seed)
 {
     uint16_t *t = malloc((n ? n : 1) * sizeof *t);

@@ -69,7 +69,10 @@ static void *host_alloc(size_t bytes)
     return p;
 }
 
-static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)birdie_rng_uniform(&rng); }
+static float uniform(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)birdie_rng_uniform(&rng);
+}
 
 static float *random_floats(size_t n, float lo, float hi)
 {
@@ -136,10 +139,16 @@ static void *dev_put(const void *host, size_t bytes, unsigned char fill)
     return d;
 }
 
-static void *dev_copy(const void *host, size_t bytes) { return dev_put(host, bytes, 0); }
+static void *dev_copy(const void *host, size_t bytes)
+{
+    return dev_put(host, bytes, 0);
+}
 
 /* An "=" output: NaN everywhere (0xFF bytes) until the kernel writes it. */
-static void *dev_nan(size_t bytes) { return dev_put(NULL, bytes, 0xFF); }
+static void *dev_nan(size_t bytes)
+{
+    return dev_put(NULL, bytes, 0xFF);
+}
 
 /* Downloads `bytes` into host and checks the guard zone; frees the device buffer. */
 static int dev_take(void *host, void *dev, size_t bytes, const char *what)
@@ -310,7 +319,8 @@ static void test_matmul(int BT, int C, int OC, int with_bias, int exact)
 {
     float *(*make)(size_t, float, float) = exact ? random_bf16_exact : random_floats;
     size_t n_inp = (size_t)BT * C, n_w = (size_t)OC * C, n_out = (size_t)BT * OC;
-    float *inp = make(n_inp, -1, 1), *weight = make(n_w, -1, 1), *bias = with_bias ? random_floats((size_t)OC, -1, 1) : NULL;
+    float *inp = make(n_inp, -1, 1), *weight = make(n_w, -1, 1),
+          *bias = with_bias ? random_floats((size_t)OC, -1, 1) : NULL;
     float *out = host_alloc(n_out * sizeof(float));
     cpu->matmul_forward(out, inp, weight, bias, BT, C, OC);
     const double bf16_rel = exact ? 0.0 : 1.0 / 256.0 * 1.01;
@@ -329,7 +339,8 @@ static void test_matmul(int BT, int C, int OC, int with_bias, int exact)
     gpu->matmul_forward(d_out, d_inp, d_w, d_bias, BT, C, OC);
     double atol = 2e-6 * C + 1e-6;
     tap_result(check_output("matmul_forward", d_out, out, n_out, atol, 1e-5, bound),
-               "matmul_forward BT=%d C=%d OC=%d bias=%d %s", BT, C, OC, with_bias, exact ? "bf16-exact" : "fp32 inputs");
+               "matmul_forward BT=%d C=%d OC=%d bias=%d %s", BT, C, OC, with_bias,
+               exact ? "bf16-exact" : "fp32 inputs");
     free(bound);
 
     /* backward: dinp (=), dweight (+=), dbias (+=) */
@@ -381,7 +392,8 @@ static void test_residual(size_t n)
 {
     float *a = random_floats(n, -1, 1), *b = random_floats(n, -1, 1), *out = host_alloc(n * sizeof(float));
     cpu->residual_forward(out, a, b, n);
-    void *d_a = dev_copy(a, n * sizeof(float)), *d_b = dev_copy(b, n * sizeof(float)), *d_out = dev_nan(n * sizeof(float));
+    void *d_a = dev_copy(a, n * sizeof(float)), *d_b = dev_copy(b, n * sizeof(float)),
+         *d_out = dev_nan(n * sizeof(float));
     gpu->residual_forward(d_out, d_a, d_b, n);
     tap_result(check_output("residual_forward", d_out, out, n, 0, 0, NULL), "residual_forward n=%zu", n);
     gpu->free(d_a), gpu->free(d_b);
@@ -421,7 +433,8 @@ static void test_ssm_gates(int BT, int N)
     cpu->ssm_output_forward(g, proj, h, BT, N);
     void *d_g = dev_nan(n * sizeof(float));
     gpu->ssm_output_forward(d_g, d_proj, d_h, BT, N);
-    tap_result(check_output("ssm_output_forward", d_g, g, n, GELU_ATOL, 1e-5, NULL), "ssm_output_forward BT=%d N=%d", BT, N);
+    tap_result(check_output("ssm_output_forward", d_g, g, n, GELU_ATOL, 1e-5, NULL), "ssm_output_forward BT=%d N=%d",
+               BT, N);
 
     /* output backward writes only the a_o slot of dproj, and dh */
     float *dg = random_floats(n, -1, 1), *dh = host_alloc(n * sizeof(float)), *dproj2 = random_floats(n_proj, -1, 1);
@@ -488,7 +501,8 @@ static void test_crossentropy(int BT, int V, int in_place)
     float *logits = random_floats(n, -8, 8);
     int32_t *targets = host_alloc((size_t)BT * sizeof(int32_t));
     for (int i = 0; i < BT; i++)
-        targets[i] = birdie_rng_below(&rng, 4) == 0 ? BIRDIE_IGNORE_LABEL : (int32_t)birdie_rng_below(&rng, (uint64_t)V);
+        targets[i] =
+            birdie_rng_below(&rng, 4) == 0 ? BIRDIE_IGNORE_LABEL : (int32_t)birdie_rng_below(&rng, (uint64_t)V);
     targets[0] = V - 1; /* the last column, where an off-by-one would show */
     const float dloss = 1.0f / 37.0f;
     float *losses = host_alloc((size_t)BT * sizeof(float)), *dlogits = host_alloc(n * sizeof(float));
@@ -502,7 +516,8 @@ static void test_crossentropy(int BT, int V, int in_place)
     if (!in_place)
         gpu->free(d_logits);
     gpu->free(d_targets);
-    tap_result(ok, "crossentropy_forward_backward BT=%d V=%d %s", BT, V, in_place ? "dlogits aliases logits" : "separate");
+    tap_result(ok, "crossentropy_forward_backward BT=%d V=%d %s", BT, V,
+               in_place ? "dlogits aliases logits" : "separate");
     free(logits), free(targets), free(losses), free(dlogits);
 }
 
@@ -531,8 +546,13 @@ static void test_adamw(size_t n)
     for (int step = 1; step <= 3; step++) {
         float *grad = random_floats(n, -2, 2);
         void *d_grad = dev_copy(grad, n * sizeof(float));
-        birdie_adamw_params p = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
-                                 .weight_decay = step == 2 ? 0.0f : 0.1f, .grad_scale = 0.5f, .step = step};
+        birdie_adamw_params p = {.lr = 1e-3f,
+                                 .beta1 = 0.9f,
+                                 .beta2 = 0.95f,
+                                 .eps = 1e-8f,
+                                 .weight_decay = step == 2 ? 0.0f : 0.1f,
+                                 .grad_scale = 0.5f,
+                                 .step = step};
         cpu->adamw_update(param, grad, m, v, n, &p);
         gpu->adamw_update(d_param, d_grad, d_m, d_v, n, &p);
         gpu->free(d_grad);
@@ -586,7 +606,8 @@ static void perf(void)
 
     /* the model's projection GEMM: (B*T, D) @ (4N, D)^T */
     const int BT = 16384, C = 2048, OC = 4 * 2048;
-    float *inp = gpu->alloc((size_t)BT * C * 4), *w = gpu->alloc((size_t)OC * C * 4), *out = gpu->alloc((size_t)BT * OC * 4);
+    float *inp = gpu->alloc((size_t)BT * C * 4), *w = gpu->alloc((size_t)OC * C * 4),
+          *out = gpu->alloc((size_t)BT * OC * 4);
     if (!inp || !w || !out)
         bail_out("perf: cuda alloc failed");
     gpu->matmul_forward(out, inp, w, NULL, BT, C, OC);
@@ -636,12 +657,12 @@ int main(int argc, char **argv)
     test_ssm_gates(129, 256);
     test_scan(1, 1, 1, 1, 0.0);
     test_scan(1, 1, 1, 0, 0.0);
-    test_scan(2, 17, 33, 33, 0.1);       /* causal: every channel forward */
-    test_scan(2, 17, 33, 0, 0.1);        /* every channel reverse */
-    test_scan(3, 41, 67, 29, 0.05);      /* mixed, the split inside a warp */
-    test_scan(2, 1000, 300, 150, 0.01);  /* T across many prefetch groups, several blocks */
-    test_scan(1, 33, 129, 64, 0.5);      /* dense resets */
-    test_scan(65, 40, 512, 256, 0.05);   /* B*N = 33280 channels: the 16-step prefetch (the others take 32) */
+    test_scan(2, 17, 33, 33, 0.1); /* causal: every channel forward */
+    test_scan(2, 17, 33, 0, 0.1); /* every channel reverse */
+    test_scan(3, 41, 67, 29, 0.05); /* mixed, the split inside a warp */
+    test_scan(2, 1000, 300, 150, 0.01); /* T across many prefetch groups, several blocks */
+    test_scan(1, 33, 129, 64, 0.5); /* dense resets */
+    test_scan(65, 40, 512, 256, 0.05); /* B*N = 33280 channels: the 16-step prefetch (the others take 32) */
     test_crossentropy(1, 1, 0);
     test_crossentropy(37, 384, 0);
     test_crossentropy(37, 384, 1);

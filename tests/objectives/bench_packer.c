@@ -30,9 +30,9 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("packer: %d arms, uniform mixture, %d x %d rows, %.2f s: %.2f M positions/s, %.2f M tokens/s, "
-           "fill %.4f, %.2f samples/row\n", arms.n, B, T, res.seconds, res.positions_per_s / 1e6,
-           res.tokens_per_s / 1e6, birdie_pack_fill_rate(&res.stats),
-           (double)res.stats.samples / (double)res.stats.rows);
+           "fill %.4f, %.2f samples/row\n",
+           arms.n, B, T, res.seconds, res.positions_per_s / 1e6, res.tokens_per_s / 1e6,
+           birdie_pack_fill_rate(&res.stats), (double)res.stats.samples / (double)res.stats.rows);
     printf("packer: samples per class / mixture weight %.3f .. %.3f, share correction set up in %.0f ms\n",
            res.class_share_min, res.class_share_max, res.setup_seconds * 1e3);
     birdie_source_close(src);

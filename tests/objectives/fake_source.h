@@ -10,8 +10,8 @@
 
 /* Kinds of text the double holds. */
 enum fake_text {
-    FAKE_WORDS,   /* lowercase words of 2..8 letters, spaces, an EOS every ~400 tokens */
-    FAKE_BYTES,   /* uniform bytes 1..255 */
+    FAKE_WORDS, /* lowercase words of 2..8 letters, spaces, an EOS every ~400 tokens */
+    FAKE_BYTES, /* uniform bytes 1..255 */
     FAKE_CONSTANT /* one repeated letter: no delimiter is ever unique */
 };
 

@@ -27,7 +27,7 @@ static void test_default_grid(void **state)
     for (int i = 0; i < set.n; i++) {
         per_class[set.arms[i].cls]++;
         assert_int_equal(birdie_arm_set_find(&set, set.arms[i].name), i); /* names unique */
-        assert_true(birdie_arm_min_size(&set.arms[i]) <= 512);           /* fits rows of 512 */
+        assert_true(birdie_arm_min_size(&set.arms[i]) <= 512); /* fits rows of 512 */
         assert_int_equal(set.arms[i].paradigm, set.arms[i].cls != BIRDIE_OBJ_NTP);
     }
     const int expect[BIRDIE_NUM_OBJECTIVE_CLASSES] = {1, 1, 2, 4, 13, 24, 16};
@@ -35,11 +35,11 @@ static void test_default_grid(void **state)
         assert_int_equal(per_class[c], expect[c]);
     /* v1's infilling filter: rate .05 width 8 keeps 64-128 and 128-256 with the lower bound 80;
      * rate .05 width 24 is dropped entirely; rate .5 width 8 starts at 8. */
-    const char *present[] = {"infill.l80-128.r5.w8", "infill.l80-256.r5.w8", "infill.l8-64.r50.w8",
-                             "infill.l26-256.r15.w8", "infill.l80-128.r15.w24", "ae.l48-96.r15.w8",
-                             "ae.l192-384.r50.w24.shuf", "selcopy.l96-192.k1.pre", "selcopy.l192-384.k4.app",
-                             "deshuffle.l32-64.p50", "deshuffle.l128-256.p100", "copy.l128-256",
-                             "plm.l32-512.s75", "ntp.l32-512"};
+    const char *present[] = {
+        "infill.l80-128.r5.w8",    "infill.l80-256.r5.w8", "infill.l8-64.r50.w8",      "infill.l26-256.r15.w8",
+        "infill.l80-128.r15.w24",  "ae.l48-96.r15.w8",     "ae.l192-384.r50.w24.shuf", "selcopy.l96-192.k1.pre",
+        "selcopy.l192-384.k4.app", "deshuffle.l32-64.p50", "deshuffle.l128-256.p100",  "copy.l128-256",
+        "plm.l32-512.s75",         "ntp.l32-512"};
     for (size_t i = 0; i < sizeof present / sizeof *present; i++)
         assert_true(birdie_arm_set_find(&set, present[i]) >= 0);
     assert_int_equal(birdie_arm_set_find(&set, "infill.l80-128.r15.w24") >= 0, 1);
@@ -62,8 +62,8 @@ static void test_parse_example(void **state)
     assert_int_equal(arm.random_sentinels, 0);
     assert_string_equal(arm.name, "infill.l32-64.r15.w8");
 
-    assert_int_equal(birdie_arm_parse(&arm, "  selcopy\tlen=200 spans=2 layout=append name=my_arm-1 ", err,
-                                      sizeof err), 0);
+    assert_int_equal(birdie_arm_parse(&arm, "  selcopy\tlen=200 spans=2 layout=append name=my_arm-1 ", err, sizeof err),
+                     0);
     assert_int_equal(arm.min_len, 200);
     assert_int_equal(arm.max_len, 200);
     assert_int_equal(arm.layout_append, 1);
@@ -130,8 +130,8 @@ static void test_describe_round_trip(void **state)
     birdie_arm_set_init(&set);
     assert_int_equal(birdie_arm_set_add_default(&set, err, sizeof err), 0);
     birdie_arm extra;
-    assert_int_equal(birdie_arm_parse(&extra, "ae rate=0.3 width=5 sentinels=random shuffle=on paradigm=off", err,
-                                      sizeof err), 0);
+    assert_int_equal(
+        birdie_arm_parse(&extra, "ae rate=0.3 width=5 sentinels=random shuffle=on paradigm=off", err, sizeof err), 0);
     assert_int_equal(birdie_arm_set_add(&set, &extra, err, sizeof err), 0);
     for (int i = 0; i < set.n; i++) {
         char spec[512];
@@ -188,7 +188,9 @@ static void test_span_table_matches_reference(void **state)
     const struct {
         const char *spec;
         int w;
-    } cases[] = {{"infill rate=0.15 width=3", 3}, {"infill rate=0.5 width=8", 8}, {"ae rate=0.05 width=24", 24},
+    } cases[] = {{"infill rate=0.15 width=3", 3},
+                 {"infill rate=0.5 width=8", 8},
+                 {"ae rate=0.05 width=24", 24},
                  {"infill rate=1 width=8", 8}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         char err[256];
@@ -253,9 +255,9 @@ static void test_space_bounds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_default_grid),        cmocka_unit_test(test_parse_example),
-        cmocka_unit_test(test_parse_errors),        cmocka_unit_test(test_describe_round_trip),
-        cmocka_unit_test(test_sets_from_specs),     cmocka_unit_test(test_span_table_matches_reference),
+        cmocka_unit_test(test_default_grid),    cmocka_unit_test(test_parse_example),
+        cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_describe_round_trip),
+        cmocka_unit_test(test_sets_from_specs), cmocka_unit_test(test_span_table_matches_reference),
         cmocka_unit_test(test_space_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

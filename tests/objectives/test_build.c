@@ -160,7 +160,7 @@ static void test_determinism_and_ranks(void **state)
     build(&one, uniform, 7, 12, 0, 2 * b, 0, NULL);
     build(&again, uniform, 7, 12, 0, 2 * b, 0, NULL);
     assert_true(rows_equal(&one, 0, &again, 0, 2 * b)); /* same seed, same rows */
-    build(&rank0, uniform, 7, 12, 0, b, 0, NULL);        /* rank 0 of 2: global rows [0, b) */
+    build(&rank0, uniform, 7, 12, 0, b, 0, NULL); /* rank 0 of 2: global rows [0, b) */
     build(&rank1, uniform, 7, 12, 0, b, (uint64_t)b, NULL); /* rank 1 of 2: global rows [b, 2b) */
     assert_true(rows_equal(&one, 0, &rank0, 0, b));
     assert_true(rows_equal(&one, b, &rank1, 0, b));
@@ -287,7 +287,7 @@ static void test_validation_rows(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layout_and_fill),     cmocka_unit_test(test_ntp_mixture_fills_rows),
+        cmocka_unit_test(test_layout_and_fill),       cmocka_unit_test(test_ntp_mixture_fills_rows),
         cmocka_unit_test(test_determinism_and_ranks), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_validation_rows),
     };

@@ -29,7 +29,7 @@
 
 #define CAP 4096
 #define BASE 1000 /* chunk position i holds token BASE + i */
-#define MAXW 64   /* largest span width these tests use, plus the law's tail */
+#define MAXW 64 /* largest span width these tests use, plus the law's tail */
 
 static birdie_arm_set arms;
 static birdie_sample sample;
@@ -221,8 +221,7 @@ static void test_deshuffling_share(void **state)
          * the rest at 0 */
         double p = (double)(k - 1) / L;
         for (int q = 0; q < L; q++)
-            near("share of draws moving a position", arm->name, (double)moved_at[q] / n, p,
-                 6 * sqrt(p * (1 - p) / n));
+            near("share of draws moving a position", arm->name, (double)moved_at[q] / n, p, 6 * sqrt(p * (1 - p) / n));
         free(moved_at);
         free(seen);
     }
@@ -253,7 +252,7 @@ static void span_law(double rho, int w, double *q, double *mean, double *second)
 }
 
 typedef struct span_tally {
-    double eligible, starts;    /* eligible positions and span starts counted (see counted) */
+    double eligible, starts; /* eligible positions and span starts counted (see counted) */
     double eligible_lim, masked; /* the same positions below the limit, and the tokens of their spans */
     double len_sum, len_sq, lens; /* complete spans */
     int len_min, len_max;
@@ -316,8 +315,9 @@ static void check_tally(const birdie_arm *arm, const span_tally *t)
     double var = second - mean * mean < 0.25 ? 0.25 : second - mean * mean;
     double per_pos_var = q * second - arm->rate * arm->rate;
     print_message("# %-26s %5d samples: start %.4f (law %.4f), masked/pos %.4f (rho %.3g), span %.3f (law %.3f)"
-                  " over %.0f spans, %d..%d\n", arm->name, t->samples, t->starts / t->eligible, q,
-                  t->masked / t->eligible_lim, arm->rate, t->len_sum / t->lens, mean, t->lens, t->len_min, t->len_max);
+                  " over %.0f spans, %d..%d\n",
+                  arm->name, t->samples, t->starts / t->eligible, q, t->masked / t->eligible_lim, arm->rate,
+                  t->len_sum / t->lens, mean, t->lens, t->len_min, t->len_max);
     assert_true(t->eligible > 2000 && t->lens > 200);
     near("chance that an eligible position starts a span", arm->name, t->starts / t->eligible, q,
          6 * sqrt(q * (1 - q) / t->eligible));
@@ -327,8 +327,7 @@ static void check_tally(const birdie_arm *arm, const span_tally *t)
     near("mean span length", arm->name, t->len_sum / t->lens, mean, 6 * sqrt(var / t->lens));
     int lo = arm->width - 6 < 1 ? 1 : arm->width - 6;
     if (t->len_min < lo || t->len_max > arm->width + 6)
-        fail_msg("arm %s: span lengths %d..%d outside %d..%d", arm->name, t->len_min, t->len_max, lo,
-                 arm->width + 6);
+        fail_msg("arm %s: span lengths %d..%d outside %d..%d", arm->name, t->len_min, t->len_max, lo, arm->width + 6);
 }
 
 /* Decodes one infilling sample of chunk[0..n): P = kept tokens and one sentinel per span,
@@ -556,8 +555,8 @@ static void walk_selective_copying(const birdie_arm *arm, int n, selcopy_tally *
         assert_int_equal(sample.targets[ti++], k + 1 < K ? BIRDIE_SEP : BIRDIE_DONE);
         /* what the target must be: exactly the text between the two delimiters */
         if (sd < 0 || sp != sd + sdl || ed != sp + spl)
-            fail_msg("arm %s span %d: start delimiter at %d (+%d), span at %d (+%d), end delimiter at %d", arm->name,
-                     k, sd, sdl, sp, spl, ed);
+            fail_msg("arm %s span %d: start delimiter at %d (+%d), span at %d (+%d), end delimiter at %d", arm->name, k,
+                     sd, sdl, sp, spl, ed);
         if (sdl < arm->delim_min || sdl > arm->delim_max || edl < arm->delim_min || edl > arm->delim_max ||
             spl < arm->span_min || spl > arm->span_max)
             fail_msg("arm %s span %d: lengths %d/%d/%d outside the arm's ranges", arm->name, k, sdl, spl, edl);

@@ -88,10 +88,10 @@ static void test_ul2_mapping(void **state)
     assert_int_equal(birdie_mixture_parse(&grid, "ul2", w, err, sizeof err), 0);
     assert_true(fabs(total() - 1) < 1e-12);
     assert_true(fabs(class_total(BIRDIE_OBJ_PREFIX_LM) - 0.2) < 1e-12);
-    assert_true(fabs(infill_total(0.15, 8) - 0.2) < 1e-12);  /* R(3, 15%) -> width 8 */
+    assert_true(fabs(infill_total(0.15, 8) - 0.2) < 1e-12); /* R(3, 15%) -> width 8 */
     assert_true(fabs(infill_total(0.15, 24) - 0.3) < 1e-12); /* R(8, 15%) + X(64, 15%) -> width 24 */
-    assert_true(fabs(infill_total(0.5, 8) - 0.1) < 1e-12);   /* X(3, 50%) */
-    assert_true(fabs(infill_total(0.5, 24) - 0.2) < 1e-12);  /* X(8, 50%) + X(64, 50%) */
+    assert_true(fabs(infill_total(0.5, 8) - 0.1) < 1e-12); /* X(3, 50%) */
+    assert_true(fabs(infill_total(0.5, 24) - 0.2) < 1e-12); /* X(8, 50%) + X(64, 50%) */
     assert_true(infill_total(0.05, 8) == 0.0);
     assert_true(class_total(BIRDIE_OBJ_NTP) == 0.0);
 
@@ -188,7 +188,7 @@ static void test_normalise_rejects(void **state)
         double value;
         const char *says;
     } bad[] = {
-        {7, -0.25, "has weight -0.25"}, {7, -1e-300, "has weight -1e-300"}, {12, NAN, "has weight nan"},
+        {7, -0.25, "has weight -0.25"},   {7, -1e-300, "has weight -1e-300"}, {12, NAN, "has weight nan"},
         {12, INFINITY, "has weight inf"}, {0, -INFINITY, "has weight -inf"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
@@ -280,11 +280,16 @@ static void test_draw_frequencies(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ntp),           cmocka_unit_test(test_uniform_over_classes_then_arms),
-        cmocka_unit_test(test_ul2_mapping),   cmocka_unit_test(test_explicit),
-        cmocka_unit_test(test_normalise_names_the_arm), cmocka_unit_test(test_draw_frequencies),
-        cmocka_unit_test(test_sums_other_than_one_are_normalised), cmocka_unit_test(test_normalise_rejects),
-        cmocka_unit_test(test_parse_rejects),         cmocka_unit_test(test_uniform_on_a_small_set),
+        cmocka_unit_test(test_ntp),
+        cmocka_unit_test(test_uniform_over_classes_then_arms),
+        cmocka_unit_test(test_ul2_mapping),
+        cmocka_unit_test(test_explicit),
+        cmocka_unit_test(test_normalise_names_the_arm),
+        cmocka_unit_test(test_draw_frequencies),
+        cmocka_unit_test(test_sums_other_than_one_are_normalised),
+        cmocka_unit_test(test_normalise_rejects),
+        cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_uniform_on_a_small_set),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

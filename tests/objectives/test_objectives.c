@@ -155,7 +155,7 @@ static int ae_unshuffled(const birdie_arm *arm, const int32_t *x, int c, const i
             }
     int32_t *ordered = malloc((size_t)(nb + 1) * sizeof *ordered);
     int ok = 0;
-    for (int j = -1; j < pieces && !ok; j++) {       /* j: the piece holding piece 0 as its tail */
+    for (int j = -1; j < pieces && !ok; j++) { /* j: the piece holding piece 0 as its tail */
         for (int tail = j < 0 ? 0 : 1; tail < (j < 0 ? 1 : len[j]) && !ok; tail++) {
             int o = 0;
             if (j >= 0)
@@ -270,8 +270,8 @@ static int check_selective_copying(const birdie_arm *arm, const int32_t *x, int 
 }
 
 /* Checks one sample of arm made from x[0..n) within budget. */
-static int check_sample(const birdie_arm *arm, const int32_t *x, int n, int budget, const birdie_sample *s,
-                        char *why, size_t whylen)
+static int check_sample(const birdie_arm *arm, const int32_t *x, int n, int budget, const birdie_sample *s, char *why,
+                        size_t whylen)
 {
     int c = s->consumed, hi = n < arm->max_len ? n : arm->max_len;
     if (s->nprefix + s->ntargets > budget)
@@ -295,8 +295,7 @@ static int check_sample(const birdie_arm *arm, const int32_t *x, int n, int budg
     const int32_t *t = s->targets;
     int nt = s->ntargets;
     switch (arm->cls) {
-    case BIRDIE_OBJ_NTP:
-        return nb == 0 && nt == c && same(t, x, c) ? 0 : FAIL("ntp: P must be empty and T the chunk");
+    case BIRDIE_OBJ_NTP: return nb == 0 && nt == c && same(t, x, c) ? 0 : FAIL("ntp: P must be empty and T the chunk");
     case BIRDIE_OBJ_PREFIX_LM:
         if (nb < 4 || nt < 4 || nb + nt != c || !same(b, x, nb) || !same(t, x + nb, nt))
             return FAIL("prefix_lm: P + T is not the chunk split with 4 on each side");
@@ -366,8 +365,8 @@ static int run_case(const birdie_arm *arm, uint64_t seed, int n, int budget)
         fail();
     }
     if (rc && (rc != -EAGAIN && rc != -ENOSPC)) {
-        print_error("arm %s seed %llu n %d budget %d: rc %d (%s)\n", arm->name, (unsigned long long)seed, n, budget,
-                    rc, err);
+        print_error("arm %s seed %llu n %d budget %d: rc %d (%s)\n", arm->name, (unsigned long long)seed, n, budget, rc,
+                    err);
         fail();
     }
     if (rc && !strstr(err, arm->name)) {
@@ -387,8 +386,9 @@ static void test_invariants_roomy_budget(void **state)
         int fails = 0, cases = 0;
         for (uint64_t seed = 0; seed < 150; seed++) {
             birdie_rng pick = birdie_rng_stream(seed, 3, (uint64_t)a, BIRDIE_RNG_TEST);
-            int n = seed == 0 ? arm->min_len : seed == 1 ? arm->max_len
-                                                        : (int)birdie_rng_range(&pick, arm->min_len, arm->max_len);
+            int n = seed == 0   ? arm->min_len
+                    : seed == 1 ? arm->max_len
+                                : (int)birdie_rng_range(&pick, arm->min_len, arm->max_len);
             if (n > CAP)
                 n = CAP;
             int budget = birdie_arm_min_size(arm) + 2 * n + 600;
@@ -532,9 +532,12 @@ static void test_selective_copying_gives_up(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_invariants_roomy_budget), cmocka_unit_test(test_invariants_tight_budgets),
-        cmocka_unit_test(test_below_minimum_is_a_clear_error), cmocka_unit_test(test_paradigm_placement),
-        cmocka_unit_test(test_shuffles_happen), cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_invariants_roomy_budget),
+        cmocka_unit_test(test_invariants_tight_budgets),
+        cmocka_unit_test(test_below_minimum_is_a_clear_error),
+        cmocka_unit_test(test_paradigm_placement),
+        cmocka_unit_test(test_shuffles_happen),
+        cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_selective_copying_gives_up),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

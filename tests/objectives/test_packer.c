@@ -67,7 +67,7 @@ static void test_refuses_what_does_not_fit(void **state)
     assert_int_equal(cur.used, 7);
     assert_int_equal(rows.inputs[7], BIRDIE_PAD);
     assert_int_equal(rows.segments[7], 0);
-    assert_int_equal(birdie_row_add(&rows, &cur, p, 1, t, 0, 0), -EINVAL);  /* no targets */
+    assert_int_equal(birdie_row_add(&rows, &cur, p, 1, t, 0, 0), -EINVAL); /* no targets */
     assert_int_equal(birdie_row_add(&rows, &cur, NULL, 0, t, 1, -1), -EINVAL); /* bad arm id */
     /* exactly filling the last position: an NTP sample of one token gets both reset bits */
     assert_int_equal(birdie_row_add(&rows, &cur, NULL, 0, t, 1, 3), 0);

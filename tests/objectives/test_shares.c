@@ -65,7 +65,7 @@ static void test_default_grid_class_shares(void **state)
 {
     birdie_arm_set arms;
     double w[BIRDIE_MAX_ARMS], per_arm[BIRDIE_MAX_ARMS], by_class[BIRDIE_NUM_OBJECTIVE_CLASSES] = {0},
-                                                        w_class[BIRDIE_NUM_OBJECTIVE_CLASSES] = {0};
+                                                         w_class[BIRDIE_NUM_OBJECTIVE_CLASSES] = {0};
     char err[256];
     birdie_arm_set_init(&arms);
     assert_int_equal(birdie_arm_set_add_default(&arms, err, sizeof err), 0);
@@ -129,7 +129,8 @@ static void test_draw_weights(void **state)
     birdie_builder *builders[2] = {&b1, &b2};
     for (int i = 0; i < 2; i++)
         assert_int_equal(birdie_share_model_init(models[i], &arms, text, 9, T, 8, builders[i]->chunk,
-                                                 &builders[i]->sample, err, sizeof err), 0);
+                                                 &builders[i]->sample, err, sizeof err),
+                         0);
     assert_true(birdie_share_correct(&b1.shares, w, draw1) < 1e-3);
     assert_true(birdie_share_correct(&b2.shares, w, draw2) < 1e-3);
     /* every rank solves the same weights from the same mixture, bit for bit */

@@ -21,7 +21,7 @@ typedef struct fake_control {
     long version_from[FAKE_MAX_VERSIONS]; /* version v (1..) is held from this poll on */
     double weights[FAKE_MAX_VERSIONS][FAKE_MAX_ARMS];
     int n_arms;
-    long stop_from, checkpoint_from;       /* operator stop / checkpoint request (seq 1) */
+    long stop_from, checkpoint_from; /* operator stop / checkpoint request (seq 1) */
     long signal_stop_at, signal_checkpoint_at; /* birdie_train_request_* called at this poll */
     /* what happened */
     long polls, waits;
@@ -98,8 +98,13 @@ static int fake_finish(void *ctx, int64_t step, int failed, const char *reason, 
 static birdie_control fake_control_table(fake_control *f, int n_arms)
 {
     f->n_arms = n_arms;
-    return (birdie_control){.ctx = f, .poll = fake_poll, .wait = fake_wait, .report_eval = fake_report_eval,
-                            .heartbeat = fake_heartbeat, .finish = fake_finish, .decision_timeout_ms = 10000};
+    return (birdie_control){.ctx = f,
+                            .poll = fake_poll,
+                            .wait = fake_wait,
+                            .report_eval = fake_report_eval,
+                            .heartbeat = fake_heartbeat,
+                            .finish = fake_finish,
+                            .decision_timeout_ms = 10000};
 }
 
 #endif

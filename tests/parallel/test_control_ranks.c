@@ -102,8 +102,8 @@ static void gather(const outcome *mine, outcome both[2])
 {
     MPI_Allgather(mine, (int)sizeof *mine, MPI_BYTE, both, (int)sizeof *mine, MPI_BYTE, harness);
     if (both[0].rc < 0 || both[1].rc < 0) {
-        tap(0, "training failed (rank 0 rc %d, rank 1 rc %d): a rank acted alone and the other timed out",
-            both[0].rc, both[1].rc);
+        tap(0, "training failed (rank 0 rc %d, rank 1 rc %d): a rank acted alone and the other timed out", both[0].rc,
+            both[1].rc);
         if (rank == 0)
             printf("1..%d\n", n_tests);
         fflush(stdout);
@@ -147,9 +147,10 @@ static void test_minmax_direct(birdie_collective *coll)
         ok &= mins[i] == (in_min[0][i] < in_min[1][i] ? in_min[0][i] : in_min[1][i]);
     for (int i = 0; i < 5; i++)
         ok &= maxs[i] == (in_max[0][i] > in_max[1][i] ? in_max[0][i] : in_max[1][i]);
-    tap(all_ranks(ok), "allreduce_minmax_i64 with values that differ per rank: exact min and max (rank %d: "
-        "mins %lld %lld, maxs %lld %lld)", r, (long long)mins[0], (long long)mins[1], (long long)maxs[0],
-        (long long)maxs[1]);
+    tap(all_ranks(ok),
+        "allreduce_minmax_i64 with values that differ per rank: exact min and max (rank %d: "
+        "mins %lld %lld, maxs %lld %lld)",
+        r, (long long)mins[0], (long long)mins[1], (long long)maxs[0], (long long)maxs[1]);
     /* only maxima, as the loop's flags: one rank raising a flag raises it everywhere */
     int64_t flag[1] = {r == 1};
     rc = coll->allreduce_minmax_i64(coll, NULL, 0, flag, 1, err, sizeof err);
@@ -183,7 +184,8 @@ static void test_stop_one_rank(birdie_collective *coll)
     gather(&o, both);
     tap(both[0].stopped && both[1].stopped && both[0].steps_done == 3 && both[1].steps_done == 3,
         "an operator stop on rank 1 only stops both ranks after step 3 (rank 0: %ld steps, stopped %d; "
-        "rank 1: %ld steps, stopped %d)", both[0].steps_done, both[0].stopped, both[1].steps_done, both[1].stopped);
+        "rank 1: %ld steps, stopped %d)",
+        both[0].steps_done, both[0].stopped, both[1].steps_done, both[1].stopped);
     tap(checkpoint_exists(3) && !checkpoint_exists(STEPS), "the stop leaves the checkpoint of step 3 (rank 0 writes)");
 }
 
@@ -207,7 +209,8 @@ static void test_checkpoint_one_rank(birdie_collective *coll)
     tap(!both[0].stopped && !both[1].stopped && both[0].steps_done == STEPS && both[1].steps_done == STEPS,
         "checkpoint requests do not stop the run");
     tap(files[2] && files[4] && !files[1] && !files[3] && !files[5] && !files[6],
-        "checkpoint requests on rank 1 only are written by rank 0 at the same step: steps 2 and 4 (files: %d%d%d%d%d%d)",
+        "checkpoint requests on rank 1 only are written by rank 0 at the same step: steps 2 and 4 (files: "
+        "%d%d%d%d%d%d)",
         files[1], files[2], files[3], files[4], files[5], files[6]);
 }
 
@@ -236,14 +239,15 @@ static void test_mixture_one_rank_first(birdie_collective *coll)
     tap(s2[0].applied_version == 2 && s2[1].applied_version == 2 && s2[0].applied_step == 2 &&
             s2[1].applied_step == 2 && s2[0].mixture_version == 2 && s2[1].mixture_version == 2,
         "a mixture one rank gets first applies on both ranks at the step the last rank holds it (rank 0: v%lld "
-        "at step %lld, rank 1: v%lld at step %lld)", (long long)s2[0].applied_version, (long long)s2[0].applied_step,
-        (long long)s2[1].applied_version, (long long)s2[1].applied_step);
+        "at step %lld, rank 1: v%lld at step %lld)",
+        (long long)s2[0].applied_version, (long long)s2[0].applied_step, (long long)s2[1].applied_version,
+        (long long)s2[1].applied_step);
     tap(s2[0].waits > 0 && s2[1].waits > 0, "while the ranks disagree both wait for the version (waits %ld, %ld)",
         s2[0].waits, s2[1].waits);
     tap(memcmp(s2[0].losses, t2[0].losses, sizeof t2[0].losses) == 0 &&
             memcmp(s2[1].losses, t2[1].losses, sizeof t2[1].losses) == 0,
-        "losses equal the run where both ranks got v2 together, bit for bit (step 2: %.6f vs %.6f)",
-        s2[0].losses[1], t2[0].losses[1]);
+        "losses equal the run where both ranks got v2 together, bit for bit (step 2: %.6f vs %.6f)", s2[0].losses[1],
+        t2[0].losses[1]);
 }
 
 /* SIGTERM's path (birdie_train_request_stop) on rank 1 only, before step 4. Last: the request stays

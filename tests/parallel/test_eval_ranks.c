@@ -52,7 +52,10 @@ static void tap(int ok, const char *fmt, ...)
     fflush(stdout);
 }
 
-static int close_rel(double a, double b, double tol) { return fabs(a - b) <= tol * fabs(b); }
+static int close_rel(double a, double b, double tol)
+{
+    return fabs(a - b) <= tol * fabs(b);
+}
 
 static void eval_config(birdie_config *cfg)
 {
@@ -156,15 +159,17 @@ static void test_validation(birdie_collective *coll)
             !close_rel(0.5 * (slice_loss[0] / slice_labels[0] + slice_loss[1] / slice_labels[1]), direct, 1e-3) &&
             close_rel(total / labels, direct, 1e-9),
         "the ranks hold %ld and %ld validation labels: total/one rank's = %.4f, mean of means = %.6f, "
-        "total/all = %.6f", slice_labels[0], slice_labels[1], total / slice_labels[1],
+        "total/all = %.6f",
+        slice_labels[0], slice_labels[1], total / slice_labels[1],
         0.5 * (slice_loss[0] / slice_labels[0] + slice_loss[1] / slice_labels[1]), direct);
     tap(ran && close_rel(both[0].first_val, direct, 1e-5) && close_rel(both[1].first_val, direct, 1e-5) &&
             close_rel(lone.first_val, direct, 1e-5),
         "validation loss before training = sum(loss over ranks) / sum(labels over ranks): 2 ranks %.6f, %.6f; "
-        "1 rank %.6f; direct %.6f", both[0].first_val, both[1].first_val, lone.first_val, direct);
+        "1 rank %.6f; direct %.6f",
+        both[0].first_val, both[1].first_val, lone.first_val, direct);
     tap(ran && close_rel(both[0].last_val, lone.last_val, 1e-4) && both[0].last_val == both[1].last_val,
-        "validation loss after %d steps: 2 ranks %.6f (both ranks the same) == 1 rank %.6f", STEPS,
-        both[0].last_val, lone.last_val);
+        "validation loss after %d steps: 2 ranks %.6f (both ranks the same) == 1 rank %.6f", STEPS, both[0].last_val,
+        lone.last_val);
 
     /* per-arm sums of every evaluation the loop reported (steps 2 and 4) */
     int same_steps = lone.n_evals == 2 && both[0].n_evals == 2 && both[1].n_evals == 2;
@@ -184,9 +189,11 @@ static void test_validation(birdie_collective *coll)
             }
             nonzero &= lone.tokens[e][a] > 0;
         }
-    tap(tokens_ok && nonzero, "per-arm validation token counts of 2 ranks equal 1 rank's exactly (step 2: %.0f %.0f "
-        "%.0f vs %.0f %.0f %.0f)", both[0].tokens[0][0], both[0].tokens[0][1], both[0].tokens[0][2],
-        lone.tokens[0][0], lone.tokens[0][1], lone.tokens[0][2]);
+    tap(tokens_ok && nonzero,
+        "per-arm validation token counts of 2 ranks equal 1 rank's exactly (step 2: %.0f %.0f "
+        "%.0f vs %.0f %.0f %.0f)",
+        both[0].tokens[0][0], both[0].tokens[0][1], both[0].tokens[0][2], lone.tokens[0][0], lone.tokens[0][1],
+        lone.tokens[0][2]);
     tap(loss_ok, "per-arm validation loss sums of 2 ranks equal 1 rank's (worst relative %.2e)", worst);
 }
 
@@ -222,13 +229,13 @@ static void test_clip_global(birdie_collective *coll)
     int ok_two = rc == 0 && close_rel(norm_two, clip, 1e-2) && u_two < 0.99;
     int all_two = 0;
     MPI_Allreduce(&ok_two, &all_two, 1, MPI_INT, MPI_MIN, harness);
-    tap(all_two, "2 ranks: the applied gradient's norm is the clip %.4g (read back %.4g, largest move/lr %.3f)",
-        clip, norm_two, u_two);
+    tap(all_two, "2 ranks: the applied gradient's norm is the clip %.4g (read back %.4g, largest move/lr %.3f)", clip,
+        norm_two, u_two);
     tap(rc_lone == 0 && close_rel(norm_lone, clip, 1e-2),
         "1 rank: the applied gradient's norm is the clip %.4g (read back %.4g)", clip, norm_lone);
     /* a rank clipping by the norm of its own half would apply a different gradient: moves differ ~10% */
-    tap(worst < 1e-3, "the clipped step of 2 ranks equals 1 rank's (worst parameter difference %.2e, lr %g)",
-        worst, cfg.lr);
+    tap(worst < 1e-3, "the clipped step of 2 ranks equals 1 rank's (worst parameter difference %.2e, lr %g)", worst,
+        cfg.lr);
     free(p0);
     free(p_two);
     free(p_lone);

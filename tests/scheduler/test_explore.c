@@ -22,8 +22,11 @@ static void test_explore_v2_values(void **state)
     birdie_sched_config_defaults(&cfg);
     const birdie_explore_params *p = &cfg.explore;
     assert_true(p->horizon == 16384);
-    const struct { int64_t step; double e, tol; } points[] = {
-        {0, 1.0, 0}, {818, 1.0, 0}, {819, 0.5, 1e-12}, {1638, 0.5, 1e-12}, {4915, 0.35, 1e-3},
+    const struct {
+        int64_t step;
+        double e, tol;
+    } points[] = {
+        {0, 1.0, 0},        {818, 1.0, 0},      {819, 0.5, 1e-12},   {1638, 0.5, 1e-12},    {4915, 0.35, 1e-3},
         {8191, 0.2, 1e-12}, {8192, 0.2, 1e-12}, {16384, 0.2, 1e-12}, {1000000, 0.2, 1e-12},
     };
     for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
@@ -60,8 +63,14 @@ static double ref_explore(int64_t s, int64_t C, int64_t W, int64_t T, double c0,
 static void test_explore_formula_every_step(void **state)
 {
     (void)state;
-    birdie_explore_params p = {.horizon = 1000, .cook_frac = 0.05, .warmup_frac = 0.25, .decay_frac = 0.75,
-                               .cook_prob = 0.9, .rate_min = 0.1, .rate_max = 0.7, .decay_factor = 0.25};
+    birdie_explore_params p = {.horizon = 1000,
+                               .cook_frac = 0.05,
+                               .warmup_frac = 0.25,
+                               .decay_frac = 0.75,
+                               .cook_prob = 0.9,
+                               .rate_min = 0.1,
+                               .rate_max = 0.7,
+                               .decay_factor = 0.25};
     const int64_t C = 50, W = 250, T = 750;
     for (int64_t s = 0; s <= 1200; s++) {
         double got = birdie_explore_prob(&p, s), want = ref_explore(s, C, W, T, 0.9, 0.1, 0.7, 0.25);
@@ -178,10 +187,8 @@ static void test_eval_schedule(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_explore_v2_values),
-        cmocka_unit_test(test_explore_formula_every_step),
-        cmocka_unit_test(test_explore_vector),
-        cmocka_unit_test(test_cyclic_lr),
+        cmocka_unit_test(test_explore_v2_values), cmocka_unit_test(test_explore_formula_every_step),
+        cmocka_unit_test(test_explore_vector),    cmocka_unit_test(test_cyclic_lr),
         cmocka_unit_test(test_eval_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

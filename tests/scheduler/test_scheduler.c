@@ -342,8 +342,8 @@ static void test_operator_mixture_enters_history(void **state)
         loss_sum[i] = loss[i] * 1000.0;
     }
     uint64_t v = birdie_sched_mixture_version(s) + 1;
-    birdie_sched_input in = {.step = 300, .n_arms = ARMS, .loss_sum = loss_sum, .tokens = tokens, .mixture = op,
-                             .mixture_version = v};
+    birdie_sched_input in = {
+        .step = 300, .n_arms = ARMS, .loss_sum = loss_sum, .tokens = tokens, .mixture = op, .mixture_version = v};
     char err[256];
     /* the model as it was before this evaluation (a copy through save/load), to ask what it predicted */
     size_t len;

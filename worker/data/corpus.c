@@ -30,9 +30,8 @@ static const char *const preps[] = {"in", "on", "near", "under", "with", "from",
 static const char *const conjs[] = {"and", "but", "so", "while", "because"};
 static const char *const openers[] = {"after", "before", "since", "during"};
 static const char *const pronouns_one[] = {"he", "she", "it"};
-static const char *const misc_words[] = {"an",  "of",   "that", "said", "says", "did",  "does", "they",
-                                         "it",  "took", "takes", "had", "has",  "note", "at",   "in",
-                                         "and", "the",  NULL};
+static const char *const misc_words[] = {"an",    "of",  "that", "said", "says", "did", "does", "they", "it", "took",
+                                         "takes", "had", "has",  "note", "at",   "in",  "and",  "the",  NULL};
 
 typedef enum verb_form { FORM_BASE, FORM_S, FORM_PAST, FORM_LY } verb_form;
 typedef enum number_kind { NUM_YEAR, NUM_COUNT_A, NUM_COUNT_B, NUM_TIME, NUM_KINDS } number_kind;
@@ -45,11 +44,11 @@ typedef struct doc {
     birdie_rng rng;
     uint8_t *buf;
     size_t len;
-    int overflow;   /* a write would have passed BIRDIE_CORPUS_DOC_MAX */
+    int overflow; /* a write would have passed BIRDIE_CORPUS_DOC_MAX */
     int capitalize; /* the next word starts a sentence */
-    int space;      /* a space goes before the next word */
+    int space; /* a space goes before the next word */
     const char *pending_sep; /* written before the next sentence: " " or a paragraph break */
-    int past;       /* the document's tense */
+    int past; /* the document's tense */
     int people;
     uint16_t first[DOC_PEOPLE_MAX], last[DOC_PEOPLE_MAX];
     uint8_t mentioned[DOC_PEOPLE_MAX];
@@ -124,8 +123,7 @@ static void emit_inflected(doc *d, const corpus_word *w, verb_form form)
     char last = t[n - 1], before = n > 1 ? t[n - 2] : 'a';
     int consonant_y = last == 'y' && !is_vowel(before);
     switch (form) {
-    case FORM_BASE:
-        break;
+    case FORM_BASE: break;
     case FORM_S:
         if (consonant_y)
             memcpy(t + n - 1, "ies", 3), n += 2;
@@ -562,7 +560,7 @@ int birdie_corpus_open(birdie_corpus **out, uint64_t seed, char *err, size_t err
     }
     /* Every function word of the grammar, so that no lexicon word collides with one. */
     const char *const *lists[] = {det_one, det_many, preps, conjs, openers, pronouns_one, misc_words};
-    const size_t sizes[] = {COUNT_OF(det_one), COUNT_OF(det_many), COUNT_OF(preps), COUNT_OF(conjs),
+    const size_t sizes[] = {COUNT_OF(det_one), COUNT_OF(det_many),     COUNT_OF(preps),         COUNT_OF(conjs),
                             COUNT_OF(openers), COUNT_OF(pronouns_one), COUNT_OF(misc_words) - 1};
     const char *reserved[128];
     size_t n = 0;

@@ -18,7 +18,7 @@
 
 enum {
     BIRDIE_CORPUS_DOC_MAX = 8192, /* bytes a document never exceeds: the size of a document buffer */
-    BIRDIE_CORPUS_LEN_MIN = 200,  /* range of a document's nominal length (see doc_min_len) */
+    BIRDIE_CORPUS_LEN_MIN = 200, /* range of a document's nominal length (see doc_min_len) */
     BIRDIE_CORPUS_LEN_MAX = 2600
 };
 

@@ -21,9 +21,9 @@ static const uint32_t class_size[CORPUS_NUM_CLASSES] = {1000, 480, 360, 200, 200
 /* Zipf exponents: content words follow the classic s = 1; names are flatter. */
 static const double class_zipf_s[CORPUS_NUM_CLASSES] = {1.0, 1.0, 1.0, 0.7, 0.7};
 
-static const char *const onsets[] = {"",   "",   "b",  "br", "d",  "dr", "f",  "fl", "g",  "gr", "h",
-                                     "k",  "l",  "m",  "n",  "p",  "pl", "r",  "s",  "sh", "sk", "st",
-                                     "t",  "th", "tr", "v",  "w",  "z",  "ch", "cl", "sn", "j"};
+static const char *const onsets[] = {"",  "",   "b",  "br", "d", "dr", "f",  "fl", "g",  "gr", "h",
+                                     "k", "l",  "m",  "n",  "p", "pl", "r",  "s",  "sh", "sk", "st",
+                                     "t", "th", "tr", "v",  "w", "z",  "ch", "cl", "sn", "j"};
 static const char *const vowels[] = {"a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "oo", "ou", "y"};
 static const char *const codas[] = {"", "", "", "", "n", "r", "l", "s", "t", "m", "nd", "st", "rk", "ng", "lt"};
 static const char *const first_endings[] = {"a", "o", "i", "en", "an", "el", "is", "ra", "ia", "on"};
@@ -164,8 +164,7 @@ void corpus_lexicon_free(corpus_lexicon *lex)
 
 /* Draws words for one class until it holds class_size[c] unique words. Each rank tries a bounded
  * number of candidates so that a pathological inventory fails loudly instead of looping. */
-static int fill_class(corpus_lexicon *lex, corpus_class c, uint64_t seed, word_set *set, char *err,
-                      size_t errlen)
+static int fill_class(corpus_lexicon *lex, corpus_class c, uint64_t seed, word_set *set, char *err, size_t errlen)
 {
     birdie_rng rng = birdie_rng_stream(seed, LEXICON_STEP, (uint64_t)c, BIRDIE_RNG_CORPUS);
     for (uint32_t rank = 0; rank < class_size[c]; rank++) {
@@ -173,8 +172,7 @@ static int fill_class(corpus_lexicon *lex, corpus_class c, uint64_t seed, word_s
         int tries = 0;
         do {
             if (++tries > 10000) {
-                snprintf(err, errlen, "corpus lexicon: cannot find a new word for class %d rank %u", (int)c,
-                         rank);
+                snprintf(err, errlen, "corpus lexicon: cannot find a new word for class %d rank %u", (int)c, rank);
                 return -EDEADLK;
             }
             make_word(w, c, rank, &rng);
@@ -183,8 +181,7 @@ static int fill_class(corpus_lexicon *lex, corpus_class c, uint64_t seed, word_s
     return 0;
 }
 
-int corpus_lexicon_build(corpus_lexicon *lex, uint64_t seed, const char *const *reserved, char *err,
-                         size_t errlen)
+int corpus_lexicon_build(corpus_lexicon *lex, uint64_t seed, const char *const *reserved, char *err, size_t errlen)
 {
     memset(lex, 0, sizeof *lex);
     uint32_t total = 0;

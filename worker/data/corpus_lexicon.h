@@ -21,7 +21,7 @@ typedef enum corpus_class {
     CORPUS_VERB,
     CORPUS_ADJ,
     CORPUS_FIRST, /* first names, capitalised */
-    CORPUS_LAST,  /* last names, capitalised */
+    CORPUS_LAST, /* last names, capitalised */
     CORPUS_NUM_CLASSES
 } corpus_class;
 
@@ -35,7 +35,7 @@ typedef struct corpus_word {
 typedef struct corpus_zipf {
     uint32_t n;
     uint32_t *accept; /* (n) column kept when low 32 bits of the draw < accept[i] */
-    uint16_t *alias;  /* (n) rank taken otherwise */
+    uint16_t *alias; /* (n) rank taken otherwise */
 } corpus_zipf;
 
 typedef struct corpus_lexicon {
@@ -45,8 +45,7 @@ typedef struct corpus_lexicon {
 
 /* Builds the lexicon of a seed; no word equals one of reserved[] (NULL-terminated, may be NULL).
  * Returns 0 or a negative errno with a message in err. */
-int corpus_lexicon_build(corpus_lexicon *lex, uint64_t seed, const char *const *reserved, char *err,
-                         size_t errlen);
+int corpus_lexicon_build(corpus_lexicon *lex, uint64_t seed, const char *const *reserved, char *err, size_t errlen);
 void corpus_lexicon_free(corpus_lexicon *lex);
 
 static inline uint32_t corpus_zipf_draw(const corpus_zipf *z, birdie_rng *rng)

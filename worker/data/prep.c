@@ -32,14 +32,15 @@ typedef struct prep_options {
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: birdied prep [--out DIR] [--shard-tokens N] [--val-fraction F] FILE...\n"
-                "  Turns text files (one document each) and .jsonl files (one {\"text\": ...} per line)\n"
-                "  into byte-level shards DIR/train_NNNNNN.bin and DIR/val_NNNNNN.bin.\n"
-                "  --out DIR          output directory, created if missing (default: .)\n"
-                "  --shard-tokens N   tokens per shard file, 1..%llu (default: 100000000)\n"
-                "  --val-fraction F   fraction of the documents, taken from the end, that form the\n"
-                "                     validation split, 0 <= F < 1 (default: 0.01; at least one\n"
-                "                     document when there are two or more and F > 0)\n",
+    fprintf(to,
+            "usage: birdied prep [--out DIR] [--shard-tokens N] [--val-fraction F] FILE...\n"
+            "  Turns text files (one document each) and .jsonl files (one {\"text\": ...} per line)\n"
+            "  into byte-level shards DIR/train_NNNNNN.bin and DIR/val_NNNNNN.bin.\n"
+            "  --out DIR          output directory, created if missing (default: .)\n"
+            "  --shard-tokens N   tokens per shard file, 1..%llu (default: 100000000)\n"
+            "  --val-fraction F   fraction of the documents, taken from the end, that form the\n"
+            "                     validation split, 0 <= F < 1 (default: 0.01; at least one\n"
+            "                     document when there are two or more and F > 0)\n",
             (unsigned long long)BIRDIE_SHARD_MAX_TOKENS);
 }
 
@@ -183,7 +184,7 @@ static int census_end(void *ctx, char *err, size_t errlen)
 
 typedef struct spool {
     const char *dir, *split; /* files are dir/split_NNNNNN.bin */
-    uint16_t *buf;           /* (cap) tokens of the shard being filled */
+    uint16_t *buf; /* (cap) tokens of the shard being filled */
     size_t cap, len;
     unsigned files;
     uint64_t tokens;
@@ -254,8 +255,8 @@ static int spool_put_eos(spool *s, char *err, size_t errlen)
 typedef struct writer {
     spool train, val;
     size_t train_docs; /* documents 0..train_docs-1 go to train, the rest to val */
-    size_t doc;        /* index of the current document among the non-empty ones */
-    uint64_t current;  /* bytes of the current document so far */
+    size_t doc; /* index of the current document among the non-empty ones */
+    uint64_t current; /* bytes of the current document so far */
 } writer;
 
 static spool *writer_spool(writer *w)
@@ -308,8 +309,8 @@ static int prepare_out_dir(const char *dir, char *err, size_t errlen)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (is_shard_name(e->d_name)) {
-            snprintf(err, errlen, "--out '%s' already holds shards (%s); remove them or choose another directory",
-                     dir, e->d_name);
+            snprintf(err, errlen, "--out '%s' already holds shards (%s); remove them or choose another directory", dir,
+                     e->d_name);
             rc = -EEXIST;
             break;
         }
@@ -370,8 +371,8 @@ static int write_shards(const prep_options *o, const census *c, writer *w, char 
     if (rc == 0)
         rc = spool_flush(&w->val, err, errlen);
     if (rc == 0 && (w->doc != c->docs || w->train.tokens != train_tokens || w->val.tokens != val_tokens)) {
-        snprintf(err, errlen, "the input files changed while prep was reading them (%zu documents, then %zu)",
-                 c->docs, w->doc);
+        snprintf(err, errlen, "the input files changed while prep was reading them (%zu documents, then %zu)", c->docs,
+                 w->doc);
         rc = -EAGAIN;
     }
     if (rc < 0) {

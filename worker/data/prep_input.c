@@ -75,8 +75,8 @@ static const char *json_type_name(const json_t *v)
 }
 
 /* One JSONL line (without its newline) to one document. */
-static int read_json_line(const char *line, size_t n, const char *path, unsigned long lineno,
-                          const prep_sink *sink, char *err, size_t errlen)
+static int read_json_line(const char *line, size_t n, const char *path, unsigned long lineno, const prep_sink *sink,
+                          char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *root = json_loadb(line, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);

@@ -152,8 +152,9 @@ static int validate(const birdie_shard *shard, const int32_t *header, uint64_t s
         return -EINVAL;
     }
     if (size > expected) {
-        snprintf(err, errlen, "shard '%s': size mismatch: header says %d tokens (%llu bytes) but the file has %llu bytes",
-                 path, header[2], (unsigned long long)expected, (unsigned long long)size);
+        snprintf(err, errlen,
+                 "shard '%s': size mismatch: header says %d tokens (%llu bytes) but the file has %llu bytes", path,
+                 header[2], (unsigned long long)expected, (unsigned long long)size);
         return -EINVAL;
     }
     const uint16_t *tokens = (const uint16_t *)(header + BIRDIE_SHARD_HEADER_INTS);

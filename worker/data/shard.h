@@ -23,7 +23,7 @@ enum {
 #define BIRDIE_SHARD_MAX_TOKENS ((uint64_t)INT32_MAX)
 
 typedef struct birdie_shard {
-    char *path;             /* as given to open, for messages */
+    char *path; /* as given to open, for messages */
     const uint16_t *tokens; /* (count) token ids, mapped read-only */
     uint64_t count;
     uint64_t device, inode; /* identity of the file (two names of one file are one shard) */

@@ -36,8 +36,7 @@ struct birdie_source {
     uint64_t *cumulative; /* (nshards) tokens in shards[0..i] inclusive */
 };
 
-int birdie_source_open_synthetic(birdie_source **out, uint64_t seed, birdie_split split, char *err,
-                                 size_t errlen)
+int birdie_source_open_synthetic(birdie_source **out, uint64_t seed, birdie_split split, char *err, size_t errlen)
 {
     *out = NULL;
     if (split != BIRDIE_SPLIT_TRAIN && split != BIRDIE_SPLIT_VAL) {
@@ -190,8 +189,7 @@ static int open_all(birdie_source *src, const path_list *list, char *err, size_t
         src->nshards = i + 1;
         for (size_t j = 0; j < i; j++) {
             if (src->shards[j].device == src->shards[i].device && src->shards[j].inode == src->shards[i].inode) {
-                snprintf(err, errlen, "shards: '%s' is listed twice (also as '%s')", list->paths[i],
-                         list->paths[j]);
+                snprintf(err, errlen, "shards: '%s' is listed twice (also as '%s')", list->paths[i], list->paths[j]);
                 return -EINVAL;
             }
         }

@@ -78,15 +78,15 @@ static void arm_defaults(birdie_arm *arm, birdie_objective_class cls)
 static int range_error(char *err, size_t errlen, const birdie_arm *arm, const char *what, double value,
                        const char *range)
 {
-    snprintf(err, errlen, "arm '%s' (%s): %s %g out of range %s", arm->name,
-             birdie_objective_class_name(arm->cls), what, value, range);
+    snprintf(err, errlen, "arm '%s' (%s): %s %g out of range %s", arm->name, birdie_objective_class_name(arm->cls),
+             what, value, range);
     return -EINVAL;
 }
 
-#define CHECK_RANGE(cond, what, value, range)                                                     \
-    do {                                                                                          \
-        if (!(cond))                                                                              \
-            return range_error(err, errlen, arm, what, (double)(value), range);                   \
+#define CHECK_RANGE(cond, what, value, range)                                   \
+    do {                                                                        \
+        if (!(cond))                                                            \
+            return range_error(err, errlen, arm, what, (double)(value), range); \
     } while (0)
 
 static int class_min_len(birdie_objective_class cls)
@@ -148,11 +148,10 @@ static void generate_name(birdie_arm *arm)
     case BIRDIE_OBJ_SELECTIVE_COPYING:
         w += snprintf(b + w, len - (size_t)w, ".k%d.%s", arm->spans, arm->layout_append ? "app" : "pre");
         if (arm->span_min != 12 || arm->span_max != 48 || arm->delim_min != 3 || arm->delim_max != 24)
-            w += snprintf(b + w, len - (size_t)w, ".s%d-%d.d%d-%d", arm->span_min, arm->span_max,
-                          arm->delim_min, arm->delim_max);
+            w += snprintf(b + w, len - (size_t)w, ".s%d-%d.d%d-%d", arm->span_min, arm->span_max, arm->delim_min,
+                          arm->delim_max);
         break;
-    default:
-        break;
+    default: break;
     }
     (void)w;
     /* An over-long name is cut and made unique again by a hash of the full one, so that two arms
@@ -217,9 +216,7 @@ int birdie_arm_finalize(birdie_arm *arm, char *err, size_t errlen)
         arm->paradigm = 0;
     CHECK_RANGE(arm->paradigm == 0 || arm->paradigm == 1, "paradigm", arm->paradigm, "{0, 1}");
     switch (arm->cls) {
-    case BIRDIE_OBJ_PREFIX_LM:
-        CHECK_RANGE(arm->split > 0.0 && arm->split < 1.0, "split", arm->split, "(0, 1)");
-        break;
+    case BIRDIE_OBJ_PREFIX_LM: CHECK_RANGE(arm->split > 0.0 && arm->split < 1.0, "split", arm->split, "(0, 1)"); break;
     case BIRDIE_OBJ_DESHUFFLING:
         CHECK_RANGE(arm->share > 0.0 && arm->share <= 1.0, "share", arm->share, "(0, 1]");
         break;
@@ -236,16 +233,15 @@ int birdie_arm_finalize(birdie_arm *arm, char *err, size_t errlen)
         CHECK_RANGE(arm->span_max >= arm->span_min && arm->span_max <= 1024, "span maximum", arm->span_max, range);
         CHECK_RANGE(arm->delim_min >= 1 && arm->delim_min <= 256, "delimiter minimum", arm->delim_min, "[1, 256]");
         snprintf(range, sizeof range, "[%d (delimiter minimum), 256]", arm->delim_min);
-        CHECK_RANGE(arm->delim_max >= arm->delim_min && arm->delim_max <= 256, "delimiter maximum",
-                    arm->delim_max, range);
+        CHECK_RANGE(arm->delim_max >= arm->delim_min && arm->delim_max <= 256, "delimiter maximum", arm->delim_max,
+                    range);
         {
             int need = arm->spans * (2 * arm->delim_min + arm->span_min);
             snprintf(range, sizeof range, "[%d (spans x (2 x delimiter + span minimum)), %d]", need, LEN_LIMIT);
             CHECK_RANGE(arm->min_len >= need, "minimum context length", arm->min_len, range);
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -300,8 +296,22 @@ static int parse_switch(const char *v, const char *off, const char *on, int *out
 }
 
 /* Keys, with the classes that accept them (-1: every class). */
-enum key_id { K_NAME, K_LEN, K_PARADIGM, K_SPLIT, K_SHARE, K_RATE, K_WIDTH, K_SENTINELS, K_SHUFFLE,
-              K_SPANS, K_LAYOUT, K_SPAN, K_DELIM, K_COUNT };
+enum key_id {
+    K_NAME,
+    K_LEN,
+    K_PARADIGM,
+    K_SPLIT,
+    K_SHARE,
+    K_RATE,
+    K_WIDTH,
+    K_SENTINELS,
+    K_SHUFFLE,
+    K_SPANS,
+    K_LAYOUT,
+    K_SPAN,
+    K_DELIM,
+    K_COUNT
+};
 static const struct {
     const char *key;
     int cls, cls2;
@@ -371,7 +381,8 @@ int birdie_arm_parse(birdie_arm *arm, const char *spec, char *err, size_t errlen
     if (cls < 0) {
         snprintf(err, errlen,
                  "arm spec '%s': unknown objective class '%s' (known: ntp, prefix_lm, copying, deshuffling, "
-                 "infilling, autoencoding, selective_copying)", spec, tok);
+                 "infilling, autoencoding, selective_copying)",
+                 spec, tok);
         return -EINVAL;
     }
     arm_defaults(arm, (birdie_objective_class)cls);
@@ -414,8 +425,8 @@ int birdie_arm_parse(birdie_arm *arm, const char *spec, char *err, size_t errlen
 
 int birdie_arm_describe(const birdie_arm *arm, char *buf, size_t len)
 {
-    int w = snprintf(buf, len, "%s name=%s len=%d-%d paradigm=%s", birdie_objective_class_name(arm->cls),
-                     arm->name, arm->min_len, arm->max_len, arm->paradigm ? "on" : "off");
+    int w = snprintf(buf, len, "%s name=%s len=%d-%d paradigm=%s", birdie_objective_class_name(arm->cls), arm->name,
+                     arm->min_len, arm->max_len, arm->paradigm ? "on" : "off");
     size_t off = w < 0 ? 0 : (size_t)w < len ? (size_t)w : len;
     int more = 0;
     switch (arm->cls) {
@@ -432,11 +443,10 @@ int birdie_arm_describe(const birdie_arm *arm, char *buf, size_t len)
         break;
     case BIRDIE_OBJ_SELECTIVE_COPYING:
         more = snprintf(buf + off, len - off, " spans=%d layout=%s span=%d-%d delim=%d-%d", arm->spans,
-                        arm->layout_append ? "append" : "prepend", arm->span_min, arm->span_max,
-                        arm->delim_min, arm->delim_max);
+                        arm->layout_append ? "append" : "prepend", arm->span_min, arm->span_max, arm->delim_min,
+                        arm->delim_max);
         break;
-    default:
-        break;
+    default: break;
     }
     return w + more;
 }
@@ -524,8 +534,7 @@ int birdie_arm_set_add(birdie_arm_set *set, const birdie_arm *arm, char *err, si
     return 0;
 }
 
-int birdie_arm_set_from_specs(birdie_arm_set *set, const char *const *specs, int nspecs, char *err,
-                              size_t errlen)
+int birdie_arm_set_from_specs(birdie_arm_set *set, const char *const *specs, int nspecs, char *err, size_t errlen)
 {
     birdie_arm_set_init(set);
     for (int i = 0; i < nspecs; i++) {

@@ -60,19 +60,19 @@ typedef struct birdie_arm {
     char name[BIRDIE_ARM_NAME_MAX];
     birdie_objective_class cls;
     int min_len, max_len; /* chunk length range (context length for selective copying) */
-    int paradigm;         /* 1: the prefix carries the class paradigm token (never for NTP) */
+    int paradigm; /* 1: the prefix carries the class paradigm token (never for NTP) */
 
     double split; /* prefix_lm: mean split fraction */
     double share; /* deshuffling: share of positions shuffled */
 
-    double rate;          /* infilling, autoencoding: corruption rate rho */
-    int width;            /* infilling, autoencoding: mean span width w */
+    double rate; /* infilling, autoencoding: corruption rate rho */
+    int width; /* infilling, autoencoding: mean span width w */
     int random_sentinels; /* 0: sentinels 0,1,2,... per sample; 1: uniform random ids (v1) */
-    int shuffle;          /* autoencoding: shuffle the pieces of the corrupted prefix */
+    int shuffle; /* autoencoding: shuffle the pieces of the corrupted prefix */
 
-    int spans;                /* selective copying: K */
-    int layout_append;        /* selective copying: 1 = context then instruction */
-    int span_min, span_max;   /* selective copying: copied span length */
+    int spans; /* selective copying: K */
+    int layout_append; /* selective copying: 1 = context then instruction */
+    int span_min, span_max; /* selective copying: copied span length */
     int delim_min, delim_max; /* selective copying: start and end delimiter lengths */
 
     /* Derived by birdie_arm_finalize (infilling, autoencoding): the per-position probability that
@@ -116,8 +116,7 @@ int birdie_arm_set_add(birdie_arm_set *set, const birdie_arm *arm, char *err, si
 int birdie_arm_set_add_default(birdie_arm_set *set, char *err, size_t errlen);
 /* Builds a set from config strings: each is an arm spec, or "default" for the default grid.
  * The set is initialised here and freed on error. */
-int birdie_arm_set_from_specs(birdie_arm_set *set, const char *const *specs, int nspecs, char *err,
-                              size_t errlen);
+int birdie_arm_set_from_specs(birdie_arm_set *set, const char *const *specs, int nspecs, char *err, size_t errlen);
 /* Index of the arm with this name, or -1. */
 int birdie_arm_set_find(const birdie_arm_set *set, const char *name);
 /* Sets the paradigm-token flag of every arm (the per-arm-set switch; NTP never gets one). */

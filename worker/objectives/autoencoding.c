@@ -13,8 +13,8 @@
 
 #define MAX_TRIES 100
 
-static int scan_once(const birdie_arm *arm, const int32_t *x, int n, int room, birdie_rng *rng,
-                     int32_t *body, int *nbody, int *spans)
+static int scan_once(const birdie_arm *arm, const int32_t *x, int n, int room, birdie_rng *rng, int32_t *body,
+                     int *nbody, int *spans)
 {
     birdie_span_scan scan = {0, 0};
     int pos = 0, np = 0, len;

@@ -9,7 +9,7 @@
 
 typedef struct birdie_packer_bench_result {
     double positions_per_s; /* row positions (B x T per step) built per second */
-    double tokens_per_s;    /* non-padding positions per second */
+    double tokens_per_s; /* non-padding positions per second */
     double seconds;
     double setup_seconds; /* measuring sample sizes and solving the draw weights, before timing */
     double class_share_min, class_share_max; /* samples' share / mixture weight over the classes */

@@ -18,8 +18,8 @@ double birdie_pack_fill_rate(const birdie_pack_stats *stats)
     return stats->positions ? (double)stats->tokens / (double)stats->positions : 0.0;
 }
 
-int birdie_builder_init(birdie_builder *b, const birdie_arm_set *arms, const birdie_source *src, uint64_t seed,
-                        int T, char *err, size_t errlen)
+int birdie_builder_init(birdie_builder *b, const birdie_arm_set *arms, const birdie_source *src, uint64_t seed, int T,
+                        char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
     if (!arms || arms->n <= 0 || !src || T <= 0) {
@@ -76,8 +76,8 @@ int birdie_fill_row(birdie_builder *b, const double *weights, int fixed_arm, int
             len = cap;
         int rc = birdie_source_window(b->src, &data, b->chunk, len);
         if (rc) {
-            snprintf(err, errlen, "arm '%s': reading a window of %d tokens from the source failed (%d)", arm->name,
-                     len, rc);
+            snprintf(err, errlen, "arm '%s': reading a window of %d tokens from the source failed (%d)", arm->name, len,
+                     rc);
             return rc < 0 ? rc : -EIO;
         }
         rc = birdie_objective_apply(arm, b->chunk, len, space, &obj, &b->sample, err, errlen);
@@ -107,8 +107,8 @@ int birdie_builder_prepare(birdie_builder *b, const double *weights, char *err, 
 {
     size_t bytes = (size_t)b->arms->n * sizeof *weights;
     if (!b->have_shares) {
-        int rc = birdie_share_model_init(&b->shares, b->arms, b->src, b->seed, b->T, MAX_MISSES, b->chunk,
-                                         &b->sample, err, errlen);
+        int rc = birdie_share_model_init(&b->shares, b->arms, b->src, b->seed, b->T, MAX_MISSES, b->chunk, &b->sample,
+                                         err, errlen);
         if (rc)
             return rc;
         b->have_shares = 1;

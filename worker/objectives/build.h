@@ -34,9 +34,9 @@
 typedef struct birdie_pack_stats {
     uint64_t rows;
     uint64_t positions; /* rows x T */
-    uint64_t tokens;    /* non-padding positions (prefix and target), the paper's token count */
+    uint64_t tokens; /* non-padding positions (prefix and target), the paper's token count */
     uint64_t samples;
-    uint64_t misses;    /* arm draws that did not fit or gave no valid sample */
+    uint64_t misses; /* arm draws that did not fit or gave no valid sample */
 } birdie_pack_stats;
 
 /* Share of non-padding positions, 0 when nothing was built. */
@@ -56,11 +56,11 @@ typedef struct birdie_builder {
     birdie_share_model shares;
     int have_shares, have_draw;
     double *mixture_seen, *draw; /* [arms->n]: the last mixture given, and its draw weights */
-    double share_error;          /* what the model has left of |share / weight - 1| for it */
+    double share_error; /* what the model has left of |share / weight - 1| for it */
 } birdie_builder;
 
-int birdie_builder_init(birdie_builder *b, const birdie_arm_set *arms, const birdie_source *src, uint64_t seed,
-                        int T, char *err, size_t errlen);
+int birdie_builder_init(birdie_builder *b, const birdie_arm_set *arms, const birdie_source *src, uint64_t seed, int T,
+                        char *err, size_t errlen);
 void birdie_builder_free(birdie_builder *b);
 
 /* Measures the arms' sample sizes (first call) and solves the draw weights for this mixture (when
@@ -78,9 +78,8 @@ int birdie_build_rows(birdie_builder *b, const double *weights, uint64_t step, b
 /* Builds the validation rows once: allocates *out with B = arms->n * rows_per_arm rows of length
  * T; rows [a * rows_per_arm, (a + 1) * rows_per_arm) hold arm a only. -EINVAL if an arm cannot fit
  * a row of T or gives no sample in a row (named); the source's error otherwise. */
-int birdie_build_validation(const birdie_arm_set *arms, const birdie_source *val_src, uint64_t seed,
-                            int rows_per_arm, int T, birdie_rows *out, birdie_pack_stats *stats, char *err,
-                            size_t errlen);
+int birdie_build_validation(const birdie_arm_set *arms, const birdie_source *val_src, uint64_t seed, int rows_per_arm,
+                            int T, birdie_rows *out, birdie_pack_stats *stats, char *err, size_t errlen);
 
 /* Sums per-position losses (B*T, e.g. from crossentropy_forward_backward, 0 where ignored) by arm:
  * loss_sum[a] += loss, tokens[a] += 1 over positions with a label. The arrays hold narms entries

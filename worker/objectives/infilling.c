@@ -14,8 +14,8 @@
 #define MAX_TRIES 100
 
 /* One scan; returns the tokens consumed and writes P's body at prefix + at. */
-static int scan_once(const birdie_arm *arm, const int32_t *x, int n, int room, birdie_rng *rng,
-                     int32_t *body, birdie_sample *s, int *spans)
+static int scan_once(const birdie_arm *arm, const int32_t *x, int n, int room, birdie_rng *rng, int32_t *body,
+                     birdie_sample *s, int *spans)
 {
     birdie_span_scan scan = {0, 0};
     int pos = 0, np = 0, nt = 0, len;

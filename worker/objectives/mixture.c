@@ -13,8 +13,8 @@ int birdie_mixture_normalise(const birdie_arm_set *set, double *weights, char *e
     double sum = 0.0;
     for (int i = 0; i < set->n; i++) {
         if (!isfinite(weights[i]) || weights[i] < 0.0) {
-            snprintf(err, errlen, "mixture: arm '%s' has weight %g (weights are finite and >= 0)",
-                     set->arms[i].name, weights[i]);
+            snprintf(err, errlen, "mixture: arm '%s' has weight %g (weights are finite and >= 0)", set->arms[i].name,
+                     weights[i]);
             return -EINVAL;
         }
         sum += weights[i];
@@ -54,8 +54,8 @@ static void class_uniform(const birdie_arm_set *set, double *weights)
 }
 
 /* Adds w, split equally, to the arms that `match` accepts; returns how many there were. */
-static int spread(const birdie_arm_set *set, double *weights, double w,
-                  int (*match)(const birdie_arm *, const void *), const void *ctx)
+static int spread(const birdie_arm_set *set, double *weights, double w, int (*match)(const birdie_arm *, const void *),
+                  const void *ctx)
 {
     int hits = 0;
     for (int i = 0; i < set->n; i++)
@@ -72,7 +72,7 @@ static int is_class(const birdie_arm *arm, const void *ctx)
 }
 
 typedef struct denoiser {
-    int width;   /* UL2 mean span in subword tokens */
+    int width; /* UL2 mean span in subword tokens */
     double rate;
     double weight;
     int chosen_width; /* the set's infilling width nearest to 3 * width */
@@ -86,7 +86,7 @@ static int is_denoiser_arm(const birdie_arm *arm, const void *ctx)
 
 static int ul2(const birdie_arm_set *set, double *weights, char *err, size_t errlen)
 {
-    denoiser dn[6] = {{3, 0.15, 0.2, 0}, {8, 0.15, 0.2, 0}, {3, 0.5, 0.1, 0},
+    denoiser dn[6] = {{3, 0.15, 0.2, 0}, {8, 0.15, 0.2, 0},  {3, 0.5, 0.1, 0},
                       {8, 0.5, 0.1, 0},  {64, 0.15, 0.1, 0}, {64, 0.5, 0.1, 0}};
     birdie_objective_class plm = BIRDIE_OBJ_PREFIX_LM;
     if (!spread(set, weights, 0.2, is_class, &plm)) {
@@ -106,16 +106,17 @@ static int ul2(const birdie_arm_set *set, double *weights, char *err, size_t err
             }
         }
         if (!dn[d].chosen_width || !spread(set, weights, dn[d].weight, is_denoiser_arm, &dn[d])) {
-            snprintf(err, errlen, "mixture 'ul2': the arm set has no infilling arm with rate %g for the "
-                     "denoiser (span %d, %g%%)", dn[d].rate, dn[d].width, dn[d].rate * 100);
+            snprintf(err, errlen,
+                     "mixture 'ul2': the arm set has no infilling arm with rate %g for the "
+                     "denoiser (span %d, %g%%)",
+                     dn[d].rate, dn[d].width, dn[d].rate * 100);
             return -EINVAL;
         }
     }
     return 0;
 }
 
-static int explicit_weights(const birdie_arm_set *set, const char *spec, double *weights, char *err,
-                            size_t errlen)
+static int explicit_weights(const birdie_arm_set *set, const char *spec, double *weights, char *err, size_t errlen)
 {
     char *copy = strdup(spec);
     if (!copy) {

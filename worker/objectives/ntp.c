@@ -5,8 +5,8 @@
 
 #include "worker/objectives/objective_impl.h"
 
-int birdie_ntp_apply(const birdie_arm *arm, const int32_t *x, int n, int budget, birdie_rng *rng,
-                     birdie_paradigm par, birdie_sample *s)
+int birdie_ntp_apply(const birdie_arm *arm, const int32_t *x, int n, int budget, birdie_rng *rng, birdie_paradigm par,
+                     birdie_sample *s)
 {
     (void)rng;
     (void)par;

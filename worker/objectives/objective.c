@@ -51,8 +51,8 @@ static const objective_fn objectives[BIRDIE_NUM_OBJECTIVE_CLASSES] = {
     [BIRDIE_OBJ_SELECTIVE_COPYING] = birdie_selective_copying_apply,
 };
 
-int birdie_objective_apply(const birdie_arm *arm, const int32_t *chunk, int n, int budget,
-                           birdie_rng *rng, birdie_sample *s, char *err, size_t errlen)
+int birdie_objective_apply(const birdie_arm *arm, const int32_t *chunk, int n, int budget, birdie_rng *rng,
+                           birdie_sample *s, char *err, size_t errlen)
 {
     if (!arm || !chunk || !rng || !s || (unsigned)arm->cls >= BIRDIE_NUM_OBJECTIVE_CLASSES) {
         snprintf(err, errlen, "objective: missing arm, chunk, rng or sample, or unknown class");
@@ -70,8 +70,8 @@ int birdie_objective_apply(const birdie_arm *arm, const int32_t *chunk, int n, i
     if (n > arm->max_len)
         n = arm->max_len;
     if (budget < birdie_arm_min_size(arm)) {
-        snprintf(err, errlen, "arm '%s': needs at least %d positions, %d left", arm->name,
-                 birdie_arm_min_size(arm), budget);
+        snprintf(err, errlen, "arm '%s': needs at least %d positions, %d left", arm->name, birdie_arm_min_size(arm),
+                 budget);
         return -ENOSPC;
     }
     birdie_paradigm par = {0, 0};
@@ -82,8 +82,8 @@ int birdie_objective_apply(const birdie_arm *arm, const int32_t *chunk, int n, i
     s->nprefix = s->ntargets = s->consumed = 0;
     int rc = objectives[arm->cls](arm, chunk, n, budget, rng, par, s);
     if (rc == -ENOSPC)
-        snprintf(err, errlen, "arm '%s': no sample of at least %d tokens fits in %d positions", arm->name,
-                 arm->min_len, budget);
+        snprintf(err, errlen, "arm '%s': no sample of at least %d tokens fits in %d positions", arm->name, arm->min_len,
+                 budget);
     else if (rc == -EAGAIN)
         snprintf(err, errlen, "arm '%s': no valid sample from this chunk of %d tokens within the redraw limit",
                  arm->name, n);

@@ -45,7 +45,7 @@ typedef struct birdie_sample {
     int cap;
     int32_t *prefix, *targets;
     int nprefix, ntargets;
-    int consumed;          /* chunk tokens used */
+    int consumed; /* chunk tokens used */
     int32_t *work, *work2; /* objective scratch */
 } birdie_sample;
 
@@ -58,7 +58,7 @@ void birdie_sample_free(birdie_sample *s);
  *   -ENOSPC  the budget cannot hold a sample of this arm (a caller may draw another arm),
  *   -EAGAIN  no valid sample within the bounded redraws (no span masked, no unique delimiters).
  */
-int birdie_objective_apply(const birdie_arm *arm, const int32_t *chunk, int n, int budget,
-                           birdie_rng *rng, birdie_sample *s, char *err, size_t errlen);
+int birdie_objective_apply(const birdie_arm *arm, const int32_t *chunk, int n, int budget, birdie_rng *rng,
+                           birdie_sample *s, char *err, size_t errlen);
 
 #endif

@@ -11,11 +11,11 @@
  * -ENOSPC and -EAGAIN. */
 typedef struct birdie_paradigm {
     int32_t id; /* 0: no paradigm token */
-    int first;  /* 1: at P[0], else appended after the body */
+    int first; /* 1: at P[0], else appended after the body */
 } birdie_paradigm;
 
-int birdie_ntp_apply(const birdie_arm *arm, const int32_t *x, int n, int budget, birdie_rng *rng,
-                     birdie_paradigm par, birdie_sample *s);
+int birdie_ntp_apply(const birdie_arm *arm, const int32_t *x, int n, int budget, birdie_rng *rng, birdie_paradigm par,
+                     birdie_sample *s);
 int birdie_prefix_lm_apply(const birdie_arm *arm, const int32_t *x, int n, int budget, birdie_rng *rng,
                            birdie_paradigm par, birdie_sample *s);
 int birdie_copying_apply(const birdie_arm *arm, const int32_t *x, int n, int budget, birdie_rng *rng,
@@ -26,8 +26,8 @@ int birdie_infilling_apply(const birdie_arm *arm, const int32_t *x, int n, int b
                            birdie_paradigm par, birdie_sample *s);
 int birdie_autoencoding_apply(const birdie_arm *arm, const int32_t *x, int n, int budget, birdie_rng *rng,
                               birdie_paradigm par, birdie_sample *s);
-int birdie_selective_copying_apply(const birdie_arm *arm, const int32_t *x, int n, int budget,
-                                   birdie_rng *rng, birdie_paradigm par, birdie_sample *s);
+int birdie_selective_copying_apply(const birdie_arm *arm, const int32_t *x, int n, int budget, birdie_rng *rng,
+                                   birdie_paradigm par, birdie_sample *s);
 
 /* Number of prefix slots the paradigm takes (0 or 1). */
 static inline int birdie_paradigm_size(birdie_paradigm par)
@@ -55,7 +55,7 @@ static inline void birdie_prefix_close(birdie_paradigm par, birdie_sample *s, in
 
 /* The span machinery of infilling and autoencoding (span.c): v1's scan, one position at a time. */
 typedef struct birdie_span_scan {
-    int spans;     /* spans masked so far */
+    int spans; /* spans masked so far */
     int next_free; /* first position where a new span may start (v1 minimum gap) */
 } birdie_span_scan;
 

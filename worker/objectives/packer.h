@@ -21,8 +21,8 @@
 
 /* Where the next sample of one row goes. */
 typedef struct birdie_row_cursor {
-    int row;      /* row index in rows */
-    int used;     /* positions filled */
+    int row; /* row index in rows */
+    int used; /* positions filled */
     int segments; /* samples placed */
 } birdie_row_cursor;
 

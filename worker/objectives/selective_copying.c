@@ -130,8 +130,8 @@ static void write_sample(const birdie_arm *arm, const int32_t *x, int c, const s
     s->consumed = c;
 }
 
-int birdie_selective_copying_apply(const birdie_arm *arm, const int32_t *x, int n, int budget,
-                                   birdie_rng *rng, birdie_paradigm par, birdie_sample *s)
+int birdie_selective_copying_apply(const birdie_arm *arm, const int32_t *x, int n, int budget, birdie_rng *rng,
+                                   birdie_paradigm par, birdie_sample *s)
 {
     const int K = arm->spans;
     /* size = c + fixed + sum of widths, fixed = [CONTEXT] [COPY] + per span [START] [END] [SEP|DONE] */

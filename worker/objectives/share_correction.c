@@ -49,8 +49,8 @@ static int measure_space(birdie_share_model *m, const birdie_arm *arm, int a, in
             len = cap;
         int rc = birdie_source_window(src, &data, chunk, len);
         if (rc) {
-            snprintf(err, errlen, "arm '%s': reading a window of %d tokens from the source failed (%d)", arm->name,
-                     len, rc);
+            snprintf(err, errlen, "arm '%s': reading a window of %d tokens from the source failed (%d)", arm->name, len,
+                     rc);
             return rc < 0 ? rc : -EIO;
         }
         rc = birdie_objective_apply(arm, chunk, len, space, &obj, sample, err, errlen);
@@ -96,9 +96,8 @@ static int refine(birdie_share_model *m, const birdie_arm *arm, int a, int have,
     return rc < 0 ? rc : have + 1;
 }
 
-int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, const birdie_source *src,
-                            uint64_t seed, int T, int max_misses, int32_t *chunk, birdie_sample *sample, char *err,
-                            size_t errlen)
+int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, const birdie_source *src, uint64_t seed,
+                            int T, int max_misses, int32_t *chunk, birdie_sample *sample, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     int n = arms->n;

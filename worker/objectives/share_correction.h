@@ -34,20 +34,19 @@ enum { BIRDIE_SHARE_SPACES = 12, BIRDIE_SHARE_DRAWS = 32 };
 typedef struct birdie_share_model {
     int n_arms, T, max_misses;
     int *min_size; /* [n_arms] birdie_arm_min_size */
-    int *space;    /* [n_arms][SPACES] the spaces measured, ascending, the last one T */
-    double *hit;   /* [n_arms][SPACES] share of draws that gave a sample there */
-    int *sizes;    /* [n_arms][SPACES][DRAWS] positions of those samples (cycled when fewer) */
-    double *mass;  /* [T + 1] scratch: probability that a row reaches u positions used */
+    int *space; /* [n_arms][SPACES] the spaces measured, ascending, the last one T */
+    double *hit; /* [n_arms][SPACES] share of draws that gave a sample there */
+    int *sizes; /* [n_arms][SPACES][DRAWS] positions of those samples (cycled when fewer) */
+    double *mass; /* [T + 1] scratch: probability that a row reaches u positions used */
     double *hit_now; /* [n_arms] scratch: the chance of a sample at the space being expanded */
-    int *size_at;    /* [n_arms] scratch: the measured space whose sizes stand for it */
+    int *size_at; /* [n_arms] scratch: the measured space whose sizes stand for it */
 } birdie_share_model;
 
 /* Measures every arm from src with streams keyed by (seed, arm, draw, BIRDIE_RNG_SHARES),
  * using chunk (T tokens) and sample (capacity T) as scratch. max_misses is the builder's limit on
  * consecutive misses. Returns 0 or a negative errno with a message naming the arm. */
-int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, const birdie_source *src,
-                            uint64_t seed, int T, int max_misses, int32_t *chunk, birdie_sample *sample, char *err,
-                            size_t errlen);
+int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, const birdie_source *src, uint64_t seed,
+                            int T, int max_misses, int32_t *chunk, birdie_sample *sample, char *err, size_t errlen);
 void birdie_share_model_free(birdie_share_model *m);
 
 /* Expected samples of each arm per row (per_row[n_arms]) when arms are drawn with weights q

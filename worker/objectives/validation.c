@@ -15,9 +15,8 @@ static uint64_t fnv1a64(const char *s)
     return h;
 }
 
-int birdie_build_validation(const birdie_arm_set *arms, const birdie_source *val_src, uint64_t seed,
-                            int rows_per_arm, int T, birdie_rows *out, birdie_pack_stats *stats, char *err,
-                            size_t errlen)
+int birdie_build_validation(const birdie_arm_set *arms, const birdie_source *val_src, uint64_t seed, int rows_per_arm,
+                            int T, birdie_rows *out, birdie_pack_stats *stats, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (rows_per_arm <= 0 || !arms || arms->n <= 0 || (int64_t)arms->n * rows_per_arm > 1 << 24) {
