@@ -261,6 +261,68 @@ static void test_uniform_on_a_small_set(void **state)
 }
 
 /* Draw frequencies match the weights (within 5 standard deviations) and weight 0 is never drawn. */
+/* Today's exact output of "uniform" over the default grid (7 classes of 1, 1, 2, 4, 13, 24 and 16
+ * arms), bit for bit: the class-uniform rule and the normalisation after it are shared with the
+ * scheduler's a0 and the coordinator, so a change to either shows here first. */
+static void test_uniform_default_grid_pinned(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(birdie_mixture_parse(&grid, "uniform", w, err, sizeof err), 0);
+    static const double want[BIRDIE_NUM_OBJECTIVE_CLASSES] = {
+        0x1.249249249249bp-3, 0x1.249249249249bp-3, 0x1.249249249249bp-4, 0x1.249249249249bp-5,
+        0x1.6816816816821p-7, 0x1.8618618618623p-8, 0x1.249249249249bp-7,
+    };
+    for (int i = 0; i < grid.n; i++)
+        if (w[i] != want[grid.arms[i].cls])
+            fail_msg("arm %d (%s): %a, pinned %a", i, grid.arms[i].name, w[i], want[grid.arms[i].cls]);
+}
+
+/* The messages of the config path, word for word (the coordinator's own are pinned in
+ * tests/daemon/test_daemon_units.c). */
+static void test_messages_pinned(void **state)
+{
+    (void)state;
+    char err[256];
+    const struct {
+        int arm;
+        double value;
+        const char *says;
+    } bad[] = {
+        {7, -0.25, "mixture: arm 'deshuffle.l128-256.p100' has weight -0.25 (weights are finite and >= 0)"},
+        {1, NAN, "mixture: arm 'plm.l32-512.s75' has weight nan (weights are finite and >= 0)"},
+        {0, INFINITY, "mixture: arm 'ntp.l32-512' has weight inf (weights are finite and >= 0)"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        for (int i = 0; i < grid.n; i++)
+            w[i] = 1.0;
+        w[bad[k].arm] = bad[k].value;
+        assert_int_equal(birdie_mixture_normalise(&grid, w, err, sizeof err), -EINVAL);
+        assert_string_equal(err, bad[k].says);
+    }
+    for (int i = 0; i < grid.n; i++)
+        w[i] = 0.0;
+    assert_int_equal(birdie_mixture_normalise(&grid, w, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "mixture: the weights of the 61 arms sum to 0 (need a finite sum > 0)");
+    w[0] = w[1] = 1e308;
+    assert_int_equal(birdie_mixture_normalise(&grid, w, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "mixture: the weights of the 61 arms sum to inf (need a finite sum > 0)");
+    const struct {
+        const char *spec, *says;
+    } parse[] = {
+        {"ntp.l32-512=1, nope=1", "mixture: unknown arm 'nope'"},
+        {"copy.l32-64=1,copy.l32-64=2", "mixture: arm 'copy.l32-64' given twice"},
+        {"ntp.l32-512=x", "mixture: arm 'ntp.l32-512': weight 'x' is not a number"},
+        {"ntp.l32-512", "mixture 'ntp.l32-512': unknown (ntp, ul2, uniform, or name=weight,...)"},
+        {"ntp.l32-512=-1", "mixture: arm 'ntp.l32-512' has weight -1 (weights are finite and >= 0)"},
+        {"ntp.l32-512=0", "mixture: the weights of the 61 arms sum to 0 (need a finite sum > 0)"},
+    };
+    for (size_t k = 0; k < sizeof parse / sizeof *parse; k++) {
+        assert_int_equal(birdie_mixture_parse(&grid, parse[k].spec, w, err, sizeof err), -EINVAL);
+        assert_string_equal(err, parse[k].says);
+    }
+}
+
 static void test_draw_frequencies(void **state)
 {
     (void)state;
@@ -290,6 +352,8 @@ int main(void)
         cmocka_unit_test(test_normalise_rejects),
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_uniform_on_a_small_set),
+        cmocka_unit_test(test_uniform_default_grid_pinned),
+        cmocka_unit_test(test_messages_pinned),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

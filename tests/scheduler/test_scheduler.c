@@ -114,6 +114,32 @@ static void test_uniform_mixture_and_names(void **state)
     birdie_sched_free(s);
 }
 
+/* Today's exact a0 for the classes of the default grid (7 classes of 1, 1, 2, 4, 13, 24 and 16 arms),
+ * bit for bit: a0 starts every Birdie run and is saved in its checkpoints. */
+static void test_uniform_default_grid_pinned(void **state)
+{
+    (void)state;
+    static const int count[7] = {1, 1, 2, 4, 13, 24, 16};
+    static const double want[7] = {0x1.2492492492492p-3, 0x1.2492492492492p-3, 0x1.2492492492492p-4,
+                                   0x1.2492492492492p-5, 0x1.6816816816817p-7, 0x1.8618618618618p-8,
+                                   0x1.2492492492492p-7};
+    int cls[61], n = 0;
+    for (int c = 0; c < 7; c++)
+        for (int k = 0; k < count[c]; k++)
+            cls[n++] = c;
+    birdie_sched_config cfg;
+    sched_test_config(&cfg, n, cls, 7, 1);
+    birdie_sched *s = NULL;
+    char err[256];
+    assert_int_equal(birdie_sched_create(&cfg, &s, err, sizeof(err)), 0);
+    double a0[61];
+    birdie_sched_uniform_mixture(s, a0);
+    for (int i = 0; i < n; i++)
+        if (a0[i] != want[cls[i]])
+            fail_msg("arm %d: %a, pinned %a", i, a0[i], want[cls[i]]);
+    birdie_sched_free(s);
+}
+
 static void test_predict_needs_history(void **state)
 {
     (void)state;
@@ -463,6 +489,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_uniform_mixture_and_names),
+        cmocka_unit_test(test_uniform_default_grid_pinned),
         cmocka_unit_test(test_predict_needs_history),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_decision_record),
