@@ -17,6 +17,7 @@
 #include "daemon/mixture.h"
 #include "daemon/rpc_wire.h"
 #include "daemon/token.h"
+#include "worker/clock.h"
 
 static const char *const arms[3] = {"a", "b", "c"};
 
@@ -153,6 +154,16 @@ static void test_uniform_by_class_default_grid_pinned(void **state)
             fail_msg("arm %d: %a, pinned %a", i, w[i], want[cls[i]]);
 }
 
+/* The daemon's millisecond deadlines and the worker's second timers read one clock. */
+static void test_monotonic_ms_and_seconds_agree(void **state)
+{
+    int64_t before = birdie_monotonic_ms();
+    double s = birdie_monotonic_seconds();
+    int64_t after = birdie_monotonic_ms();
+    assert_true(before <= after);
+    assert_true((double)before <= s * 1000.0 + 1e-6 && s * 1000.0 < (double)after + 1.0);
+}
+
 static void test_eval_round_sums_and_completes(void **state)
 {
     eval_round r;
@@ -242,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_uniform_by_class),
         cmocka_unit_test(test_mixture_messages_pinned),
         cmocka_unit_test(test_uniform_by_class_default_grid_pinned),
+        cmocka_unit_test(test_monotonic_ms_and_seconds_agree),
         cmocka_unit_test(test_eval_round_sums_and_completes),
         cmocka_unit_test(test_eval_round_deadline_and_bad_values),
         cmocka_unit_test(test_token_load),
