@@ -16,6 +16,7 @@
 
 #include "daemon/scheduler/sched_internal.h"
 #include "tests/scheduler/sched_test_util.h"
+#include "worker/scheduler_defaults.h"
 
 enum { ARMS = 5, CLASSES = 3 };
 static const int test_classes[ARMS] = {0, 0, 0, 1, 2};
@@ -138,6 +139,23 @@ static void test_uniform_default_grid_pinned(void **state)
         if (a0[i] != want[cls[i]])
             fail_msg("arm %d: %a, pinned %a", i, a0[i], want[cls[i]]);
     birdie_sched_free(s);
+}
+
+/* The library's defaults are a default config's (worker/scheduler_defaults.h): the reward-model
+ * width a run uses is 128, as it was when the config and the library kept separate tables (the
+ * library's said 256, which no run used: the config always overrode it). */
+static void test_defaults_are_the_configs(void **state)
+{
+    (void)state;
+    birdie_sched_config cfg;
+    birdie_sched_config_defaults(&cfg);
+    assert_int_equal(cfg.hidden, 128);
+    assert_int_equal(cfg.layers, 4);
+    assert_int_equal(cfg.fit_iters, 200);
+    assert_int_equal(cfg.candidates, 2048);
+    assert_int_equal(cfg.top_k, 8);
+    assert_int_equal(cfg.hidden, BIRDIE_SCHED_DEFAULT_HIDDEN);
+    assert_string_equal(BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_HIDDEN), "128");
 }
 
 static void test_predict_needs_history(void **state)
@@ -490,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_uniform_mixture_and_names),
         cmocka_unit_test(test_uniform_default_grid_pinned),
+        cmocka_unit_test(test_defaults_are_the_configs),
         cmocka_unit_test(test_predict_needs_history),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_decision_record),
