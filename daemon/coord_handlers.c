@@ -230,7 +230,7 @@ static grpc_status_code handle_report_eval(coordinator *co, const ProtobufCMessa
     code = evals_by_arm(co, req, loss_sum, tokens, msg, msglen);
     int added = 0;
     if (code == GRPC_STATUS_OK) {
-        added = eval_round_add(&co->round, req->rank, req->step, loss_sum, tokens, coord_now_mono_ms(),
+        added = eval_round_add(&co->round, req->rank, req->step, loss_sum, tokens, birdie_monotonic_ms(),
                                co->eval_deadline_ms, msg, msglen);
         if (added == -EINVAL)
             code = GRPC_STATUS_INVALID_ARGUMENT;
@@ -286,7 +286,7 @@ static grpc_status_code handle_heartbeat(coordinator *co, const ProtobufCMessage
     ri->applied_version = req->applied_version;
     ri->applied_step = req->applied_step;
     ri->tokens_per_s = req->tokens_per_s;
-    ri->last_heartbeat_ms = coord_now_mono_ms();
+    ri->last_heartbeat_ms = birdie_monotonic_ms();
     if (req->step > co->step)
         co->step = req->step;
     char err[COORD_MSG_MAX];
@@ -363,7 +363,7 @@ static grpc_status_code handle_get_status(coordinator *co, const ProtobufCMessag
     r.mixture = build_current_mixture(&a, co);
     r.last_eval = build_eval_summary(&a, co, co->last_eval_step, co->last_loss_sum, co->last_tokens);
     r.ranks = msg_arena_alloc(&a, (size_t)co->world_size * sizeof(*r.ranks));
-    int64_t now = coord_now_mono_ms();
+    int64_t now = birdie_monotonic_ms();
     for (int i = 0; r.ranks && i < co->world_size; i++) {
         Birdie__V1__RankStatus *rs = msg_arena_alloc(&a, sizeof(*rs));
         if (!rs)

@@ -220,7 +220,7 @@ static void apply_decision(coordinator *co, decide_result *res)
 
 static void check_round_deadline(coordinator *co)
 {
-    if (!eval_round_expired(&co->round, coord_now_mono_ms()))
+    if (!eval_round_expired(&co->round, birdie_monotonic_ms()))
         return;
     char missing[256], reason[COORD_MSG_MAX], ignored[COORD_MSG_MAX];
     eval_round_missing(&co->round, missing, sizeof(missing));

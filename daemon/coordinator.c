@@ -21,13 +21,6 @@ int64_t coord_now_unix_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t coord_now_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 const char *run_state_name(run_state s)
 {
     static const char *const names[] = {"starting", "running", "paused", "stopping", "finished", "failed"};

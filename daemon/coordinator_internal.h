@@ -17,6 +17,7 @@
 #include "daemon/decide_worker.h"
 #include "daemon/eval_round.h"
 #include "daemon/store.h"
+#include "worker/clock.h"
 
 #define COORD_TICK_MS 50
 #define COORD_OUTSTANDING_REQUESTS 8 /* request_call slots kept armed, for bursts of calls */
@@ -164,9 +165,8 @@ struct coordinator {
     store_checkpoint_row last_checkpoint; /* newest recorded checkpoint of the run */
 };
 
-/* time */
+/* time: wall-clock milliseconds for the store; deadlines use birdie_monotonic_ms (worker/clock.h) */
 int64_t coord_now_unix_ms(void);
-int64_t coord_now_mono_ms(void);
 
 /* coord_calls.c */
 void coord_request_call(coordinator *co);

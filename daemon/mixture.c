@@ -1,4 +1,5 @@
-/* mixture: see mixture.h. */
+/* mixture: see mixture.h. The rules are worker/objectives/mixture_rules.h's, shared with the config
+ * path and the scheduler; this file looks arms up by name and words the coordinator's messages. */
 #include "daemon/mixture.h"
 
 #include <errno.h>
@@ -6,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "worker/objectives/mixture_rules.h"
 
 static int arm_index(int n_arms, const char *const *arm_names, const char *name)
 {
@@ -15,35 +18,26 @@ static int arm_index(int n_arms, const char *const *arm_names, const char *name)
     return -1;
 }
 
-static int check_weight(const char *arm, double w, char *err, size_t errlen)
+static int weight_error(birdie_mixture_fault f, const char *arm, double w, char *err, size_t errlen)
 {
-    if (isnan(w) || isinf(w)) {
+    if (f == BIRDIE_MIXTURE_NOT_FINITE)
         snprintf(err, errlen, "weight of arm '%s' is not finite (%g)", arm, w);
-        return -EINVAL;
-    }
-    if (w < 0) {
+    else
         snprintf(err, errlen, "weight of arm '%s' is negative (%g)", arm, w);
-        return -EINVAL;
-    }
-    return 0;
+    return -EINVAL;
 }
 
 int mixture_normalise(int n_arms, const char *const *arm_names, double *weights, char *err, size_t errlen)
 {
-    double sum = 0;
-    for (int i = 0; i < n_arms; i++) {
-        int rc = check_weight(arm_names[i], weights[i], err, errlen);
-        if (rc)
-            return rc;
-        sum += weights[i];
-    }
-    if (!(sum > 0) || isinf(sum)) {
-        snprintf(err, errlen, "weights sum to %g; at least one arm needs a positive finite weight", sum);
-        return -EINVAL;
-    }
-    for (int i = 0; i < n_arms; i++)
-        weights[i] /= sum;
-    return 0;
+    int at;
+    double sum;
+    birdie_mixture_fault f = birdie_mixture_check_normalise(n_arms, weights, &at, &sum);
+    if (f == BIRDIE_MIXTURE_OK)
+        return 0;
+    if (at >= 0)
+        return weight_error(f, arm_names[at], weights[at], err, errlen);
+    snprintf(err, errlen, "weights sum to %g; at least one arm needs a positive finite weight", sum);
+    return -EINVAL;
 }
 
 int mixture_from_named(int n_arms, const char *const *arm_names, size_t n_named, const char *const *names,
@@ -63,15 +57,17 @@ int mixture_from_named(int n_arms, const char *const *arm_names, size_t n_named,
     for (size_t k = 0; rc == 0 && k < n_named; k++) {
         const char *name = names[k] ? names[k] : "";
         int i = arm_index(n_arms, arm_names, name);
-        if (i < 0) {
+        birdie_mixture_fault f = birdie_mixture_arm_fault(i, seen);
+        if (f == BIRDIE_MIXTURE_UNKNOWN_ARM) {
             snprintf(err, errlen, "unknown arm '%s' (weights[%zu])", name, k);
             rc = -EINVAL;
-        } else if (seen[i]) {
+        } else if (f == BIRDIE_MIXTURE_REPEATED_ARM) {
             snprintf(err, errlen, "arm '%s' is given twice", name);
             rc = -EINVAL;
         } else {
-            rc = check_weight(name, weights[k], err, errlen);
-            seen[i] = 1;
+            f = birdie_mixture_weight_fault(weights[k]);
+            if (f != BIRDIE_MIXTURE_OK)
+                rc = weight_error(f, name, weights[k], err, errlen);
             w[i] = weights[k];
         }
     }
@@ -86,18 +82,12 @@ int mixture_from_named(int n_arms, const char *const *arm_names, size_t n_named,
 
 void mixture_uniform_by_class(int n_arms, const char *const *arm_classes, double *out_weights)
 {
-    int n_classes = 0;
+    int ids[n_arms > 0 ? n_arms : 1]; /* each class named by its first arm */
     for (int i = 0; i < n_arms; i++) {
-        int first = 1;
-        for (int j = 0; j < i; j++)
+        ids[i] = i;
+        for (int j = 0; j < i && ids[i] == i; j++)
             if (strcmp(arm_classes[i], arm_classes[j]) == 0)
-                first = 0;
-        n_classes += first;
+                ids[i] = j;
     }
-    for (int i = 0; i < n_arms; i++) {
-        int in_class = 0;
-        for (int j = 0; j < n_arms; j++)
-            in_class += strcmp(arm_classes[i], arm_classes[j]) == 0;
-        out_weights[i] = 1.0 / ((double)n_classes * (double)in_class);
-    }
+    birdie_class_uniform(n_arms, ids, out_weights);
 }

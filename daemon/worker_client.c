@@ -45,13 +45,6 @@ static int rpc_fail(const char *what, const rpc_status *st, char *err, size_t er
     return WORKER_RPC_ERR(st->code);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int take_register_reply(worker_client *wc, const Birdie__V1__RegisterResponse *r, char *err, size_t errlen)
 {
     wc->run_name = strdup(r->run_name);
@@ -80,7 +73,7 @@ static int do_register(worker_client *wc, int connect_timeout_ms, char *err, siz
     req.world_size = wc->world_size;
     req.hostname = host;
     req.pid = getpid();
-    int64_t give_up = mono_ms() + connect_timeout_ms;
+    int64_t give_up = birdie_monotonic_ms() + connect_timeout_ms;
     int backoff_ms = 50;
     for (;;) {
         ProtobufCMessage *resp = NULL;
@@ -91,7 +84,7 @@ static int do_register(worker_client *wc, int connect_timeout_ms, char *err, siz
             protobuf_c_message_free_unpacked(resp, NULL);
             return rc;
         }
-        if (st.code != GRPC_STATUS_UNAVAILABLE || mono_ms() + backoff_ms > give_up)
+        if (st.code != GRPC_STATUS_UNAVAILABLE || birdie_monotonic_ms() + backoff_ms > give_up)
             return rpc_fail("Register", &st, err, errlen);
         struct timespec ts = {.tv_sec = backoff_ms / 1000, .tv_nsec = (long)(backoff_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -344,13 +337,13 @@ void worker_client_poll(worker_client *wc, worker_directive *out, double *weight
 
 int worker_client_wait(worker_client *wc, int64_t min_version, int wake, int timeout_ms)
 {
-    int64_t until = mono_ms() + timeout_ms;
+    int64_t until = birdie_monotonic_ms() + timeout_ms;
     pthread_mutex_lock(&wc->mu);
     for (;;) {
         int ok = ((wake & WORKER_WAKE_VERSION) && wc->dir.version >= min_version ? WORKER_WAKE_VERSION : 0) |
                  ((wake & WORKER_WAKE_PAUSE) && wc->dir.pause ? WORKER_WAKE_PAUSE : 0) |
                  ((wake & WORKER_WAKE_STOP) && wc->dir.stop ? WORKER_WAKE_STOP : 0);
-        int64_t left = until - mono_ms();
+        int64_t left = until - birdie_monotonic_ms();
         if (ok || left <= 0 || wc->closing) {
             pthread_mutex_unlock(&wc->mu);
             return ok;

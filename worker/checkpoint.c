@@ -22,14 +22,6 @@ typedef struct ckpt_header {
     int32_t n_arms, has_sched;
 } ckpt_header;
 
-uint64_t birdie_fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* ---- writing ---- */
 
 typedef struct hashed_writer {

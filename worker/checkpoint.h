@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "worker/fnv.h" /* the checksum; also for callers hashing a run's config */
+
 typedef struct birdie_checkpoint {
     int64_t step; /* optimizer steps done */
     size_t n_params;
@@ -50,9 +52,5 @@ int birdie_checkpoint_load_latest(const char *dir, birdie_checkpoint *ckpt, char
 int birdie_checkpoint_load_file(const char *path, birdie_checkpoint *ckpt, char *err, size_t errlen);
 
 void birdie_checkpoint_free(birdie_checkpoint *ckpt);
-
-/* 64-bit FNV-1a, continued from h (start with BIRDIE_FNV_OFFSET). */
-#define BIRDIE_FNV_OFFSET 0xcbf29ce484222325ull
-uint64_t birdie_fnv1a(uint64_t h, const void *data, size_t n);
 
 #endif

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "worker/scheduler_defaults.h"
+
 typedef enum { KEY_INT, KEY_LONG, KEY_U64, KEY_DOUBLE, KEY_BOOL, KEY_STRING, KEY_CHOICE } key_type;
 
 typedef struct config_key {
@@ -67,13 +69,16 @@ static const config_key keys[] = {
      "fixed validation rows per arm (the scheduler's input)"},
     {"scheduler", "warmup_steps", KEY_LONG, FIELD(warmup_steps), "0", 0, 1e12, NULL,
      "class-uniform mixture before this step; 0 = steps/30 (§7.5)"},
-    {"scheduler", "fit_iters", KEY_INT, FIELD(fit_iters), "200", 1, 100000, NULL,
-     "reward-model AdamW steps per evaluation"},
-    {"scheduler", "candidates", KEY_INT, FIELD(candidates), "2048", 8, 1 << 20, NULL, "candidate mixtures scored"},
-    {"scheduler", "top_k", KEY_INT, FIELD(top_k), "8", 1, 1024, NULL, "the next mixture is the mean of the best top_k"},
-    {"scheduler", "rm_hidden", KEY_INT, FIELD(rm_hidden), "128", 2, 4096, NULL,
-     "reward-model width (even); §7.5 allows 128 or 256, and 128 keeps a decision near 0.5 s on one core"},
-    {"scheduler", "rm_layers", KEY_INT, FIELD(rm_layers), "4", 1, 64, NULL, "reward-model Gated SSM blocks"},
+    {"scheduler", "fit_iters", KEY_INT, FIELD(fit_iters), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_FIT_ITERS), 1,
+     100000, NULL, "reward-model AdamW steps per evaluation"},
+    {"scheduler", "candidates", KEY_INT, FIELD(candidates), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_CANDIDATES),
+     8, 1 << 20, NULL, "candidate mixtures scored"},
+    {"scheduler", "top_k", KEY_INT, FIELD(top_k), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_TOP_K), 1, 1024, NULL,
+     "the next mixture is the mean of the best top_k"},
+    {"scheduler", "rm_hidden", KEY_INT, FIELD(rm_hidden), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_HIDDEN), 2,
+     4096, NULL, "reward-model width (even); §7.5 allows 128 or 256, and 128 keeps a decision near 0.5 s on one core"},
+    {"scheduler", "rm_layers", KEY_INT, FIELD(rm_layers), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_LAYERS), 1, 64,
+     NULL, "reward-model Gated SSM blocks"},
     {"scheduler", "apply_lag", KEY_LONG, FIELD(apply_lag), "0", 0, 1e9, NULL,
      "with a coordinator: steps trained with the old mixture while a decision is computed; it then applies "
      "from evaluation step + 1 + apply_lag (at the latest from the next evaluation step) on every rank; "

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "daemon/scheduler/candidates.h"
 #include "daemon/scheduler/reward.h"
 #include "daemon/scheduler/sched_internal.h"
+#include "worker/clock.h"
 
 #define BENCH_CLASSES 7
 
@@ -91,11 +91,10 @@ double birdie_sched_bench_decision_seconds(int n_arms, int history_len, int hidd
         loss_sum[i] = bench_loss(i, history_len) * tokens[i];
     }
     birdie_sched_input in = {.step = s->last_step + 100, .n_arms = n_arms, .loss_sum = loss_sum, .tokens = tokens};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = birdie_monotonic_seconds();
     rc = birdie_sched_observe(s, &in, &d, err, errlen);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    result = rc != 0 ? rc : (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double t1 = birdie_monotonic_seconds();
+    result = rc != 0 ? rc : t1 - t0;
 out:
     birdie_decision_free(&d);
     birdie_sched_free(s);

@@ -194,13 +194,3 @@ int br_str(byte_reader *r, char *dst, size_t max_len, const char *field)
     dst[n] = '\0';
     return 0;
 }
-
-uint64_t sched_fnv1a64(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}

@@ -42,7 +42,4 @@ int br_f32s(byte_reader *r, float *v, size_t n, const char *field);
 /* A string of at most max_len bytes into dst (max_len + 1 bytes); -1 when longer or cut short. */
 int br_str(byte_reader *r, char *dst, size_t max_len, const char *field);
 
-/* FNV-1a, 64 bit: the state's trailing checksum (catches truncation and bit rot, not tampering). */
-uint64_t sched_fnv1a64(const uint8_t *p, size_t n);
-
 #endif

@@ -1,21 +1,23 @@
-/* daemon/scheduler/sched_config.c: the scheduler's defaults (§3.5, §3.8, §7.5) and the check of a
- * config. A config is rejected with the offending field named; nothing is clamped or repaired. */
+/* daemon/scheduler/sched_config.c: the scheduler's defaults (§3.5, §3.8, §7.5; those a run's config
+ * also exposes come from worker/scheduler_defaults.h) and the check of a config. A config is
+ * rejected with the offending field named; nothing is clamped or repaired. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "daemon/scheduler/sched_internal.h"
+#include "worker/scheduler_defaults.h"
 
 void birdie_sched_config_defaults(birdie_sched_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->seed = 0;
-    cfg->hidden = 256;
-    cfg->layers = 4;
-    cfg->fit_iters = 200;
-    cfg->candidates = 2048;
-    cfg->top_k = 8;
+    cfg->hidden = BIRDIE_SCHED_DEFAULT_HIDDEN;
+    cfg->layers = BIRDIE_SCHED_DEFAULT_LAYERS;
+    cfg->fit_iters = BIRDIE_SCHED_DEFAULT_FIT_ITERS;
+    cfg->candidates = BIRDIE_SCHED_DEFAULT_CANDIDATES;
+    cfg->top_k = BIRDIE_SCHED_DEFAULT_TOP_K;
     cfg->warmup_step = 100;
     cfg->noise = 0.02;
     cfg->explore = (birdie_explore_params){

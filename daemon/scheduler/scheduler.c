@@ -20,6 +20,7 @@
 #include "daemon/scheduler/rm_fit.h"
 #include "daemon/scheduler/sched_internal.h"
 #include "daemon/scheduler/sched_rng.h"
+#include "worker/objectives/mixture_rules.h"
 
 #define MIXTURE_SUM_TOLERANCE 1e-6
 #define MAX_MEAN_LOSS 1e6 /* nats per token; anything above is a broken evaluation, not a loss */
@@ -67,8 +68,7 @@ static int copy_arms(birdie_sched *s, const birdie_sched_config *cfg)
         s->class_size[cfg->arm_class[i]]++;
     }
     sched_class_weights(s->arm_class, N, cfg->n_classes, s->class_weight);
-    for (int i = 0; i < N; i++)
-        s->uniform[i] = s->class_weight[i] / (double)cfg->n_classes;
+    birdie_class_uniform(N, s->arm_class, s->uniform);
     memcpy(s->mixture, s->uniform, (size_t)N * sizeof(double));
     s->cfg.arm_names = (const char *const *)s->names;
     s->cfg.arm_class = s->arm_class;
@@ -160,7 +160,7 @@ static int check_weights(const birdie_sched *s, const double *w, const char *wha
 {
     double total = 0.0;
     for (int i = 0; i < s->cfg.n_arms; i++) {
-        if (!isfinite(w[i]) || w[i] < 0.0)
+        if (birdie_mixture_weight_fault(w[i]) != BIRDIE_MIXTURE_OK)
             FAIL(-EINVAL, "%s: weight of arm '%s' is %g (must be finite and >= 0)", what, s->names[i], w[i]);
         total += w[i];
     }

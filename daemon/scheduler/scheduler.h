@@ -60,7 +60,7 @@ typedef struct birdie_sched_config {
     const int *arm_class; /* (n_arms) objective class of each arm, in [0, n_classes) */
     int n_classes; /* every class holds at least one arm */
     uint64_t seed;
-    int hidden; /* D, width of the reward model (even): 256 */
+    int hidden; /* D, width of the reward model (even): 128 */
     int layers; /* Gated SSM blocks: 4 */
     int fit_iters; /* AdamW steps per evaluation: 200 */
     int candidates; /* M candidate actions: 2,048 */

@@ -21,6 +21,7 @@
 
 #include "daemon/scheduler/bytes.h"
 #include "daemon/scheduler/sched_internal.h"
+#include "worker/fnv.h"
 
 #define STATE_MAGIC "BIRDSCHD"
 #define STATE_MAGIC_LEN 8
@@ -84,7 +85,7 @@ int birdie_sched_save(const birdie_sched *s, uint8_t **buf, size_t *len, char *e
     bw_f32s(&w, s->rm.adam_m, s->rm.n_params);
     bw_f32s(&w, s->rm.adam_v, s->rm.n_params);
     if (!w.failed)
-        bw_u64(&w, sched_fnv1a64(w.buf, w.len));
+        bw_u64(&w, birdie_fnv1a(BIRDIE_FNV_OFFSET, w.buf, w.len));
     if (w.failed) {
         free(w.buf);
         FAIL(-ENOMEM, "scheduler state: out of memory while saving");
@@ -324,7 +325,7 @@ int birdie_sched_load(const uint8_t *buf, size_t len, const birdie_sched_config 
     uint64_t stored = 0;
     for (int i = 0; i < 8; i++)
         stored |= (uint64_t)buf[body + i] << (8 * i);
-    if (stored != sched_fnv1a64(buf, body))
+    if (stored != birdie_fnv1a(BIRDIE_FNV_OFFSET, buf, body))
         FAIL(-EBADMSG, "scheduler state: checksum mismatch (corrupt or truncated buffer of %zu bytes)", len);
     byte_reader r = {buf, body, STATE_MAGIC_LEN, NULL};
     uint32_t version = 0, flags = 0;

@@ -181,6 +181,11 @@ static void test_fnv1a_published_vectors(void **state)
     assert_true(birdie_fnv1a(BIRDIE_FNV_OFFSET, "", 0) == 0xcbf29ce484222325ull);
     assert_true(birdie_fnv1a(BIRDIE_FNV_OFFSET, "a", 1) == 0xaf63dc4c8601ec8cull);
     assert_true(birdie_fnv1a(BIRDIE_FNV_OFFSET, "foobar", 6) == 0x85944171f73967e8ull);
+    /* and the 32-bit variant (arm names, the corpus lexicon) */
+    assert_true(birdie_fnv1a32(BIRDIE_FNV32_OFFSET, "", 0) == 0x811c9dc5u);
+    assert_true(birdie_fnv1a32(BIRDIE_FNV32_OFFSET, "a", 1) == 0xe40c292cu);
+    assert_true(birdie_fnv1a32(BIRDIE_FNV32_OFFSET, "foobar", 6) == 0xbf9cf968u);
+    assert_true(birdie_fnv1a32(birdie_fnv1a32(BIRDIE_FNV32_OFFSET, "foo", 3), "bar", 3) == 0xbf9cf968u);
     /* continuing a hash over pieces equals hashing the whole (the writer hashes section by section) */
     uint8_t buf[1000];
     for (size_t i = 0; i < sizeof buf; i++)

@@ -17,6 +17,7 @@
 #include "daemon/mixture.h"
 #include "daemon/rpc_wire.h"
 #include "daemon/token.h"
+#include "worker/clock.h"
 
 static const char *const arms[3] = {"a", "b", "c"};
 
@@ -94,6 +95,73 @@ static void test_uniform_by_class(void **state)
     assert_true(fabs(w[0] - 0.5) < 1e-12);
     for (int i = 1; i < 4; i++)
         assert_true(fabs(w[i] - 1.0 / 6.0) < 1e-12);
+}
+
+/* The messages of the set-mixture path, word for word (the config path's are pinned in
+ * tests/objectives/test_mixture.c). */
+static void test_mixture_messages_pinned(void **state)
+{
+    char err[256];
+    double out[3];
+    const char *a[1] = {"a"}, *zzz[2] = {"b", "zzz"}, *dup[2] = {"a", "a"}, *ab[2] = {"a", "b"};
+    double one[1] = {1}, neg[1] = {-0.5}, nan1[1] = {NAN}, inf1[1] = {-INFINITY}, zero[1] = {0}, two[2] = {1, 1},
+           huge[2] = {1e308, 1e308};
+    const struct {
+        size_t n;
+        const char *const *names;
+        const double *w;
+        const char *says;
+    } cases[] = {
+        {2, zzz, two, "unknown arm 'zzz' (weights[1])"},
+        {1, a, neg, "weight of arm 'a' is negative (-0.5)"},
+        {1, a, nan1, "weight of arm 'a' is not finite (nan)"},
+        {1, a, inf1, "weight of arm 'a' is not finite (-inf)"},
+        {1, a, zero, "weights sum to 0; at least one arm needs a positive finite weight"},
+        {2, ab, huge, "weights sum to inf; at least one arm needs a positive finite weight"},
+        {2, dup, two, "arm 'a' is given twice"},
+        {0, a, one, "no weights given; name at least one arm"},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        assert_int_equal(mixture_from_named(3, arms, cases[k].n, cases[k].names, cases[k].w, out, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, cases[k].says);
+    }
+    double direct[3] = {1, -0.25, 0.5};
+    assert_int_equal(mixture_normalise(3, arms, direct, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "weight of arm 'b' is negative (-0.25)");
+}
+
+/* Today's exact class-uniform mixture for the classes of the default grid (7 classes of 1, 1, 2, 4,
+ * 13, 24 and 16 arms), bit for bit: the same rule gives the scheduler's a0. */
+static void test_uniform_by_class_default_grid_pinned(void **state)
+{
+    static const int count[7] = {1, 1, 2, 4, 13, 24, 16};
+    static const char *const names[7] = {"ntp", "plm", "copy", "dshuf", "infill", "ae", "sc"};
+    static const double want[7] = {0x1.2492492492492p-3, 0x1.2492492492492p-3, 0x1.2492492492492p-4,
+                                   0x1.2492492492492p-5, 0x1.6816816816817p-7, 0x1.8618618618618p-8,
+                                   0x1.2492492492492p-7};
+    const char *classes[61];
+    int cls[61], n = 0;
+    for (int c = 0; c < 7; c++)
+        for (int k = 0; k < count[c]; k++, n++) {
+            classes[n] = names[c];
+            cls[n] = c;
+        }
+    double w[61];
+    mixture_uniform_by_class(n, classes, w);
+    for (int i = 0; i < n; i++)
+        if (w[i] != want[cls[i]])
+            fail_msg("arm %d: %a, pinned %a", i, w[i], want[cls[i]]);
+}
+
+/* The daemon's millisecond deadlines and the worker's second timers read one clock. */
+static void test_monotonic_ms_and_seconds_agree(void **state)
+{
+    int64_t before = birdie_monotonic_ms();
+    double s = birdie_monotonic_seconds();
+    int64_t after = birdie_monotonic_ms();
+    assert_true(before <= after);
+    assert_true((double)before <= s * 1000.0 + 1e-6 && s * 1000.0 < (double)after + 1.0);
 }
 
 static void test_eval_round_sums_and_completes(void **state)
@@ -183,6 +251,9 @@ int main(void)
         cmocka_unit_test(test_mixture_rejects_bad_input),
         cmocka_unit_test(test_mixture_sum_below_one_is_normalised),
         cmocka_unit_test(test_uniform_by_class),
+        cmocka_unit_test(test_mixture_messages_pinned),
+        cmocka_unit_test(test_uniform_by_class_default_grid_pinned),
+        cmocka_unit_test(test_monotonic_ms_and_seconds_agree),
         cmocka_unit_test(test_eval_round_sums_and_completes),
         cmocka_unit_test(test_eval_round_deadline_and_bad_values),
         cmocka_unit_test(test_token_load),

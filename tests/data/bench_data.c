@@ -15,16 +15,10 @@
 #include "worker/data/corpus.h"
 #include "worker/data/shard.h"
 #include "worker/source.h"
+#include "worker/clock.h"
 #include "worker/vocab.h"
 
 enum { WINDOW = 512, SHARD_TOKENS = 16 << 20 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void die(const char *what, const char *err)
 {
@@ -45,12 +39,12 @@ static void bench_generation(double budget)
     if (birdie_corpus_open(&corpus, 1, err, sizeof err) < 0)
         die("corpus", err);
     static uint8_t doc[BIRDIE_CORPUS_DOC_MAX];
-    double t0 = now(), t;
+    double t0 = birdie_monotonic_seconds(), t;
     uint64_t bytes = 0, k = 0;
     do {
         for (int i = 0; i < 256; i++)
             bytes += birdie_corpus_document(corpus, BIRDIE_SPLIT_TRAIN, k++, doc, BIRDIE_CORPUS_DOC_MAX);
-    } while ((t = now() - t0) < budget);
+    } while ((t = birdie_monotonic_seconds() - t0) < budget);
     report("synthetic documents", (double)bytes, t);
     birdie_corpus_close(corpus);
 }
@@ -58,7 +52,7 @@ static void bench_generation(double budget)
 static void bench_windows(const char *name, const birdie_source *src, double budget)
 {
     int32_t *out = malloc(WINDOW * sizeof *out);
-    double t0 = now(), t;
+    double t0 = birdie_monotonic_seconds(), t;
     uint64_t windows = 0;
     do {
         for (int i = 0; i < 256; i++, windows++) {
@@ -66,7 +60,7 @@ static void bench_windows(const char *name, const birdie_source *src, double bud
             if (birdie_source_window(src, &rng, out, WINDOW) < 0)
                 die(name, "window failed");
         }
-    } while ((t = now() - t0) < budget);
+    } while ((t = birdie_monotonic_seconds() - t0) < budget);
     report(name, (double)windows * WINDOW, t);
     free(out);
 }
@@ -103,11 +97,11 @@ int main(int argc, char **argv)
     free(tokens);
     char list[4096];
     snprintf(list, sizeof list, "%s,%s", paths[0], paths[1]);
-    double t0 = now();
+    double t0 = birdie_monotonic_seconds();
     birdie_source *shards;
     if (birdie_source_open_shards(&shards, list, err, sizeof err) < 0)
         die("shard source", err);
-    report("shard open + validation", (double)birdie_source_tokens(shards), now() - t0);
+    report("shard open + validation", (double)birdie_source_tokens(shards), birdie_monotonic_seconds() - t0);
     bench_windows("shard windows of 512", shards, budget);
     birdie_source_close(shards);
     unlink(paths[0]), unlink(paths[1]), rmdir(dir);

@@ -16,6 +16,7 @@
 
 #include "daemon/scheduler/sched_internal.h"
 #include "tests/scheduler/sched_test_util.h"
+#include "worker/scheduler_defaults.h"
 
 enum { ARMS = 5, CLASSES = 3 };
 static const int test_classes[ARMS] = {0, 0, 0, 1, 2};
@@ -112,6 +113,49 @@ static void test_uniform_mixture_and_names(void **state)
     assert_null(birdie_sched_arm_name(s, 5));
     assert_int_equal(birdie_sched_arm_class(s, 3), 1);
     birdie_sched_free(s);
+}
+
+/* Today's exact a0 for the classes of the default grid (7 classes of 1, 1, 2, 4, 13, 24 and 16 arms),
+ * bit for bit: a0 starts every Birdie run and is saved in its checkpoints. */
+static void test_uniform_default_grid_pinned(void **state)
+{
+    (void)state;
+    static const int count[7] = {1, 1, 2, 4, 13, 24, 16};
+    static const double want[7] = {0x1.2492492492492p-3, 0x1.2492492492492p-3, 0x1.2492492492492p-4,
+                                   0x1.2492492492492p-5, 0x1.6816816816817p-7, 0x1.8618618618618p-8,
+                                   0x1.2492492492492p-7};
+    int cls[61], n = 0;
+    for (int c = 0; c < 7; c++)
+        for (int k = 0; k < count[c]; k++)
+            cls[n++] = c;
+    birdie_sched_config cfg;
+    sched_test_config(&cfg, n, cls, 7, 1);
+    birdie_sched *s = NULL;
+    char err[256];
+    assert_int_equal(birdie_sched_create(&cfg, &s, err, sizeof(err)), 0);
+    double a0[61];
+    birdie_sched_uniform_mixture(s, a0);
+    for (int i = 0; i < n; i++)
+        if (a0[i] != want[cls[i]])
+            fail_msg("arm %d: %a, pinned %a", i, a0[i], want[cls[i]]);
+    birdie_sched_free(s);
+}
+
+/* The library's defaults are a default config's (worker/scheduler_defaults.h): the reward-model
+ * width a run uses is 128, as it was when the config and the library kept separate tables (the
+ * library's said 256, which no run used: the config always overrode it). */
+static void test_defaults_are_the_configs(void **state)
+{
+    (void)state;
+    birdie_sched_config cfg;
+    birdie_sched_config_defaults(&cfg);
+    assert_int_equal(cfg.hidden, 128);
+    assert_int_equal(cfg.layers, 4);
+    assert_int_equal(cfg.fit_iters, 200);
+    assert_int_equal(cfg.candidates, 2048);
+    assert_int_equal(cfg.top_k, 8);
+    assert_int_equal(cfg.hidden, BIRDIE_SCHED_DEFAULT_HIDDEN);
+    assert_string_equal(BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_HIDDEN), "128");
 }
 
 static void test_predict_needs_history(void **state)
@@ -463,6 +507,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_uniform_mixture_and_names),
+        cmocka_unit_test(test_uniform_default_grid_pinned),
+        cmocka_unit_test(test_defaults_are_the_configs),
         cmocka_unit_test(test_predict_needs_history),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_decision_record),

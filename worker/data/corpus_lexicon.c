@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/fnv.h"
+
 /* The lexicon's draws use a step value that no split uses (splits are steps 0 and 1). */
 #define LEXICON_STEP UINT64_MAX
 
@@ -84,18 +86,10 @@ typedef struct word_set {
     uint8_t *len;
 } word_set;
 
-static uint32_t hash_text(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 16777619u;
-    return h;
-}
-
 /* Returns 1 if inserted, 0 if it was already present. The set stores the caller's pointer. */
 static int word_set_insert(word_set *set, const char *s, size_t n)
 {
-    uint32_t i = hash_text(s, n) & (set->cap - 1);
+    uint32_t i = birdie_fnv1a32(BIRDIE_FNV32_OFFSET, s, n) & (set->cap - 1);
     while (set->text[i]) {
         if (set->len[i] == n && memcmp(set->text[i], s, n) == 0)
             return 0;

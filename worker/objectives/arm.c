@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/fnv.h"
 #include "worker/vocab.h"
 
 #define LEN_LIMIT 65536
@@ -115,14 +116,6 @@ static void percent(char *buf, size_t len, double f)
     snprintf(buf, len, "%.6g", f * 100.0);
 }
 
-static uint32_t fnv1a(const char *s)
-{
-    uint32_t h = 2166136261u;
-    while (*s)
-        h = (h ^ (uint8_t)*s++) * 16777619u;
-    return h;
-}
-
 static void generate_name(birdie_arm *arm)
 {
     char b[256];
@@ -159,7 +152,8 @@ static void generate_name(birdie_arm *arm)
     if (strlen(b) < sizeof arm->name)
         strcpy(arm->name, b);
     else
-        snprintf(arm->name, sizeof arm->name, "%.38s.%08x", b, (unsigned)fnv1a(b));
+        snprintf(arm->name, sizeof arm->name, "%.38s.%08x", b,
+                 (unsigned)birdie_fnv1a32(BIRDIE_FNV32_OFFSET, b, strlen(b)));
 }
 
 /* Standard normal CDF. */

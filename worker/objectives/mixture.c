@@ -1,5 +1,7 @@
 /* worker/objectives/mixture.c: named and explicit mixtures over an arm set, validation and the
- * arm draw (contract in mixture.h). It does not change mixtures over time (the scheduler does). */
+ * arm draw (contract in mixture.h). The rules themselves (class-uniform, what is valid) are
+ * mixture_rules.h's, shared with the coordinator and the scheduler; this file parses and words the
+ * config path's messages. It does not change mixtures over time (the scheduler does). */
 #include "worker/objectives/mixture.h"
 
 #include <errno.h>
@@ -8,24 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/objectives/mixture_rules.h"
+
 int birdie_mixture_normalise(const birdie_arm_set *set, double *weights, char *err, size_t errlen)
 {
-    double sum = 0.0;
-    for (int i = 0; i < set->n; i++) {
-        if (!isfinite(weights[i]) || weights[i] < 0.0) {
-            snprintf(err, errlen, "mixture: arm '%s' has weight %g (weights are finite and >= 0)", set->arms[i].name,
-                     weights[i]);
-            return -EINVAL;
-        }
-        sum += weights[i];
-    }
-    if (!(sum > 0.0) || !isfinite(sum)) {
+    int at;
+    double sum;
+    if (birdie_mixture_check_normalise(set->n, weights, &at, &sum) == BIRDIE_MIXTURE_OK)
+        return 0;
+    if (at >= 0)
+        snprintf(err, errlen, "mixture: arm '%s' has weight %g (weights are finite and >= 0)", set->arms[at].name,
+                 weights[at]);
+    else
         snprintf(err, errlen, "mixture: the weights of the %d arms sum to %g (need a finite sum > 0)", set->n, sum);
-        return -EINVAL;
-    }
-    for (int i = 0; i < set->n; i++)
-        weights[i] /= sum;
-    return 0;
+    return -EINVAL;
 }
 
 int birdie_mixture_draw(const double *weights, int n, birdie_rng *rng)
@@ -45,12 +43,10 @@ int birdie_mixture_draw(const double *weights, int n, birdie_rng *rng)
 
 static void class_uniform(const birdie_arm_set *set, double *weights)
 {
-    int count[BIRDIE_NUM_OBJECTIVE_CLASSES] = {0}, classes = 0;
+    int cls[BIRDIE_MAX_ARMS];
     for (int i = 0; i < set->n; i++)
-        if (count[set->arms[i].cls]++ == 0)
-            classes++;
-    for (int i = 0; i < set->n; i++)
-        weights[i] = 1.0 / classes / count[set->arms[i].cls];
+        cls[i] = (int)set->arms[i].cls;
+    birdie_class_uniform(set->n, cls, weights);
 }
 
 /* Adds w, split equally, to the arms that `match` accepts; returns how many there were. */
@@ -123,7 +119,7 @@ static int explicit_weights(const birdie_arm_set *set, const char *spec, double 
         snprintf(err, errlen, "mixture: out of memory");
         return -ENOMEM;
     }
-    char *given = calloc((size_t)set->n, 1);
+    unsigned char *given = calloc((size_t)set->n, 1);
     int rc = given ? 0 : -ENOMEM;
     char *save = NULL;
     for (char *item = strtok_r(copy, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
@@ -142,17 +138,17 @@ static int explicit_weights(const birdie_arm_set *set, const char *spec, double 
         char *end;
         double w = strtod(eq + 1, &end);
         end += strspn(end, " \t");
-        if (a < 0) {
+        birdie_mixture_fault f = birdie_mixture_arm_fault(a, given);
+        if (f == BIRDIE_MIXTURE_UNKNOWN_ARM) {
             snprintf(err, errlen, "mixture: unknown arm '%s'", item);
             rc = -EINVAL;
-        } else if (given[a]) {
+        } else if (f == BIRDIE_MIXTURE_REPEATED_ARM) {
             snprintf(err, errlen, "mixture: arm '%s' given twice", item);
             rc = -EINVAL;
         } else if (end == eq + 1 || *end) {
             snprintf(err, errlen, "mixture: arm '%s': weight '%s' is not a number", item, eq + 1);
             rc = -EINVAL;
         } else {
-            given[a] = 1;
             weights[a] = w;
         }
     }

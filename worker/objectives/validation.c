@@ -6,14 +6,7 @@
 
 #include "worker/objectives/build.h"
 #include "worker/objectives/build_impl.h"
-
-static uint64_t fnv1a64(const char *s)
-{
-    uint64_t h = 14695981039346656037ull;
-    while (*s)
-        h = (h ^ (uint8_t)*s++) * 1099511628211ull;
-    return h;
-}
+#include "worker/fnv.h"
 
 int birdie_build_validation(const birdie_arm_set *arms, const birdie_source *val_src, uint64_t seed, int rows_per_arm,
                             int T, birdie_rows *out, birdie_pack_stats *stats, char *err, size_t errlen)
@@ -47,7 +40,7 @@ int birdie_build_validation(const birdie_arm_set *arms, const birdie_source *val
         stats = &local;
     for (int a = 0; a < arms->n && !rc; a++) {
         const birdie_arm *arm = &arms->arms[a];
-        uint64_t key = fnv1a64(arm->name);
+        uint64_t key = birdie_fnv1a(BIRDIE_FNV_OFFSET, arm->name, strlen(arm->name));
         for (int j = 0; j < rows_per_arm && !rc; j++) {
             birdie_rng base = birdie_rng_stream(seed, key, (uint64_t)j, BIRDIE_RNG_VALIDATION);
             birdie_row_streams streams = {base, birdie_rng_fork(&base, 1), birdie_rng_fork(&base, 2)};
