@@ -14,6 +14,7 @@
 
 #include "daemon/coordinator.h"
 #include "daemon/heartbeat_sender.h"
+#include "daemon/local_scheduler.h"
 #include "daemon/thread_cpu.h"
 #include "daemon/worker_client.h"
 #include "worker/clock.h"
@@ -23,8 +24,9 @@ struct birdie_run_link {
     worker_client *wc;
     heartbeat_sender *beat; /* heartbeats leave from their own thread */
     coordinator *co; /* rank 0 only */
-    birdie_curriculum cur; /* rank 0 only: arms, initial mixture, the scheduler */
+    birdie_curriculum cur; /* rank 0 only: arms and initial mixture */
     int have_cur;
+    birdie_sched *sched; /* rank 0 under mixture = birdie: the scheduler behind the coordinator's decisions */
     FILE *log; /* rank 0: where the closing CPU line goes */
     double opened_at; /* monotonic seconds at open */
     /* the scheduler is used by the coordinator's decide thread and saved by the training thread */
@@ -44,21 +46,21 @@ typedef struct coordinator_announce {
 
 /* ---- decide: the scheduler, on the coordinator's decide thread ---- */
 
-static int decide_locked(birdie_curriculum *cur, int64_t step, const double *loss_sum, const double *tokens, int n_arms,
+static int decide_locked(birdie_sched *sched, int64_t step, const double *loss_sum, const double *tokens, int n_arms,
                          coordinator_decision *out, char *err, size_t errlen)
 {
-    if (!cur->sched) { /* a fixed mixture: the evaluation is recorded, nothing is decided */
+    if (!sched) { /* a fixed mixture: the evaluation is recorded, nothing is decided */
         out->new_mixture = 0;
         return 0;
     }
     /* out->new_weights holds the mixture in force. If it is not the scheduler's own last mixture (an
      * operator set one, or the store normalised it), it is handed in as a newer version; the
      * scheduler's numbering only has to be monotone, the coordinator assigns the published one. */
-    const double *own = birdie_sched_mixture(cur->sched);
+    const double *own = birdie_sched_mixture(sched);
     double diff = 0;
     for (int a = 0; a < n_arms; a++)
         diff = fmax(diff, fabs(own[a] - out->new_weights[a]));
-    uint64_t own_version = birdie_sched_mixture_version(cur->sched);
+    uint64_t own_version = birdie_sched_mixture_version(sched);
     birdie_sched_input in = {.step = step,
                              .n_arms = n_arms,
                              .loss_sum = loss_sum,
@@ -66,7 +68,7 @@ static int decide_locked(birdie_curriculum *cur, int64_t step, const double *los
                              .mixture = diff > 1e-9 ? out->new_weights : NULL,
                              .mixture_version = own_version + 1};
     birdie_decision d = {0};
-    int rc = birdie_sched_observe(cur->sched, &in, &d, err, errlen);
+    int rc = birdie_sched_observe(sched, &in, &d, err, errlen);
     if (rc < 0)
         return rc;
     memcpy(out->new_weights, d.mixture_out, (size_t)n_arms * sizeof *out->new_weights);
@@ -78,7 +80,7 @@ static int decide_locked(birdie_curriculum *cur, int64_t step, const double *los
     out->observed_reward = d.has_reward ? d.observed_score : NAN;
     out->fit_error = d.fit_mse_clean;
     if (out->record_text && out->record_cap)
-        birdie_decision_format(&d, cur->sched, out->record_text, out->record_cap);
+        birdie_decision_format(&d, sched, out->record_text, out->record_cap);
     birdie_decision_free(&d);
     return 0;
 }
@@ -88,7 +90,7 @@ static int decide_with_scheduler(void *ctx, int64_t step, const double *loss_sum
 {
     birdie_run_link *link = ctx;
     pthread_mutex_lock(&link->sched_lock);
-    int rc = decide_locked(&link->cur, step, loss_sum, tokens, n_arms, out, err, errlen);
+    int rc = decide_locked(link->sched, step, loss_sum, tokens, n_arms, out, err, errlen);
     pthread_mutex_unlock(&link->sched_lock);
     return rc;
 }
@@ -98,30 +100,12 @@ static int link_save_scheduler(void *ctx, uint8_t **state, size_t *len, char *er
     birdie_run_link *link = ctx;
     *state = NULL;
     *len = 0;
-    if (!link->have_cur || !link->cur.sched)
+    if (!link->sched)
         return 0;
     pthread_mutex_lock(&link->sched_lock);
-    int rc = birdie_sched_save(link->cur.sched, state, len, err, errlen);
+    int rc = birdie_sched_save(link->sched, state, len, err, errlen);
     pthread_mutex_unlock(&link->sched_lock);
     return rc;
-}
-
-/* A resumed Birdie run continues the scheduler of its checkpoint (history, reward model, RNG). */
-static int load_scheduler(birdie_run_link *link, const birdie_checkpoint *resume, char *err, size_t errlen)
-{
-    if (!link->cur.sched)
-        return 0;
-    if (!resume->sched_state) {
-        snprintf(err, errlen, "checkpoint of step %lld holds no scheduler state", (long long)resume->step);
-        return -EINVAL;
-    }
-    birdie_sched *loaded;
-    int rc = birdie_sched_load(resume->sched_state, resume->sched_len, NULL, &loaded, err, errlen);
-    if (rc < 0)
-        return rc;
-    birdie_sched_free(link->cur.sched);
-    link->cur.sched = loaded;
-    return 0;
 }
 
 /* ---- the control table over worker_client ---- */
@@ -229,11 +213,14 @@ static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, i
                               const birdie_checkpoint *resume, coordinator_announce *ann)
 {
     int T = cfg->seq_len;
-    ann->rc = birdie_curriculum_init(&link->cur, cfg, T, 0, ann->err, sizeof ann->err);
+    ann->rc = birdie_curriculum_init(&link->cur, cfg, T, ann->err, sizeof ann->err);
     if (ann->rc < 0)
         return;
     link->have_cur = 1;
-    if (resume && (ann->rc = load_scheduler(link, resume, ann->err, sizeof ann->err)) < 0)
+    /* a resumed Birdie run continues the scheduler of its checkpoint (history, reward model, RNG) */
+    if (link->cur.birdie &&
+        ((ann->rc = birdie_local_scheduler_create(cfg, &link->sched, ann->err, sizeof ann->err)) < 0 ||
+         (resume && (ann->rc = birdie_local_scheduler_restore(&link->sched, resume, ann->err, sizeof ann->err)) < 0)))
         return;
     int n = link->cur.arms.n;
     const char **names = calloc((size_t)n, sizeof *names), **classes = calloc((size_t)n, sizeof *classes);
@@ -360,6 +347,8 @@ void birdie_run_link_close(birdie_run_link *link, birdie_collective *coll)
     }
     if (link->have_cur)
         birdie_curriculum_free(&link->cur);
+    if (link->sched)
+        birdie_sched_free(link->sched);
     pthread_mutex_destroy(&link->sched_lock);
     free(link);
 }

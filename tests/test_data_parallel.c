@@ -32,7 +32,7 @@ static int train(birdie_collective *coll, double bucket_mb, double *losses, doub
     cfg.val_rows_per_arm = 2;
     birdie_train_report rep = {.train_losses = losses, .final_params = params, .n_params = n_params};
     char err[512];
-    int rc = birdie_train(&cfg, &birdie_ops_cpu, coll, NULL, NULL, NULL, &rep, err, sizeof err);
+    int rc = birdie_train(&cfg, &birdie_ops_cpu, coll, NULL, NULL, NULL, NULL, &rep, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "train: %s\n", err);
     val[0] = rep.first_val_loss;

@@ -22,8 +22,24 @@
 #include "worker/checkpoint.h"
 #include "worker/config.h"
 #include "worker/curriculum.h"
+#include "daemon/local_scheduler.h"
 #include "worker/train.h"
 
+/* birdie_train in one process, with the scheduler in this process when the mixture is birdie (as
+ * birdied gives it without a coordinator). */
+static int train_local(const birdie_config *cfg, const birdie_checkpoint *resume, birdie_train_report *rep, char *err,
+                       size_t errlen)
+{
+    birdie_mixture_source sched = {0};
+    if (strcmp(cfg->mixture, "birdie") == 0) {
+        int rc = birdie_local_scheduler_open(cfg, &sched, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    int rc = birdie_train(cfg, &birdie_ops_cpu, NULL, NULL, sched.ctx ? &sched : NULL, resume, NULL, rep, err, errlen);
+    birdie_local_scheduler_close(&sched);
+    return rc;
+}
 static void xs_config(birdie_config *cfg, long steps)
 {
     birdie_config_defaults(cfg);
@@ -46,7 +62,7 @@ static void test_learns(void **state)
     xs_config(&cfg, 300);
     birdie_train_report rep = {0};
     char err[512];
-    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err);
+    int rc = train_local(&cfg, NULL, &rep, err, sizeof err);
     if (rc < 0)
         fail_msg("train: %s", err);
     print_message("# val loss %.4f -> %.4f over %ld steps\n", rep.first_val_loss, rep.last_val_loss, rep.steps_done);
@@ -63,7 +79,7 @@ static void run_losses(int bidirectional, uint64_t seed, double *losses, long st
     cfg.seed = seed;
     birdie_train_report rep = {.train_losses = losses};
     char err[512];
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+    if (train_local(&cfg, NULL, &rep, err, sizeof err) < 0)
         fail_msg("train: %s", err);
 }
 
@@ -105,7 +121,7 @@ static void test_resume_bit_identical(void **state)
     double straight[12], resumed[12];
     char err[512], path[600];
     birdie_train_report rep = {.train_losses = straight};
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+    if (train_local(&cfg, NULL, &rep, err, sizeof err) < 0)
         fail_msg("train: %s", err);
     assert_true(rep.mixture_version > 1); /* the scheduler decided along the way */
     /* continue from the checkpoint of step 6, as a restarted job would */
@@ -117,7 +133,7 @@ static void test_resume_bit_identical(void **state)
     assert_non_null(ck.sched_state);
     memset(resumed, 0, sizeof resumed);
     birdie_train_report rep2 = {.train_losses = resumed};
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &ck, NULL, &rep2, err, sizeof err) < 0)
+    if (train_local(&cfg, &ck, &rep2, err, sizeof err) < 0)
         fail_msg("resumed train: %s", err);
     assert_memory_equal(straight + 6, resumed + 6, 6 * sizeof(double));
     assert_int_equal(rep2.mixture_version, rep.mixture_version);
@@ -128,7 +144,7 @@ static void test_resume_bit_identical(void **state)
     birdie_checkpoint_free(&latest);
     /* a checkpoint of another configuration is refused by name */
     cfg.batch = 4;
-    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &ck, NULL, &rep2, err, sizeof err);
+    int rc = train_local(&cfg, &ck, &rep2, err, sizeof err);
     assert_true(rc < 0);
     assert_non_null(strstr(err, "different configuration"));
     birdie_checkpoint_free(&ck);
@@ -150,14 +166,14 @@ static void test_stop_after_and_resume(void **state)
     double straight[12], first[12] = {0}, second[12] = {0};
     char err[512];
     birdie_train_report rep = {.train_losses = straight};
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+    if (train_local(&cfg, NULL, &rep, err, sizeof err) < 0)
         fail_msg("train: %s", err);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf %s/*", dir);
     assert_int_equal(system(cmd), 0);
     cfg.stop_after = 5;
     birdie_train_report rep1 = {.train_losses = first};
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep1, err, sizeof err) < 0)
+    if (train_local(&cfg, NULL, &rep1, err, sizeof err) < 0)
         fail_msg("train to step 5: %s", err);
     assert_true(rep1.stopped);
     assert_int_equal(rep1.steps_done, 5);
@@ -166,7 +182,7 @@ static void test_stop_after_and_resume(void **state)
     assert_int_equal(latest.step, 5);
     cfg.stop_after = 0;
     birdie_train_report rep2 = {.train_losses = second};
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &latest, NULL, &rep2, err, sizeof err) < 0)
+    if (train_local(&cfg, &latest, &rep2, err, sizeof err) < 0)
         fail_msg("resumed train: %s", err);
     assert_false(rep2.stopped);
     assert_memory_equal(straight, first, 5 * sizeof(double));
@@ -257,7 +273,7 @@ static void one_step(const birdie_config *cfg, float *params, size_t n, double *
     birdie_control ctl = fake_control_table(&f, 1);
     birdie_train_report rep = {.final_params = params, .n_params = n};
     char err[512];
-    if (birdie_train(cfg, &birdie_ops_cpu, NULL, &ctl, NULL, NULL, &rep, err, sizeof err) < 0)
+    if (birdie_train(cfg, &birdie_ops_cpu, NULL, &ctl, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
         fail_msg("train: %s", err);
     *norm = f.last_heartbeat.grad_norm;
 }
@@ -369,7 +385,7 @@ static void test_golden_losses(void **state)
     double got[STEPS + 2];
     birdie_train_report rep = {.train_losses = got};
     char err[512], why[300];
-    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+    if (train_local(&cfg, NULL, &rep, err, sizeof err) < 0)
         fail_msg("train: %s", err);
     got[STEPS] = rep.first_val_loss;
     got[STEPS + 1] = rep.last_val_loss;
@@ -429,7 +445,7 @@ static void test_curriculum_schedule_and_fit(void **state)
     cfg.rm_layers = 1;
     char err[512];
     birdie_curriculum cur;
-    if (birdie_curriculum_init(&cur, &cfg, cfg.seq_len, 0, err, sizeof err) < 0)
+    if (birdie_curriculum_init(&cur, &cfg, cfg.seq_len, err, sizeof err) < 0)
         fail_msg("curriculum: %s", err);
     assert_true(cur.n_eval_steps >= 3);
     for (int i = 0; i < cur.n_eval_steps; i++) {
@@ -446,10 +462,10 @@ static void test_curriculum_schedule_and_fit(void **state)
     birdie_curriculum_free(&cur);
     snprintf(cfg.arms, sizeof cfg.arms, "copying len=8-24");
     snprintf(cfg.mixture, sizeof cfg.mixture, "uniform");
-    if (birdie_curriculum_init(&cur, &cfg, need, 0, err, sizeof err) < 0)
+    if (birdie_curriculum_init(&cur, &cfg, need, err, sizeof err) < 0)
         fail_msg("an arm needing %d positions must fit rows of %d: %s", need, need, err);
     birdie_curriculum_free(&cur);
-    assert_true(birdie_curriculum_init(&cur, &cfg, need - 1, 0, err, sizeof err) < 0);
+    assert_true(birdie_curriculum_init(&cur, &cfg, need - 1, err, sizeof err) < 0);
     char want[64];
     snprintf(want, sizeof want, "needs rows of at least %d positions", need);
     if (!strstr(err, "copy.l8-24") || !strstr(err, want))

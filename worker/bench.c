@@ -1,7 +1,7 @@
 /* worker/bench.c: birdie-bench, the speed measurements (never a test).
  *
  *   birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] [--steps N]
- *   birdie-bench --packer | --scheduler
+ *   birdie-bench --packer
  *
  * Times full train steps (forward + backward + AdamW) of the model on random tokens and prints
  * tokens/s, the model FLOP rate against the machine's measured GEMM rate (the practical ceiling of
@@ -14,7 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/scheduler/scheduler.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "worker/clock.h"
@@ -30,7 +29,7 @@
 typedef struct bench_args {
     const char *backend, *model;
     int batch, seq, steps;
-    int packer, scheduler;
+    int packer;
 } bench_args;
 
 /* Matmul FLOPs per token of one train step: 2 per multiply-add, x3 for forward + two backward GEMMs. */
@@ -209,25 +208,6 @@ static int run_packer_bench(const bench_args *args)
     return rc;
 }
 
-/* One scheduler decision (reward-model fit + candidate scoring) for the default 61 arms, one thread. */
-static int run_scheduler_bench(void)
-{
-    birdie_cpu_set_threads(1);
-    printf("scheduler decision, 61 arms, 4 layers, 200 fit iterations, 2048 candidates, 1 thread (target <= 0.5 s)\n");
-    const int widths[] = {128, 256}, histories[] = {10, 22};
-    for (int wi = 0; wi < 2; wi++)
-        for (int hi = 0; hi < 2; hi++) {
-            char err[256];
-            double sec = birdie_sched_bench_decision_seconds(61, histories[hi], widths[wi], err, sizeof err);
-            if (sec < 0) {
-                fprintf(stderr, "birdie-bench: %s\n", err);
-                return 1;
-            }
-            printf("  width %3d, history %2d: %.3f s\n", widths[wi], histories[hi], sec);
-        }
-    return 0;
-}
-
 static int parse_int(const char *flag, const char *v, int *out)
 {
     char *end;
@@ -242,7 +222,7 @@ static int parse_int(const char *flag, const char *v, int *out)
 
 int main(int argc, char **argv)
 {
-    bench_args args = {"auto", "S", 0, 0, 0, 0, 0};
+    bench_args args = {"auto", "S", 0, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--backend") && v)
@@ -251,8 +231,6 @@ int main(int argc, char **argv)
             args.model = argv[++i];
         else if (!strcmp(a, "--packer"))
             args.packer = 1;
-        else if (!strcmp(a, "--scheduler"))
-            args.scheduler = 1;
         else if (!strcmp(a, "--batch")) {
             if (parse_int(a, v, &args.batch) < 0)
                 return 2;
@@ -270,13 +248,11 @@ int main(int argc, char **argv)
                     "usage: birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] "
                     "[--steps N]\n"
                     "       birdie-bench --packer [--batch B] [--seq T]   row building + packing, tokens/s\n"
-                    "       birdie-bench --scheduler                      seconds per scheduler decision\n");
+                    "(seconds per scheduler decision: birdie-sched-bench)\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
     }
     if (args.packer)
         return run_packer_bench(&args);
-    if (args.scheduler)
-        return run_scheduler_bench();
     return run_model_bench(&args);
 }

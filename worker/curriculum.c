@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/eval_schedule.h"
 #include "worker/objectives/mixture.h"
+#include "worker/objectives/mixture_rules.h"
 
 /* Splits "a; b; c" into trimmed specs (pointers into buf, which is modified). */
 static int split_specs(char *buf, const char **specs, int cap)
@@ -25,72 +27,35 @@ static int split_specs(char *buf, const char **specs, int cap)
     return n;
 }
 
-static int init_scheduler(birdie_curriculum *cur, const birdie_config *cfg, int remote, char *err, size_t errlen)
+/* A Birdie run starts where the scheduler starts: the class-uniform mixture at version 0, and
+ * evaluates at the steps of the evaluation schedule. */
+static int init_birdie(birdie_curriculum *cur, const birdie_config *cfg, char *err, size_t errlen)
 {
-    int n = cur->arms.n, rc = -ENOMEM;
-    const char **names = calloc((size_t)n, sizeof *names);
+    int n = cur->arms.n;
     int *cls = calloc((size_t)n, sizeof *cls);
-    int present[BIRDIE_NUM_OBJECTIVE_CLASSES] = {0}, remap[BIRDIE_NUM_OBJECTIVE_CLASSES], n_classes = 0;
-    if (!names || !cls) {
+    if (!cls) {
         snprintf(err, errlen, "out of memory");
-        goto out;
+        return -ENOMEM;
     }
-    /* The scheduler wants dense class ids over the classes this run uses. */
     for (int a = 0; a < n; a++)
-        present[cur->arms.arms[a].cls] = 1;
-    for (int c = 0; c < BIRDIE_NUM_OBJECTIVE_CLASSES; c++)
-        remap[c] = present[c] ? n_classes++ : -1;
-    for (int a = 0; a < n; a++) {
-        names[a] = cur->arms.arms[a].name;
-        cls[a] = remap[cur->arms.arms[a].cls];
-    }
-    birdie_sched_config sc;
-    birdie_sched_config_defaults(&sc);
-    sc.n_arms = n;
-    sc.arm_names = names;
-    sc.arm_class = cls;
-    sc.n_classes = n_classes;
-    sc.seed = cfg->seed;
-    sc.hidden = cfg->rm_hidden;
-    sc.layers = cfg->rm_layers;
-    sc.fit_iters = cfg->fit_iters;
-    sc.candidates = cfg->candidates;
-    sc.top_k = cfg->top_k;
-    sc.warmup_step = cfg->warmup_steps ? cfg->warmup_steps : birdie_sched_default_warmup(cfg->steps);
-    /* §7.5: the exploration schedule spans the run; very short runs (smoke tests) get the shortest
-     * horizon whose cook, warm-up and decay phases are each at least a few steps long. */
-    sc.explore.horizon = cfg->steps > 64 ? cfg->steps : 64;
-    /* Created even when remote: it checks the config and gives the initial mixture and version. */
-    if ((rc = birdie_sched_create(&sc, &cur->sched, err, errlen)) < 0)
-        goto out;
-    int count = birdie_sched_eval_schedule(cfg->steps, NULL, 0, err, errlen);
-    if (count < 0) {
-        rc = count;
-        goto out;
-    }
+        cls[a] = (int)cur->arms.arms[a].cls;
+    birdie_class_uniform(n, cls, cur->weights);
+    free(cls);
+    cur->version = 0;
+    int count = birdie_eval_schedule(cfg->steps, NULL, 0, err, errlen);
+    if (count < 0)
+        return count;
     cur->eval_steps = calloc((size_t)count + 1, sizeof *cur->eval_steps);
     if (!cur->eval_steps) {
-        rc = -ENOMEM;
-        goto out;
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
     }
-    cur->n_eval_steps = birdie_sched_eval_schedule(cfg->steps, cur->eval_steps, count, err, errlen);
-    memcpy(cur->weights, birdie_sched_mixture(cur->sched), (size_t)cur->arms.n * sizeof *cur->weights);
-    cur->version = birdie_sched_mixture_version(cur->sched);
-    if (remote) {
-        birdie_sched_free(cur->sched);
-        cur->sched = NULL;
-    }
-    rc = 0;
-out:
-    free(names);
-    free(cls);
-    return rc;
+    cur->n_eval_steps = birdie_eval_schedule(cfg->steps, cur->eval_steps, count, err, errlen);
+    return cur->n_eval_steps < 0 ? cur->n_eval_steps : 0;
 }
 
-int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int T, int remote, char *err,
-                           size_t errlen)
+int birdie_curriculum_parse_arms(const birdie_config *cfg, birdie_arm_set *arms, char *err, size_t errlen)
 {
-    memset(cur, 0, sizeof *cur);
     char specs_buf[sizeof cfg->arms];
     const char *specs[BIRDIE_MAX_ARMS];
     memcpy(specs_buf, cfg->arms, sizeof specs_buf);
@@ -100,12 +65,22 @@ int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int
         return -EINVAL;
     }
     char msg[512];
-    int rc = birdie_arm_set_from_specs(&cur->arms, specs, nspecs, msg, sizeof msg);
+    int rc = birdie_arm_set_from_specs(arms, specs, nspecs, msg, sizeof msg);
     if (rc < 0) {
         snprintf(err, errlen, "[objectives] arms: %s", msg);
         return rc;
     }
-    birdie_arm_set_paradigm(&cur->arms, cfg->paradigm);
+    birdie_arm_set_paradigm(arms, cfg->paradigm);
+    return 0;
+}
+
+int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int T, char *err, size_t errlen)
+{
+    memset(cur, 0, sizeof *cur);
+    int rc = birdie_curriculum_parse_arms(cfg, &cur->arms, err, errlen);
+    if (rc < 0)
+        return rc;
+    char msg[512];
     for (int a = 0; a < cur->arms.n; a++) {
         int need = birdie_arm_min_size(&cur->arms.arms[a]);
         if (need > T) {
@@ -123,7 +98,7 @@ int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int
     }
     cur->birdie = strcmp(cfg->mixture, "birdie") == 0;
     if (cur->birdie)
-        rc = init_scheduler(cur, cfg, remote, msg, sizeof msg);
+        rc = init_birdie(cur, cfg, msg, sizeof msg);
     else
         rc = birdie_mixture_parse(&cur->arms, cfg->mixture, cur->weights, msg, sizeof msg);
     if (rc < 0) {
@@ -139,8 +114,6 @@ void birdie_curriculum_free(birdie_curriculum *cur)
     birdie_arm_set_free(&cur->arms);
     free(cur->weights);
     free(cur->eval_steps);
-    if (cur->sched)
-        birdie_sched_free(cur->sched);
     memset(cur, 0, sizeof *cur);
 }
 
@@ -171,32 +144,4 @@ void birdie_curriculum_format_classes(const birdie_curriculum *cur, char *buf, s
         if (by_class[c] > 0)
             used += (size_t)snprintf(buf + used, len - used, "%s%s %.3f", used ? " " : "",
                                      birdie_objective_class_short((birdie_objective_class)c), by_class[c]);
-}
-
-int birdie_curriculum_observe(birdie_curriculum *cur, int64_t step, const double *loss_sum, const double *tokens,
-                              FILE *log, char *err, size_t errlen)
-{
-    birdie_decision d = {0};
-    birdie_sched_input in = {.step = step,
-                             .n_arms = cur->arms.n,
-                             .loss_sum = loss_sum,
-                             .tokens = tokens,
-                             .mixture = cur->weights,
-                             .mixture_version = cur->version};
-    int rc = birdie_sched_observe(cur->sched, &in, &d, err, errlen);
-    if (rc < 0)
-        return rc;
-    memcpy(cur->weights, d.mixture_out, (size_t)cur->arms.n * sizeof *cur->weights);
-    cur->version = d.mixture_version_out;
-    if (log) {
-        char classes[256];
-        birdie_curriculum_format_classes(cur, classes, sizeof classes);
-        fprintf(log, "step %5lld | scheduler %s | observed %.4f predicted %.4f | fit mse %.4g | mixture v%llu: %s\n",
-                (long long)step, birdie_decision_kind_name(d.kind), d.observed_score,
-                d.has_prediction ? d.predicted_in_score : 0.0, d.fit_mse_clean, (unsigned long long)cur->version,
-                classes);
-        fflush(log);
-    }
-    birdie_decision_free(&d);
-    return 0;
 }

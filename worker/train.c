@@ -17,7 +17,9 @@
 #include "worker/grad_buckets.h"
 #include "worker/model.h"
 #include "worker/objectives/build.h"
+#include "worker/run_checkpoint.h"
 #include "worker/source.h"
+#include "worker/step_control.h"
 
 double birdie_lr_at(const birdie_config *cfg, long step)
 {
@@ -34,23 +36,6 @@ double birdie_lr_at(const birdie_config *cfg, long step)
 double birdie_grad_clip_scale(double norm, double clip)
 {
     return clip > 0 && norm > clip ? clip / norm : 1.0;
-}
-
-/* Effective shapes: the size's defaults with the config's overrides. */
-static int model_shape(const birdie_config *cfg, birdie_model_config *mc, char *err, size_t errlen)
-{
-    if (birdie_model_config_by_name(cfg->size, mc) < 0) {
-        snprintf(err, errlen, "[model] size = '%s': unknown", cfg->size);
-        return -EINVAL;
-    }
-    if (cfg->d_model)
-        mc->d_model = cfg->d_model;
-    if (cfg->d_state)
-        mc->d_state = cfg->d_state;
-    if (cfg->n_layers)
-        mc->n_layers = cfg->n_layers;
-    mc->bidirectional = cfg->bidirectional;
-    return 0;
 }
 
 static int open_sources(const birdie_config *cfg, birdie_source **train, birdie_source **val, char *err, size_t errlen)
@@ -115,9 +100,9 @@ typedef struct run {
     uint64_t *arm_tok_u;
     birdie_pack_stats pack;
     const birdie_control *ctl; /* NULL: no control plane */
-    int64_t applied_version, applied_step;
+    const birdie_mixture_source *sched; /* the scheduler in this process; NULL: a fixed mixture or the coordinator's */
+    birdie_step_control sc;
     double *incoming; /* (n_arms) weights of the newest version the control plane delivered */
-    int64_t checkpoint_seq; /* operator checkpoint requests already served */
     double last_heartbeat;
     double share_error_logged; /* the packer's last share error that was reported (see train_step) */
 } run;
@@ -260,13 +245,18 @@ static int run_open(run *r, const birdie_config *cfg, const birdie_ops *ops, cha
     int rc, val_first, val_count;
     r->T = cfg->seq_len;
     r->B = cfg->batch / r->coll->world;
-    if ((rc = model_shape(cfg, &mc, err, errlen)) < 0 ||
+    if ((rc = birdie_run_model_shape(cfg, &mc, err, errlen)) < 0 ||
         (rc = open_sources(cfg, &r->train_src, &r->val_src, err, errlen)) < 0)
         return rc;
-    if ((rc = birdie_curriculum_init(&r->cur, cfg, r->T, r->ctl && r->ctl->scheduler_remote, err, errlen)) < 0)
+    if ((rc = birdie_curriculum_init(&r->cur, cfg, r->T, err, errlen)) < 0)
         return rc;
+    if (r->cur.birdie && !r->sched && !(r->ctl && r->ctl->scheduler_remote)) {
+        snprintf(err, errlen,
+                 "[objectives] mixture = birdie needs a scheduler: one in this process or the coordinator's");
+        return -EINVAL;
+    }
     r->n_arms = r->cur.arms.n;
-    r->applied_version = (int64_t)r->cur.version;
+    birdie_step_control_init(&r->sc, (int64_t)r->cur.version);
     if ((rc = birdie_model_init(&r->model, &mc, ops, cfg->seed, r->B, r->T, err, errlen)) < 0)
         return rc;
     if ((rc = birdie_builder_init(&r->builder, &r->cur.arms, r->train_src, cfg->seed, r->T, err, errlen)) < 0)
@@ -319,110 +309,41 @@ static void run_close(run *r)
     birdie_source_close(r->val_src);
 }
 
-uint64_t birdie_train_config_hash(const birdie_config *cfg)
+static birdie_run_parts run_parts(run *r)
 {
-    birdie_model_config mc;
-    char err[128];
-    memset(&mc, 0, sizeof mc);
-    model_shape(cfg, &mc, err, sizeof err);
-    int64_t numbers[] = {mc.vocab,     mc.d_model, mc.d_state,         mc.n_layers,  mc.bidirectional,
-                         cfg->seq_len, cfg->batch, (int64_t)cfg->seed, cfg->paradigm};
-    uint64_t h = birdie_fnv1a(BIRDIE_FNV_OFFSET, numbers, sizeof numbers);
-    h = birdie_fnv1a(h, cfg->arms, strlen(cfg->arms));
-    return birdie_fnv1a(h, cfg->mixture, strlen(cfg->mixture));
+    return (birdie_run_parts){.cfg = r->cfg, .model = &r->model, .cur = &r->cur, .sched = r->sched, .ctl = r->ctl};
 }
 
-/* Continues from a checkpoint: parameters, moments, mixture and (when local) the scheduler. */
 static int restore(run *r, const birdie_checkpoint *ck, char *err, size_t errlen)
 {
-    if (ck->config_hash != birdie_train_config_hash(r->cfg) || ck->n_params != r->model.n_params ||
-        ck->n_arms != r->n_arms) {
-        snprintf(err, errlen,
-                 "checkpoint of step %lld was written with a different configuration (model shape, rows, "
-                 "batch, seed, arms or mixture); it cannot continue this run",
-                 (long long)ck->step);
-        return -EINVAL;
-    }
-    size_t bytes = ck->n_params * sizeof(float);
-    r->model.ops->upload(r->model.params, ck->params, bytes);
-    r->model.ops->upload(r->model.m, ck->m, bytes);
-    r->model.ops->upload(r->model.v, ck->v, bytes);
-    memcpy(r->cur.weights, ck->weights, (size_t)r->n_arms * sizeof *r->cur.weights);
-    r->cur.version = ck->mixture_version;
-    r->applied_version = (int64_t)ck->mixture_version;
-    if (r->cur.sched) {
-        birdie_sched *loaded;
-        int rc =
-            ck->sched_state ? birdie_sched_load(ck->sched_state, ck->sched_len, NULL, &loaded, err, errlen) : -EINVAL;
-        if (rc < 0) {
-            if (!ck->sched_state)
-                snprintf(err, errlen, "checkpoint of step %lld holds no scheduler state", (long long)ck->step);
-            return rc;
-        }
-        birdie_sched_free(r->cur.sched);
-        r->cur.sched = loaded;
-    }
+    birdie_run_parts parts = run_parts(r);
+    int rc = birdie_run_checkpoint_restore(&parts, ck, err, errlen);
+    if (rc < 0)
+        return rc;
+    birdie_step_control_init(&r->sc, (int64_t)ck->mixture_version);
     log_line(r->log, "resumed from the checkpoint of step %lld (mixture v%llu)\n", (long long)ck->step,
              (unsigned long long)ck->mixture_version);
     return 0;
 }
 
-/* The scheduler's state for a checkpoint: the local one, or the coordinator's (rank 0 hosts it). */
-static int save_scheduler_state(run *r, birdie_checkpoint *ck, char *err, size_t errlen)
-{
-    if (r->cur.sched)
-        return birdie_sched_save(r->cur.sched, &ck->sched_state, &ck->sched_len, err, errlen);
-    if (r->ctl && r->ctl->save_scheduler)
-        return r->ctl->save_scheduler(r->ctl->ctx, &ck->sched_state, &ck->sched_len, err, errlen);
-    return 0;
-}
-
-/* Rank 0 writes: the parameters are the same on every rank. */
+/* Rank 0 writes (the parameters are the same on every rank) and tells the coordinator. */
 static int save_checkpoint(run *r, long step, char *err, size_t errlen)
 {
     if (r->coll->rank != 0)
         return 0;
-    size_t n = r->model.n_params, bytes = n * sizeof(float);
-    birdie_checkpoint ck = {.step = step,
-                            .n_params = n,
-                            .n_arms = r->n_arms,
-                            .mixture_version = r->cur.version,
-                            .weights = r->cur.weights,
-                            .config_hash = birdie_train_config_hash(r->cfg)};
-    ck.params = malloc(bytes);
-    ck.m = malloc(bytes);
-    ck.v = malloc(bytes);
-    int rc = -ENOMEM;
-    if (ck.params && ck.m && ck.v && (rc = save_scheduler_state(r, &ck, err, errlen)) == 0) {
-        r->model.ops->download(ck.params, r->model.params, bytes);
-        r->model.ops->download(ck.m, r->model.m, bytes);
-        r->model.ops->download(ck.v, r->model.v, bytes);
-        birdie_checkpoint_info info;
-        rc = birdie_checkpoint_write(r->cfg->ckpt_dir, &ck, r->cfg->ckpt_keep, &info, err, errlen);
-        if (rc == 0)
-            log_line(r->log, "step %5ld | checkpoint written to %s\n", step, info.path);
-        if (rc == 0 && r->ctl && r->ctl->report_checkpoint)
-            rc = r->ctl->report_checkpoint(r->ctl->ctx, step, info.path, info.bytes, info.checksum, err, errlen);
-    } else if (rc == -ENOMEM) {
-        snprintf(err, errlen, "checkpoint: out of memory for %zu parameters", n);
-    }
-    free(ck.params);
-    free(ck.m);
-    free(ck.v);
-    free(ck.sched_state);
+    birdie_run_parts parts = run_parts(r);
+    birdie_checkpoint_info info;
+    int rc = birdie_run_checkpoint_write(&parts, step, &info, err, errlen);
+    if (rc < 0)
+        return rc;
+    log_line(r->log, "step %5ld | checkpoint written to %s\n", step, info.path);
+    if (r->ctl && r->ctl->report_checkpoint)
+        rc = r->ctl->report_checkpoint(r->ctl->ctx, step, info.path, info.bytes, info.checksum, err, errlen);
     return rc;
 }
 
 enum { CONTROL_STOP = 1 };
 
-/* The per-step control all-reduce (DESIGN.md data flow 5): every rank contributes the newest mixture
- * version it holds and its pause and stop flags; MIN of the versions and MAX of the flags decide for
- * all ranks at once, so they switch mixture, pause or stop at the same step. A new mixture is taken
- * only once every rank holds it (min == max). With wanted >= 0 (after an evaluation whose decision
- * the coordinator makes) the loop waits until every rank holds at least that version, so the
- * decision applies at a fixed step; with hold (a decision is pending and its step has not come,
- * [scheduler] apply_lag) no new mixture is taken at all, however early it arrived, for the same
- * reason. Returns CONTROL_STOP when the run must stop. */
 /* Requests from signal handlers (birdied: SIGUSR1 checkpoint, SIGTERM/SIGINT stop); any rank may get
  * them, the control all-reduce makes every rank act on them at the same step. */
 static volatile sig_atomic_t checkpoint_requested, stop_requested;
@@ -436,30 +357,34 @@ void birdie_train_request_stop(void)
     stop_requested = 1;
 }
 
-static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkpoint, char *reason, size_t reason_len,
-                        char *err, size_t errlen)
+/* The step boundary before `step`: every rank votes in the control all-reduce (the newest mixture
+ * version it holds, its pause, stop and checkpoint flags) until step_control says train or stop,
+ * waiting between votes as it says. Returns CONTROL_STOP when the run must stop. */
+static int control_sync(run *r, long step, char *reason, size_t reason_len, char *err, size_t errlen)
 {
     const birdie_control *ctl = r->ctl;
     double give_up = birdie_monotonic_seconds() + (ctl ? ctl->decision_timeout_ms / 1000.0 : 0);
-    int stopping = 0; /* stopping once the decision due now is applied */
     for (;;) {
-        birdie_control_state st = {.version = r->applied_version};
+        birdie_control_state st = {.version = r->sc.applied_version};
         if (ctl)
             ctl->poll(ctl->ctx, &st, r->incoming);
         int scheduled_stop = r->cfg->stop_after > 0 && step > r->cfg->stop_after;
         int local_stop = st.stop || stop_requested || scheduled_stop;
-        /* an operator's request counts once: every rank adopts the highest sequence number seen */
         int64_t mins[1] = {st.version},
                 maxs[5] = {st.version, st.pause, local_stop, checkpoint_requested, st.checkpoint_seq};
         int rc = r->coll->allreduce_minmax_i64(r->coll, mins, 1, maxs, 5, err, errlen);
         if (rc < 0)
             return rc;
-        if (maxs[3] || maxs[4] > r->checkpoint_seq) {
-            *checkpoint = 1;
+        birdie_step_votes votes = {.min_version = mins[0],
+                                   .max_version = maxs[0],
+                                   .pause = maxs[1] != 0,
+                                   .stop = maxs[2] != 0,
+                                   .checkpoint_signal = maxs[3] != 0,
+                                   .checkpoint_seq = maxs[4]};
+        birdie_step_verdict v = birdie_step_control_vote(&r->sc, step, &votes, ctl != NULL);
+        if (v.checkpoint_taken)
             checkpoint_requested = 0;
-            r->checkpoint_seq = maxs[4];
-        }
-        if (maxs[2] && !stopping) {
+        if (v.stop_seen) {
             if (scheduled_stop)
                 snprintf(reason, reason_len, "[run] stop_after = %ld", r->cfg->stop_after);
             else
@@ -467,46 +392,34 @@ static int control_sync(run *r, long step, int64_t wanted, int hold, int *checkp
                          st.stop          ? st.stop_reason
                          : stop_requested ? "signal"
                                           : "another rank was told to stop");
-            /* A decision due at this step is taken first, so the final checkpoint holds it (as the run
-             * would have from this step on) and a resume continues exactly. One still on its way
-             * (apply_lag) moves the stop to its step: training goes on for at most apply_lag steps. */
-            if (!ctl || wanted < 0)
-                return CONTROL_STOP;
-            stopping = !hold;
         }
-        if (!ctl)
-            return 0;
-        if (hold && (!maxs[1] || maxs[2])) /* a decision is on its way: no mixture changes until its step */
-            return 0;
-        if (maxs[1] && !maxs[2]) { /* paused: keep the heartbeat going and ask again */
+        if (v.apply_version >= 0) {
+            memcpy(r->cur.weights, r->incoming, (size_t)r->n_arms * sizeof *r->incoming);
+            r->cur.version = (uint64_t)v.apply_version;
+            char classes[256];
+            birdie_curriculum_format_classes(&r->cur, classes, sizeof classes);
+            log_line(r->log, "step %5ld | mixture v%lld applied on every rank: %s\n", step, (long long)v.apply_version,
+                     classes);
+        }
+        switch (v.next) {
+        case BIRDIE_STEP_TRAIN: return 0;
+        case BIRDIE_STEP_STOP: return CONTROL_STOP;
+        case BIRDIE_STEP_WAIT_PAUSE: /* keep the heartbeat going and ask again */
             ctl->wait(ctl->ctx, -1, 1, 1000);
             give_up = birdie_monotonic_seconds() + ctl->decision_timeout_ms / 1000.0;
-            continue;
-        }
-        int waiting = (wanted >= 0 && mins[0] < wanted) || mins[0] != maxs[0];
-        if (waiting) {
+            break;
+        case BIRDIE_STEP_WAIT_VERSION:
             if (birdie_monotonic_seconds() > give_up) {
                 snprintf(err, errlen,
                          "step %ld: mixture version %lld did not reach every rank within %d ms "
                          "(ranks hold %lld..%lld)",
-                         step, (long long)(wanted > maxs[0] ? wanted : maxs[0]), ctl->decision_timeout_ms,
-                         (long long)mins[0], (long long)maxs[0]);
+                         step, (long long)v.wait_version, ctl->decision_timeout_ms, (long long)mins[0],
+                         (long long)maxs[0]);
                 return -ETIMEDOUT;
             }
-            ctl->wait(ctl->ctx, wanted > maxs[0] ? wanted : maxs[0], 0, 200);
-            continue;
+            ctl->wait(ctl->ctx, v.wait_version, 0, 200);
+            break;
         }
-        if (mins[0] > r->applied_version) {
-            memcpy(r->cur.weights, r->incoming, (size_t)r->n_arms * sizeof *r->incoming);
-            r->cur.version = (uint64_t)mins[0];
-            r->applied_version = mins[0];
-            r->applied_step = step;
-            char classes[256];
-            birdie_curriculum_format_classes(&r->cur, classes, sizeof classes);
-            log_line(r->log, "step %5ld | mixture v%lld applied on every rank: %s\n", step, (long long)mins[0],
-                     classes);
-        }
-        return stopping ? CONTROL_STOP : 0;
     }
 }
 
@@ -523,15 +436,80 @@ static int heartbeat(run *r, long step, double tokens_per_s, double loss, double
                               .loss = loss,
                               .lr = birdie_lr_at(r->cfg, step),
                               .grad_norm = norm,
-                              .applied_version = r->applied_version,
-                              .applied_step = r->applied_step};
+                              .applied_version = r->sc.applied_version,
+                              .applied_step = r->sc.applied_step};
     return r->ctl->heartbeat(r->ctl->ctx, &rep, err, errlen);
 }
 
-int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll, const birdie_control *ctl,
-                 const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep, char *err, size_t errlen)
+/* Trains `step` and prints its progress line; adds its time and tokens to the report's rate (the
+ * first step of a run pays for page faults and caches and is left out). */
+static int train_and_log(run *r, long step, long first_step, birdie_train_report *rep, double *timed, char *err,
+                         size_t errlen)
 {
-    run r = {.cfg = cfg, .coll = coll, .log = log, .ctl = ctl};
+    const birdie_config *cfg = r->cfg;
+    double t0 = birdie_monotonic_seconds(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES],
+           class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
+    int rc = train_step(r, step, &loss, &norm, class_loss, class_tok, err, errlen);
+    if (rc < 0)
+        return rc;
+    r->model.ops->synchronize();
+    double dt = birdie_monotonic_seconds() - t0, tokens = (double)cfg->batch * r->T;
+    if (step > first_step) {
+        timed[0] += dt;
+        timed[1] += tokens;
+    }
+    if (rep->train_losses)
+        rep->train_losses[step - 1] = loss;
+    rep->steps_done = step;
+    if (step % cfg->log_every == 0 || step == cfg->steps) {
+        char classes[256];
+        format_class_losses(class_loss, class_tok, classes, sizeof classes);
+        log_line(r->log, "step %5ld/%ld | loss %.4f | %s | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s\n", step,
+                 cfg->steps, loss, classes, birdie_lr_at(cfg, step), norm, dt * 1e3, tokens / dt);
+    }
+    return heartbeat(r, step, tokens / dt, loss, norm, step == cfg->steps, err, errlen);
+}
+
+/* The evaluations after `step`: the validation loss on the eval schedule, and on the scheduler's
+ * schedule the per-arm sums it reads, handed to the coordinator (whose decision is then pending) or to
+ * the scheduler in this process (whose mixture is then in force). With a coordinator, fixed mixtures
+ * report their evaluations too (recorded, no decision). */
+static int evaluate_after(run *r, long step, birdie_train_report *rep, char *err, size_t errlen)
+{
+    const birdie_config *cfg = r->cfg;
+    int sched_step = r->cur.birdie && birdie_curriculum_scheduler_step(&r->cur, step);
+    int eval_step = (cfg->eval_every && step % cfg->eval_every == 0) || step == cfg->steps;
+    int rc;
+    if (!sched_step && !eval_step)
+        return 0;
+    if ((rc = evaluate(r, &rep->last_val_loss, 1, err, errlen)) < 0)
+        return rc;
+    log_arm_eval(r, step, rep->last_val_loss);
+    if (r->ctl && (r->cur.birdie ? sched_step : eval_step)) {
+        if ((rc = r->ctl->report_eval(r->ctl->ctx, step, r->arm_loss, r->arm_tokens, err, errlen)) < 0)
+            return rc;
+        if (r->cur.birdie && r->ctl->scheduler_remote && step < cfg->steps)
+            birdie_step_control_decision_reported(&r->sc, step, cfg->apply_lag,
+                                                  birdie_curriculum_next_scheduler_step(&r->cur, step));
+    }
+    if (sched_step && r->sched) {
+        char note[256];
+        if ((rc = r->sched->observe(r->sched->ctx, step, r->arm_loss, r->arm_tokens, r->n_arms, r->cur.weights,
+                                    &r->cur.version, note, sizeof note, err, errlen)) < 0)
+            return rc;
+        char classes[256];
+        birdie_curriculum_format_classes(&r->cur, classes, sizeof classes);
+        log_line(r->log, "step %5ld | scheduler %s | mixture v%llu: %s\n", step, note,
+                 (unsigned long long)r->cur.version, classes);
+    }
+    return 0;
+}
+
+int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll, const birdie_control *ctl,
+                 const birdie_mixture_source *sched, const birdie_checkpoint *resume, FILE *log,
+                 birdie_train_report *rep, char *err, size_t errlen)
+{
+    run r = {.cfg = cfg, .coll = coll, .log = log, .ctl = ctl, .sched = sched};
     birdie_collective *own = NULL;
     if (!coll && !(r.coll = own = birdie_collective_single())) {
         snprintf(err, errlen, "out of memory");
@@ -550,78 +528,23 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
         goto out;
     rep->last_val_loss = rep->first_val_loss;
     log_arm_eval(&r, first_step - 1, rep->first_val_loss);
-    double timed_seconds = 0.0, timed_tokens = 0.0;
-    int64_t wanted = -1; /* the version the coordinator's pending decision will carry */
-    long wanted_at = 0; /* and the step it applies from */
+    double timed[2] = {0.0, 0.0}; /* seconds and tokens of the timed steps */
     char stop_reason[512] = "";
     rep->steps_done = first_step - 1;
-    int checkpoint_now = 0;
     for (long step = first_step; step <= cfg->steps; step++) {
-        /* a checkpoint asked for now describes the state after the previous step; while a decision
-         * is pending it waits for the step the decision applies from (so the checkpoint holds it) */
-        int holding = wanted >= 0 && step < wanted_at;
-        if ((rc = control_sync(&r, step, wanted, holding, &checkpoint_now, stop_reason, sizeof stop_reason, err,
-                               errlen)) != 0)
+        birdie_step_control_begin(&r.sc, step);
+        if ((rc = control_sync(&r, step, stop_reason, sizeof stop_reason, err, errlen)) != 0)
             break;
-        if (!holding) {
-            if (checkpoint_now && step > first_step && (rc = save_checkpoint(&r, step - 1, err, errlen)) < 0)
-                goto out;
-            checkpoint_now = 0;
-            wanted = -1;
-        }
-        double t0 = birdie_monotonic_seconds(), loss, norm, class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES],
-               class_tok[BIRDIE_NUM_OBJECTIVE_CLASSES];
-        if ((rc = train_step(&r, step, &loss, &norm, class_loss, class_tok, err, errlen)) < 0)
+        if (birdie_step_control_settle(&r.sc, step, first_step) &&
+            (rc = save_checkpoint(&r, step - 1, err, errlen)) < 0)
             goto out;
-        ops->synchronize();
-        double dt = birdie_monotonic_seconds() - t0, tokens = (double)cfg->batch * r.T;
-        if (step > first_step) { /* the first step pays for page faults and caches */
-            timed_seconds += dt;
-            timed_tokens += tokens;
-        }
-        if (rep->train_losses)
-            rep->train_losses[step - 1] = loss;
-        rep->steps_done = step;
-        if (step % cfg->log_every == 0 || step == cfg->steps) {
-            char classes[256];
-            format_class_losses(class_loss, class_tok, classes, sizeof classes);
-            log_line(log, "step %5ld/%ld | loss %.4f | %s | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s\n", step,
-                     cfg->steps, loss, classes, birdie_lr_at(cfg, step), norm, dt * 1e3, tokens / dt);
-        }
-        if ((rc = heartbeat(&r, step, tokens / dt, loss, norm, step == cfg->steps, err, errlen)) < 0)
+        if ((rc = train_and_log(&r, step, first_step, rep, timed, err, errlen)) < 0 ||
+            (rc = evaluate_after(&r, step, rep, err, errlen)) < 0)
             goto out;
-        int sched_step = r.cur.birdie && birdie_curriculum_scheduler_step(&r.cur, step);
-        int eval_step = (cfg->eval_every && step % cfg->eval_every == 0) || step == cfg->steps;
-        if (sched_step || eval_step) {
-            if ((rc = evaluate(&r, &rep->last_val_loss, 1, err, errlen)) < 0)
-                goto out;
-            log_arm_eval(&r, step, rep->last_val_loss);
-        }
-        /* The scheduler sees the evaluations of its schedule; with a coordinator, fixed mixtures report
-         * their evaluations too (recorded, no decision). */
-        int report = r.ctl && (r.cur.birdie ? sched_step : eval_step);
-        if (report) {
-            if ((rc = r.ctl->report_eval(r.ctl->ctx, step, r.arm_loss, r.arm_tokens, err, errlen)) < 0)
-                goto out;
-            if (r.cur.birdie && r.ctl->scheduler_remote && step < cfg->steps) {
-                /* one decision pending at a time: it applies at the latest from the next evaluation */
-                int64_t next_eval = birdie_curriculum_next_scheduler_step(&r.cur, step);
-                wanted = r.applied_version + 1;
-                wanted_at = step + 1 + cfg->apply_lag < next_eval ? step + 1 + cfg->apply_lag : (long)next_eval;
-            }
-        }
-        if (sched_step && r.cur.sched &&
-            (rc = birdie_curriculum_observe(&r.cur, step, r.arm_loss, r.arm_tokens, log, err, errlen)) < 0)
+        if (cfg->ckpt_every && (step % cfg->ckpt_every == 0 || step == cfg->steps) &&
+            birdie_step_control_periodic_checkpoint(&r.sc, step, cfg->steps) &&
+            (rc = save_checkpoint(&r, step, err, errlen)) < 0)
             goto out;
-        /* While a coordinator's decision is pending, the checkpoint waits for the control all-reduce
-         * of the step the decision applies from (it is then written with that decision applied and in
-         * the scheduler's state), so a resume continues exactly as the run would have. */
-        if (cfg->ckpt_every && (step % cfg->ckpt_every == 0 || step == cfg->steps)) {
-            if (wanted >= 0 && step < cfg->steps)
-                checkpoint_now = 1;
-            else if ((rc = save_checkpoint(&r, step, err, errlen)) < 0)
-                goto out;
-        }
     }
     if (rc < 0)
         goto out;
@@ -629,11 +552,11 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     if (rep->stopped) {
         log_line(log, "step %5ld | stopped: %s\n", rep->steps_done, stop_reason);
         /* a run that checkpoints leaves one at the step it stopped, so --resume auto loses nothing */
-        if ((cfg->ckpt_every || checkpoint_now) && rep->steps_done >= first_step &&
+        if (birdie_step_control_final_checkpoint(&r.sc, cfg->ckpt_every, rep->steps_done, first_step) &&
             (rc = save_checkpoint(&r, rep->steps_done, err, errlen)) < 0)
             goto out;
     }
-    rep->tokens_per_s = timed_seconds > 0 ? timed_tokens / timed_seconds : 0.0;
+    rep->tokens_per_s = timed[0] > 0 ? timed[1] / timed[0] : 0.0;
     rep->fill_rate = birdie_pack_fill_rate(&r.pack);
     rep->mixture_version = r.cur.version;
     if (rep->final_params && rep->n_params == r.model.n_params)

@@ -1,6 +1,7 @@
 /* worker/train.h: the training loop of one process: data, model, AdamW with warm-up + cosine, grad
- * clipping, progress lines and validation loss. It does not parse flags (birdied.c) and does not talk
- * to a coordinator. */
+ * clipping, progress lines and validation loss. It does not parse flags (daemon/birdied.c) and does not
+ * talk to a coordinator itself: mixtures come through the interfaces of worker/control.h and
+ * worker/mixture_source.h, implemented above it. */
 #ifndef BIRDIE_TRAIN_H
 #define BIRDIE_TRAIN_H
 
@@ -12,6 +13,8 @@
 #include "worker/collective.h"
 #include "worker/config.h"
 #include "worker/control.h"
+#include "worker/mixture_source.h"
+#include "worker/run_checkpoint.h" /* birdie_train_config_hash */
 
 typedef struct birdie_train_report {
     long steps_done;
@@ -41,19 +44,18 @@ double birdie_grad_clip_scale(double norm, double clip);
  * at resume->step + 1 and, on the CPU backend, reproduces the uninterrupted run bit for bit (with a
  * coordinator too: its scheduler's state is in the checkpoint). ctl (may be NULL) is the control
  * plane: mixtures, pause and stop from the coordinator, heartbeats and evaluation reports to it.
+ * sched (may be NULL) is the scheduler in this process: a run with mixture = birdie needs it, or a
+ * coordinator that schedules (ctl->scheduler_remote).
  * Returns 0 (also when stopped: see rep->stopped) or a negative errno with err naming the cause
  * (bad data, non-finite loss, a collective that timed out, ...). */
 int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collective *coll, const birdie_control *ctl,
-                 const birdie_checkpoint *resume, FILE *log, birdie_train_report *rep, char *err, size_t errlen);
+                 const birdie_mixture_source *sched, const birdie_checkpoint *resume, FILE *log,
+                 birdie_train_report *rep, char *err, size_t errlen);
 
 /* Async-signal-safe: ask every rank to checkpoint (after the current step) or to stop at the next
  * step boundary (with a checkpoint when the run writes them). The control all-reduce spreads the
  * request, so it may reach any one rank. */
 void birdie_train_request_checkpoint(void);
 void birdie_train_request_stop(void);
-
-/* The hash a checkpoint records of everything a bit-identical resume depends on: model shape, row
- * length, global batch, seed, arms, mixture and paradigm setting (not the step count). */
-uint64_t birdie_train_config_hash(const birdie_config *cfg);
 
 #endif

@@ -1,5 +1,5 @@
 /* daemon/scheduler/bench.c: the time of one scheduler decision (reward-model fit on the history +
- * candidate scoring + choice), for `birdie-bench --scheduler`. The history is synthetic (losses that
+ * candidate scoring + choice), for birdie-sched-bench. The history is synthetic (losses that
  * fall at arm-dependent rates, random mixtures) and written straight into the state, so that only
  * the measured evaluation runs the fit. Wall-clock time is read here only to report it. */
 #include <errno.h>

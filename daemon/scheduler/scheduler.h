@@ -180,15 +180,6 @@ const char *birdie_decision_kind_name(birdie_decision_kind kind);
 /* Exploration probability E(step) of §3.7 (v2 formula). */
 double birdie_explore_prob(const birdie_explore_params *p, int64_t step);
 
-/* §7.5 evaluation schedule for a run of total_steps: at 3,000 steps it is 4, 20, 100, then every
- * 150 (…, 2,950): 22 evaluations. Other lengths scale linearly: the first three at 4/3000, 20/3000
- * and 1/30 of the run (the last one is birdie_sched_default_warmup), then every 1/20 of the run,
- * each at least one step after the previous, rounded to the nearest step, all < total_steps.
- * Writes up to cap steps and returns how many there are (call with steps NULL to size). */
-int birdie_sched_eval_schedule(int64_t total_steps, int64_t *steps, int cap, char *err, size_t errlen);
-/* The warm-up end that goes with the schedule above: round(total_steps / 30), at least 1. */
-int64_t birdie_sched_default_warmup(int64_t total_steps);
-
 /* Seconds of one decision (reward-model fit on history_len intervals + candidate scoring) with the
  * default config and n_arms arms in 7 classes, on synthetic data; negative errno on failure. */
 double birdie_sched_bench_decision_seconds(int n_arms, int history_len, int hidden, char *err, size_t errlen);

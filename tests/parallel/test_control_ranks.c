@@ -84,7 +84,7 @@ static outcome run(birdie_collective *coll, const birdie_config *cfg, fake_contr
     memset(&o, 0, sizeof o);
     birdie_train_report rep = {.train_losses = o.losses};
     char err[512];
-    o.rc = birdie_train(cfg, &birdie_ops_cpu, coll, &ctl, NULL, NULL, &rep, err, sizeof err);
+    o.rc = birdie_train(cfg, &birdie_ops_cpu, coll, &ctl, NULL, NULL, NULL, &rep, err, sizeof err);
     if (o.rc < 0)
         fprintf(stderr, "rank %d: train: %s\n", rank, err);
     o.stopped = rep.stopped;

@@ -85,7 +85,7 @@ static eval_outcome run_eval(birdie_collective *coll, const birdie_config *cfg)
     memset(&o, 0, sizeof o);
     birdie_train_report rep = {0};
     char err[512];
-    o.rc = birdie_train(cfg, &birdie_ops_cpu, coll, &ctl, NULL, NULL, &rep, err, sizeof err);
+    o.rc = birdie_train(cfg, &birdie_ops_cpu, coll, &ctl, NULL, NULL, NULL, &rep, err, sizeof err);
     if (o.rc < 0)
         fprintf(stderr, "rank %d: train: %s\n", rank, err);
     o.first_val = rep.first_val_loss;
@@ -211,13 +211,13 @@ static void test_clip_global(birdie_collective *coll)
     float *p_two = calloc(n, sizeof *p_two), *p_lone = calloc(n, sizeof *p_lone);
     char err[512];
     birdie_train_report rep = {.final_params = p_two, .n_params = n};
-    int rc = birdie_train(&cfg, &birdie_ops_cpu, coll, NULL, NULL, NULL, &rep, err, sizeof err);
+    int rc = birdie_train(&cfg, &birdie_ops_cpu, coll, NULL, NULL, NULL, NULL, &rep, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "rank %d: train: %s\n", rank, err);
     int rc_lone = 0;
     if (rank == 0) {
         birdie_train_report rep1 = {.final_params = p_lone, .n_params = n};
-        rc_lone = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep1, err, sizeof err);
+        rc_lone = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, NULL, &rep1, err, sizeof err);
     }
     MPI_Bcast(&rc_lone, 1, MPI_INT, 0, harness);
     MPI_Bcast(p_lone, (int)n, MPI_FLOAT, 0, harness);

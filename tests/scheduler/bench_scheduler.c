@@ -1,7 +1,7 @@
 /* tests/scheduler/bench_scheduler.c: `bench-scheduler [n_arms]` prints the time of one scheduler
  * decision (reward-model fit + candidate scoring) on one core, for the default config at a few
  * history lengths (§7.5: about 22 evaluations at 3,000 steps, so histories of up to ~21 intervals;
- * 40 as a long-run bound). Not a test: birdie-bench --scheduler reports the same function. */
+ * 40 as a long-run bound). Not a test: birdie-sched-bench reports the same function. */
 #include <stdio.h>
 #include <stdlib.h>
 

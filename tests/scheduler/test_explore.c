@@ -14,6 +14,7 @@
 #include "daemon/scheduler/cyclic_lr.h"
 #include "daemon/scheduler/explore.h"
 #include "daemon/scheduler/scheduler.h"
+#include "worker/eval_schedule.h"
 
 static void test_explore_v2_values(void **state)
 {
@@ -163,25 +164,25 @@ static void test_eval_schedule(void **state)
     (void)state;
     int64_t steps[64];
     char err[128];
-    int n = birdie_sched_eval_schedule(3000, steps, 64, err, sizeof(err));
+    int n = birdie_eval_schedule(3000, steps, 64, err, sizeof(err));
     assert_int_equal(n, 22);
     assert_true(steps[0] == 4 && steps[1] == 20 && steps[2] == 100 && steps[3] == 250);
     assert_true(steps[21] == 2950);
     for (int i = 3; i < n; i++)
         assert_true(steps[i] - steps[i - 1] == 150);
-    assert_true(birdie_sched_default_warmup(3000) == 100);
+    assert_true(birdie_eval_schedule_warmup(3000) == 100);
     /* ten times longer: the same shape, ten times the steps */
-    int n10 = birdie_sched_eval_schedule(30000, steps, 64, err, sizeof(err));
+    int n10 = birdie_eval_schedule(30000, steps, 64, err, sizeof(err));
     assert_int_equal(n10, 22);
     assert_true(steps[0] == 40 && steps[1] == 200 && steps[2] == 1000 && steps[3] == 2500);
     /* tiny runs stay strictly increasing and inside the run */
-    n = birdie_sched_eval_schedule(10, steps, 64, err, sizeof(err));
+    n = birdie_eval_schedule(10, steps, 64, err, sizeof(err));
     assert_true(n >= 1);
     for (int i = 0; i < n; i++)
         assert_true(steps[i] >= 1 && steps[i] < 10 && (i == 0 || steps[i] > steps[i - 1]));
-    assert_int_equal(birdie_sched_eval_schedule(3000, NULL, 0, err, sizeof(err)), 22);
-    assert_int_equal(birdie_sched_eval_schedule(3000, steps, 5, err, sizeof(err)), -ENOSPC);
-    assert_int_equal(birdie_sched_eval_schedule(0, steps, 64, err, sizeof(err)), -EINVAL);
+    assert_int_equal(birdie_eval_schedule(3000, NULL, 0, err, sizeof(err)), 22);
+    assert_int_equal(birdie_eval_schedule(3000, steps, 5, err, sizeof(err)), -ENOSPC);
+    assert_int_equal(birdie_eval_schedule(0, steps, 64, err, sizeof(err)), -EINVAL);
 }
 
 int main(void)

@@ -1,5 +1,8 @@
-/* worker/birdied.c: main of birdied. Parses flags and the config, picks the backend, and runs the
- * training (or the `prep` subcommand). The only place that exits; everything below returns errors.
+/* daemon/birdied.c: main of birdied, the composition root. Parses flags and the config, joins the
+ * ranks, picks the backend, and hands the training loop (worker/train.h) its control plane and
+ * scheduler: the coordinator's link (daemon/run_link.h) when [daemon] listen is set, else the
+ * scheduler in this process (daemon/local_scheduler.h) for mixture = birdie. Also the `prep`
+ * subcommand. The only place that exits; everything below returns errors.
  *
  * Exit codes: 0 done (or stopped by an operator); 2 usage or configuration error; 3 data error
  * (missing or corrupt shard, empty source); 4 training stopped on a non-finite loss or gradient;
@@ -19,6 +22,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "worker/config.h"
 #include "worker/data/prep.h"
+#include "daemon/local_scheduler.h"
 #include "worker/train.h"
 #ifdef BIRDIE_HAVE_DAEMON
 #include "daemon/run_link.h"
@@ -285,8 +289,16 @@ int main(int argc, char **argv)
         ctl = &link_ctl;
     }
 #endif
+    birdie_mixture_source local_sched = {0};
+    if (!ctl && strcmp(cfg.mixture, "birdie") == 0 &&
+        birdie_local_scheduler_open(&cfg, &local_sched, err, sizeof err) < 0) {
+        fprintf(stderr, "birdied: rank %d: scheduler: %s\n", coll->rank, err);
+        return fail_job(coll, EXIT_USAGE);
+    }
     birdie_train_report rep = {0};
-    int rc = birdie_train(&cfg, ops, coll, ctl, resume, log, &rep, err, sizeof err);
+    int rc =
+        birdie_train(&cfg, ops, coll, ctl, local_sched.ctx ? &local_sched : NULL, resume, log, &rep, err, sizeof err);
+    birdie_local_scheduler_close(&local_sched);
     birdie_checkpoint_free(&resume_ck);
 #ifdef BIRDIE_HAVE_DAEMON
     if (rc == 0)

@@ -1,21 +1,21 @@
-/* daemon/scheduler/eval_schedule.c: when to evaluate (§7.5), scaled to the run length. The
- * coordinator owns the timing; this only proposes the steps. At 3,000 steps: 4, 20, 100, then every
- * 150 steps; at other lengths the same fractions of the run (see scheduler.h). */
+/* worker/eval_schedule.c: the steps at which a Birdie run evaluates for its scheduler (eval_schedule.h).
+ * The training loop owns them (it evaluates and reports); the scheduler, local or in the coordinator,
+ * only reads the evaluations. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 
-#include "daemon/scheduler/scheduler.h"
+#include "worker/eval_schedule.h"
 
 #define SCHEDULE_REFERENCE_STEPS 3000.0
 
-int64_t birdie_sched_default_warmup(int64_t total_steps)
+int64_t birdie_eval_schedule_warmup(int64_t total_steps)
 {
     int64_t w = llround((double)total_steps / 30.0);
     return w < 1 ? 1 : w;
 }
 
-int birdie_sched_eval_schedule(int64_t total_steps, int64_t *steps, int cap, char *err, size_t errlen)
+int birdie_eval_schedule(int64_t total_steps, int64_t *steps, int cap, char *err, size_t errlen)
 {
     if (total_steps < 1 || total_steps > ((int64_t)1 << 50)) {
         if (err)
@@ -30,7 +30,7 @@ int birdie_sched_eval_schedule(int64_t total_steps, int64_t *steps, int cap, cha
     }
     double total = (double)total_steps;
     int64_t early[3] = {llround(total * 4.0 / SCHEDULE_REFERENCE_STEPS),
-                        llround(total * 20.0 / SCHEDULE_REFERENCE_STEPS), birdie_sched_default_warmup(total_steps)};
+                        llround(total * 20.0 / SCHEDULE_REFERENCE_STEPS), birdie_eval_schedule_warmup(total_steps)};
     int64_t interval = llround(total / 20.0);
     if (interval < 1)
         interval = 1;

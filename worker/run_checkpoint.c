@@ -1,0 +1,95 @@
+/* worker/run_checkpoint.c: a run's parts to and from a checkpoint (run_checkpoint.h). */
+#include "worker/run_checkpoint.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int birdie_run_model_shape(const birdie_config *cfg, birdie_model_config *mc, char *err, size_t errlen)
+{
+    if (birdie_model_config_by_name(cfg->size, mc) < 0) {
+        snprintf(err, errlen, "[model] size = '%s': unknown", cfg->size);
+        return -EINVAL;
+    }
+    if (cfg->d_model)
+        mc->d_model = cfg->d_model;
+    if (cfg->d_state)
+        mc->d_state = cfg->d_state;
+    if (cfg->n_layers)
+        mc->n_layers = cfg->n_layers;
+    mc->bidirectional = cfg->bidirectional;
+    return 0;
+}
+
+uint64_t birdie_train_config_hash(const birdie_config *cfg)
+{
+    birdie_model_config mc;
+    char err[128];
+    memset(&mc, 0, sizeof mc);
+    birdie_run_model_shape(cfg, &mc, err, sizeof err);
+    int64_t numbers[] = {mc.vocab,     mc.d_model, mc.d_state,         mc.n_layers,  mc.bidirectional,
+                         cfg->seq_len, cfg->batch, (int64_t)cfg->seed, cfg->paradigm};
+    uint64_t h = birdie_fnv1a(BIRDIE_FNV_OFFSET, numbers, sizeof numbers);
+    h = birdie_fnv1a(h, cfg->arms, strlen(cfg->arms));
+    return birdie_fnv1a(h, cfg->mixture, strlen(cfg->mixture));
+}
+
+/* The scheduler's state: the one in this process, or the coordinator's (rank 0 hosts it). */
+static int save_scheduler_state(const birdie_run_parts *p, birdie_checkpoint *ck, char *err, size_t errlen)
+{
+    if (p->sched)
+        return p->sched->save(p->sched->ctx, &ck->sched_state, &ck->sched_len, err, errlen);
+    if (p->ctl && p->ctl->save_scheduler)
+        return p->ctl->save_scheduler(p->ctl->ctx, &ck->sched_state, &ck->sched_len, err, errlen);
+    return 0;
+}
+
+int birdie_run_checkpoint_write(const birdie_run_parts *p, long step, birdie_checkpoint_info *info, char *err,
+                                size_t errlen)
+{
+    const birdie_model *model = p->model;
+    size_t n = model->n_params, bytes = n * sizeof(float);
+    birdie_checkpoint ck = {.step = step,
+                            .n_params = n,
+                            .n_arms = p->cur->arms.n,
+                            .mixture_version = p->cur->version,
+                            .weights = p->cur->weights,
+                            .config_hash = birdie_train_config_hash(p->cfg)};
+    ck.params = malloc(bytes);
+    ck.m = malloc(bytes);
+    ck.v = malloc(bytes);
+    int rc = -ENOMEM;
+    if (ck.params && ck.m && ck.v && (rc = save_scheduler_state(p, &ck, err, errlen)) == 0) {
+        model->ops->download(ck.params, model->params, bytes);
+        model->ops->download(ck.m, model->m, bytes);
+        model->ops->download(ck.v, model->v, bytes);
+        rc = birdie_checkpoint_write(p->cfg->ckpt_dir, &ck, p->cfg->ckpt_keep, info, err, errlen);
+    } else if (rc == -ENOMEM) {
+        snprintf(err, errlen, "checkpoint: out of memory for %zu parameters", n);
+    }
+    free(ck.params);
+    free(ck.m);
+    free(ck.v);
+    free(ck.sched_state);
+    return rc;
+}
+
+int birdie_run_checkpoint_restore(const birdie_run_parts *p, const birdie_checkpoint *ck, char *err, size_t errlen)
+{
+    birdie_curriculum *cur = p->cur;
+    if (ck->config_hash != birdie_train_config_hash(p->cfg) || ck->n_params != p->model->n_params ||
+        ck->n_arms != cur->arms.n) {
+        snprintf(err, errlen,
+                 "checkpoint of step %lld was written with a different configuration (model shape, rows, "
+                 "batch, seed, arms or mixture); it cannot continue this run",
+                 (long long)ck->step);
+        return -EINVAL;
+    }
+    size_t bytes = ck->n_params * sizeof(float);
+    p->model->ops->upload(p->model->params, ck->params, bytes);
+    p->model->ops->upload(p->model->m, ck->m, bytes);
+    p->model->ops->upload(p->model->v, ck->v, bytes);
+    memcpy(cur->weights, ck->weights, (size_t)cur->arms.n * sizeof *cur->weights);
+    cur->version = ck->mixture_version;
+    return p->sched ? p->sched->restore(p->sched->ctx, ck, err, errlen) : 0;
+}
