@@ -4,9 +4,11 @@
  * scheduler in this process (daemon/local_scheduler.h) for mixture = birdie. Also the `prep`
  * subcommand. The only place that exits; everything below returns errors.
  *
- * Exit codes: 0 done (or stopped by an operator); 2 usage or configuration error; 3 data error
- * (missing or corrupt shard, empty source); 4 training stopped on a non-finite loss or gradient;
- * 5 no usable backend; 6 a peer rank was lost; 7 the coordinator could not start or be reached. */
+ * Exit codes (worker/error.h): 0 done (or stopped by an operator); 1 internal error (out of memory);
+ * 2 usage or configuration error; 3 data error (missing or corrupt shard or checkpoint, a checkpoint
+ * that cannot be written); 4 training stopped on a non-finite loss or gradient; 5 no usable backend;
+ * 6 a peer rank was lost; 7 the coordinator could not start, or was lost or failed during the run.
+ * Each failure carries its class from where it was detected (birdie_error_tag). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,27 +25,23 @@
 #include "worker/config.h"
 #include "worker/data/prep.h"
 #include "daemon/local_scheduler.h"
+#include "worker/error.h"
 #include "worker/train.h"
 #ifdef BIRDIE_HAVE_DAEMON
 #include "daemon/run_link.h"
 #include "daemon/token.h"
 #endif
 
-enum { EXIT_USAGE = 2, EXIT_DATA = 3, EXIT_DIVERGED = 4, EXIT_BACKEND = 5, EXIT_PEER = 6, EXIT_COORDINATOR = 7 };
-
-/* Seconds a collective may wait for the other ranks before the job ends as a lost peer. */
-#define COLLECTIVE_DEADLINE_S 300.0
-
 /* Joins the MPI world when birdied was started by mpirun (or as a singleton): ranks on one machine
  * split its cores for the CPU GEMMs unless OPENBLAS_NUM_THREADS says otherwise. */
-static birdie_collective *join_world(int *argc, char ***argv, int *local_rank)
+static birdie_collective *join_world(int *argc, char ***argv, double deadline_s, int *local_rank)
 {
     *local_rank = 0;
 #ifdef BIRDIE_HAVE_MPI
     int provided;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return NULL;
-    birdie_collective *c = birdie_collective_mpi(COLLECTIVE_DEADLINE_S);
+    birdie_collective *c = birdie_collective_mpi(deadline_s);
     MPI_Comm local;
     int local_size = 1;
     if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
@@ -56,7 +54,7 @@ static birdie_collective *join_world(int *argc, char ***argv, int *local_rank)
         birdie_cpu_set_threads((int)(cores / local_size > 0 ? cores / local_size : 1));
     return c;
 #else
-    (void)argc, (void)argv;
+    (void)argc, (void)argv, (void)deadline_s;
     return birdie_collective_single();
 #endif
 }
@@ -104,9 +102,10 @@ static void usage(FILE *out)
                  "signals: SIGTERM/SIGINT stop at the next step (with a checkpoint when [checkpoint] every > 0),\n"
                  "         SIGUSR1 writes a checkpoint to [checkpoint] dir.\n"
                  "\n"
-                 "exit codes: 0 done, 2 usage/config error, 3 data error, 4 non-finite loss or gradient,\n"
-                 "            5 no usable backend, 6 a peer rank was lost (collective deadline),\n"
-                 "            7 the coordinator could not start or be reached (e.g. its port is in use)\n"
+                 "exit codes: 0 done, 1 internal error (out of memory), 2 usage/config error,\n"
+                 "            3 data error (shard, checkpoint), 4 non-finite loss or gradient, 5 no usable backend,\n"
+                 "            6 a peer rank was lost ([run] collective_deadline_s),\n"
+                 "            7 the coordinator could not start (e.g. its port is in use), or was lost or failed\n"
                  "\n"
                  "configuration keys:\n");
     birdie_config_print_help(out);
@@ -179,11 +178,11 @@ int main(int argc, char **argv)
             const char *path = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : NULL);
             if (!path) {
                 fprintf(stderr, "birdied: --config needs a file\n");
-                return EXIT_USAGE;
+                return BIRDIE_EXIT_USAGE;
             }
             if (birdie_config_load_file(&cfg, path, err, sizeof err) < 0) {
                 fprintf(stderr, "birdied: %s\n", err);
-                return EXIT_USAGE;
+                return BIRDIE_EXIT_USAGE;
             }
         }
     }
@@ -204,21 +203,21 @@ int main(int argc, char **argv)
             snprintf(assignment, sizeof assignment, "%s=%s", short_form(a), v);
             if (birdie_config_set(&cfg, assignment, err, sizeof err) < 0) {
                 fprintf(stderr, "birdied: %s\n", err);
-                return EXIT_USAGE;
+                return BIRDIE_EXIT_USAGE;
             }
         } else if (strncmp(a, "--", 2) == 0 && strchr(a, '=')) {
             if (birdie_config_set(&cfg, a + 2, err, sizeof err) < 0) {
                 fprintf(stderr, "birdied: %s\n", err);
-                return EXIT_USAGE;
+                return BIRDIE_EXIT_USAGE;
             }
         } else {
             fprintf(stderr, "birdied: unknown argument '%s' (see birdied --help)\n", a);
-            return EXIT_USAGE;
+            return BIRDIE_EXIT_USAGE;
         }
     }
     if (birdie_config_validate(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "birdied: %s\n", err);
-        return EXIT_USAGE;
+        return BIRDIE_EXIT_USAGE;
     }
     if (print_config) {
         birdie_config_print(&cfg, stdout);
@@ -226,15 +225,15 @@ int main(int argc, char **argv)
     }
 
     int local_rank;
-    birdie_collective *coll = join_world(&argc, &argv, &local_rank);
+    birdie_collective *coll = join_world(&argc, &argv, cfg.collective_deadline_s, &local_rank);
     if (!coll) {
         fprintf(stderr, "birdied: could not join the MPI world\n");
-        return EXIT_PEER;
+        return BIRDIE_EXIT_PEER;
     }
     if (cfg.batch % coll->world) {
         if (coll->rank == 0)
             fprintf(stderr, "birdied: [train] batch = %d is not divisible by the %d ranks\n", cfg.batch, coll->world);
-        return fail_job(coll, EXIT_USAGE);
+        return fail_job(coll, BIRDIE_EXIT_USAGE);
     }
     FILE *log = coll->rank == 0 ? stdout : NULL;
     const birdie_ops *ops;
@@ -245,7 +244,7 @@ int main(int argc, char **argv)
         birdie_cuda_use_device(local_rank, note, sizeof note);
     if (birdie_backend_choose(cfg.backend, &birdie_ops_cpu, &ops, note, sizeof note, err, sizeof err) < 0) {
         fprintf(stderr, "birdied: rank %d: backend: %s\n", coll->rank, err);
-        return fail_job(coll, EXIT_BACKEND);
+        return fail_job(coll, BIRDIE_EXIT_BACKEND);
     }
     if (log)
         fprintf(log, "birdied: %s\n", note);
@@ -253,7 +252,7 @@ int main(int argc, char **argv)
         birdie_collective *nccl = birdie_collective_nccl(coll, local_rank, err, sizeof err);
         if (!nccl) {
             fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
-            return fail_job(coll, EXIT_BACKEND);
+            return fail_job(coll, BIRDIE_EXIT_BACKEND);
         }
         coll = nccl;
     }
@@ -263,7 +262,7 @@ int main(int argc, char **argv)
     int resumed = load_resume(&cfg, &resume_ck, log, err, sizeof err);
     if (resumed < 0) {
         fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
-        return fail_job(coll, EXIT_DATA);
+        return fail_job(coll, BIRDIE_EXIT_DATA);
     }
     const birdie_checkpoint *resume = resumed ? &resume_ck : NULL;
     const birdie_control *ctl = NULL;
@@ -274,17 +273,17 @@ int main(int argc, char **argv)
         char token[BIRDIE_TOKEN_MAX];
         if (token_load(cfg.token_file[0] ? cfg.token_file : NULL, token, sizeof token, err, sizeof err) < 0) {
             fprintf(stderr, "birdied: token: %s\n", err);
-            return fail_job(coll, EXIT_USAGE);
+            return fail_job(coll, BIRDIE_EXIT_USAGE);
         }
         if (!token[0] && cfg.auth_all) {
             if (coll->rank == 0)
                 fprintf(stderr, "birdied: the coordinator needs a bearer token: --token-file FILE or BIRDIE_TOKEN "
                                 "(or [daemon] listen = \"\" to train without one)\n");
-            return fail_job(coll, EXIT_USAGE);
+            return fail_job(coll, BIRDIE_EXIT_USAGE);
         }
         if (birdie_run_link_open(&cfg, coll, token, resume, log, &link_ctl, &link, err, sizeof err) < 0) {
             fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
-            return fail_job(coll, EXIT_COORDINATOR);
+            return fail_job(coll, BIRDIE_EXIT_COORDINATOR);
         }
         ctl = &link_ctl;
     }
@@ -293,7 +292,7 @@ int main(int argc, char **argv)
     if (!ctl && strcmp(cfg.mixture, "birdie") == 0 &&
         birdie_local_scheduler_open(&cfg, &local_sched, err, sizeof err) < 0) {
         fprintf(stderr, "birdied: rank %d: scheduler: %s\n", coll->rank, err);
-        return fail_job(coll, EXIT_USAGE);
+        return fail_job(coll, BIRDIE_EXIT_USAGE);
     }
     birdie_train_report rep = {0};
     int rc =
@@ -306,10 +305,8 @@ int main(int argc, char **argv)
 #endif
     if (rc < 0) {
         fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
-        return fail_job(coll, rc == -ERANGE      ? EXIT_DIVERGED
-                              : rc == -ETIMEDOUT ? EXIT_PEER
-                              : rc == -ENOMEM    ? 1
-                                                 : EXIT_DATA);
+        int exit_class = birdie_error_exit_class(rc);
+        return fail_job(coll, exit_class ? exit_class : BIRDIE_EXIT_INTERNAL);
     }
     if (log)
         fprintf(log, "%s: %ld steps | val loss %.4f -> %.4f | %.0f tok/s\n", rep.stopped ? "stopped" : "done",

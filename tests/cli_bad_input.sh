@@ -3,7 +3,8 @@
 # values, missing and corrupt shards, each a non-zero exit with a message naming the problem; then
 # `birdied prep` on a text file and a short training run on the shards it made; then the signals, on
 # one process and on one rank of two under mpirun (both ranks must stop at the same step, with a
-# checkpoint that resumes). Every wait is for an event (a log line, a file) with a generous deadline. Prints TAP.
+# checkpoint that resumes); every documented exit code (0 to 7), each from the failure that carries it. Every wait is
+# for an event (a log line, a file) with a generous deadline. Prints TAP.
 set -u
 birdied=$1
 tmp=$(mktemp -d)
@@ -45,6 +46,14 @@ else
   check "cuda without a GPU is a clear error" 5 "backend" "$birdied" "${base[@]}" --backend cuda
 fi
 check "--help documents every section" 0 "[data]" "$birdied" --help
+
+# every other documented exit code, each from where its failure is detected
+check "a diverging run stops with exit 4" 4 "non-finite" "$birdied" "${base[@]}" --run.steps=40 --train.lr=10 \
+  --train.warmup_frac=0 --train.weight_decay=1
+BIRDIE_TOKEN=cli check "a coordinator that cannot listen is exit 7" 7 "cannot listen on 192.0.2.1:50999" "$birdied" \
+  "${base[@]}" --daemon.listen=192.0.2.1:50999 --daemon.db="$tmp/listen.db"
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:allocator_may_return_null=1" check "out of memory is exit 1" 1 "out of host memory" \
+  "$birdied" "${base[@]}" --train.batch=1048576 --train.seq_len=1048576
 
 # prep a text file into shards, then train on them
 python3 - "$tmp" <<'PY'
@@ -136,6 +145,31 @@ if command -v mpirun >/dev/null 2>&1 && ldd "$birdied" 2>/dev/null | grep -q lib
       echo "not ok $n - 2 ranks: the resumed run finishes its $((stop_step + 2)) steps"
       failed=$((failed + 1))
     fi
+  fi
+  # A stopped rank (SIGSTOP) is a lost peer: the other rank gives up in its collective after
+  # [run] collective_deadline_s and the job ends with exit 6, naming the collective.
+  rm -f "$tmp/rank.0" "$tmp/rank.1"
+  "${mpi[@]}" --run.steps=100000000 --run.collective_deadline_s=2 >"$tmp/peer.log" 2>&1 &
+  mpirun_pid=$!
+  ok=1 why=""
+  wait_for "^step .*loss" "$tmp/peer.log" 120 && [ -s "$tmp/rank.1" ] || { ok=0; why="no step logged"; }
+  [ $ok -eq 1 ] && kill -STOP "$(cat "$tmp/rank.1")"
+  for _ in $(seq 2400); do kill -0 $mpirun_pid 2>/dev/null || break; sleep 0.05; done
+  if kill -0 $mpirun_pid 2>/dev/null; then
+    ok=0 why="mpirun still running 120 s after SIGSTOP to rank 1"
+    kill -CONT "$(cat "$tmp/rank.1")" 2>/dev/null
+    kill -TERM $mpirun_pid
+  fi
+  wait $mpirun_pid
+  rc=$?
+  kill -KILL "$(cat "$tmp/rank.1")" 2>/dev/null
+  n=$((n + 1))
+  if [ $ok -eq 1 ] && [ $rc -eq 6 ] && grep -q "no answer from the other ranks within 2 s" "$tmp/peer.log"; then
+    echo "ok $n - 2 ranks: a stopped rank ends the job as a lost peer, exit 6"
+  else
+    echo "not ok $n - 2 ranks: a stopped rank ends the job as a lost peer (exit $rc, want 6) $why"
+    tail -5 "$tmp/peer.log" | sed 's/^/# /'
+    failed=$((failed + 1))
   fi
 else
   n=$((n + 1)); echo "ok $n - 2 ranks: signals to one rank # SKIP no mpirun, or birdied built without MPI"

@@ -22,6 +22,7 @@
 #include "worker/checkpoint.h"
 #include "worker/config.h"
 #include "worker/curriculum.h"
+#include "worker/error.h"
 #include "daemon/local_scheduler.h"
 #include "worker/train.h"
 
@@ -553,6 +554,58 @@ static void test_config_bounds_and_round_trip(void **state)
     assert_memory_equal(&back, &cfg, sizeof cfg);
 }
 
+/* Every failure of a run carries its exit class from where it is detected (worker/error.h), so
+ * birdied's exit code says what happened: a control plane that fails mid-run or a decision that never
+ * comes is the coordinator (7), a diverging run 4, missing shards 3, an arm that does not fit the
+ * rows a configuration error (2). */
+static void expect_class(int rc, const char *err, int exit_class, const char *needle)
+{
+    if (rc >= 0 || birdie_error_exit_class(rc) != exit_class || !strstr(err, needle))
+        fail_msg("rc %d (class %d), want class %d and '%s': %s", rc, birdie_error_exit_class(rc), exit_class, needle,
+                 err);
+}
+
+static int train_with(const birdie_config *cfg, fake_control *f, int scheduler_remote, char *err, size_t errlen)
+{
+    birdie_control ctl = fake_control_table(f, 1);
+    ctl.scheduler_remote = scheduler_remote;
+    ctl.decision_timeout_ms = 200;
+    birdie_train_report rep = {0};
+    return birdie_train(cfg, &birdie_ops_cpu, NULL, &ctl, NULL, NULL, NULL, &rep, err, errlen);
+}
+
+static void test_failures_carry_exit_class(void **state)
+{
+    (void)state;
+    birdie_config cfg;
+    char err[512];
+    xs_config(&cfg, 4);
+    cfg.eval_every = 2;
+    fake_control full = {.n_evals = FAKE_MAX_EVALS}; /* its next report fails, as a lost coordinator's would */
+    expect_class(train_with(&cfg, &full, 0, err, sizeof err), err, BIRDIE_EXIT_COORDINATOR, "too many evaluations");
+    xs_config(&cfg, 12);
+    snprintf(cfg.arms, sizeof cfg.arms, "ntp len=16-64");
+    snprintf(cfg.mixture, sizeof cfg.mixture, "birdie");
+    fake_control silent = {0}; /* the coordinator schedules but never publishes a decision */
+    expect_class(train_with(&cfg, &silent, 1, err, sizeof err), err, BIRDIE_EXIT_COORDINATOR,
+                 "did not reach every rank");
+    xs_config(&cfg, 40);
+    cfg.lr = 10;
+    cfg.warmup_frac = 0;
+    cfg.weight_decay = 1;
+    birdie_train_report rep = {0};
+    expect_class(train_local(&cfg, NULL, &rep, err, sizeof err), err, BIRDIE_EXIT_DIVERGED, "non-finite");
+    xs_config(&cfg, 4);
+    snprintf(cfg.source, sizeof cfg.source, "shards");
+    snprintf(cfg.train_files, sizeof cfg.train_files, "/nonexistent/birdie/train_*.bin");
+    snprintf(cfg.val_files, sizeof cfg.val_files, "/nonexistent/birdie/val_*.bin");
+    expect_class(train_local(&cfg, NULL, &rep, err, sizeof err), err, BIRDIE_EXIT_DATA, "/nonexistent/birdie");
+    xs_config(&cfg, 4);
+    snprintf(cfg.arms, sizeof cfg.arms, "ntp len=16-64; copying len=60-64");
+    snprintf(cfg.mixture, sizeof cfg.mixture, "uniform");
+    expect_class(train_local(&cfg, NULL, &rep, err, sizeof err), err, BIRDIE_EXIT_USAGE, "needs rows of at least");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -572,6 +625,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoint_corrupt),
         cmocka_unit_test(test_grad_clip_scale),
         cmocka_unit_test(test_grad_clip_end_to_end),
+        cmocka_unit_test(test_failures_carry_exit_class),
         cmocka_unit_test(test_golden_losses),
         cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_curriculum_schedule_and_fit),

@@ -11,6 +11,7 @@
 
 #include "worker/clock.h"
 #include "worker/collective.h"
+#include "worker/error.h"
 
 /* The gradient buckets begun since the last grad_wait. */
 typedef struct mpi_impl {
@@ -25,8 +26,7 @@ static int started(birdie_collective *c, int mpi_rc, const char *what, char *err
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(mpi_rc, msg, &len);
-    snprintf(err, errlen, "%s on rank %d: %s", what, c->rank, msg);
-    return -EIO;
+    return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_PEER), "%s on rank %d: %s", what, c->rank, msg);
 }
 
 /* Waits for reqs[0..n) until the collective's deadline. */
@@ -37,15 +37,15 @@ static int wait_all_deadline(birdie_collective *c, MPI_Request *reqs, int n, con
     for (long polls = 0;; polls++) {
         int done = 0;
         if (MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS) {
-            snprintf(err, errlen, "%s on rank %d: MPI_Testall failed", what, c->rank);
-            return -EIO;
+            return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_PEER),
+                               "%s on rank %d: MPI_Testall failed", what, c->rank);
         }
         if (done)
             return 0;
         if (birdie_monotonic_seconds() > give_up) {
-            snprintf(err, errlen, "%s on rank %d: no answer from the other ranks within %.0f s (a rank died or hangs)",
-                     what, c->rank, c->deadline_s);
-            return -ETIMEDOUT;
+            return birdie_fail(err, errlen, birdie_error_tag(-ETIMEDOUT, BIRDIE_EXIT_PEER),
+                               "%s on rank %d: no answer from the other ranks within %.0f s (a rank died or hangs)",
+                               what, c->rank, c->deadline_s);
         }
         if (polls > 1000)
             nanosleep(&nap, NULL);

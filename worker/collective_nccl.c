@@ -19,6 +19,7 @@
 
 #include "worker/clock.h"
 #include "worker/collective.h"
+#include "worker/error.h"
 
 typedef struct nccl_impl {
     birdie_collective *host; /* MPI: host values and the bootstrap */
@@ -45,15 +46,15 @@ static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, c
                      ncclGetErrorString(rc != ncclSuccess ? rc : state));
             ncclCommAbort(im->comm);
             im->comm = NULL;
-            return -EIO;
+            return birdie_error_tag(-EIO, BIRDIE_EXIT_PEER);
         }
         if (state == ncclSuccess) {
             cudaError_t q = stream ? cudaStreamQuery(stream) : cudaSuccess;
             if (q == cudaSuccess)
                 return 0;
             if (q != cudaErrorNotReady) {
-                snprintf(err, errlen, "%s on rank %d: %s", what, c->rank, cudaGetErrorString(q));
-                return -EIO;
+                return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_BACKEND), "%s on rank %d: %s", what,
+                                   c->rank, cudaGetErrorString(q));
             }
         }
         if (birdie_monotonic_seconds() > give_up) {
@@ -62,7 +63,7 @@ static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, c
                      c->rank, c->deadline_s);
             ncclCommAbort(im->comm);
             im->comm = NULL;
-            return -ETIMEDOUT;
+            return birdie_error_tag(-ETIMEDOUT, BIRDIE_EXIT_PEER);
         }
         nanosleep(&nap, NULL);
     }
@@ -72,21 +73,21 @@ static int nccl_grad_begin(birdie_collective *c, float *buf, size_t n, char *err
 {
     nccl_impl *im = c->impl;
     if (!im->comm) {
-        snprintf(err, errlen, "gradient all-reduce on rank %d: the NCCL communicator was aborted", c->rank);
-        return -EIO;
+        return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_PEER),
+                           "gradient all-reduce on rank %d: the NCCL communicator was aborted", c->rank);
     }
     /* the sum must not read the bucket before the backward kernels queued so far have written it */
     cudaError_t ce = cudaEventRecord(im->grads_ready, COMPUTE_STREAM);
     if (ce == cudaSuccess)
         ce = cudaStreamWaitEvent(im->stream, im->grads_ready, 0);
     if (ce != cudaSuccess) {
-        snprintf(err, errlen, "gradient all-reduce on rank %d: %s", c->rank, cudaGetErrorString(ce));
-        return -EIO;
+        return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_BACKEND),
+                           "gradient all-reduce on rank %d: %s", c->rank, cudaGetErrorString(ce));
     }
     ncclResult_t rc = ncclAllReduce(buf, buf, n, ncclFloat32, ncclSum, im->comm, im->stream);
     if (rc != ncclSuccess && rc != ncclInProgress) {
-        snprintf(err, errlen, "gradient all-reduce on rank %d: %s", c->rank, ncclGetErrorString(rc));
-        return -EIO;
+        return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_PEER), "gradient all-reduce on rank %d: %s",
+                           c->rank, ncclGetErrorString(rc));
     }
     im->pending++;
     /* a non-blocking communicator may still be enqueueing: the next NCCL call must wait for that */

@@ -32,6 +32,8 @@ static const config_key keys[] = {
      "stop after this step as an operator's stop would (with a final checkpoint when the run writes "
      "them), e.g. to fit a time slot; --resume auto with a later stop_after (or 0) continues the same "
      "schedule; 0 = run all steps"},
+    {"run", "collective_deadline_s", KEY_DOUBLE, FIELD(collective_deadline_s), "300", 1, 1e6, NULL,
+     "how long a rank waits in a collective for the others before the job ends as a lost peer (exit 6)"},
     {"run", "backend", KEY_CHOICE, FIELD(backend), "auto", 0, 0, "auto|cpu|cuda",
      "compute backend; auto picks cuda when a GPU is usable, else cpu (also --backend)"},
     {"model", "size", KEY_CHOICE, FIELD(size), "XS", 0, 0, "XS|S|125M|350M",

@@ -15,6 +15,7 @@ typedef struct birdie_config {
     uint64_t seed;
     long steps;
     long stop_after; /* 0 = never: stop (like an operator) after this step */
+    double collective_deadline_s; /* a collective gives up after this long: a peer is lost */
     char backend[8]; /* cpu | cuda | auto */
     /* [model] */
     char size[8];

@@ -14,6 +14,7 @@
 #include "worker/clock.h"
 #include "worker/control.h"
 #include "worker/curriculum.h"
+#include "worker/error.h"
 #include "worker/grad_buckets.h"
 #include "worker/model.h"
 #include "worker/objectives/build.h"
@@ -45,12 +46,12 @@ static int open_sources(const birdie_config *cfg, birdie_source **train, birdie_
         rc = birdie_source_open_shards(train, cfg->train_files, err, errlen);
         if (rc == 0 && (rc = birdie_source_open_shards(val, cfg->val_files, err, errlen)) < 0)
             birdie_source_close(*train);
-        return rc;
+        return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
     }
     rc = birdie_source_open_synthetic(train, cfg->seed, BIRDIE_SPLIT_TRAIN, err, errlen);
     if (rc == 0 && (rc = birdie_source_open_synthetic(val, cfg->seed, BIRDIE_SPLIT_VAL, err, errlen)) < 0)
         birdie_source_close(*train);
-    return rc;
+    return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
 }
 
 static void log_line(FILE *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -184,7 +185,7 @@ static int train_step(run *r, long step, double *loss, double *norm, double *cla
     int rc = birdie_build_rows(&r->builder, r->cur.weights, (uint64_t)step, &r->rows, 0, r->B,
                                (uint64_t)coll->rank * (uint64_t)r->B, &r->pack, err, errlen);
     if (rc < 0)
-        return rc;
+        return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
     /* An arm that rarely gets a sample into rows of T (its samples need most of a row) cannot reach
      * its weight whatever the draw weights: say so once per mixture rather than train on quietly. */
     if (r->builder.share_error > 0.05 && r->builder.share_error != r->share_error_logged) {
@@ -231,7 +232,7 @@ static int train_step(run *r, long step, double *loss, double *norm, double *cla
     if (!isfinite(*loss) || !isfinite(*norm)) {
         snprintf(err, errlen, "step %ld: non-finite %s (loss %g, grad norm %g); stopping", step,
                  isfinite(*loss) ? "gradient" : "loss", *loss, *norm);
-        return -ERANGE;
+        return birdie_error_tag(-ERANGE, BIRDIE_EXIT_DIVERGED);
     }
     const birdie_config *cfg = r->cfg;
     double scale = birdie_grad_clip_scale(*norm, cfg->grad_clip);
@@ -245,22 +246,22 @@ static int run_open(run *r, const birdie_config *cfg, const birdie_ops *ops, cha
     int rc, val_first, val_count;
     r->T = cfg->seq_len;
     r->B = cfg->batch / r->coll->world;
-    if ((rc = birdie_run_model_shape(cfg, &mc, err, errlen)) < 0 ||
-        (rc = open_sources(cfg, &r->train_src, &r->val_src, err, errlen)) < 0)
+    if ((rc = birdie_run_model_shape(cfg, &mc, err, errlen)) < 0)
+        return birdie_error_tag(rc, BIRDIE_EXIT_USAGE);
+    if ((rc = open_sources(cfg, &r->train_src, &r->val_src, err, errlen)) < 0)
         return rc;
     if ((rc = birdie_curriculum_init(&r->cur, cfg, r->T, err, errlen)) < 0)
-        return rc;
+        return birdie_error_tag(rc, BIRDIE_EXIT_USAGE);
     if (r->cur.birdie && !r->sched && !(r->ctl && r->ctl->scheduler_remote)) {
-        snprintf(err, errlen,
-                 "[objectives] mixture = birdie needs a scheduler: one in this process or the coordinator's");
-        return -EINVAL;
+        return birdie_fail(err, errlen, birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE),
+                           "[objectives] mixture = birdie needs a scheduler: one in this process or the coordinator's");
     }
     r->n_arms = r->cur.arms.n;
     birdie_step_control_init(&r->sc, (int64_t)r->cur.version);
     if ((rc = birdie_model_init(&r->model, &mc, ops, cfg->seed, r->B, r->T, err, errlen)) < 0)
         return rc;
     if ((rc = birdie_builder_init(&r->builder, &r->cur.arms, r->train_src, cfg->seed, r->T, err, errlen)) < 0)
-        return rc;
+        return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
     rank_slice(cfg->eval_rows, r->coll->rank, r->coll->world, &val_first, &val_count);
     r->arm_loss = calloc((size_t)r->n_arms, sizeof *r->arm_loss);
     r->arm_tokens = calloc((size_t)r->n_arms, sizeof *r->arm_tokens);
@@ -274,12 +275,11 @@ static int run_open(run *r, const birdie_config *cfg, const birdie_ops *ops, cha
     }
     if (val_count > 0 && (rc = birdie_batch_ntp(&r->val_ntp, r->val_src, cfg->seed, 0, (uint64_t)val_first,
                                                 BIRDIE_RNG_VALIDATION)) < 0) {
-        snprintf(err, errlen, "validation data: %s", strerror(-rc));
-        return rc;
+        return birdie_fail(err, errlen, birdie_error_tag(rc, BIRDIE_EXIT_DATA), "validation data: %s", strerror(-rc));
     }
     if ((rc = birdie_build_validation(&r->cur.arms, r->val_src, cfg->seed, cfg->val_rows_per_arm, r->T, &r->val_arms,
                                       NULL, err, errlen)) < 0)
-        return rc;
+        return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
     rank_slice(r->val_arms.B, r->coll->rank, r->coll->world, &r->arm_first, &r->arm_count);
     log_line(r->log, "model %s%s | D=%d N=%d L=%d V=%d | %zu parameters | backend %s | %d rank%s\n", cfg->size,
              mc.bidirectional ? " bidirectional" : " causal", mc.d_model, mc.d_state, mc.n_layers, mc.vocab,
@@ -319,7 +319,7 @@ static int restore(run *r, const birdie_checkpoint *ck, char *err, size_t errlen
     birdie_run_parts parts = run_parts(r);
     int rc = birdie_run_checkpoint_restore(&parts, ck, err, errlen);
     if (rc < 0)
-        return rc;
+        return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
     birdie_step_control_init(&r->sc, (int64_t)ck->mixture_version);
     log_line(r->log, "resumed from the checkpoint of step %lld (mixture v%llu)\n", (long long)ck->step,
              (unsigned long long)ck->mixture_version);
@@ -335,11 +335,11 @@ static int save_checkpoint(run *r, long step, char *err, size_t errlen)
     birdie_checkpoint_info info;
     int rc = birdie_run_checkpoint_write(&parts, step, &info, err, errlen);
     if (rc < 0)
-        return rc;
+        return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
     log_line(r->log, "step %5ld | checkpoint written to %s\n", step, info.path);
     if (r->ctl && r->ctl->report_checkpoint)
         rc = r->ctl->report_checkpoint(r->ctl->ctx, step, info.path, info.bytes, info.checksum, err, errlen);
-    return rc;
+    return birdie_error_tag(rc, BIRDIE_EXIT_COORDINATOR);
 }
 
 enum { CONTROL_STOP = 1 };
@@ -415,7 +415,7 @@ static int control_sync(run *r, long step, char *reason, size_t reason_len, char
                          "(ranks hold %lld..%lld)",
                          step, (long long)v.wait_version, ctl->decision_timeout_ms, (long long)mins[0],
                          (long long)maxs[0]);
-                return -ETIMEDOUT;
+                return birdie_error_tag(-ETIMEDOUT, BIRDIE_EXIT_COORDINATOR);
             }
             ctl->wait(ctl->ctx, v.wait_version, 0, 200);
             break;
@@ -438,7 +438,7 @@ static int heartbeat(run *r, long step, double tokens_per_s, double loss, double
                               .grad_norm = norm,
                               .applied_version = r->sc.applied_version,
                               .applied_step = r->sc.applied_step};
-    return r->ctl->heartbeat(r->ctl->ctx, &rep, err, errlen);
+    return birdie_error_tag(r->ctl->heartbeat(r->ctl->ctx, &rep, err, errlen), BIRDIE_EXIT_COORDINATOR);
 }
 
 /* Trains `step` and prints its progress line; adds its time and tokens to the report's rate (the
@@ -487,7 +487,7 @@ static int evaluate_after(run *r, long step, birdie_train_report *rep, char *err
     log_arm_eval(r, step, rep->last_val_loss);
     if (r->ctl && (r->cur.birdie ? sched_step : eval_step)) {
         if ((rc = r->ctl->report_eval(r->ctl->ctx, step, r->arm_loss, r->arm_tokens, err, errlen)) < 0)
-            return rc;
+            return birdie_error_tag(rc, BIRDIE_EXIT_COORDINATOR);
         if (r->cur.birdie && r->ctl->scheduler_remote && step < cfg->steps)
             birdie_step_control_decision_reported(&r->sc, step, cfg->apply_lag,
                                                   birdie_curriculum_next_scheduler_step(&r->cur, step));
@@ -517,8 +517,8 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     }
     int rc;
     if (cfg->batch % r.coll->world) {
-        snprintf(err, errlen, "[train] batch = %d is not divisible by the %d ranks", cfg->batch, r.coll->world);
-        rc = -EINVAL;
+        rc = birdie_fail(err, errlen, birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE),
+                         "[train] batch = %d is not divisible by the %d ranks", cfg->batch, r.coll->world);
         goto out;
     }
     if ((rc = run_open(&r, cfg, ops, err, errlen)) < 0 || (resume && (rc = restore(&r, resume, err, errlen)) < 0))
@@ -569,8 +569,7 @@ out:
         char msg[256];
         int frc = r.ctl->finish(r.ctl->ctx, rep->steps_done, rc < 0, rc < 0 ? err : "", msg, sizeof msg);
         if (frc < 0 && rc == 0) {
-            snprintf(err, errlen, "finish: %s", msg);
-            rc = frc;
+            rc = birdie_fail(err, errlen, birdie_error_tag(frc, BIRDIE_EXIT_COORDINATOR), "finish: %s", msg);
         }
     }
     run_close(&r);
