@@ -149,41 +149,39 @@ static void install_signal_handlers(void)
     sigaction(SIGUSR1, &sa, NULL);
 }
 
-/* Loads the newest checkpoint that verifies when [checkpoint] resume = auto; 1 loaded, 0 none. */
-static int load_resume(const birdie_config *cfg, birdie_checkpoint *ck, FILE *log, char *err, size_t errlen)
-{
-    if (strcmp(cfg->resume, "auto") != 0)
-        return 0;
-    char notes[2048];
-    int rc = birdie_checkpoint_load_latest(cfg->ckpt_dir, ck, notes, sizeof notes, err, errlen);
-    if (log && rc == 0)
-        fprintf(log, "birdied: no checkpoint in %s; starting a new run\n", cfg->ckpt_dir);
-    if (log && rc >= 0 && notes[0])
-        fprintf(log, "birdied: %s\n", notes);
-    return rc;
-}
-
-int main(int argc, char **argv)
-{
-    if (argc > 1 && strcmp(argv[1], "prep") == 0)
-        return birdie_prep_main(argc - 1, argv + 1);
-
+/* What main holds between its steps. */
+typedef struct birdied {
     birdie_config cfg;
-    birdie_config_defaults(&cfg);
-    char err[512];
-    int print_config = 0;
-    /* The file first, then overrides in order, whatever their position on the line. */
+    birdie_collective *coll;
+    int local_rank;
+    FILE *log; /* rank 0's progress lines; NULL on the other ranks */
+    const birdie_ops *ops;
+    birdie_checkpoint resume_ck;
+    const birdie_checkpoint *resume; /* &resume_ck when a checkpoint was loaded */
+    const birdie_control *ctl; /* the coordinator's link, or NULL */
+    birdie_mixture_source local_sched; /* the scheduler in this process (mixture = birdie, no coordinator) */
+#ifdef BIRDIE_HAVE_DAEMON
+    birdie_control link_ctl;
+    birdie_run_link *link;
+#endif
+    int quiet; /* a failure every rank sees alike: only rank 0 prints it */
+} birdied;
+
+enum { ACTION_TRAIN, ACTION_HELP, ACTION_PRINT_CONFIG };
+
+/* The config file first, then the overrides in order, whatever their position on the line. */
+static int read_command_line(int argc, char **argv, birdie_config *cfg, int *action, char *err, size_t errlen)
+{
+    const int usage_error = birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE);
+    birdie_config_defaults(cfg);
+    *action = ACTION_TRAIN;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 || strncmp(argv[i], "--config=", 9) == 0) {
             const char *path = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!path) {
-                fprintf(stderr, "birdied: --config needs a file\n");
-                return BIRDIE_EXIT_USAGE;
-            }
-            if (birdie_config_load_file(&cfg, path, err, sizeof err) < 0) {
-                fprintf(stderr, "birdied: %s\n", err);
-                return BIRDIE_EXIT_USAGE;
-            }
+            if (!path)
+                return birdie_fail(err, errlen, usage_error, "--config needs a file");
+            if (birdie_config_load_file(cfg, path, err, errlen) < 0)
+                return usage_error;
         }
     }
     for (int i = 1; i < argc; i++) {
@@ -192,125 +190,173 @@ int main(int argc, char **argv)
             i++;
         } else if (strncmp(a, "--config=", 9) == 0) {
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
+            *action = ACTION_HELP;
             return 0;
         } else if (strcmp(a, "--print-config") == 0) {
-            print_config = 1;
+            *action = ACTION_PRINT_CONFIG;
         } else if (short_form(a)) {
             const char *eq = strchr(a, '=');
             const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : "");
             char assignment[1100];
             snprintf(assignment, sizeof assignment, "%s=%s", short_form(a), v);
-            if (birdie_config_set(&cfg, assignment, err, sizeof err) < 0) {
-                fprintf(stderr, "birdied: %s\n", err);
-                return BIRDIE_EXIT_USAGE;
-            }
+            if (birdie_config_set(cfg, assignment, err, errlen) < 0)
+                return usage_error;
         } else if (strncmp(a, "--", 2) == 0 && strchr(a, '=')) {
-            if (birdie_config_set(&cfg, a + 2, err, sizeof err) < 0) {
-                fprintf(stderr, "birdied: %s\n", err);
-                return BIRDIE_EXIT_USAGE;
-            }
+            if (birdie_config_set(cfg, a + 2, err, errlen) < 0)
+                return usage_error;
         } else {
-            fprintf(stderr, "birdied: unknown argument '%s' (see birdied --help)\n", a);
-            return BIRDIE_EXIT_USAGE;
+            return birdie_fail(err, errlen, usage_error, "unknown argument '%s' (see birdied --help)", a);
         }
     }
-    if (birdie_config_validate(&cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "birdied: %s\n", err);
-        return BIRDIE_EXIT_USAGE;
-    }
-    if (print_config) {
-        birdie_config_print(&cfg, stdout);
-        return 0;
-    }
+    return birdie_config_validate(cfg, err, errlen) < 0 ? usage_error : 0;
+}
 
-    int local_rank;
-    birdie_collective *coll = join_world(&argc, &argv, cfg.collective_deadline_s, &local_rank);
-    if (!coll) {
-        fprintf(stderr, "birdied: could not join the MPI world\n");
-        return BIRDIE_EXIT_PEER;
-    }
-    if (cfg.batch % coll->world) {
-        if (coll->rank == 0)
-            fprintf(stderr, "birdied: [train] batch = %d is not divisible by the %d ranks\n", cfg.batch, coll->world);
-        return fail_job(coll, BIRDIE_EXIT_USAGE);
-    }
-    FILE *log = coll->rank == 0 ? stdout : NULL;
-    const birdie_ops *ops;
-    char note[256];
+static int join_ranks(birdied *b, int *argc, char ***argv, char *err, size_t errlen)
+{
+    b->coll = join_world(argc, argv, b->cfg.collective_deadline_s, &b->local_rank);
+    if (!b->coll)
+        return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_PEER), "could not join the MPI world");
+    b->log = b->coll->rank == 0 ? stdout : NULL;
+    b->quiet = 1;
+    if (b->cfg.batch % b->coll->world)
+        return birdie_fail(err, errlen, birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE),
+                           "[train] batch = %d is not divisible by the %d ranks", b->cfg.batch, b->coll->world);
+    b->quiet = 0;
+    return 0;
+}
+
+/* The backend, and for device gradients over several ranks NCCL, bootstrapped over MPI. */
+static int choose_backend(birdied *b, char *err, size_t errlen)
+{
+    const int backend_error = birdie_error_tag(-ENODEV, BIRDIE_EXIT_BACKEND);
+    char note[256], msg[512];
     /* each rank of a node on its own GPU, before the probe creates a context; when this fails the
      * probe below says why (and "auto" falls back to the CPU) */
-    if (strcmp(cfg.backend, "cpu") != 0)
-        birdie_cuda_use_device(local_rank, note, sizeof note);
-    if (birdie_backend_choose(cfg.backend, &birdie_ops_cpu, &ops, note, sizeof note, err, sizeof err) < 0) {
-        fprintf(stderr, "birdied: rank %d: backend: %s\n", coll->rank, err);
-        return fail_job(coll, BIRDIE_EXIT_BACKEND);
+    if (strcmp(b->cfg.backend, "cpu") != 0)
+        birdie_cuda_use_device(b->local_rank, note, sizeof note);
+    if (birdie_backend_choose(b->cfg.backend, &birdie_ops_cpu, &b->ops, note, sizeof note, msg, sizeof msg) < 0)
+        return birdie_fail(err, errlen, backend_error, "backend: %s", msg);
+    if (b->log)
+        fprintf(b->log, "birdied: %s\n", note);
+    if (b->ops != &birdie_ops_cpu && b->coll->world > 1) {
+        birdie_collective *nccl = birdie_collective_nccl(b->coll, b->local_rank, err, errlen);
+        if (!nccl)
+            return backend_error;
+        b->coll = nccl;
     }
-    if (log)
-        fprintf(log, "birdied: %s\n", note);
-    if (ops != &birdie_ops_cpu && coll->world > 1) { /* device gradients: NCCL, bootstrapped over MPI */
-        birdie_collective *nccl = birdie_collective_nccl(coll, local_rank, err, sizeof err);
-        if (!nccl) {
-            fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
-            return fail_job(coll, BIRDIE_EXIT_BACKEND);
-        }
-        coll = nccl;
-    }
+    return 0;
+}
 
-    install_signal_handlers();
-    birdie_checkpoint resume_ck = {0};
-    int resumed = load_resume(&cfg, &resume_ck, log, err, sizeof err);
-    if (resumed < 0) {
-        fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
-        return fail_job(coll, BIRDIE_EXIT_DATA);
-    }
-    const birdie_checkpoint *resume = resumed ? &resume_ck : NULL;
-    const birdie_control *ctl = NULL;
+/* Loads the newest checkpoint that verifies when [checkpoint] resume = auto. */
+static int load_resume(birdied *b, char *err, size_t errlen)
+{
+    if (strcmp(b->cfg.resume, "auto") != 0)
+        return 0;
+    char notes[2048];
+    int rc = birdie_checkpoint_load_latest(b->cfg.ckpt_dir, &b->resume_ck, notes, sizeof notes, err, errlen);
+    if (rc < 0)
+        return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
+    if (b->log && rc == 0)
+        fprintf(b->log, "birdied: no checkpoint in %s; starting a new run\n", b->cfg.ckpt_dir);
+    if (b->log && notes[0])
+        fprintf(b->log, "birdied: %s\n", notes);
+    b->resume = rc == 1 ? &b->resume_ck : NULL;
+    return 0;
+}
+
+/* With [daemon] listen set: rank 0 hosts the coordinator and every rank links to it. */
+static int open_control_plane(birdied *b, char *err, size_t errlen)
+{
+    if (!b->cfg.listen[0])
+        return 0;
 #ifdef BIRDIE_HAVE_DAEMON
-    birdie_control link_ctl;
-    birdie_run_link *link = NULL;
-    if (cfg.listen[0]) {
-        char token[BIRDIE_TOKEN_MAX];
-        if (token_load(cfg.token_file[0] ? cfg.token_file : NULL, token, sizeof token, err, sizeof err) < 0) {
-            fprintf(stderr, "birdied: token: %s\n", err);
-            return fail_job(coll, BIRDIE_EXIT_USAGE);
-        }
-        if (!token[0] && cfg.auth_all) {
-            if (coll->rank == 0)
-                fprintf(stderr, "birdied: the coordinator needs a bearer token: --token-file FILE or BIRDIE_TOKEN "
-                                "(or [daemon] listen = \"\" to train without one)\n");
-            return fail_job(coll, BIRDIE_EXIT_USAGE);
-        }
-        if (birdie_run_link_open(&cfg, coll, token, resume, log, &link_ctl, &link, err, sizeof err) < 0) {
-            fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
-            return fail_job(coll, BIRDIE_EXIT_COORDINATOR);
-        }
-        ctl = &link_ctl;
+    const int usage_error = birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE);
+    char token[BIRDIE_TOKEN_MAX], msg[512];
+    if (token_load(b->cfg.token_file[0] ? b->cfg.token_file : NULL, token, sizeof token, msg, sizeof msg) < 0)
+        return birdie_fail(err, errlen, usage_error, "token: %s", msg);
+    if (!token[0] && b->cfg.auth_all) {
+        b->quiet = 1;
+        return birdie_fail(err, errlen, usage_error,
+                           "the coordinator needs a bearer token: --token-file FILE or BIRDIE_TOKEN (or [daemon] "
+                           "listen = \"\" to train without one)");
     }
+    int rc = birdie_run_link_open(&b->cfg, b->coll, token, b->resume, b->log, &b->link_ctl, &b->link, err, errlen);
+    if (rc < 0)
+        return birdie_error_tag(rc, BIRDIE_EXIT_COORDINATOR);
+    b->ctl = &b->link_ctl;
+    return 0;
+#else
+    return birdie_fail(err, errlen, birdie_error_tag(-ENOTSUP, BIRDIE_EXIT_USAGE),
+                       "[daemon] listen is set but this birdied was built without the coordinator");
 #endif
-    birdie_mixture_source local_sched = {0};
-    if (!ctl && strcmp(cfg.mixture, "birdie") == 0 &&
-        birdie_local_scheduler_open(&cfg, &local_sched, err, sizeof err) < 0) {
-        fprintf(stderr, "birdied: rank %d: scheduler: %s\n", coll->rank, err);
-        return fail_job(coll, BIRDIE_EXIT_USAGE);
-    }
+}
+
+/* Without a coordinator, a Birdie run keeps its scheduler in this process (on every rank). */
+static int open_local_scheduler(birdied *b, char *err, size_t errlen)
+{
+    if (b->ctl || strcmp(b->cfg.mixture, "birdie") != 0)
+        return 0;
+    char msg[512];
+    int rc = birdie_local_scheduler_open(&b->cfg, &b->local_sched, msg, sizeof msg);
+    return rc < 0 ? birdie_fail(err, errlen, birdie_error_tag(rc, BIRDIE_EXIT_USAGE), "scheduler: %s", msg) : 0;
+}
+
+static int train(birdied *b, char *err, size_t errlen)
+{
     birdie_train_report rep = {0};
-    int rc =
-        birdie_train(&cfg, ops, coll, ctl, local_sched.ctx ? &local_sched : NULL, resume, log, &rep, err, sizeof err);
-    birdie_local_scheduler_close(&local_sched);
-    birdie_checkpoint_free(&resume_ck);
+    int rc = birdie_train(&b->cfg, b->ops, b->coll, b->ctl, b->local_sched.ctx ? &b->local_sched : NULL, b->resume,
+                          b->log, &rep, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (b->log)
+        fprintf(b->log, "%s: %ld steps | val loss %.4f -> %.4f | %.0f tok/s\n", rep.stopped ? "stopped" : "done",
+                rep.steps_done, rep.first_val_loss, rep.last_val_loss, rep.tokens_per_s);
+    return 0;
+}
+
+/* Releases what the steps opened and returns the exit code. A failed rank takes the job down: the
+ * others may be waiting for it in a collective. */
+static int finish(birdied *b, int rc, const char *err)
+{
+    birdie_local_scheduler_close(&b->local_sched);
+    birdie_checkpoint_free(&b->resume_ck);
 #ifdef BIRDIE_HAVE_DAEMON
     if (rc == 0)
-        birdie_run_link_close(link, coll);
+        birdie_run_link_close(b->link, b->coll);
 #endif
-    if (rc < 0) {
-        fprintf(stderr, "birdied: rank %d: %s\n", coll->rank, err);
-        int exit_class = birdie_error_exit_class(rc);
-        return fail_job(coll, exit_class ? exit_class : BIRDIE_EXIT_INTERNAL);
+    if (rc == 0) {
+        leave_world(b->coll);
+        return 0;
     }
-    if (log)
-        fprintf(log, "%s: %ld steps | val loss %.4f -> %.4f | %.0f tok/s\n", rep.stopped ? "stopped" : "done",
-                rep.steps_done, rep.first_val_loss, rep.last_val_loss, rep.tokens_per_s);
-    leave_world(coll);
-    return 0;
+    if (!b->coll)
+        fprintf(stderr, "birdied: %s\n", err);
+    else if (!b->quiet || b->coll->rank == 0)
+        fprintf(stderr, "birdied: rank %d: %s\n", b->coll->rank, err);
+    int exit_class = birdie_error_exit_class(rc);
+    return fail_job(b->coll, exit_class ? exit_class : BIRDIE_EXIT_INTERNAL);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "prep") == 0)
+        return birdie_prep_main(argc - 1, argv + 1);
+    static birdied b; /* zeroed */
+    char err[512];
+    int action, rc = read_command_line(argc, argv, &b.cfg, &action, err, sizeof err);
+    if (rc < 0 || action == ACTION_HELP || action == ACTION_PRINT_CONFIG) {
+        if (rc < 0)
+            return finish(&b, rc, err);
+        if (action == ACTION_HELP)
+            usage(stdout);
+        else
+            birdie_config_print(&b.cfg, stdout);
+        return 0;
+    }
+    if ((rc = join_ranks(&b, &argc, &argv, err, sizeof err)) == 0 && (rc = choose_backend(&b, err, sizeof err)) == 0) {
+        install_signal_handlers();
+        if ((rc = load_resume(&b, err, sizeof err)) == 0 && (rc = open_control_plane(&b, err, sizeof err)) == 0 &&
+            (rc = open_local_scheduler(&b, err, sizeof err)) == 0)
+            rc = train(&b, err, sizeof err);
+    }
+    return finish(&b, rc, err);
 }
