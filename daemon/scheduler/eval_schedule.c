@@ -1,4 +1,4 @@
-/* daemon/scheduler/eval_schedule.c: when to evaluate (§7.5), scaled to the run length. The
+/* daemon/scheduler/eval_schedule.c: when to evaluate (docs/algorithm.md §3.2), scaled to the run length. The
  * coordinator owns the timing; this only proposes the steps. At 3,000 steps: 4, 20, 100, then every
  * 150 steps; at other lengths the same fractions of the run (see scheduler.h). */
 #include <errno.h>
