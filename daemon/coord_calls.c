@@ -1,5 +1,5 @@
 /* coord_calls: the life of one server call on the coordinator's completion queue
- * (build-and-deps.md §3): REQUESTED -> (auth, method) -> READING -> unary reply or STREAMING ->
+ * (docs/build.md §3): REQUESTED -> (auth, method) -> READING -> unary reply or STREAMING ->
  * FINISHING -> released when no batch is in flight. Streams keep a RECV_CLOSE_ON_SERVER batch open
  * to learn when the client goes away, and send one message at a time. */
 #include <grpc/slice.h>

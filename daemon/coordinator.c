@@ -1,5 +1,5 @@
 /* coordinator: configuration, start/stop and the completion-queue loop of the coordinator thread
- * (build-and-deps.md §3: CQ next with a tick as the only timer; shutdown_and_notify + cancel_all_calls
+ * (docs/build.md §3: CQ next with a tick as the only timer; shutdown_and_notify + cancel_all_calls
  * on stop). RPC handling lives in coord_calls.c / coord_handlers.c, run logic in coord_run.c. */
 #include <errno.h>
 #include <grpc/grpc_security.h>

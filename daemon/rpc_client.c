@@ -1,4 +1,4 @@
-/* rpc_client: the client call sequences of build-and-deps.md §3 (gRPC C core 1.51): unary = one
+/* rpc_client: the client call sequences of docs/build.md §3 (gRPC C core 1.51): unary = one
  * batch of six ops; stream = the first four ops, then one RECV_MESSAGE per message, then
  * RECV_STATUS_ON_CLIENT. Every batch is plucked on the call's own completion queue. */
 #include "daemon/rpc_client.h"

@@ -1,4 +1,4 @@
-/* rpc_wire: byte-buffer packing per build-and-deps.md §3 (slice_malloc + raw buffer; reader_readall
+/* rpc_wire: byte-buffer packing per docs/build.md §3 (slice_malloc + raw buffer; reader_readall
  * to join slices before unpacking). */
 #include "daemon/rpc_wire.h"
 

@@ -6,7 +6,7 @@
  * on its own (with backoff) if the coordinator restarts or the connection drops.
  *
  * It does not decide when a rank switches mixture: the training loop does that with its control
- * all-reduce (DESIGN.md data flow 5) from what worker_client_poll returns.
+ * all-reduce (docs/design.md §4.5) from what worker_client_poll returns.
  *
  * Errors: 0 on success; a negative errno for local failures; WORKER_RPC_ERR(code) when the server
  * answered with gRPC status `code` (worker_client_rpc_code recovers it). Messages go to err. */

@@ -6,7 +6,7 @@
  * This file holds no implementation and no allocation policy beyond the table's memory hooks.
  *
  * Shape conventions (llm.c style): B = rows, T = positions per row, BT = B*T, C = channels of the
- * residual stream (D in the algorithm reference), N = recurrent state width, OC = output channels,
+ * residual stream (D in docs/algorithm.md), N = recurrent state width, OC = output channels,
  * V = vocabulary. All matrices are row-major; a weight of a linear layer is (OC, C), so
  * out = inp @ weight^T + bias.
  *
@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Per-position reset bits of the gated scan (algorithm reference §1.4). */
+/* Per-position reset bits of the gated scan (docs/algorithm.md §1.4). */
 enum { BIRDIE_RESET_FWD = 1, BIRDIE_RESET_REV = 2 };
 
 /* Label that carries no loss (prefix, padding). */

@@ -1,4 +1,4 @@
--- 0001: the coordinator store (DESIGN.md "Storage"). Only the coordinator thread writes.
+-- 0001: the coordinator store (docs/design.md §5). Only the coordinator thread writes.
 -- Keys include (run_id, incarnation, step) so steps replayed after a resume are kept and labelled.
 -- Arms are referred to by their index in the run's arm list (table arms).
 

@@ -1,6 +1,6 @@
 /* worker/batch.h: builds the rows of one training or validation step from a text source.
  * Row r of step s reads its text with the RNG stream (seed, s, global row index, purpose), never the
- * rank, so a rank's slice of the global batch is the same whatever the world size (DESIGN.md §4).
+ * rank, so a rank's slice of the global batch is the same whatever the world size (docs/design.md §3.4).
  * This file fills next-token-prediction rows; objective mixtures go through worker/objectives/. */
 #ifndef BIRDIE_BATCH_H
 #define BIRDIE_BATCH_H

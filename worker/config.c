@@ -61,7 +61,7 @@ static const config_key keys[] = {
     {"train", "eval_rows", KEY_INT, FIELD(eval_rows), "32", 1, 1 << 20, NULL, "fixed validation rows"},
     {"train", "log_every", KEY_LONG, FIELD(log_every), "1", 1, 1e12, NULL, "steps between progress lines"},
     {"objectives", "arms", KEY_STRING, FIELD(arms), "default", 0, 0, NULL,
-     "objective arms: 'default' (the 61-arm grid of the algorithm reference §7.4) and/or arm specs "
+     "objective arms: 'default' (the 61-arm grid of docs/algorithm.md §2.10) and/or arm specs "
      "separated by ';', e.g. 'ntp len=16-64; infill len=32-64 rate=0.15 width=8'"},
     {"objectives", "mixture", KEY_STRING, FIELD(mixture), "birdie", 0, 0, NULL,
      "birdie (reward-driven scheduler), ntp, ul2, uniform (per class, then per arm), or name=w,..."},
@@ -70,7 +70,7 @@ static const config_key keys[] = {
     {"objectives", "val_rows_per_arm", KEY_INT, FIELD(val_rows_per_arm), "8", 1, 4096, NULL,
      "fixed validation rows per arm (the scheduler's input)"},
     {"scheduler", "warmup_steps", KEY_LONG, FIELD(warmup_steps), "0", 0, 1e12, NULL,
-     "class-uniform mixture before this step; 0 = steps/30 (§7.5)"},
+     "class-uniform mixture before this step; 0 = steps/30 (docs/algorithm.md §3.2)"},
     {"scheduler", "fit_iters", KEY_INT, FIELD(fit_iters), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_FIT_ITERS), 1,
      100000, NULL, "reward-model AdamW steps per evaluation"},
     {"scheduler", "candidates", KEY_INT, FIELD(candidates), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_CANDIDATES),
@@ -78,7 +78,9 @@ static const config_key keys[] = {
     {"scheduler", "top_k", KEY_INT, FIELD(top_k), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_TOP_K), 1, 1024, NULL,
      "the next mixture is the mean of the best top_k"},
     {"scheduler", "rm_hidden", KEY_INT, FIELD(rm_hidden), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_HIDDEN), 2,
-     4096, NULL, "reward-model width (even); §7.5 allows 128 or 256, and 128 keeps a decision near 0.5 s on one core"},
+     4096, NULL,
+     "reward-model width (even); docs/algorithm.md §3.5 allows 128 or 256, and 128 keeps a decision near 0.5 s on one "
+     "core"},
     {"scheduler", "rm_layers", KEY_INT, FIELD(rm_layers), BIRDIE_SCHED_DEFAULT_TEXT(BIRDIE_SCHED_DEFAULT_LAYERS), 1, 64,
      NULL, "reward-model Gated SSM blocks"},
     {"scheduler", "apply_lag", KEY_LONG, FIELD(apply_lag), "0", 0, 1e9, NULL,

@@ -35,7 +35,7 @@ typedef struct birdie_config {
     int paradigm;
     int val_rows_per_arm;
     /* [scheduler] (mixture = birdie) */
-    long warmup_steps; /* 0 = total/30 (§7.5) */
+    long warmup_steps; /* 0 = total/30 (docs/algorithm.md §3.2) */
     long apply_lag; /* steps between an evaluation and its decision's first step, beyond the next */
     int fit_iters, candidates, top_k, rm_hidden, rm_layers;
     /* [checkpoint] */

@@ -1,4 +1,5 @@
-/* worker/eval_schedule.c: the steps at which a Birdie run evaluates for its scheduler (eval_schedule.h).
+/* worker/eval_schedule.c: the steps at which a Birdie run evaluates for its scheduler (eval_schedule.h;
+ * docs/algorithm.md §3.2).
  * The training loop owns them (it evaluates and reports); the scheduler, local or in the coordinator,
  * only reads the evaluations. */
 #include <errno.h>

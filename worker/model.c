@@ -60,7 +60,7 @@ static void layout_params(birdie_model *m)
         snprintf(name, sizeof name, "l%d.ln", l);
         p->ln = add_tensor(m, name, C, 0);
         /* W_in rows are [W_i | W_z | W_o | W_f]: two tensors, contiguous, so one GEMM covers
-         * all four while W_f keeps its own decay flag (no decay on W_f, §1.0). */
+         * all four while W_f keeps its own decay flag (no decay on W_f, docs/algorithm.md §1.0). */
         snprintf(name, sizeof name, "l%d.w_izo", l);
         p->w_in = add_tensor(m, name, 3 * N * C, 1);
         snprintf(name, sizeof name, "l%d.w_f", l);
@@ -93,7 +93,7 @@ static void fill_uniform(float *p, size_t n, float bound, birdie_rng *rng)
 }
 
 /* Forget-gate biases: sigmoid(b_f) log-spaced in 1 - f from 0.1 to 0.001, i.e. f in [0.9, 0.999],
- * across the channels of each scan direction (§1.2 [R]): long memory at initialisation. */
+ * across the channels of each scan direction (docs/algorithm.md §1.2): long memory at initialisation. */
 static void init_forget_bias(float *b_f, int count)
 {
     for (int n = 0; n < count; n++) {

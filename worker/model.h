@@ -1,4 +1,4 @@
-/* worker/model.h: the Gated SSM language model (algorithm reference §1.2, §1.4, §7.2), one model for
+/* worker/model.h: the Gated SSM language model (docs/algorithm.md §1.1-§1.3), one model for
  * every backend.
  *
  * Block l: u = RMSNorm(x); proj = u @ W_in^T + b_in = [a_i | a_z | a_o | a_f] (4N);

@@ -2,7 +2,7 @@
  *
  * A stream is keyed by (seed, step, global row index, purpose): any draw can be recomputed without
  * replaying the ones before it, and one rank with batch 2b draws exactly what two ranks with batch
- * b draw together (DESIGN.md). Never seed from time, pid or thread timing. The generator is a
+ * b draw together (docs/design.md §3.4). Never seed from time, pid or thread timing. The generator is a
  * SplitMix64-style finaliser over the key and a counter; it is not cryptographic.
  */
 #ifndef BIRDIE_RNG_H

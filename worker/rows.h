@@ -1,7 +1,7 @@
 /* worker/rows.h: a batch of packed training rows, as the packer emits them and the model eats them.
  *
  * One row holds one or more samples laid out as (prefix, BEGIN, targets[:-1]) with labels shifted by
- * one (algorithm reference §1.4, §2.1). This file holds the layout only; packing lives in
+ * one (docs/algorithm.md §1.4, §2.1). This file holds the layout only; packing lives in
  * worker/objectives/, the model in worker/model.c.
  */
 #ifndef BIRDIE_ROWS_H

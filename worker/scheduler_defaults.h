@@ -8,7 +8,7 @@
 #ifndef BIRDIE_SCHEDULER_DEFAULTS_H
 #define BIRDIE_SCHEDULER_DEFAULTS_H
 
-/* Reward-model width D (even). The algorithm reference §7.5 allows 128 or 256; 128 keeps a
+/* Reward-model width D (even). docs/algorithm.md §3.5 allows 128 or 256; 128 keeps a
  * decision near 0.5 s on one core. */
 #define BIRDIE_SCHED_DEFAULT_HIDDEN 128
 #define BIRDIE_SCHED_DEFAULT_LAYERS 4 /* reward-model Gated SSM blocks */

@@ -126,7 +126,7 @@ static int forward_sums(run *r, const birdie_rows *rows, double *sums, double *a
     return 0;
 }
 
-/* NTP validation loss (every run's comparable number, §7.6) and, with arms set, the per-arm sums
+/* NTP validation loss (every run's comparable number, docs/algorithm.md §4.3) and, with arms set, the per-arm sums
  * the scheduler reads; all summed over ranks. */
 static int evaluate(run *r, double *ntp_loss, int arms, char *err, size_t errlen)
 {

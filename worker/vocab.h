@@ -1,4 +1,4 @@
-/* worker/vocab.h: the byte-level vocabulary and its special ids (algorithm reference Appendix A).
+/* worker/vocab.h: the byte-level vocabulary and its special ids (docs/algorithm.md §4.2).
  *
  * Bytes keep ids 0..255; byte 0 never occurs in text, so it doubles as PAD. Specials start at 256.
  * The vocabulary is padded to 384 ids for GEMM alignment; ids above the last sentinel are spare.

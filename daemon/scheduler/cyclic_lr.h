@@ -1,4 +1,4 @@
-/* daemon/scheduler/cyclic_lr.h: the reward model's learning-rate and beta1 schedule (§3.5). */
+/* daemon/scheduler/cyclic_lr.h: the reward model's learning-rate and beta1 schedule (docs/algorithm.md §3.5). */
 #ifndef BIRDIE_SCHED_CYCLIC_LR_H
 #define BIRDIE_SCHED_CYCLIC_LR_H
 

@@ -1,4 +1,4 @@
-/* daemon/scheduler/explore.c: exploration probability (§3.7, v2 make_cosine_decay_schedule) and the
+/* daemon/scheduler/explore.c: exploration probability (docs/algorithm.md §3.7, v2's make_cosine_decay_schedule) and the
  * v2 explore vector. The schedule's lengths are integer steps, floor(fraction * horizon), which is
  * what makes E(819) = 0.5 with the v2 defaults (cook = 819, not 819.2). */
 #include <math.h>

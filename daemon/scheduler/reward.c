@@ -1,4 +1,4 @@
-/* daemon/scheduler/reward.c: interval reward (§3.3) and class-weighted scores (§3.4).
+/* daemon/scheduler/reward.c: interval reward (docs/algorithm.md §3.3) and class-weighted scores (§3.4).
  * The weights are 1/n_c, so the score is the sum over classes of the class's mean reward: splitting
  * an arm into identical copies leaves the score of an equivalent action unchanged. */
 #include <math.h>

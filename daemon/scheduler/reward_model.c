@@ -5,7 +5,7 @@
  * scan op of kernels/ops.h is called with f shifted down by one row (row 0 is reset by the op), and
  * the gradient it returns for f is shifted back up onto K. After the history, block l carries
  * c_l = K_{T-1} * h_{T-1}, so a candidate at position T needs only h_T = c_l + its own input term:
- * scoring M candidates is one batched step, not M re-runs of the history (§3.6 [R]).
+ * scoring M candidates is one batched step, not M re-runs of the history (docs/algorithm.md §3.5).
  */
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* daemon/scheduler/reward_model.h: the reward model R̂(history, loss, action) -> per-arm reward, the
- * v1 Gated SSM of §3.5: RMSsplit(2N) -> Linear(2N -> D); L x GatedSSMBlock(D, state S = 2D);
+ * v1 Gated SSM of docs/algorithm.md §3.5: RMSsplit(2N) -> Linear(2N -> D); L x GatedSSMBlock(D, state S = 2D);
  * RMSsplit(D) -> Linear(D -> N). All linears are bias-free.
  *
  * GatedSSMBlock (residual): u = RMSsplit(x); K = sigmoid(W_K u) (S); [p | g_in | g_out] = W_ugg u (3S);

@@ -1,6 +1,6 @@
 /* daemon/scheduler/rm_fit.c: the reward model's fit loop (see rm_fit.h). One AdamW call covers the
  * whole parameter buffer, so weight decay applies to every parameter, as torch.optim.AdamW over
- * model.parameters() does in the reference. */
+ * model.parameters() does in the authors' code. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* daemon/scheduler/rm_fit.h: training the reward model on the history (§3.5, §3.11 step 5): a fixed
+/* daemon/scheduler/rm_fit.h: training the reward model on the history (docs/algorithm.md §3.5, §3.1 step 5): a fixed
  * number of AdamW iterations, MSE over all positions and arms, global-norm clipping, the cyclic LR
  * (and beta1) continued across evaluations, and v1's multiplicative input/target noise. */
 #ifndef BIRDIE_SCHED_RM_FIT_H

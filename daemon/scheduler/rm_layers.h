@@ -10,7 +10,7 @@
 
 #define RM_RMSSPLIT_EPS 1e-8f
 
-/* v1 RMSsplit without projection (§3.5): each half h of a row (width C/2, C even) is normalised as
+/* v1 RMSsplit without projection (docs/algorithm.md §3.5): each half h of a row (width C/2, C even) is normalised as
  * x / (||x||_2 * (C/2)^-1/2 + 1e-8) (eps outside the root), multiplied by gamma (C) = [gamma_a | gamma_b],
  * then the whole row by scale (C). rms (R,2) keeps the two root-mean-squares for the backward. */
 void rm_rmssplit_forward(float *out, float *rms, const float *inp, const float *gamma, const float *scale, int R,

@@ -1,4 +1,4 @@
-/* daemon/scheduler/sched_config.c: the scheduler's defaults (§3.5, §3.8, §7.5; those a run's config
+/* daemon/scheduler/sched_config.c: the scheduler's defaults (docs/algorithm.md §3.8; those a run's config
  * also exposes come from worker/scheduler_defaults.h) and the check of a config. A config is
  * rejected with the offending field named; nothing is clamped or repaired. */
 #include <errno.h>

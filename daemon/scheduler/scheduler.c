@@ -1,4 +1,4 @@
-/* daemon/scheduler/scheduler.c: the scheduler object and one evaluation (§3.11 steps 4-7):
+/* daemon/scheduler/scheduler.c: the scheduler object and one evaluation (docs/algorithm.md §3.1 steps 4-7):
  * validate -> reward -> history -> fit -> choose -> record. Serialisation is state_io.c, records
  * are decision.c, the model is reward_model.c/rm_fit.c, the pieces of the choice are reward.c,
  * explore.c and candidates.c.
@@ -314,7 +314,7 @@ static int append_and_fit(birdie_sched *s, const double *mixture_in, birdie_deci
     return 0;
 }
 
-/* §3.11 step 6 once the controller is in charge: explore coin, candidates, scores, top-k mean. */
+/* docs/algorithm.md §3.1 step 6 once the controller is in charge: explore coin, candidates, scores, top-k mean. */
 static int choose(birdie_sched *s, const float *lossf, birdie_decision *d, char *err, size_t errlen)
 {
     int N = s->cfg.n_arms, M = s->cfg.candidates, k = s->cfg.top_k;

@@ -1,4 +1,5 @@
-/* daemon/scheduler/scheduler.h: the Birdie reward-driven scheduler (algorithm reference §3.11).
+/* daemon/scheduler/scheduler.h: the Birdie reward-driven scheduler (docs/algorithm.md §3; every § below is
+ * that file's).
  *
  * At every evaluation the coordinator hands in the per-arm validation loss (sum and token count),
  * the training step and the mixture that was in force since the previous evaluation. The scheduler
@@ -26,9 +27,9 @@
 #define BIRDIE_SCHED_MAX_NAME 128
 
 /* Exploration schedule (§3.7, v2 formula) indexed by training step. Cook, warm-up and decay
- * lengths are floor(fraction * horizon) steps, as in the reference code. */
+ * lengths are floor(fraction * horizon) steps, as in the authors' code. */
 typedef struct birdie_explore_params {
-    int64_t horizon; /* steps the schedule spans: v2 default 16,384; §7.5: the run's total steps */
+    int64_t horizon; /* steps the schedule spans: v2 default 16,384; §3.7: the run's total steps */
     double cook_frac; /* 0.05: E = cook_prob below floor(cook_frac * horizon) */
     double warmup_frac; /* 0.10 */
     double decay_frac; /* 0.50: E reaches rate_min at floor(decay_frac * horizon) - 1 */
@@ -71,7 +72,7 @@ typedef struct birdie_sched_config {
     birdie_rm_optim optim;
 } birdie_sched_config;
 
-/* Fills every field with the defaults above (§3.8 v1/paper column, §7.5), arms left empty. */
+/* Fills every field with the defaults above (§3.8), arms left empty. */
 void birdie_sched_config_defaults(birdie_sched_config *cfg);
 
 typedef enum birdie_decision_kind {
@@ -166,7 +167,7 @@ const double *birdie_sched_mixture(const birdie_sched *s); /* (n_arms) last publ
 uint64_t birdie_sched_mixture_version(const birdie_sched *s);
 uint64_t birdie_sched_eval_count(const birdie_sched *s);
 int birdie_sched_history_len(const birdie_sched *s);
-/* The class-uniform mixture a0 of §3.11 step 1 (each class 1/n_classes, split equally). */
+/* The class-uniform mixture a0 of §3.1 step 1 (each class 1/n_classes, split equally). */
 void birdie_sched_uniform_mixture(const birdie_sched *s, double *out);
 
 void birdie_decision_free(birdie_decision *d);

@@ -1,7 +1,7 @@
 /* kernels/cpu/scan.c: the gated linear scan h_t = f_t * h_{t-1} + x_t over (B,T,N), fp32 state.
  * Channels [0, n_fwd) run left to right and are reset (f := 0) where the position has
  * BIRDIE_RESET_FWD; channels [n_fwd, N) run right to left and are reset where it has
- * BIRDIE_RESET_REV (algorithm reference §1.4). Time is the sequential axis; the work is cut into
+ * BIRDIE_RESET_REV (docs/algorithm.md §1.3). Time is the sequential axis; the work is cut into
  * (row, block of channels) items spread over cores, and the innermost loop runs over contiguous
  * channels so it vectorises. */
 #include <stdbool.h>

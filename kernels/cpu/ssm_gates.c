@@ -1,4 +1,4 @@
-/* kernels/cpu/ssm_gates.c: the elementwise gates of the Gated SSM block (algorithm reference §1.2).
+/* kernels/cpu/ssm_gates.c: the elementwise gates of the Gated SSM block (docs/algorithm.md §1.2).
  * proj (BT,4N) holds [a_i | a_z | a_o | a_f] per position:
  *   x = sigmoid(a_i) * a_z   (scan input),   f = sigmoid(a_f)   (forget gate),
  *   g = gelu(a_o) * h        (gated scan output, fed to W_out).

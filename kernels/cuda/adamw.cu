@@ -1,6 +1,6 @@
 /* kernels/cuda/adamw.cu: the optimizer's device side: the fused AdamW update of one tensor and the
  * sum of squares that the global gradient norm is built from (CPU twin kernels/cpu/adamw.c).
- * Parameters, gradients and both moments are each one contiguous buffer (DESIGN.md), so one call of
+ * Parameters, gradients and both moments are each one contiguous buffer (docs/design.md §3.2), so one call of
  * either op covers every tensor at once (the multi-tensor form), or one decay group at a time.
  *
  * AdamW (decoupled decay, bias-corrected moments), per element with g = grad * grad_scale:

@@ -1,5 +1,5 @@
 /* kernels/cuda/measure.cu: GPU timing and the two measured ceilings the benchmark reports against
- * (performance-and-style.md A.4: "measure the two ceilings once"): device-to-device copy bandwidth
+ * (docs/design.md §7.1: measured once, on the machine at hand): device-to-device copy bandwidth
  * for memory-bound kernels (the scan) and the dense bf16 GEMM rate for MFU. These return errors
  * instead of aborting: a benchmark on a broken device should say so and go on. */
 #include <errno.h>

@@ -11,7 +11,7 @@
  * Layout and speed: one thread per (b, n) channel walks T; neighbouring threads are neighbouring n,
  * so every load and store of a step is coalesced across the warp, and the reset byte of (b, t) is one
  * broadcast. The scan is memory-bound with a serial dependency per channel: to keep enough bytes in
- * flight (Little's law, performance-and-style.md A.2: ~100 B per thread at B*N ~ 20K threads) each
+ * flight (Little's law, docs/design.md §7.2: ~100 B per thread at B*N ~ 20K threads) each
  * thread loads SCAN_PREFETCH steps (16 or 32, below) of its inputs into registers before using any of
  * them. Bytes moved:
  * forward 12 per element (x, f in; h out), backward 20 (dh, f, h_prev in; dx, df out).

@@ -1,5 +1,5 @@
 /* kernels/cuda/ssm_gates.cu: the elementwise gates of the Gated SSM block, fused per position
- * (algorithm reference §1.2; CPU twin kernels/cpu/ssm_gates.c, same formulas):
+ * (docs/algorithm.md §1.2; CPU twin kernels/cpu/ssm_gates.c, same formulas):
  *   proj (BT,4N) = [a_i | a_z | a_o | a_f] per position,
  *   x = sigmoid(a_i) * a_z,  f = sigmoid(a_f),  g = gelu_tanh(a_o) * h.
  * One thread per (bt, n) element through a grid-stride loop; each kernel reads its inputs once and

@@ -5,7 +5,7 @@
  * handful of templates until the nominal length is reached. People, numbers and topics are reused
  * across the document, so a model can learn to copy them, while function words, digits, ':' and
  * '-' appear everywhere. There is no "Name: digits" line anywhere: the phonebook format stays out of
- * pre-training (§7.3). Not here: the lexicon (corpus_lexicon.c), windows (source.c).
+ * pre-training (docs/algorithm.md §4.1). Not here: the lexicon (corpus_lexicon.c), windows (source.c).
  */
 #include "worker/data/corpus.h"
 

@@ -1,4 +1,4 @@
-/* worker/data/corpus.h: the deterministic synthetic text corpus (algorithm reference §7.3).
+/* worker/data/corpus.h: the deterministic synthetic text corpus (docs/algorithm.md §4.1).
  *
  * Documents are English-shaped prose over a seeded ~2k-word syllable lexicon with Zipf frequencies:
  * a small grammar with sentence templates, a few names and numbers per document that recur inside

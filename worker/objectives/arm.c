@@ -51,7 +51,7 @@ static int class_from_name(const char *s, size_t len)
     return -1;
 }
 
-/* Class defaults; the §7.4 grid overrides lengths and the class parameters it varies. */
+/* Class defaults; the default grid (docs/algorithm.md §2.10) overrides lengths and the class parameters it varies. */
 static void arm_defaults(birdie_arm *arm, birdie_objective_class cls)
 {
     memset(arm, 0, sizeof *arm);

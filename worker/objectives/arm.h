@@ -1,5 +1,5 @@
 /* worker/objectives/arm.h: objective classes, arms (a class plus its parameters), arm sets, the
- * arm spec grammar and the default §7.4 grid (algorithm reference §2.9, §7.4).
+ * arm spec grammar and the default grid (docs/algorithm.md §2.9, §2.10).
  *
  * An arm is what the mixture weighs and what the scheduler rewards: one objective class with fixed
  * parameters and a stable name used everywhere else (logs, SQLite, RPC). This file parses and
@@ -45,7 +45,7 @@ typedef enum birdie_objective_class {
     BIRDIE_OBJ_COPYING = 2,
     BIRDIE_OBJ_DESHUFFLING = 3,
     BIRDIE_OBJ_INFILLING = 4,
-    BIRDIE_OBJ_AUTOENCODING = 5, /* with or without deshuffling of the pieces: one class (§2.9(b)) */
+    BIRDIE_OBJ_AUTOENCODING = 5, /* with or without deshuffling of the pieces: one class (docs/algorithm.md §2.7) */
     BIRDIE_OBJ_SELECTIVE_COPYING = 6,
     BIRDIE_NUM_OBJECTIVE_CLASSES = 7
 } birdie_objective_class;
@@ -112,7 +112,7 @@ void birdie_arm_set_init(birdie_arm_set *set);
 void birdie_arm_set_free(birdie_arm_set *set);
 /* Appends a finalized arm; -EINVAL on a duplicate name, -ENOSPC past BIRDIE_MAX_ARMS. */
 int birdie_arm_set_add(birdie_arm_set *set, const birdie_arm *arm, char *err, size_t errlen);
-/* Appends the default grid of §7.4 (61 arms in 7 classes; see grid.c for the list). */
+/* Appends the default grid of docs/algorithm.md §2.10 (61 arms in 7 classes; see grid.c for the list). */
 int birdie_arm_set_add_default(birdie_arm_set *set, char *err, size_t errlen);
 /* Builds a set from config strings: each is an arm spec, or "default" for the default grid.
  * The set is initialised here and freed on error. */

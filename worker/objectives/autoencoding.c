@@ -1,4 +1,4 @@
-/* worker/objectives/autoencoding.c: autoencoding and autoencoding + deshuffling (§2.7, v1).
+/* worker/objectives/autoencoding.c: autoencoding and autoencoding + deshuffling (docs/algorithm.md §2.7, v1).
  *
  * The v1 scan as in infilling, except that a masked span puts only its sentinel into P, nothing into
  * T, and also drops the token right after the span. T is the whole consumed text x[0..consumed).

@@ -1,4 +1,4 @@
-/* worker/objectives/copying.c: copying (§2.4): P = the chunk, T = the same chunk; the chunk is cut
+/* worker/objectives/copying.c: copying (docs/algorithm.md §2.4): P = the chunk, T = the same chunk; the chunk is cut
  * so that both halves fit the budget. */
 #include <errno.h>
 #include <string.h>

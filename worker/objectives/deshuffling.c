@@ -1,4 +1,4 @@
-/* worker/objectives/deshuffling.c: deshuffling (§2.5, token level as v1, with the share wired in):
+/* worker/objectives/deshuffling.c: deshuffling (docs/algorithm.md §2.5, token level as v1, with the share wired in):
  * k = floor(L * share) distinct positions are chosen uniformly and the tokens at them permuted
  * uniformly; P = the shuffled chunk, T = the original chunk. Only chosen positions can change. */
 #include <errno.h>

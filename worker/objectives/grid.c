@@ -1,5 +1,5 @@
-/* worker/objectives/grid.c: the default arm grid, §7.4 of the algorithm reference (the v1 grid of
- * §2.9(b) with lengths scaled by 1/4 and span/delimiter widths by ~3 for byte-level text).
+/* worker/objectives/grid.c: the default arm grid, docs/algorithm.md §2.10 (v1's grid with lengths
+ * scaled by 1/4 and span/delimiter widths by ~3 for byte-level text).
  *
  *   ntp               1   len 32-512
  *   prefix_lm         1   len 32-512, split 0.75

@@ -1,4 +1,4 @@
-/* worker/objectives/infilling.c: infilling / span corruption (§2.6, v1 semantics).
+/* worker/objectives/infilling.c: infilling / span corruption (docs/algorithm.md §2.6, v1 semantics).
  *
  * Scanning the chunk left to right (span.c decides where spans start and how long they are), a
  * kept token goes to P; a masked span goes to T followed by its sentinel, and the sentinel alone

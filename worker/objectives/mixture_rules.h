@@ -21,7 +21,7 @@ typedef enum birdie_mixture_fault {
 } birdie_mixture_fault;
 
 /* out[i] = 1 / (arms in i's class) / (classes): every class present gets the same share, split
- * equally over its arms (the initial action of the algorithm reference §2.9(b)). Class ids are any
+ * equally over its arms (the initial action, docs/algorithm.md §2.9). Class ids are any
  * ints, compared for equality. The scheduler's a0, the config's "uniform" and the coordinator's
  * default mixture all come from here, so they agree to the bit. */
 static inline void birdie_class_uniform(int n, const int *cls, double *out)

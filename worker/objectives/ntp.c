@@ -1,4 +1,4 @@
-/* worker/objectives/ntp.c: next-token prediction (§2.2): P = {}, T = the chunk, no paradigm token.
+/* worker/objectives/ntp.c: next-token prediction (docs/algorithm.md §2.2): P = {}, T = the chunk, no paradigm token.
  * The chunk is cut to the budget. */
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,5 @@
-/* worker/objectives/objective.h: the sample contract (algorithm reference §2.1) and the objective
- * functions that turn a chunk of text into one sample (§2.2-§2.8).
+/* worker/objectives/objective.h: the sample contract (docs/algorithm.md §2.1) and the objective
+ * functions that turn a chunk of text into one sample (docs/algorithm.md §2.2-§2.8).
  *
  * A sample is a pair (prefix P, targets T). Packed, it occupies |P| + |T| positions:
  * P, BEGIN, T[0..|T|-2] with labels ignore x |P|, T[0..|T|-1] (packer.h). Every objective but NTP

@@ -1,4 +1,4 @@
-/* worker/objectives/packer.h: writes samples into packed rows (algorithm reference §1.4, §2.1).
+/* worker/objectives/packer.h: writes samples into packed rows (docs/algorithm.md §1.4, §2.1).
  *
  * A sample (P, T) occupies |P| + |T| positions starting at the row's cursor:
  *   input   P[0..|P|), BEGIN, T[0..|T|-2]

@@ -1,4 +1,4 @@
-/* worker/objectives/prefix_lm.c: prefix language modelling (§2.3, v1): the chunk is split at s,
+/* worker/objectives/prefix_lm.c: prefix language modelling (docs/algorithm.md §2.3, v1): the chunk is split at s,
  * P = x[0..s), T = x[s..L), with s uniform in [L*f - L*m, L*f + L*m], m = min(f, 1 - f), floored and
  * clamped so that |P| >= 4 and |T| >= 4 (arm lengths are at least 8). */
 #include <errno.h>

@@ -1,10 +1,10 @@
-/* worker/objectives/selective_copying.c: selective copying (§2.8, v1 with unique delimiters).
+/* worker/objectives/selective_copying.c: selective copying (docs/algorithm.md §2.8, v1 with unique delimiters).
  *
  * The context is the chunk, cut so that K smallest super-spans still fit the budget (at least
  * min_len, else -ENOSPC). A super-span is (start delimiter, span, end delimiter); for each of the K
  * the three lengths are drawn uniformly in the arm's ranges, except that the upper ends are lowered
  * proportionally when K widest super-spans would not fit the context (c / K) or the budget left
- * after it: §7.4's ranges (span 12-48, delimiters 3-24) make four of them wider than a 96-192
+ * after it: the default grid's ranges (span 12-48, delimiters 3-24, §2.10) make four of them wider than a 96-192
  * context on average, and v1's rejection of such draws would almost never succeed there.
  * Placement: the super-spans are laid out in a random order with gaps drawn as sorted uniform
  * points of the free space (never overlapping), then accepted if every delimiter pair is unique:

@@ -1,4 +1,4 @@
-/* worker/objectives/span.c: the v1 span scan shared by infilling and autoencoding (§2.6, §2.7).
+/* worker/objectives/span.c: the v1 span scan shared by infilling and autoencoding (docs/algorithm.md §2.6, §2.7).
  *
  * v1 draws at every eligible position a length l = max(1, trunc(Normal(w, 1))) and masks a span
  * of l tokens with probability min(1, rate / l); after a span of length l ending at e, positions up
