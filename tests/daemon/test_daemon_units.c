@@ -98,7 +98,7 @@ static void test_uniform_by_class(void **state)
 }
 
 /* The messages of the set-mixture path, word for word (the config path's are pinned in
- * tests/objectives/test_mixture.c). */
+ * tests/worker/objectives/test_mixture.c). */
 static void test_mixture_messages_pinned(void **state)
 {
     char err[256];

@@ -1,0 +1,566 @@
+/* tests/worker/test_train.c: the training loop end to end on the CPU: the XS model learns the synthetic
+ * corpus, runs are bit-identical for the same seed and equal recorded golden losses, gradient clipping
+ * scales the global gradient to exactly the clip (and leaves a smaller one alone), the LR schedule has
+ * its shape, the curriculum's evaluation schedule and row-size check hold, and the config parser names
+ * what is wrong. Two-rank behaviour is in tests/worker/parallel/. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/worker/clip_probe.h"
+#include "tests/worker/fake_control.h"
+#include "worker/checkpoint.h"
+#include "worker/config.h"
+#include "worker/curriculum.h"
+#include "worker/train.h"
+
+static void xs_config(birdie_config *cfg, long steps)
+{
+    birdie_config_defaults(cfg);
+    cfg->steps = steps;
+    cfg->batch = 8;
+    cfg->lr = 3e-3;
+    cfg->eval_every = 0;
+    cfg->eval_rows = 16;
+    cfg->seq_len = 64;
+    snprintf(cfg->arms, sizeof cfg->arms, "ntp len=16-64");
+    snprintf(cfg->mixture, sizeof cfg->mixture, "ntp");
+    cfg->val_rows_per_arm = 4;
+}
+
+/* A few hundred steps take the validation loss far below the uniform guess (ln 384 = 5.95). */
+static void test_learns(void **state)
+{
+    (void)state;
+    birdie_config cfg;
+    xs_config(&cfg, 300);
+    birdie_train_report rep = {0};
+    char err[512];
+    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err);
+    if (rc < 0)
+        fail_msg("train: %s", err);
+    print_message("# val loss %.4f -> %.4f over %ld steps\n", rep.first_val_loss, rep.last_val_loss, rep.steps_done);
+    assert_int_equal(rep.steps_done, 300);
+    assert_true(rep.first_val_loss > 5.0);
+    assert_true(rep.last_val_loss < rep.first_val_loss - 2.5);
+}
+
+static void run_losses(int bidirectional, uint64_t seed, double *losses, long steps)
+{
+    birdie_config cfg;
+    xs_config(&cfg, steps);
+    cfg.bidirectional = bidirectional;
+    cfg.seed = seed;
+    birdie_train_report rep = {.train_losses = losses};
+    char err[512];
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+        fail_msg("train: %s", err);
+}
+
+static void test_deterministic(void **state)
+{
+    (void)state;
+    enum { STEPS = 12 };
+    double a[STEPS], b[STEPS], c[STEPS];
+    run_losses(1, 42, a, STEPS);
+    run_losses(1, 42, b, STEPS);
+    run_losses(1, 43, c, STEPS);
+    assert_memory_equal(a, b, sizeof a);
+    assert_memory_not_equal(a, c, sizeof a);
+}
+
+/* A run interrupted at a checkpoint and resumed from it reproduces the uninterrupted run bit for
+ * bit: parameters, AdamW moments, the mixture and the (local) scheduler's state all come back. */
+static void resume_config(birdie_config *cfg, const char *dir)
+{
+    xs_config(cfg, 12);
+    snprintf(cfg->arms, sizeof cfg->arms, "ntp len=16-64; copying len=8-24; prefix_lm len=16-48");
+    snprintf(cfg->mixture, sizeof cfg->mixture, "birdie");
+    cfg->rm_hidden = 16;
+    cfg->rm_layers = 1;
+    cfg->fit_iters = 10;
+    cfg->candidates = 64;
+    cfg->warmup_steps = 2;
+    cfg->ckpt_every = 6;
+    snprintf(cfg->ckpt_dir, sizeof cfg->ckpt_dir, "%s", dir);
+}
+
+static void test_resume_bit_identical(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/birdie-ckpt-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    birdie_config cfg;
+    resume_config(&cfg, dir);
+    double straight[12], resumed[12];
+    char err[512], path[600];
+    birdie_train_report rep = {.train_losses = straight};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+        fail_msg("train: %s", err);
+    assert_true(rep.mixture_version > 1); /* the scheduler decided along the way */
+    /* continue from the checkpoint of step 6, as a restarted job would */
+    snprintf(path, sizeof path, "%s/ckpt_000000006.bin", dir);
+    birdie_checkpoint ck;
+    if (birdie_checkpoint_load_file(path, &ck, err, sizeof err) < 0)
+        fail_msg("load: %s", err);
+    assert_int_equal(ck.step, 6);
+    assert_non_null(ck.sched_state);
+    memset(resumed, 0, sizeof resumed);
+    birdie_train_report rep2 = {.train_losses = resumed};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &ck, NULL, &rep2, err, sizeof err) < 0)
+        fail_msg("resumed train: %s", err);
+    assert_memory_equal(straight + 6, resumed + 6, 6 * sizeof(double));
+    assert_int_equal(rep2.mixture_version, rep.mixture_version);
+    /* the newest checkpoint is what auto-resume picks */
+    birdie_checkpoint latest;
+    assert_int_equal(birdie_checkpoint_load_latest(dir, &latest, NULL, 0, err, sizeof err), 1);
+    assert_int_equal(latest.step, 12);
+    birdie_checkpoint_free(&latest);
+    /* a checkpoint of another configuration is refused by name */
+    cfg.batch = 4;
+    int rc = birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &ck, NULL, &rep2, err, sizeof err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err, "different configuration"));
+    birdie_checkpoint_free(&ck);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* [run] stop_after stops like an operator would, with a final checkpoint of that step (here 5, not a
+ * multiple of checkpoint.every), and the run continued from it without stop_after repeats the
+ * uninterrupted one. */
+static void test_stop_after_and_resume(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/birdie-stop-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    birdie_config cfg;
+    resume_config(&cfg, dir);
+    double straight[12], first[12] = {0}, second[12] = {0};
+    char err[512];
+    birdie_train_report rep = {.train_losses = straight};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+        fail_msg("train: %s", err);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/*", dir);
+    assert_int_equal(system(cmd), 0);
+    cfg.stop_after = 5;
+    birdie_train_report rep1 = {.train_losses = first};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep1, err, sizeof err) < 0)
+        fail_msg("train to step 5: %s", err);
+    assert_true(rep1.stopped);
+    assert_int_equal(rep1.steps_done, 5);
+    birdie_checkpoint latest;
+    assert_int_equal(birdie_checkpoint_load_latest(dir, &latest, NULL, 0, err, sizeof err), 1);
+    assert_int_equal(latest.step, 5);
+    cfg.stop_after = 0;
+    birdie_train_report rep2 = {.train_losses = second};
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, &latest, NULL, &rep2, err, sizeof err) < 0)
+        fail_msg("resumed train: %s", err);
+    assert_false(rep2.stopped);
+    assert_memory_equal(straight, first, 5 * sizeof(double));
+    assert_memory_equal(straight + 5, second + 5, 7 * sizeof(double));
+    birdie_checkpoint_free(&latest);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A corrupt newest checkpoint is skipped with a note and the one before it is used; a directory
+ * whose every checkpoint is corrupt is an error that names the files, never a silent fresh start. */
+static void test_checkpoint_corrupt(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/birdie-ckpt-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    float p[5] = {1, 2, 3, 4, 5}, m[5] = {0}, v[5] = {0};
+    double w[2] = {0.25, 0.75};
+    char err[4096], notes[4096], path[600];
+    for (int64_t step = 10; step <= 30; step += 10) {
+        birdie_checkpoint ck = {.step = step,
+                                .n_params = 5,
+                                .params = p,
+                                .m = m,
+                                .v = v,
+                                .n_arms = 2,
+                                .mixture_version = (uint64_t)step,
+                                .weights = w,
+                                .config_hash = 42};
+        birdie_checkpoint_info info;
+        assert_int_equal(birdie_checkpoint_write(dir, &ck, 2, &info, err, sizeof err), 0);
+        assert_non_null(strstr(info.path, "ckpt_0000000"));
+        assert_int_equal(strlen(info.checksum), 16);
+    }
+    snprintf(path, sizeof path, "%s/ckpt_000000010.bin", dir);
+    assert_int_not_equal(access(path, F_OK), 0); /* keep = 2 removed the oldest */
+    snprintf(path, sizeof path, "%s/ckpt_000000030.bin", dir);
+    /* one flipped byte in the middle of the payload (not past the end: that would test trailing bytes) */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, st.st_size / 2, SEEK_SET), 0);
+    int byte = fgetc(f);
+    assert_int_equal(fseek(f, st.st_size / 2, SEEK_SET), 0);
+    fputc(byte ^ 0x5a, f);
+    fclose(f);
+    birdie_checkpoint ck;
+    assert_int_equal(birdie_checkpoint_load_latest(dir, &ck, notes, sizeof notes, err, sizeof err), 1);
+    assert_int_equal(ck.step, 20);
+    assert_non_null(strstr(notes, "ckpt_000000030.bin"));
+    assert_non_null(strstr(notes, "checksum"));
+    assert_true(ck.params[4] == 5.0f && ck.weights[1] == 0.75);
+    birdie_checkpoint_free(&ck);
+    snprintf(path, sizeof path, "%s/ckpt_000000020.bin", dir);
+    assert_int_equal(truncate(path, 100), 0);
+    assert_true(birdie_checkpoint_load_latest(dir, &ck, notes, sizeof notes, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "none of the 2 checkpoints"));
+    assert_non_null(strstr(err, "truncated"));
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    /* no manifest at all: a fresh run */
+    assert_int_equal(birdie_checkpoint_load_latest("/nonexistent-birdie-dir", &ck, NULL, 0, err, sizeof err), 0);
+}
+
+/* The clip factor itself: the clipped gradient's norm is exactly the clip; at or below it, and with the
+ * clip off (0), the gradient is untouched. */
+static void test_grad_clip_scale(void **state)
+{
+    (void)state;
+    assert_true(birdie_grad_clip_scale(4.0, 1.0) == 0.25);
+    assert_true(birdie_grad_clip_scale(10.0, 2.5) == 0.25);
+    const double norms[] = {1.0000001, 3.7, 123.456, 1e6};
+    for (size_t i = 0; i < sizeof norms / sizeof norms[0]; i++)
+        assert_true(fabs(norms[i] * birdie_grad_clip_scale(norms[i], 1.0) - 1.0) < 1e-15);
+    assert_true(birdie_grad_clip_scale(0.5, 1.0) == 1.0);
+    assert_true(birdie_grad_clip_scale(1.0, 1.0) == 1.0);
+    assert_true(birdie_grad_clip_scale(0.0, 1.0) == 1.0);
+    assert_true(birdie_grad_clip_scale(50.0, 0.0) == 1.0); /* 0 = off */
+}
+
+/* One step of a run with the control double attached: its final parameters and the gradient norm the
+ * loop reported (before clipping). */
+static void one_step(const birdie_config *cfg, float *params, size_t n, double *norm)
+{
+    fake_control f = {0};
+    birdie_control ctl = fake_control_table(&f, 1);
+    birdie_train_report rep = {.final_params = params, .n_params = n};
+    char err[512];
+    if (birdie_train(cfg, &birdie_ops_cpu, NULL, &ctl, NULL, NULL, &rep, err, sizeof err) < 0)
+        fail_msg("train: %s", err);
+    *norm = f.last_heartbeat.grad_norm;
+}
+
+/* Clipping end to end, through AdamW (clip_probe.h): with the clip far below the gradient's norm the
+ * step applies a gradient of norm exactly the clip; with the clip just above the norm the step is
+ * bit-identical to one without clipping, and just below it, it is not. */
+static void test_grad_clip_end_to_end(void **state)
+{
+    (void)state;
+    birdie_config cfg;
+    xs_config(&cfg, 1);
+    size_t n = 0;
+    float *p0 = clip_probe_initial_params(&cfg, &n);
+    assert_non_null(p0);
+    float *off = malloc(n * sizeof *off), *p = malloc(n * sizeof *p);
+    assert_non_null(off);
+    assert_non_null(p);
+    double raw, norm, max_u;
+    clip_probe_config(&cfg, 0.0);
+    one_step(&cfg, off, n, &raw);
+    assert_true(raw > 1e-3);
+    /* eps * sqrt(n): the clipped entries are near eps, where AdamW's step still shows their size */
+    double clip = CLIP_PROBE_EPS * sqrt((double)n);
+    clip_probe_config(&cfg, clip);
+    one_step(&cfg, p, n, &norm);
+    assert_true(norm == raw); /* the reported norm is the gradient's, before clipping */
+    double applied = clip_probe_applied_norm(p0, p, n, cfg.lr, &max_u);
+    print_message("# raw gradient norm %.4g, clip %.4g, applied %.4g (largest move/lr %.3f)\n", raw, clip, applied,
+                  max_u);
+    assert_true(max_u < 0.99);
+    assert_true(fabs(applied - clip) < 1e-2 * clip);
+    clip_probe_config(&cfg, raw * 1.001);
+    one_step(&cfg, p, n, &norm);
+    assert_memory_equal(p, off, n * sizeof *p);
+    clip_probe_config(&cfg, raw * 0.999);
+    one_step(&cfg, p, n, &norm);
+    assert_memory_not_equal(p, off, n * sizeof *p);
+    free(p0);
+    free(off);
+    free(p);
+}
+
+/* Golden values: the losses of a tiny fixed run, recorded once (AMD EPYC, OpenBLAS 0.3.21, GCC 12.2
+ * at -O2, no sanitizers) and compared bit for bit, so any change to what training computes on the CPU
+ * shows, however small. Our own code's bits depend on the compiler and its flags too (contraction into
+ * FMA, vectorisation; the ASan build already differs in the 10th digit), so the exact comparison also
+ * needs the recorded compiler version and optimisation level (BIRDIE_TEST_OPTIMIZATION, from
+ * tests/worker/meson.build) and no AddressSanitizer.
+ * Float results depend on the GEMM kernel, which OpenBLAS picks per CPU model (Zen, Haswell, SkylakeX
+ * with AVX-512, Sapphire Rapids ...), and on the thread count (2 threads already change the last bits
+ * here). So main() pins both before OpenBLAS loads: on a CPU with AVX2+FMA (every x86-64 CI machine,
+ * AMD or Intel) it re-executes the test with OPENBLAS_CORETYPE=Haswell and one thread, unless the
+ * caller set OPENBLAS_CORETYPE itself. The comparison is exact only when that kernel is the one in
+ * use with one thread, the OpenBLAS version is the recorded one, and the CPU takes the AVX2+FMA
+ * clones of our own hot loops (parallel.h). Elsewhere (another BLAS or version, no AVX2) it falls back
+ * to a relative 1e-5: other kernels and thread counts move these values by ~1e-8 relative, while a
+ * real change of the computation moves them by far more. */
+char *openblas_get_corename(void) __attribute__((weak));
+char *openblas_get_config(void) __attribute__((weak));
+int openblas_get_num_threads(void) __attribute__((weak));
+
+static int cpu_has_avx2_fma(void)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static int golden_exact(char *why, size_t len)
+{
+    const char *core = openblas_get_corename ? openblas_get_corename() : "none";
+    const char *conf = openblas_get_config ? openblas_get_config() : "none";
+    int threads = openblas_get_num_threads ? openblas_get_num_threads() : 0;
+    int avx2 = cpu_has_avx2_fma();
+#ifndef BIRDIE_TEST_OPTIMIZATION
+#define BIRDIE_TEST_OPTIMIZATION "?"
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+    const int sanitized = 1;
+#else
+    const int sanitized = 0;
+#endif
+    const char *compiler = __VERSION__;
+    snprintf(why, len, "OpenBLAS kernel %s, %d thread(s), config '%.40s', AVX2+FMA %d, compiler %s -O%s%s", core,
+             threads, conf, avx2, compiler, BIRDIE_TEST_OPTIMIZATION, sanitized ? " ASan" : "");
+    return strcasecmp(core, "Haswell") == 0 && threads == 1 && strncmp(conf, "OpenBLAS 0.3.21 ", 16) == 0 && avx2 &&
+           strcmp(compiler, "12.2.0") == 0 && strcmp(BIRDIE_TEST_OPTIMIZATION, "2") == 0 && !sanitized;
+}
+
+static void test_golden_losses(void **state)
+{
+    (void)state;
+    enum { STEPS = 4 };
+    /* train losses of steps 1..4, then the validation loss before and after */
+    static const double golden[STEPS + 2] = {0x1.8ce494537a6f5p+2, 0x1.8036f6febd29ap+2, 0x1.7ef346fecf2e7p+2,
+                                             0x1.7724a0bebebecp+2, 0x1.8ae99894p+2,      0x1.71fcc18fp+2};
+    birdie_config cfg;
+    xs_config(&cfg, STEPS);
+    cfg.batch = 4;
+    cfg.eval_rows = 4;
+    cfg.eval_every = 2;
+    snprintf(cfg.arms, sizeof cfg.arms, "ntp len=16-64; copying len=8-24; infill len=16-48");
+    snprintf(cfg.mixture, sizeof cfg.mixture, "uniform");
+    cfg.val_rows_per_arm = 1;
+    double got[STEPS + 2];
+    birdie_train_report rep = {.train_losses = got};
+    char err[512], why[300];
+    if (birdie_train(&cfg, &birdie_ops_cpu, NULL, NULL, NULL, NULL, &rep, err, sizeof err) < 0)
+        fail_msg("train: %s", err);
+    got[STEPS] = rep.first_val_loss;
+    got[STEPS + 1] = rep.last_val_loss;
+    int exact = golden_exact(why, sizeof why);
+    print_message("# golden comparison %s (%s); got:", exact ? "bit for bit" : "within relative 1e-5", why);
+    for (int i = 0; i < STEPS + 2; i++)
+        print_message(" %a", got[i]);
+    print_message("\n");
+    for (int i = 0; i < STEPS + 2; i++) {
+        if (exact && got[i] != golden[i])
+            fail_msg("value %d: %.17g (%a), recorded %.17g (%a)", i, got[i], got[i], golden[i], golden[i]);
+        if (!exact && !(fabs(got[i] - golden[i]) <= 1e-5 * fabs(golden[i])))
+            fail_msg("value %d: %.17g, recorded %.17g (relative 1e-5)", i, got[i], golden[i]);
+    }
+}
+
+static void test_lr_schedule(void **state)
+{
+    (void)state;
+    birdie_config cfg;
+    birdie_config_defaults(&cfg);
+    cfg.steps = 1000;
+    cfg.lr = 1e-3;
+    /* 5% linear warm-up, then cosine from the peak down to 10% of it */
+    assert_true(fabs(birdie_lr_at(&cfg, 25) - 0.5e-3) < 1e-12);
+    assert_true(fabs(birdie_lr_at(&cfg, 50) - 1e-3) < 1e-12);
+    assert_true(fabs(birdie_lr_at(&cfg, 525) - 0.55e-3) < 1e-12);
+    assert_true(fabs(birdie_lr_at(&cfg, 1000) - 1e-4) < 1e-12);
+    for (long s = 51; s <= 1000; s++)
+        assert_true(birdie_lr_at(&cfg, s) <= birdie_lr_at(&cfg, s - 1));
+    /* a warm-up share that is not a whole number of steps is rounded up (5% of 30 = 1.5 -> 2 steps):
+     * the first step takes half the peak, the peak comes at step 2 and the cosine starts after it */
+    cfg.steps = 30;
+    assert_true(fabs(birdie_lr_at(&cfg, 1) - 0.5e-3) < 1e-15);
+    assert_true(birdie_lr_at(&cfg, 2) == 1e-3);
+    assert_true(birdie_lr_at(&cfg, 3) < 1e-3 && birdie_lr_at(&cfg, 3) > 0.99e-3);
+    assert_true(fabs(birdie_lr_at(&cfg, 16) - 0.55e-3) < 1e-15); /* halfway through the 28 cosine steps */
+    assert_true(fabs(birdie_lr_at(&cfg, 30) - 1e-4) < 1e-15);
+    /* no warm-up: the first step already decays from the peak */
+    cfg.warmup_frac = 0;
+    cfg.steps = 10;
+    assert_true(fabs(birdie_lr_at(&cfg, 10) - 1e-4) < 1e-15);
+    assert_true(fabs(birdie_lr_at(&cfg, 5) - 0.55e-3) < 1e-15);
+}
+
+/* The scheduler's evaluation schedule as the loop reads it: the next evaluation after a step is the
+ * first one strictly later (an evaluation step's own next is the one after it), INT64_MAX after the
+ * last. And an arm exactly as long as a row fits; one position more does not, and the error names it. */
+static void test_curriculum_schedule_and_fit(void **state)
+{
+    (void)state;
+    birdie_config cfg;
+    xs_config(&cfg, 300);
+    snprintf(cfg.arms, sizeof cfg.arms, "ntp len=16-64; copying len=8-24");
+    snprintf(cfg.mixture, sizeof cfg.mixture, "birdie");
+    cfg.rm_hidden = 16;
+    cfg.rm_layers = 1;
+    char err[512];
+    birdie_curriculum cur;
+    if (birdie_curriculum_init(&cur, &cfg, cfg.seq_len, 0, err, sizeof err) < 0)
+        fail_msg("curriculum: %s", err);
+    assert_true(cur.n_eval_steps >= 3);
+    for (int i = 0; i < cur.n_eval_steps; i++) {
+        int64_t e = cur.eval_steps[i];
+        assert_true(birdie_curriculum_scheduler_step(&cur, e));
+        assert_int_equal(birdie_curriculum_next_scheduler_step(&cur, e - 1), e);
+        int64_t after = i + 1 < cur.n_eval_steps ? cur.eval_steps[i + 1] : INT64_MAX;
+        assert_true(birdie_curriculum_next_scheduler_step(&cur, e) == after);
+        if (after != e + 1)
+            assert_false(birdie_curriculum_scheduler_step(&cur, e + 1));
+    }
+    assert_false(birdie_curriculum_scheduler_step(&cur, 0));
+    int need = birdie_arm_min_size(&cur.arms.arms[1]);
+    birdie_curriculum_free(&cur);
+    snprintf(cfg.arms, sizeof cfg.arms, "copying len=8-24");
+    snprintf(cfg.mixture, sizeof cfg.mixture, "uniform");
+    if (birdie_curriculum_init(&cur, &cfg, need, 0, err, sizeof err) < 0)
+        fail_msg("an arm needing %d positions must fit rows of %d: %s", need, need, err);
+    birdie_curriculum_free(&cur);
+    assert_true(birdie_curriculum_init(&cur, &cfg, need - 1, 0, err, sizeof err) < 0);
+    char want[64];
+    snprintf(want, sizeof want, "needs rows of at least %d positions", need);
+    if (!strstr(err, "copy.l8-24") || !strstr(err, want))
+        fail_msg("error does not name the arm and its row size: %s", err);
+}
+
+static void expect_error(int rc, const char *err, const char *needle)
+{
+    assert_true(rc < 0);
+    if (!strstr(err, needle))
+        fail_msg("error '%s' does not name '%s'", err, needle);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    birdie_config cfg;
+    birdie_config_defaults(&cfg);
+    char err[512];
+    expect_error(birdie_config_set(&cfg, "train.lrr=1", err, sizeof err), err, "[train] lrr");
+    expect_error(birdie_config_set(&cfg, "train.lr=abc", err, sizeof err), err, "[train] lr");
+    expect_error(birdie_config_set(&cfg, "train.batch=0", err, sizeof err), err, "out of range");
+    expect_error(birdie_config_set(&cfg, "train.batch=2.5", err, sizeof err), err, "not an integer");
+    expect_error(birdie_config_set(&cfg, "model.size=XXL", err, sizeof err), err, "XS|S|125M|350M");
+    expect_error(birdie_config_set(&cfg, "model.bidirectional=maybe", err, sizeof err), err, "boolean");
+    expect_error(birdie_config_set(&cfg, "run.seed=-1", err, sizeof err), err, "[run] seed");
+    expect_error(birdie_config_set(&cfg, "nodot", err, sizeof err), err, "section.key=value");
+    assert_int_equal(birdie_config_set(&cfg, "train.lr=2e-3", err, sizeof err), 0);
+    assert_true(cfg.lr == 2e-3);
+    assert_int_equal(birdie_config_set(&cfg, "data.source=shards", err, sizeof err), 0);
+    expect_error(birdie_config_validate(&cfg, err, sizeof err), err, "[data] train");
+    /* a file: the line and the key are named */
+    char path[] = "/tmp/birdie-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("[train]\nlr = 1e-3\nbatchsize = 4\n", f);
+    fclose(f);
+    birdie_config_defaults(&cfg);
+    int rc = birdie_config_load_file(&cfg, path, err, sizeof err);
+    expect_error(rc, err, "line 3");
+    expect_error(rc, err, "[train] batchsize");
+    unlink(path);
+    expect_error(birdie_config_load_file(&cfg, "/nonexistent/run.ini", err, sizeof err), err, "/nonexistent/run.ini");
+}
+
+/* Ranges are inclusive at both ends (grad_clip = 0 is "off", warmup_frac = 1 is all warm-up), a string
+ * fills its field up to the last byte but not beyond, and the printed configuration reads back as the
+ * same configuration. */
+static void test_config_bounds_and_round_trip(void **state)
+{
+    (void)state;
+    birdie_config cfg, back;
+    birdie_config_defaults(&cfg);
+    char err[512];
+    assert_int_equal(birdie_config_set(&cfg, "train.grad_clip=0", err, sizeof err), 0);
+    assert_int_equal(birdie_config_set(&cfg, "train.batch=1", err, sizeof err), 0);
+    assert_int_equal(birdie_config_set(&cfg, "train.warmup_frac=1", err, sizeof err), 0);
+    assert_int_equal(birdie_config_set(&cfg, "model.n_layers=1024", err, sizeof err), 0);
+    expect_error(birdie_config_set(&cfg, "train.warmup_frac=1.0000001", err, sizeof err), err, "out of range");
+    expect_error(birdie_config_set(&cfg, "train.grad_clip=-1e-9", err, sizeof err), err, "out of range");
+    assert_true(cfg.grad_clip == 0 && cfg.batch == 1 && cfg.warmup_frac == 1 && cfg.n_layers == 1024);
+    char name[80], assignment[100];
+    memset(name, 'n', sizeof cfg.name - 1);
+    name[sizeof cfg.name - 1] = '\0';
+    snprintf(assignment, sizeof assignment, "run.name=%s", name);
+    assert_int_equal(birdie_config_set(&cfg, assignment, err, sizeof err), 0);
+    assert_string_equal(cfg.name, name);
+    snprintf(assignment, sizeof assignment, "run.name=%sx", name);
+    expect_error(birdie_config_set(&cfg, assignment, err, sizeof err), err, "[run] name");
+    assert_int_equal(birdie_config_set(&cfg, "train.lr=0.00123456789", err, sizeof err), 0);
+    assert_int_equal(birdie_config_set(&cfg, "run.seed=18446744073709551615", err, sizeof err), 0);
+    assert_int_equal(birdie_config_set(&cfg, "model.bidirectional=false", err, sizeof err), 0);
+    char path[] = "/tmp/birdie-test-print-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    birdie_config_print(&cfg, f);
+    fclose(f);
+    birdie_config_defaults(&back);
+    if (birdie_config_load_file(&back, path, err, sizeof err) < 0)
+        fail_msg("printed config does not load: %s", err);
+    unlink(path);
+    assert_true(back.lr == 0.00123456789 && back.seed == UINT64_MAX && back.bidirectional == 0);
+    assert_memory_equal(&back, &cfg, sizeof cfg);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    /* see test_golden_losses: pin OpenBLAS's kernel and threads, which it reads when it loads */
+    if (!getenv("OPENBLAS_CORETYPE") && cpu_has_avx2_fma()) {
+        setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        setenv("OMP_NUM_THREADS", "1", 1);
+        execv("/proc/self/exe", argv);
+        perror("re-executing with OPENBLAS_CORETYPE=Haswell"); /* then run as we are: golden falls back */
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_learns),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_resume_bit_identical),
+        cmocka_unit_test(test_stop_after_and_resume),
+        cmocka_unit_test(test_checkpoint_corrupt),
+        cmocka_unit_test(test_grad_clip_scale),
+        cmocka_unit_test(test_grad_clip_end_to_end),
+        cmocka_unit_test(test_golden_losses),
+        cmocka_unit_test(test_lr_schedule),
+        cmocka_unit_test(test_curriculum_schedule_and_fit),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_bounds_and_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
