@@ -541,6 +541,60 @@ static void test_resume_takes_newest_that_verifies(void **state)
     expect_substr(err, "none of the 3 checkpoints");
 }
 
+/* Through the writer with keep = 2: a corrupt newest checkpoint (one byte flipped mid-payload) is skipped
+ * with a note naming it and the checksum, and the one before it is used; once that one is truncated too,
+ * the error says none of the 2 checkpoints verifies and names the truncation, never a silent fresh
+ * start. A directory with no manifest at all is a fresh run. */
+static void test_corrupt_newest_then_all_corrupt(void **state)
+{
+    const char *dir = ((scratch *)*state)->dir;
+    float p[5] = {1, 2, 3, 4, 5}, m[5] = {0}, v[5] = {0};
+    double w[2] = {0.25, 0.75};
+    char err[4096], notes[4096], path[600];
+    for (int64_t step = 10; step <= 30; step += 10) {
+        birdie_checkpoint ck = {.step = step,
+                                .n_params = 5,
+                                .params = p,
+                                .m = m,
+                                .v = v,
+                                .n_arms = 2,
+                                .mixture_version = (uint64_t)step,
+                                .weights = w,
+                                .config_hash = 42};
+        birdie_checkpoint_info info;
+        assert_int_equal(birdie_checkpoint_write(dir, &ck, 2, &info, err, sizeof err), 0);
+        assert_non_null(strstr(info.path, "ckpt_0000000"));
+        assert_int_equal(strlen(info.checksum), 16);
+    }
+    snprintf(path, sizeof path, "%s/ckpt_000000010.bin", dir);
+    assert_int_not_equal(access(path, F_OK), 0); /* keep = 2 removed the oldest */
+    snprintf(path, sizeof path, "%s/ckpt_000000030.bin", dir);
+    /* one flipped byte in the middle of the payload (not past the end: that would test trailing bytes) */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, st.st_size / 2, SEEK_SET), 0);
+    int byte = fgetc(f);
+    assert_int_equal(fseek(f, st.st_size / 2, SEEK_SET), 0);
+    fputc(byte ^ 0x5a, f);
+    fclose(f);
+    birdie_checkpoint ck;
+    assert_int_equal(birdie_checkpoint_load_latest(dir, &ck, notes, sizeof notes, err, sizeof err), 1);
+    assert_int_equal(ck.step, 20);
+    assert_non_null(strstr(notes, "ckpt_000000030.bin"));
+    assert_non_null(strstr(notes, "checksum"));
+    assert_true(ck.params[4] == 5.0f && ck.weights[1] == 0.75);
+    birdie_checkpoint_free(&ck);
+    snprintf(path, sizeof path, "%s/ckpt_000000020.bin", dir);
+    assert_int_equal(truncate(path, 100), 0);
+    assert_true(birdie_checkpoint_load_latest(dir, &ck, notes, sizeof notes, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "none of the 2 checkpoints"));
+    assert_non_null(strstr(err, "truncated"));
+    /* no manifest at all: a fresh run */
+    assert_int_equal(birdie_checkpoint_load_latest("/nonexistent-birdie-dir", &ck, NULL, 0, err, sizeof err), 0);
+}
+
 static void test_manifest_entries_and_keep(void **state)
 {
     scratch *s = *state;
@@ -607,6 +661,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_single_byte_corruption_is_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_truncated_trailing_magic_version, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_resume_takes_newest_that_verifies, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_corrupt_newest_then_all_corrupt, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_manifest_entries_and_keep, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,10 @@
-/* tests/worker/test_train.c: the training loop end to end on the CPU: the XS model learns the synthetic
- * corpus, runs are bit-identical for the same seed and equal recorded golden losses, gradient clipping
- * scales the global gradient to exactly the clip (and leaves a smaller one alone), the LR schedule has
- * its shape, the curriculum's evaluation schedule and row-size check hold, and the config parser names
- * what is wrong. Two-rank behaviour is in tests/worker/parallel/. */
+/* tests/worker/test_train.c: the training loop (worker/train.c) end to end on the CPU: the XS model
+ * learns the synthetic corpus, runs are bit-identical for the same seed and equal recorded golden
+ * losses, a run resumed from a checkpoint (or stopped by [run] stop_after and resumed) repeats the
+ * uninterrupted one bit for bit, gradient clipping scales the global gradient to exactly the clip (and
+ * leaves a smaller one alone), and the LR schedule has its shape. The config parser, the curriculum
+ * and the checkpoint file have their own tests (test_config.c, test_curriculum.c, test_checkpoint.c);
+ * two-rank behaviour is in tests/worker/parallel/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +14,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,7 +22,6 @@
 #include "tests/worker/fake_control.h"
 #include "worker/checkpoint.h"
 #include "worker/config.h"
-#include "worker/curriculum.h"
 #include "worker/train.h"
 
 static void xs_config(birdie_config *cfg, long steps)
@@ -174,63 +174,6 @@ static void test_stop_after_and_resume(void **state)
     birdie_checkpoint_free(&latest);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
-}
-
-/* A corrupt newest checkpoint is skipped with a note and the one before it is used; a directory
- * whose every checkpoint is corrupt is an error that names the files, never a silent fresh start. */
-static void test_checkpoint_corrupt(void **state)
-{
-    (void)state;
-    char dir[] = "/tmp/birdie-ckpt-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    float p[5] = {1, 2, 3, 4, 5}, m[5] = {0}, v[5] = {0};
-    double w[2] = {0.25, 0.75};
-    char err[4096], notes[4096], path[600];
-    for (int64_t step = 10; step <= 30; step += 10) {
-        birdie_checkpoint ck = {.step = step,
-                                .n_params = 5,
-                                .params = p,
-                                .m = m,
-                                .v = v,
-                                .n_arms = 2,
-                                .mixture_version = (uint64_t)step,
-                                .weights = w,
-                                .config_hash = 42};
-        birdie_checkpoint_info info;
-        assert_int_equal(birdie_checkpoint_write(dir, &ck, 2, &info, err, sizeof err), 0);
-        assert_non_null(strstr(info.path, "ckpt_0000000"));
-        assert_int_equal(strlen(info.checksum), 16);
-    }
-    snprintf(path, sizeof path, "%s/ckpt_000000010.bin", dir);
-    assert_int_not_equal(access(path, F_OK), 0); /* keep = 2 removed the oldest */
-    snprintf(path, sizeof path, "%s/ckpt_000000030.bin", dir);
-    /* one flipped byte in the middle of the payload (not past the end: that would test trailing bytes) */
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    FILE *f = fopen(path, "r+b");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, st.st_size / 2, SEEK_SET), 0);
-    int byte = fgetc(f);
-    assert_int_equal(fseek(f, st.st_size / 2, SEEK_SET), 0);
-    fputc(byte ^ 0x5a, f);
-    fclose(f);
-    birdie_checkpoint ck;
-    assert_int_equal(birdie_checkpoint_load_latest(dir, &ck, notes, sizeof notes, err, sizeof err), 1);
-    assert_int_equal(ck.step, 20);
-    assert_non_null(strstr(notes, "ckpt_000000030.bin"));
-    assert_non_null(strstr(notes, "checksum"));
-    assert_true(ck.params[4] == 5.0f && ck.weights[1] == 0.75);
-    birdie_checkpoint_free(&ck);
-    snprintf(path, sizeof path, "%s/ckpt_000000020.bin", dir);
-    assert_int_equal(truncate(path, 100), 0);
-    assert_true(birdie_checkpoint_load_latest(dir, &ck, notes, sizeof notes, err, sizeof err) < 0);
-    assert_non_null(strstr(err, "none of the 2 checkpoints"));
-    assert_non_null(strstr(err, "truncated"));
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
-    /* no manifest at all: a fresh run */
-    assert_int_equal(birdie_checkpoint_load_latest("/nonexistent-birdie-dir", &ck, NULL, 0, err, sizeof err), 0);
 }
 
 /* The clip factor itself: the clipped gradient's norm is exactly the clip; at or below it, and with the
@@ -415,128 +358,6 @@ static void test_lr_schedule(void **state)
     assert_true(fabs(birdie_lr_at(&cfg, 5) - 0.55e-3) < 1e-15);
 }
 
-/* The scheduler's evaluation schedule as the loop reads it: the next evaluation after a step is the
- * first one strictly later (an evaluation step's own next is the one after it), INT64_MAX after the
- * last. And an arm exactly as long as a row fits; one position more does not, and the error names it. */
-static void test_curriculum_schedule_and_fit(void **state)
-{
-    (void)state;
-    birdie_config cfg;
-    xs_config(&cfg, 300);
-    snprintf(cfg.arms, sizeof cfg.arms, "ntp len=16-64; copying len=8-24");
-    snprintf(cfg.mixture, sizeof cfg.mixture, "birdie");
-    cfg.rm_hidden = 16;
-    cfg.rm_layers = 1;
-    char err[512];
-    birdie_curriculum cur;
-    if (birdie_curriculum_init(&cur, &cfg, cfg.seq_len, 0, err, sizeof err) < 0)
-        fail_msg("curriculum: %s", err);
-    assert_true(cur.n_eval_steps >= 3);
-    for (int i = 0; i < cur.n_eval_steps; i++) {
-        int64_t e = cur.eval_steps[i];
-        assert_true(birdie_curriculum_scheduler_step(&cur, e));
-        assert_int_equal(birdie_curriculum_next_scheduler_step(&cur, e - 1), e);
-        int64_t after = i + 1 < cur.n_eval_steps ? cur.eval_steps[i + 1] : INT64_MAX;
-        assert_true(birdie_curriculum_next_scheduler_step(&cur, e) == after);
-        if (after != e + 1)
-            assert_false(birdie_curriculum_scheduler_step(&cur, e + 1));
-    }
-    assert_false(birdie_curriculum_scheduler_step(&cur, 0));
-    int need = birdie_arm_min_size(&cur.arms.arms[1]);
-    birdie_curriculum_free(&cur);
-    snprintf(cfg.arms, sizeof cfg.arms, "copying len=8-24");
-    snprintf(cfg.mixture, sizeof cfg.mixture, "uniform");
-    if (birdie_curriculum_init(&cur, &cfg, need, 0, err, sizeof err) < 0)
-        fail_msg("an arm needing %d positions must fit rows of %d: %s", need, need, err);
-    birdie_curriculum_free(&cur);
-    assert_true(birdie_curriculum_init(&cur, &cfg, need - 1, 0, err, sizeof err) < 0);
-    char want[64];
-    snprintf(want, sizeof want, "needs rows of at least %d positions", need);
-    if (!strstr(err, "copy.l8-24") || !strstr(err, want))
-        fail_msg("error does not name the arm and its row size: %s", err);
-}
-
-static void expect_error(int rc, const char *err, const char *needle)
-{
-    assert_true(rc < 0);
-    if (!strstr(err, needle))
-        fail_msg("error '%s' does not name '%s'", err, needle);
-}
-
-static void test_config_errors(void **state)
-{
-    (void)state;
-    birdie_config cfg;
-    birdie_config_defaults(&cfg);
-    char err[512];
-    expect_error(birdie_config_set(&cfg, "train.lrr=1", err, sizeof err), err, "[train] lrr");
-    expect_error(birdie_config_set(&cfg, "train.lr=abc", err, sizeof err), err, "[train] lr");
-    expect_error(birdie_config_set(&cfg, "train.batch=0", err, sizeof err), err, "out of range");
-    expect_error(birdie_config_set(&cfg, "train.batch=2.5", err, sizeof err), err, "not an integer");
-    expect_error(birdie_config_set(&cfg, "model.size=XXL", err, sizeof err), err, "XS|S|125M|350M");
-    expect_error(birdie_config_set(&cfg, "model.bidirectional=maybe", err, sizeof err), err, "boolean");
-    expect_error(birdie_config_set(&cfg, "run.seed=-1", err, sizeof err), err, "[run] seed");
-    expect_error(birdie_config_set(&cfg, "nodot", err, sizeof err), err, "section.key=value");
-    assert_int_equal(birdie_config_set(&cfg, "train.lr=2e-3", err, sizeof err), 0);
-    assert_true(cfg.lr == 2e-3);
-    assert_int_equal(birdie_config_set(&cfg, "data.source=shards", err, sizeof err), 0);
-    expect_error(birdie_config_validate(&cfg, err, sizeof err), err, "[data] train");
-    /* a file: the line and the key are named */
-    char path[] = "/tmp/birdie-test-config-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    fputs("[train]\nlr = 1e-3\nbatchsize = 4\n", f);
-    fclose(f);
-    birdie_config_defaults(&cfg);
-    int rc = birdie_config_load_file(&cfg, path, err, sizeof err);
-    expect_error(rc, err, "line 3");
-    expect_error(rc, err, "[train] batchsize");
-    unlink(path);
-    expect_error(birdie_config_load_file(&cfg, "/nonexistent/run.ini", err, sizeof err), err, "/nonexistent/run.ini");
-}
-
-/* Ranges are inclusive at both ends (grad_clip = 0 is "off", warmup_frac = 1 is all warm-up), a string
- * fills its field up to the last byte but not beyond, and the printed configuration reads back as the
- * same configuration. */
-static void test_config_bounds_and_round_trip(void **state)
-{
-    (void)state;
-    birdie_config cfg, back;
-    birdie_config_defaults(&cfg);
-    char err[512];
-    assert_int_equal(birdie_config_set(&cfg, "train.grad_clip=0", err, sizeof err), 0);
-    assert_int_equal(birdie_config_set(&cfg, "train.batch=1", err, sizeof err), 0);
-    assert_int_equal(birdie_config_set(&cfg, "train.warmup_frac=1", err, sizeof err), 0);
-    assert_int_equal(birdie_config_set(&cfg, "model.n_layers=1024", err, sizeof err), 0);
-    expect_error(birdie_config_set(&cfg, "train.warmup_frac=1.0000001", err, sizeof err), err, "out of range");
-    expect_error(birdie_config_set(&cfg, "train.grad_clip=-1e-9", err, sizeof err), err, "out of range");
-    assert_true(cfg.grad_clip == 0 && cfg.batch == 1 && cfg.warmup_frac == 1 && cfg.n_layers == 1024);
-    char name[80], assignment[100];
-    memset(name, 'n', sizeof cfg.name - 1);
-    name[sizeof cfg.name - 1] = '\0';
-    snprintf(assignment, sizeof assignment, "run.name=%s", name);
-    assert_int_equal(birdie_config_set(&cfg, assignment, err, sizeof err), 0);
-    assert_string_equal(cfg.name, name);
-    snprintf(assignment, sizeof assignment, "run.name=%sx", name);
-    expect_error(birdie_config_set(&cfg, assignment, err, sizeof err), err, "[run] name");
-    assert_int_equal(birdie_config_set(&cfg, "train.lr=0.00123456789", err, sizeof err), 0);
-    assert_int_equal(birdie_config_set(&cfg, "run.seed=18446744073709551615", err, sizeof err), 0);
-    assert_int_equal(birdie_config_set(&cfg, "model.bidirectional=false", err, sizeof err), 0);
-    char path[] = "/tmp/birdie-test-print-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    birdie_config_print(&cfg, f);
-    fclose(f);
-    birdie_config_defaults(&back);
-    if (birdie_config_load_file(&back, path, err, sizeof err) < 0)
-        fail_msg("printed config does not load: %s", err);
-    unlink(path);
-    assert_true(back.lr == 0.00123456789 && back.seed == UINT64_MAX && back.bidirectional == 0);
-    assert_memory_equal(&back, &cfg, sizeof cfg);
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -553,14 +374,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_stop_after_and_resume),
-        cmocka_unit_test(test_checkpoint_corrupt),
         cmocka_unit_test(test_grad_clip_scale),
         cmocka_unit_test(test_grad_clip_end_to_end),
         cmocka_unit_test(test_golden_losses),
         cmocka_unit_test(test_lr_schedule),
-        cmocka_unit_test(test_curriculum_schedule_and_fit),
-        cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_config_bounds_and_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
