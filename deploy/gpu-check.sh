@@ -58,9 +58,9 @@ fi
 echo "ok      build" >> "$out/summary.log"
 nvidia-smi > "$out/nvidia-smi.log" 2>&1 || true
 
-step "backend selection" 60 "$out/test_backend_select.log" "$build/tests/gpu/test_backend_select"
-step "op tests + perf" 240 "$out/test_ops.log" "$build/tests/gpu/test_ops" --perf
-step "XS train step gpu vs cpu" 90 "$out/test_train_step.log" "$build/tests/gpu/test_train_step"
+step "backend selection" 60 "$out/test_backend_select.log" "$build/tests/kernels/cuda/test_backend_select"
+step "op tests + perf" 240 "$out/test_ops.log" "$build/tests/kernels/cuda/test_ops" --perf
+step "XS train step gpu vs cpu" 90 "$out/test_train_step.log" "$build/tests/kernels/cuda/test_train_step"
 
 if [ -x "$build/worker/birdie-bench" ]; then
     : > "$out/bench.log"
@@ -83,9 +83,9 @@ done
 if [ "${SANITIZE:-1}" != 0 ] && [ -n "$sanitizer" ]; then
     : > "$out/memcheck.log"
     step "memcheck op tests" 240 "$out/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
-        --print-limit 20 "$build/tests/gpu/test_ops"
+        --print-limit 20 "$build/tests/kernels/cuda/test_ops"
     step "memcheck train step" 120 "$out/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
-        --print-limit 20 "$build/tests/gpu/test_train_step"
+        --print-limit 20 "$build/tests/kernels/cuda/test_train_step"
 elif [ "${SANITIZE:-1}" != 0 ]; then
     echo "skipped memcheck: no compute-sanitizer in the toolkit" >> "$out/summary.log"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """tests/deploy_lint.py BIRDIED: checks deploy/k8s/*.yaml offline against what the Kubeflow MPI operator
-enforces beyond its CRD schema (ops-conventions §1.1), and checks that the birdied command line and
+enforces beyond its CRD schema (docs/design.md §8), and checks that the birdied command line and
 run.ini in the spec are accepted by the real binary (`--print-config`). Prints TAP."""
 import glob
 import os

@@ -148,7 +148,7 @@ static void test_eval_round_to_new_version(void **state)
     assert_int_equal(fix_count(&t->f, "evals", NULL), FIX_N_ARMS);
 }
 
-/* DESIGN step 6: the coordinator sums each arm's loss and tokens over ranks; the mean loss the
+/* docs/design.md §4.6: the coordinator sums each arm's loss and tokens over ranks; the mean loss the
  * scheduler sees is sum(loss) / sum(tokens), not one rank's tokens and not a mean of per-rank means.
  * The ranks here evaluate different token counts per arm, so each wrong division gives another
  * mixture (the fake scheduler's mixture is proportional to the mean loss it is handed). A retried
@@ -223,7 +223,7 @@ static void test_eval_sums_over_ranks_and_tokens(void **state)
     assert_int_equal(fix_count(&t->f, "evals", NULL), FIX_N_ARMS);
 }
 
-/* DESIGN step 7 and ops-conventions §4: a mixture that sums to less than 1 is normalised (it is the
+/* docs/design.md §4.7 and §6: a mixture that sums to less than 1 is normalised (it is the
  * proportions that count); a negative, NaN or infinite weight, an unknown arm or no weights at all is
  * INVALID_ARGUMENT naming the arm or field whatever the run's state; a stale expected_version is
  * ABORTED (version 0 included: proto3's default must not read as "no expectation"); a valid request

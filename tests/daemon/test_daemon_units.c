@@ -32,7 +32,7 @@ static void test_mixture_from_named_normalises(void **state)
     assert_true(fabs(out[2] - 0.75) < 1e-12);
 }
 
-/* DESIGN step 7: weights are proportions; a sum below 1 is scaled up exactly as one above 1 is scaled
+/* docs/design.md §4.7: weights are proportions; a sum below 1 is scaled up exactly as one above 1 is scaled
  * down, and the result sums to 1. */
 static void test_mixture_sum_below_one_is_normalised(void **state)
 {
@@ -98,7 +98,7 @@ static void test_uniform_by_class(void **state)
 }
 
 /* The messages of the set-mixture path, word for word (the config path's are pinned in
- * tests/objectives/test_mixture.c). */
+ * tests/worker/objectives/test_mixture.c). */
 static void test_mixture_messages_pinned(void **state)
 {
     char err[256];
