@@ -1,5 +1,6 @@
 /* worker/checkpoint.c: checkpoint files and their manifest (format in checkpoint.h). */
 #include "worker/checkpoint.h"
+#include "worker/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -342,9 +343,8 @@ int birdie_checkpoint_load_latest(const char *dir, birdie_checkpoint *ckpt, char
     json_decref(list);
     if (n == 0)
         return 0;
-    snprintf(err, errlen, "checkpoint: none of the %zu checkpoints in %s/%s verifies (%s)", n, dir, MANIFEST,
-             notes ? notes : "");
-    return -EBADMSG;
+    return birdie_fail(err, errlen, -EBADMSG, "checkpoint: none of the %zu checkpoints in %s/%s verifies (%s)", n, dir,
+                       MANIFEST, notes ? notes : "");
 }
 
 void birdie_checkpoint_free(birdie_checkpoint *c)

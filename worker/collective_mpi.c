@@ -83,8 +83,7 @@ static int mpi_grad_begin(birdie_collective *c, float *buf, size_t n, char *err,
             int cap = im->cap_pending ? 2 * im->cap_pending : 16;
             MPI_Request *grown = realloc(im->pending, (size_t)cap * sizeof *grown);
             if (!grown) {
-                snprintf(err, errlen, "gradient all-reduce on rank %d: out of memory", c->rank);
-                return -ENOMEM;
+                return birdie_fail(err, errlen, -ENOMEM, "gradient all-reduce on rank %d: out of memory", c->rank);
             }
             im->pending = grown;
             im->cap_pending = cap;
@@ -116,8 +115,7 @@ static int mpi_minmax(birdie_collective *c, int64_t *mins, size_t n_min, int64_t
 {
     int64_t packed[64];
     if (n_min + n_max > sizeof packed / sizeof packed[0]) {
-        snprintf(err, errlen, "control all-reduce: %zu values, at most 64", n_min + n_max);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "control all-reduce: %zu values, at most 64", n_min + n_max);
     }
     for (size_t i = 0; i < n_min; i++)
         packed[i] = mins[i];
@@ -137,8 +135,7 @@ static int mpi_minmax(birdie_collective *c, int64_t *mins, size_t n_min, int64_t
 static int mpi_broadcast(birdie_collective *c, void *buf, size_t bytes, int root, char *err, size_t errlen)
 {
     if (bytes > (size_t)1 << 30) {
-        snprintf(err, errlen, "broadcast of %zu bytes: at most 1 GiB", bytes);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "broadcast of %zu bytes: at most 1 GiB", bytes);
     }
     MPI_Request req;
     int rc = MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD, &req);

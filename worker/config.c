@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "worker/scheduler_defaults.h"
+#include "worker/error.h"
 
 typedef enum { KEY_INT, KEY_LONG, KEY_U64, KEY_DOUBLE, KEY_BOOL, KEY_STRING, KEY_CHOICE } key_type;
 
@@ -157,12 +158,12 @@ static int set_key(birdie_config *cfg, const config_key *k, const char *value, c
     case KEY_STRING:
     case KEY_CHOICE:
         if (k->type == KEY_CHOICE && !choice_ok(k->choices, value)) {
-            snprintf(err, errlen, "[%s] %s = '%s': must be one of %s", k->section, k->name, value, k->choices);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "[%s] %s = '%s': must be one of %s", k->section, k->name, value,
+                               k->choices);
         }
         if (strlen(value) >= k->size) {
-            snprintf(err, errlen, "[%s] %s: value longer than %zu characters", k->section, k->name, k->size - 1);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "[%s] %s: value longer than %zu characters", k->section, k->name,
+                               k->size - 1);
         }
         memcpy(field, value, strlen(value) + 1);
         return 0;
@@ -172,8 +173,8 @@ static int set_key(birdie_config *cfg, const config_key *k, const char *value, c
         else if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no"))
             *(int *)field = 0;
         else {
-            snprintf(err, errlen, "[%s] %s = '%s': not a boolean (true/false)", k->section, k->name, value);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "[%s] %s = '%s': not a boolean (true/false)", k->section, k->name,
+                               value);
         }
         return 0;
     case KEY_U64: {
@@ -181,8 +182,8 @@ static int set_key(birdie_config *cfg, const config_key *k, const char *value, c
         errno = 0;
         unsigned long long u = strtoull(value, &end, 10);
         if (end == value || *end != '\0' || errno == ERANGE || value[0] == '-') {
-            snprintf(err, errlen, "[%s] %s = '%s': not an unsigned integer", k->section, k->name, value);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "[%s] %s = '%s': not an unsigned integer", k->section, k->name,
+                               value);
         }
         *(uint64_t *)field = u;
         return 0;
@@ -191,16 +192,14 @@ static int set_key(birdie_config *cfg, const config_key *k, const char *value, c
     case KEY_LONG:
     case KEY_DOUBLE:
         if (parse_number(value, &d) < 0) {
-            snprintf(err, errlen, "[%s] %s = '%s': not a number", k->section, k->name, value);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "[%s] %s = '%s': not a number", k->section, k->name, value);
         }
         if (k->type != KEY_DOUBLE && d != floor(d)) {
-            snprintf(err, errlen, "[%s] %s = '%s': not an integer", k->section, k->name, value);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "[%s] %s = '%s': not an integer", k->section, k->name, value);
         }
         if (d < k->min || d > k->max) {
-            snprintf(err, errlen, "[%s] %s = %s: out of range [%g, %g]", k->section, k->name, value, k->min, k->max);
-            return -ERANGE;
+            return birdie_fail(err, errlen, -ERANGE, "[%s] %s = %s: out of range [%g, %g]", k->section, k->name, value,
+                               k->min, k->max);
         }
         if (k->type == KEY_INT)
             *(int *)field = (int)d;
@@ -227,8 +226,7 @@ static int set_named(birdie_config *cfg, const char *section, const char *name, 
 {
     const config_key *k = find_key(section, name);
     if (!k) {
-        snprintf(err, errlen, "unknown key [%s] %s (see birdied --help)", section, name);
-        return -ENOENT;
+        return birdie_fail(err, errlen, -ENOENT, "unknown key [%s] %s (see birdied --help)", section, name);
     }
     return set_key(cfg, k, value, err, errlen);
 }
@@ -279,14 +277,12 @@ int birdie_config_set(birdie_config *cfg, const char *assignment, char *err, siz
 {
     const char *dot = strchr(assignment, '.'), *eq = strchr(assignment, '=');
     if (!dot || !eq || dot > eq || dot == assignment || eq == dot + 1) {
-        snprintf(err, errlen, "override '--%s': expected --section.key=value", assignment);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "override '--%s': expected --section.key=value", assignment);
     }
     char section[64], name[64];
     size_t ls = (size_t)(dot - assignment), ln = (size_t)(eq - dot - 1);
     if (ls >= sizeof section || ln >= sizeof name) {
-        snprintf(err, errlen, "override '--%s': key too long", assignment);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "override '--%s': key too long", assignment);
     }
     memcpy(section, assignment, ls);
     section[ls] = '\0';
@@ -302,21 +298,19 @@ int birdie_config_set(birdie_config *cfg, const char *assignment, char *err, siz
 int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen)
 {
     if (strcmp(cfg->source, "shards") == 0 && (!cfg->train_files[0] || !cfg->val_files[0])) {
-        snprintf(err, errlen, "[data] source = shards needs [data] train and [data] val");
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "[data] source = shards needs [data] train and [data] val");
     }
     if (strcmp(cfg->source, "synthetic") == 0 && (cfg->train_files[0] || cfg->val_files[0])) {
         snprintf(err, errlen, "[data] train/val are set but [data] source = synthetic; set source = shards");
         return -EINVAL;
     }
     if (cfg->top_k > cfg->candidates) {
-        snprintf(err, errlen, "[scheduler] top_k = %d exceeds [scheduler] candidates = %d", cfg->top_k,
-                 cfg->candidates);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "[scheduler] top_k = %d exceeds [scheduler] candidates = %d",
+                           cfg->top_k, cfg->candidates);
     }
     if (cfg->d_state % 2) {
-        snprintf(err, errlen, "[model] d_state = %d: must be even (the bidirectional split halves it)", cfg->d_state);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL,
+                           "[model] d_state = %d: must be even (the bidirectional split halves it)", cfg->d_state);
     }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "worker/eval_schedule.h"
 #include "worker/objectives/mixture.h"
 #include "worker/objectives/mixture_rules.h"
+#include "worker/error.h"
 
 /* Splits "a; b; c" into trimmed specs (pointers into buf, which is modified). */
 static int split_specs(char *buf, const char **specs, int cap)
@@ -34,8 +35,7 @@ static int init_birdie(birdie_curriculum *cur, const birdie_config *cfg, char *e
     int n = cur->arms.n;
     int *cls = calloc((size_t)n, sizeof *cls);
     if (!cls) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     for (int a = 0; a < n; a++)
         cls[a] = (int)cur->arms.arms[a].cls;
@@ -47,8 +47,7 @@ static int init_birdie(birdie_curriculum *cur, const birdie_config *cfg, char *e
         return count;
     cur->eval_steps = calloc((size_t)count + 1, sizeof *cur->eval_steps);
     if (!cur->eval_steps) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     cur->n_eval_steps = birdie_eval_schedule(cfg->steps, cur->eval_steps, count, err, errlen);
     return cur->n_eval_steps < 0 ? cur->n_eval_steps : 0;
@@ -61,14 +60,13 @@ int birdie_curriculum_parse_arms(const birdie_config *cfg, birdie_arm_set *arms,
     memcpy(specs_buf, cfg->arms, sizeof specs_buf);
     int nspecs = split_specs(specs_buf, specs, BIRDIE_MAX_ARMS);
     if (nspecs <= 0) {
-        snprintf(err, errlen, "[objectives] arms: %s", nspecs == 0 ? "no arm given" : "too many arms");
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "[objectives] arms: %s",
+                           nspecs == 0 ? "no arm given" : "too many arms");
     }
     char msg[512];
     int rc = birdie_arm_set_from_specs(arms, specs, nspecs, msg, sizeof msg);
     if (rc < 0) {
-        snprintf(err, errlen, "[objectives] arms: %s", msg);
-        return rc;
+        return birdie_fail(err, errlen, rc, "[objectives] arms: %s", msg);
     }
     birdie_arm_set_paradigm(arms, cfg->paradigm);
     return 0;
@@ -93,8 +91,7 @@ int birdie_curriculum_init(birdie_curriculum *cur, const birdie_config *cfg, int
     cur->weights = calloc((size_t)cur->arms.n, sizeof *cur->weights);
     if (!cur->weights) {
         birdie_curriculum_free(cur);
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     cur->birdie = strcmp(cfg->mixture, "birdie") == 0;
     if (cur->birdie)

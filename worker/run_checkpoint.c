@@ -1,5 +1,6 @@
 /* worker/run_checkpoint.c: a run's parts to and from a checkpoint (run_checkpoint.h). */
 #include "worker/run_checkpoint.h"
+#include "worker/error.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,8 +9,7 @@
 int birdie_run_model_shape(const birdie_config *cfg, birdie_model_config *mc, char *err, size_t errlen)
 {
     if (birdie_model_config_by_name(cfg->size, mc) < 0) {
-        snprintf(err, errlen, "[model] size = '%s': unknown", cfg->size);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "[model] size = '%s': unknown", cfg->size);
     }
     if (cfg->d_model)
         mc->d_model = cfg->d_model;

@@ -270,8 +270,7 @@ static int run_open(run *r, const birdie_config *cfg, const birdie_ops *ops, cha
     if (!r->arm_loss || !r->arm_tokens || !r->arm_tok_u || !r->incoming ||
         birdie_rows_alloc(&r->rows, r->B, r->T) < 0 ||
         (val_count > 0 && birdie_rows_alloc(&r->val_ntp, val_count, r->T) < 0)) {
-        snprintf(err, errlen, "out of memory for %d rows of %d positions", r->B, r->T);
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory for %d rows of %d positions", r->B, r->T);
     }
     if (val_count > 0 && (rc = birdie_batch_ntp(&r->val_ntp, r->val_src, cfg->seed, 0, (uint64_t)val_first,
                                                 BIRDIE_RNG_VALIDATION)) < 0) {
@@ -512,8 +511,7 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     run r = {.cfg = cfg, .coll = coll, .log = log, .ctl = ctl, .sched = sched};
     birdie_collective *own = NULL;
     if (!coll && !(r.coll = own = birdie_collective_single())) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     int rc;
     if (cfg->batch % r.coll->world) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "worker/data/corpus_lexicon.h"
+#include "worker/error.h"
 
 struct birdie_corpus {
     uint64_t seed;
@@ -555,8 +556,7 @@ int birdie_corpus_open(birdie_corpus **out, uint64_t seed, char *err, size_t err
     *out = NULL;
     birdie_corpus *corpus = calloc(1, sizeof *corpus);
     if (!corpus) {
-        snprintf(err, errlen, "synthetic corpus: out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "synthetic corpus: out of memory");
     }
     /* Every function word of the grammar, so that no lexicon word collides with one. */
     const char *const *lists[] = {det_one, det_many, preps, conjs, openers, pronouns_one, misc_words};

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "worker/fnv.h"
+#include "worker/error.h"
 
 /* The lexicon's draws use a step value that no split uses (splits are steps 0 and 1). */
 #define LEXICON_STEP UINT64_MAX
@@ -166,8 +167,8 @@ static int fill_class(corpus_lexicon *lex, corpus_class c, uint64_t seed, word_s
         int tries = 0;
         do {
             if (++tries > 10000) {
-                snprintf(err, errlen, "corpus lexicon: cannot find a new word for class %d rank %u", (int)c, rank);
-                return -EDEADLK;
+                return birdie_fail(err, errlen, -EDEADLK, "corpus lexicon: cannot find a new word for class %d rank %u",
+                                   (int)c, rank);
             }
             make_word(w, c, rank, &rng);
         } while (!word_set_insert(set, w->text, w->len));

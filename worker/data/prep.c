@@ -19,6 +19,7 @@
 #include "worker/data/prep_input.h"
 #include "worker/data/shard.h"
 #include "worker/vocab.h"
+#include "worker/error.h"
 
 enum { ERR_LEN = 1024 };
 
@@ -99,8 +100,7 @@ static int parse_args(int argc, char **argv, prep_options *o, char *err, size_t 
     o->nfiles = 0;
     o->files = calloc((size_t)(argc > 0 ? argc : 1), sizeof *o->files);
     if (!o->files) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        return birdie_fail(err, errlen, -1, "out of memory");
     }
     int options_done = 0;
     for (int i = 1; i < argc; i++) {
@@ -114,29 +114,25 @@ static int parse_args(int argc, char **argv, prep_options *o, char *err, size_t 
             return 1;
         } else if ((m = option_value(argc, argv, &i, "--out", &value)) != 0) {
             if (m < 0 || !*value) {
-                snprintf(err, errlen, "--out needs a directory");
-                return -1;
+                return birdie_fail(err, errlen, -1, "--out needs a directory");
             }
             o->out = value;
         } else if ((m = option_value(argc, argv, &i, "--shard-tokens", &value)) != 0) {
             if (m < 0 || parse_count(value, &o->shard_tokens) < 0) {
-                snprintf(err, errlen, "--shard-tokens needs an integer in 1..%llu, got '%s'",
-                         (unsigned long long)BIRDIE_SHARD_MAX_TOKENS, m < 0 ? "" : value);
-                return -1;
+                return birdie_fail(err, errlen, -1, "--shard-tokens needs an integer in 1..%llu, got '%s'",
+                                   (unsigned long long)BIRDIE_SHARD_MAX_TOKENS, m < 0 ? "" : value);
             }
         } else if ((m = option_value(argc, argv, &i, "--val-fraction", &value)) != 0) {
             if (m < 0 || parse_fraction(value, &o->val_fraction) < 0) {
-                snprintf(err, errlen, "--val-fraction needs a number in [0, 1), got '%s'", m < 0 ? "" : value);
-                return -1;
+                return birdie_fail(err, errlen, -1, "--val-fraction needs a number in [0, 1), got '%s'",
+                                   m < 0 ? "" : value);
             }
         } else {
-            snprintf(err, errlen, "unknown option '%s'", arg);
-            return -1;
+            return birdie_fail(err, errlen, -1, "unknown option '%s'", arg);
         }
     }
     if (o->nfiles == 0) {
-        snprintf(err, errlen, "no input FILE given");
-        return -1;
+        return birdie_fail(err, errlen, -1, "no input FILE given");
     }
     return 0;
 }
@@ -169,8 +165,7 @@ static int census_end(void *ctx, char *err, size_t errlen)
         size_t cap = c->cap ? 2 * c->cap : 1024;
         uint64_t *grown = realloc(c->doc_tokens, cap * sizeof *grown);
         if (!grown) {
-            snprintf(err, errlen, "out of memory after %zu documents", c->docs);
-            return -ENOMEM;
+            return birdie_fail(err, errlen, -ENOMEM, "out of memory after %zu documents", c->docs);
         }
         c->doc_tokens = grown;
         c->cap = cap;
@@ -206,8 +201,7 @@ static int spool_flush(spool *s, char *err, size_t errlen)
         return 0;
     char *path = shard_name(s, s->files);
     if (!path) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     int rc = birdie_shard_write(path, s->buf, s->len, err, errlen);
     free(path);
@@ -296,14 +290,12 @@ static int prepare_out_dir(const char *dir, char *err, size_t errlen)
 {
     if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
         int rc = -errno;
-        snprintf(err, errlen, "--out '%s': cannot create the directory: %s", dir, strerror(-rc));
-        return rc;
+        return birdie_fail(err, errlen, rc, "--out '%s': cannot create the directory: %s", dir, strerror(-rc));
     }
     DIR *d = opendir(dir);
     if (!d) {
         int rc = -errno;
-        snprintf(err, errlen, "--out '%s': cannot open the directory: %s", dir, strerror(-rc));
-        return rc;
+        return birdie_fail(err, errlen, rc, "--out '%s': cannot open the directory: %s", dir, strerror(-rc));
     }
     int rc = 0;
     struct dirent *e;
@@ -361,8 +353,7 @@ static int write_shards(const prep_options *o, const census *c, writer *w, char 
     w->train.buf = malloc(w->train.cap * sizeof *w->train.buf);
     w->val.buf = malloc(w->val.cap * sizeof *w->val.buf);
     if (!w->train.buf || !w->val.buf) {
-        snprintf(err, errlen, "out of memory for a shard of %zu tokens", w->train.cap);
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory for a shard of %zu tokens", w->train.cap);
     }
     prep_sink sink = {writer_bytes, writer_end, w};
     int rc = read_all(o, &sink, err, errlen);

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE /* getline */
 #include "worker/data/prep_input.h"
+#include "worker/error.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -26,8 +27,7 @@ static int read_text(FILE *f, const char *path, const prep_sink *sink, char *err
 {
     uint8_t *chunk = malloc(TEXT_CHUNK);
     if (!chunk) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "%s: out of memory", path);
     }
     uint64_t offset = 0;
     int rc = 0;
@@ -81,8 +81,8 @@ static int read_json_line(const char *line, size_t n, const char *path, unsigned
     json_error_t jerr;
     json_t *root = json_loadb(line, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root) {
-        snprintf(err, errlen, "%s:%lu: invalid JSON at column %d: %s", path, lineno, jerr.column, jerr.text);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "%s:%lu: invalid JSON at column %d: %s", path, lineno, jerr.column,
+                           jerr.text);
     }
     int rc = -EINVAL;
     json_t *text = json_is_object(root) ? json_object_get(root, "text") : NULL;
@@ -132,14 +132,12 @@ int prep_read_file(const char *path, const prep_sink *sink, char *err, size_t er
     FILE *f = fopen(path, "rb");
     if (!f) {
         int rc = -errno;
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
-        return rc;
+        return birdie_fail(err, errlen, rc, "%s: cannot open: %s", path, strerror(-rc));
     }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
         fclose(f);
-        snprintf(err, errlen, "%s: not a regular file", path);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "%s: not a regular file", path);
     }
     int rc = prep_is_jsonl(path) ? read_jsonl(f, path, sink, err, errlen) : read_text(f, path, sink, err, errlen);
     fclose(f);

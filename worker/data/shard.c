@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "worker/vocab.h"
+#include "worker/error.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "shard files are little-endian and are read in place: this host must be little-endian"
@@ -73,23 +74,20 @@ static int sync_parent_dir(const char *path)
 int birdie_shard_write(const char *path, const uint16_t *tokens, uint64_t count, char *err, size_t errlen)
 {
     if (count > BIRDIE_SHARD_MAX_TOKENS) {
-        snprintf(err, errlen, "shard '%s': %llu tokens exceed the format's limit of %llu", path,
-                 (unsigned long long)count, (unsigned long long)BIRDIE_SHARD_MAX_TOKENS);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "shard '%s': %llu tokens exceed the format's limit of %llu", path,
+                           (unsigned long long)count, (unsigned long long)BIRDIE_SHARD_MAX_TOKENS);
     }
     uint64_t bad = first_bad_token(tokens, count);
     if (bad < count) {
-        snprintf(err, errlen, "shard '%s': token %llu has id %u, outside the vocabulary (< %d)", path,
-                 (unsigned long long)bad, (unsigned)tokens[bad], BIRDIE_VOCAB);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "shard '%s': token %llu has id %u, outside the vocabulary (< %d)",
+                           path, (unsigned long long)bad, (unsigned)tokens[bad], BIRDIE_VOCAB);
     }
     int32_t header[BIRDIE_SHARD_HEADER_INTS] = {BIRDIE_SHARD_MAGIC, BIRDIE_SHARD_VERSION, (int32_t)count};
 
     size_t tmp_len = strlen(path) + sizeof ".tmp.XXXXXX";
     char *tmp = malloc(tmp_len);
     if (!tmp) {
-        snprintf(err, errlen, "shard '%s': out of memory", path);
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "shard '%s': out of memory", path);
     }
     snprintf(tmp, tmp_len, "%s.tmp.XXXXXX", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
@@ -132,24 +130,21 @@ static int validate(const birdie_shard *shard, const int32_t *header, uint64_t s
 {
     const char *path = shard->path;
     if (header[0] != BIRDIE_SHARD_MAGIC) {
-        snprintf(err, errlen, "shard '%s': wrong magic %d (expected %d): not a token shard", path, header[0],
-                 BIRDIE_SHARD_MAGIC);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "shard '%s': wrong magic %d (expected %d): not a token shard", path,
+                           header[0], BIRDIE_SHARD_MAGIC);
     }
     if (header[1] != BIRDIE_SHARD_VERSION) {
-        snprintf(err, errlen, "shard '%s': unsupported version %d (expected %d)", path, header[1],
-                 BIRDIE_SHARD_VERSION);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "shard '%s': unsupported version %d (expected %d)", path, header[1],
+                           BIRDIE_SHARD_VERSION);
     }
     if (header[2] < 0) {
-        snprintf(err, errlen, "shard '%s': negative token count %d in the header", path, header[2]);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "shard '%s': negative token count %d in the header", path, header[2]);
     }
     uint64_t expected = BIRDIE_SHARD_HEADER_BYTES + 2 * (uint64_t)header[2];
     if (size < expected) {
-        snprintf(err, errlen, "shard '%s': truncated: header says %d tokens (%llu bytes) but the file has %llu bytes",
-                 path, header[2], (unsigned long long)expected, (unsigned long long)size);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL,
+                           "shard '%s': truncated: header says %d tokens (%llu bytes) but the file has %llu bytes",
+                           path, header[2], (unsigned long long)expected, (unsigned long long)size);
     }
     if (size > expected) {
         snprintf(err, errlen,
@@ -160,9 +155,8 @@ static int validate(const birdie_shard *shard, const int32_t *header, uint64_t s
     const uint16_t *tokens = (const uint16_t *)(header + BIRDIE_SHARD_HEADER_INTS);
     uint64_t bad = first_bad_token(tokens, (uint64_t)header[2]);
     if (bad < (uint64_t)header[2]) {
-        snprintf(err, errlen, "shard '%s': token %llu has id %u, outside the vocabulary (< %d)", path,
-                 (unsigned long long)bad, (unsigned)tokens[bad], BIRDIE_VOCAB);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "shard '%s': token %llu has id %u, outside the vocabulary (< %d)",
+                           path, (unsigned long long)bad, (unsigned)tokens[bad], BIRDIE_VOCAB);
     }
     return 0;
 }
@@ -172,8 +166,7 @@ int birdie_shard_open(birdie_shard *shard, const char *path, char *err, size_t e
     memset(shard, 0, sizeof *shard);
     shard->path = strdup(path);
     if (!shard->path) {
-        snprintf(err, errlen, "shard '%s': out of memory", path);
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "shard '%s': out of memory", path);
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;

@@ -22,6 +22,7 @@
 #include "worker/data/corpus.h"
 #include "worker/data/shard.h"
 #include "worker/vocab.h"
+#include "worker/error.h"
 
 typedef enum source_kind { SOURCE_SYNTHETIC, SOURCE_SHARDS } source_kind;
 
@@ -40,13 +41,11 @@ int birdie_source_open_synthetic(birdie_source **out, uint64_t seed, birdie_spli
 {
     *out = NULL;
     if (split != BIRDIE_SPLIT_TRAIN && split != BIRDIE_SPLIT_VAL) {
-        snprintf(err, errlen, "synthetic source: unknown split %d", (int)split);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "synthetic source: unknown split %d", (int)split);
     }
     birdie_source *src = calloc(1, sizeof *src);
     if (!src) {
-        snprintf(err, errlen, "synthetic source: out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "synthetic source: out of memory");
     }
     src->kind = SOURCE_SYNTHETIC;
     src->split = split;
@@ -140,8 +139,7 @@ static int expand_patterns(path_list *list, const char *patterns, char *err, siz
 {
     char *copy = strdup(patterns);
     if (!copy) {
-        snprintf(err, errlen, "shards: out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "shards: out of memory");
     }
     int rc = 0;
     char *cursor = copy;
@@ -179,8 +177,7 @@ static int open_all(birdie_source *src, const path_list *list, char *err, size_t
     src->shards = calloc(list->count, sizeof *src->shards);
     src->cumulative = calloc(list->count, sizeof *src->cumulative);
     if (!src->shards || !src->cumulative) {
-        snprintf(err, errlen, "shards: out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "shards: out of memory");
     }
     for (size_t i = 0; i < list->count; i++) {
         int rc = birdie_shard_open(&src->shards[i], list->paths[i], err, errlen);
@@ -189,8 +186,8 @@ static int open_all(birdie_source *src, const path_list *list, char *err, size_t
         src->nshards = i + 1;
         for (size_t j = 0; j < i; j++) {
             if (src->shards[j].device == src->shards[i].device && src->shards[j].inode == src->shards[i].inode) {
-                snprintf(err, errlen, "shards: '%s' is listed twice (also as '%s')", list->paths[i], list->paths[j]);
-                return -EINVAL;
+                return birdie_fail(err, errlen, -EINVAL, "shards: '%s' is listed twice (also as '%s')", list->paths[i],
+                                   list->paths[j]);
             }
         }
     }
@@ -215,8 +212,7 @@ int birdie_source_open_shards(birdie_source **out, const char *patterns, char *e
 {
     *out = NULL;
     if (!patterns || !*patterns) {
-        snprintf(err, errlen, "shards: the shard list is empty");
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "shards: the shard list is empty");
     }
     path_list list = {0};
     int rc = expand_patterns(&list, patterns, err, errlen);

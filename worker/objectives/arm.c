@@ -12,6 +12,7 @@
 
 #include "worker/fnv.h"
 #include "worker/vocab.h"
+#include "worker/error.h"
 
 #define LEN_LIMIT 65536
 
@@ -79,9 +80,8 @@ static void arm_defaults(birdie_arm *arm, birdie_objective_class cls)
 static int range_error(char *err, size_t errlen, const birdie_arm *arm, const char *what, double value,
                        const char *range)
 {
-    snprintf(err, errlen, "arm '%s' (%s): %s %g out of range %s", arm->name, birdie_objective_class_name(arm->cls),
-             what, value, range);
-    return -EINVAL;
+    return birdie_fail(err, errlen, -EINVAL, "arm '%s' (%s): %s %g out of range %s", arm->name,
+                       birdie_objective_class_name(arm->cls), what, value, range);
 }
 
 #define CHECK_RANGE(cond, what, value, range)                                   \
@@ -190,13 +190,11 @@ static void span_table(birdie_arm *arm)
 int birdie_arm_finalize(birdie_arm *arm, char *err, size_t errlen)
 {
     if ((unsigned)arm->cls >= BIRDIE_NUM_OBJECTIVE_CLASSES) {
-        snprintf(err, errlen, "arm '%s': unknown objective class %d", arm->name, (int)arm->cls);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "arm '%s': unknown objective class %d", arm->name, (int)arm->cls);
     }
     if (arm->name[0] && !name_is_valid(arm->name)) {
-        snprintf(err, errlen, "arm '%.47s': a name has 1..%d chars of [A-Za-z0-9._-]", arm->name,
-                 BIRDIE_ARM_NAME_MAX - 1);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "arm '%.47s': a name has 1..%d chars of [A-Za-z0-9._-]", arm->name,
+                           BIRDIE_ARM_NAME_MAX - 1);
     }
     if (!arm->name[0])
         generate_name(arm);
@@ -361,15 +359,14 @@ int birdie_arm_parse(birdie_arm *arm, const char *spec, char *err, size_t errlen
 {
     char buf[512];
     if (!spec || strlen(spec) >= sizeof buf) {
-        snprintf(err, errlen, "arm spec '%.60s...': longer than %zu chars", spec ? spec : "(null)", sizeof buf - 1);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "arm spec '%.60s...': longer than %zu chars", spec ? spec : "(null)",
+                           sizeof buf - 1);
     }
     strcpy(buf, spec);
     char *save = NULL;
     char *tok = strtok_r(buf, SPACE, &save);
     if (!tok) {
-        snprintf(err, errlen, "arm spec '%s': empty (expected a class such as 'infill')", spec);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "arm spec '%s': empty (expected a class such as 'infill')", spec);
     }
     int cls = class_from_name(tok, strlen(tok));
     if (cls < 0) {
@@ -384,8 +381,7 @@ int birdie_arm_parse(birdie_arm *arm, const char *spec, char *err, size_t errlen
     while ((tok = strtok_r(NULL, SPACE, &save))) {
         char *eq = strchr(tok, '=');
         if (!eq || eq == tok || !eq[1]) {
-            snprintf(err, errlen, "arm spec '%s': '%s' is not key=value", spec, tok);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "arm spec '%s': '%s' is not key=value", spec, tok);
         }
         *eq = 0;
         int k;
@@ -393,26 +389,22 @@ int birdie_arm_parse(birdie_arm *arm, const char *spec, char *err, size_t errlen
             if (!strcmp(tok, keys[k].key))
                 break;
         if (k == K_COUNT || (keys[k].cls >= 0 && keys[k].cls != cls && keys[k].cls2 != cls)) {
-            snprintf(err, errlen, "arm spec '%s': unknown key '%s' for class %s", spec, tok,
-                     birdie_objective_class_name((birdie_objective_class)cls));
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "arm spec '%s': unknown key '%s' for class %s", spec, tok,
+                               birdie_objective_class_name((birdie_objective_class)cls));
         }
         if (seen & (1u << k)) {
-            snprintf(err, errlen, "arm spec '%s': key '%s' given twice", spec, tok);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "arm spec '%s': key '%s' given twice", spec, tok);
         }
         seen |= 1u << k;
         const char *why;
         if (apply_key(arm, (enum key_id)k, eq + 1, &why)) {
-            snprintf(err, errlen, "arm spec '%s': %s=%s: %s", spec, tok, eq + 1, why);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "arm spec '%s': %s=%s: %s", spec, tok, eq + 1, why);
         }
     }
     char inner[256];
     int rc = birdie_arm_finalize(arm, inner, sizeof inner);
     if (rc) {
-        snprintf(err, errlen, "arm spec '%s': %s", spec, inner);
-        return rc;
+        return birdie_fail(err, errlen, rc, "arm spec '%s': %s", spec, inner);
     }
     return 0;
 }
@@ -507,19 +499,16 @@ int birdie_arm_set_find(const birdie_arm_set *set, const char *name)
 int birdie_arm_set_add(birdie_arm_set *set, const birdie_arm *arm, char *err, size_t errlen)
 {
     if (birdie_arm_set_find(set, arm->name) >= 0) {
-        snprintf(err, errlen, "arm '%s': the name is used twice in the arm set", arm->name);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "arm '%s': the name is used twice in the arm set", arm->name);
     }
     if (set->n >= BIRDIE_MAX_ARMS) {
-        snprintf(err, errlen, "arm '%s': more than %d arms", arm->name, BIRDIE_MAX_ARMS);
-        return -ENOSPC;
+        return birdie_fail(err, errlen, -ENOSPC, "arm '%s': more than %d arms", arm->name, BIRDIE_MAX_ARMS);
     }
     if (set->n == set->cap) {
         int cap = set->cap ? 2 * set->cap : 64;
         birdie_arm *arms = realloc(set->arms, (size_t)cap * sizeof *arms);
         if (!arms) {
-            snprintf(err, errlen, "arm '%s': out of memory", arm->name);
-            return -ENOMEM;
+            return birdie_fail(err, errlen, -ENOMEM, "arm '%s': out of memory", arm->name);
         }
         set->arms = arms;
         set->cap = cap;
@@ -550,8 +539,7 @@ int birdie_arm_set_from_specs(birdie_arm_set *set, const char *const *specs, int
         }
     }
     if (set->n == 0) {
-        snprintf(err, errlen, "arm set: no arms given");
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "arm set: no arms given");
     }
     return 0;
 }

@@ -10,6 +10,7 @@
 #include "worker/objectives/build_impl.h"
 #include "worker/objectives/mixture.h"
 #include "worker/objectives/packer.h"
+#include "worker/error.h"
 
 #define MAX_MISSES 8
 
@@ -23,8 +24,7 @@ int birdie_builder_init(birdie_builder *b, const birdie_arm_set *arms, const bir
 {
     memset(b, 0, sizeof *b);
     if (!arms || arms->n <= 0 || !src || T <= 0) {
-        snprintf(err, errlen, "row builder: need arms, a source and a row length > 0 (T = %d)", T);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "row builder: need arms, a source and a row length > 0 (T = %d)", T);
     }
     b->arms = arms;
     b->src = src;
@@ -35,8 +35,7 @@ int birdie_builder_init(birdie_builder *b, const birdie_arm_set *arms, const bir
     b->draw = malloc((size_t)arms->n * sizeof *b->draw);
     if (!b->chunk || !b->mixture_seen || !b->draw || birdie_sample_init(&b->sample, T)) {
         birdie_builder_free(b);
-        snprintf(err, errlen, "row builder: out of memory for rows of %d", T);
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "row builder: out of memory for rows of %d", T);
     }
     return 0;
 }
@@ -90,9 +89,8 @@ int birdie_fill_row(birdie_builder *b, const double *weights, int fixed_arm, int
             return rc;
         rc = birdie_row_add_sample(rows, &cur, &b->sample, a);
         if (rc) { /* the objective promised to fit the space: a broken invariant, not bad input */
-            snprintf(err, errlen, "arm '%s': sample of %d positions does not fit the %d left", arm->name,
-                     b->sample.nprefix + b->sample.ntargets, space);
-            return rc;
+            return birdie_fail(err, errlen, rc, "arm '%s': sample of %d positions does not fit the %d left", arm->name,
+                               b->sample.nprefix + b->sample.ntargets, space);
         }
         misses = 0;
         stats->samples++;
@@ -126,9 +124,9 @@ int birdie_build_rows(birdie_builder *b, const double *weights, uint64_t step, b
 {
     if (!b || !b->chunk || !weights || !rows || rows->T != b->T || row_begin < 0 || nrows < 0 ||
         row_begin + nrows > rows->B) {
-        snprintf(err, errlen, "build rows: bad arguments (rows %d+%d of %d, row length %d vs builder %d)", row_begin,
-                 nrows, rows ? rows->B : 0, rows ? rows->T : 0, b ? b->T : 0);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL,
+                           "build rows: bad arguments (rows %d+%d of %d, row length %d vs builder %d)", row_begin,
+                           nrows, rows ? rows->B : 0, rows ? rows->T : 0, b ? b->T : 0);
     }
     const birdie_arm_set *set = b->arms;
     int min_need = b->T + 1;
@@ -139,16 +137,14 @@ int birdie_build_rows(birdie_builder *b, const double *weights, uint64_t step, b
         sum += weights[a];
         int need = birdie_arm_min_size(&set->arms[a]);
         if (need > b->T) {
-            snprintf(err, errlen, "arm '%s': its smallest sample takes %d positions, rows have %d", set->arms[a].name,
-                     need, b->T);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "arm '%s': its smallest sample takes %d positions, rows have %d",
+                               set->arms[a].name, need, b->T);
         }
         if (need < min_need)
             min_need = need;
     }
     if (!(sum > 0.0)) {
-        snprintf(err, errlen, "build rows: the mixture gives no arm a positive weight");
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "build rows: the mixture gives no arm a positive weight");
     }
     int rc = birdie_builder_prepare(b, weights, err, errlen);
     if (rc)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "worker/objectives/mixture_rules.h"
+#include "worker/error.h"
 
 int birdie_mixture_normalise(const birdie_arm_set *set, double *weights, char *err, size_t errlen)
 {
@@ -86,8 +87,7 @@ static int ul2(const birdie_arm_set *set, double *weights, char *err, size_t err
                       {8, 0.5, 0.1, 0},  {64, 0.15, 0.1, 0}, {64, 0.5, 0.1, 0}};
     birdie_objective_class plm = BIRDIE_OBJ_PREFIX_LM;
     if (!spread(set, weights, 0.2, is_class, &plm)) {
-        snprintf(err, errlen, "mixture 'ul2': the arm set has no prefix_lm arm for the S denoiser");
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "mixture 'ul2': the arm set has no prefix_lm arm for the S denoiser");
     }
     for (int d = 0; d < 6; d++) {
         double best = INFINITY, target = log(3.0 * dn[d].width);
@@ -116,8 +116,7 @@ static int explicit_weights(const birdie_arm_set *set, const char *spec, double 
 {
     char *copy = strdup(spec);
     if (!copy) {
-        snprintf(err, errlen, "mixture: out of memory");
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "mixture: out of memory");
     }
     unsigned char *given = calloc((size_t)set->n, 1);
     int rc = given ? 0 : -ENOMEM;
@@ -162,8 +161,7 @@ static int explicit_weights(const birdie_arm_set *set, const char *spec, double 
 int birdie_mixture_parse(const birdie_arm_set *set, const char *spec, double *weights, char *err, size_t errlen)
 {
     if (!set || set->n <= 0 || !spec) {
-        snprintf(err, errlen, "mixture: no arms or no mixture given");
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "mixture: no arms or no mixture given");
     }
     for (int i = 0; i < set->n; i++)
         weights[i] = 0.0;

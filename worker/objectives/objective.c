@@ -10,6 +10,7 @@
 
 #include "worker/objectives/objective_impl.h"
 #include "worker/vocab.h"
+#include "worker/error.h"
 
 int birdie_sample_init(birdie_sample *s, int cap)
 {
@@ -55,24 +56,21 @@ int birdie_objective_apply(const birdie_arm *arm, const int32_t *chunk, int n, i
                            birdie_sample *s, char *err, size_t errlen)
 {
     if (!arm || !chunk || !rng || !s || (unsigned)arm->cls >= BIRDIE_NUM_OBJECTIVE_CLASSES) {
-        snprintf(err, errlen, "objective: missing arm, chunk, rng or sample, or unknown class");
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "objective: missing arm, chunk, rng or sample, or unknown class");
     }
     if (n < arm->min_len) {
-        snprintf(err, errlen, "arm '%s': chunk of %d tokens is below its minimum length %d", arm->name, n,
-                 arm->min_len);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "arm '%s': chunk of %d tokens is below its minimum length %d",
+                           arm->name, n, arm->min_len);
     }
     if (budget > s->cap || budget < 0) {
-        snprintf(err, errlen, "arm '%s': budget %d outside the sample buffers' [0, %d]", arm->name, budget, s->cap);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "arm '%s': budget %d outside the sample buffers' [0, %d]", arm->name,
+                           budget, s->cap);
     }
     if (n > arm->max_len)
         n = arm->max_len;
     if (budget < birdie_arm_min_size(arm)) {
-        snprintf(err, errlen, "arm '%s': needs at least %d positions, %d left", arm->name, birdie_arm_min_size(arm),
-                 budget);
-        return -ENOSPC;
+        return birdie_fail(err, errlen, -ENOSPC, "arm '%s': needs at least %d positions, %d left", arm->name,
+                           birdie_arm_min_size(arm), budget);
     }
     birdie_paradigm par = {0, 0};
     if (arm->paradigm && arm->cls != BIRDIE_OBJ_NTP) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "worker/rng.h"
+#include "worker/error.h"
 
 enum { S = BIRDIE_SHARE_SPACES, D = BIRDIE_SHARE_DRAWS };
 
@@ -113,8 +114,7 @@ int birdie_share_model_init(birdie_share_model *m, const birdie_arm_set *arms, c
     m->size_at = malloc((size_t)n * sizeof *m->size_at);
     if (!m->min_size || !m->space || !m->hit || !m->sizes || !m->mass || !m->hit_now || !m->size_at) {
         birdie_share_model_free(m);
-        snprintf(err, errlen, "share correction: out of memory for %d arms", n);
-        return -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "share correction: out of memory for %d arms", n);
     }
     for (int a = 0; a < n; a++) {
         const birdie_arm *arm = &arms->arms[a];

@@ -7,22 +7,23 @@
 #include "worker/objectives/build.h"
 #include "worker/objectives/build_impl.h"
 #include "worker/fnv.h"
+#include "worker/error.h"
 
 int birdie_build_validation(const birdie_arm_set *arms, const birdie_source *val_src, uint64_t seed, int rows_per_arm,
                             int T, birdie_rows *out, birdie_pack_stats *stats, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (rows_per_arm <= 0 || !arms || arms->n <= 0 || (int64_t)arms->n * rows_per_arm > 1 << 24) {
-        snprintf(err, errlen, "validation rows: need arms and 1 <= rows per arm (got %d for %d arms)", rows_per_arm,
-                 arms ? arms->n : 0);
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL,
+                           "validation rows: need arms and 1 <= rows per arm (got %d for %d arms)", rows_per_arm,
+                           arms ? arms->n : 0);
     }
     for (int a = 0; a < arms->n; a++) {
         int need = birdie_arm_min_size(&arms->arms[a]);
         if (need > T) {
-            snprintf(err, errlen, "arm '%s': its smallest sample takes %d positions, validation rows have %d",
-                     arms->arms[a].name, need, T);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL,
+                               "arm '%s': its smallest sample takes %d positions, validation rows have %d",
+                               arms->arms[a].name, need, T);
         }
     }
     birdie_builder b;
@@ -68,8 +69,8 @@ int birdie_loss_by_arm(const birdie_rows *rows, const float *losses, int narms, 
             continue;
         int a = rows->arms[i];
         if (a < 0 || a >= narms) {
-            snprintf(err, errlen, "loss by arm: position %zu carries arm id %d outside [0, %d)", i, a, narms);
-            return -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "loss by arm: position %zu carries arm id %d outside [0, %d)", i,
+                               a, narms);
         }
         loss_sum[a] += losses[i];
         tokens[a]++;
