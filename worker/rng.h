@@ -21,6 +21,9 @@ enum birdie_rng_purpose {
     BIRDIE_RNG_VALIDATION = 6, /* fixed validation rows */
     BIRDIE_RNG_SCHEDULER = 7, /* reward model init, candidates, exploration */
     BIRDIE_RNG_SHARES = 8, /* sample sizes measured for the mixture share correction */
+    BIRDIE_RNG_EVAL_PHONEBOOK = 9, /* evaluation: phonebook books, numbers and asked names */
+    BIRDIE_RNG_EVAL_INFILL = 10, /* evaluation: held-out documents and cut spans */
+    BIRDIE_RNG_EVAL_BPC = 11, /* evaluation: held-out documents of bits per character */
     BIRDIE_RNG_TEST = 99 /* tests and benchmarks */
 };
 
