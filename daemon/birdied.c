@@ -25,6 +25,7 @@
 #include "worker/config.h"
 #include "worker/data/prep.h"
 #include "daemon/local_scheduler.h"
+#include "worker/curriculum.h"
 #include "worker/error.h"
 #include "worker/train.h"
 #ifdef BIRDIE_HAVE_DAEMON
@@ -211,6 +212,25 @@ static int read_command_line(int argc, char **argv, birdie_config *cfg, int *act
     return birdie_config_validate(cfg, err, errlen) < 0 ? usage_error : 0;
 }
 
+/* What only the parsed arms, mixture and scheduler settings can tell (an unknown arm, an arm too long
+ * for the rows, a bad mixture or scheduler setting) is a configuration error too, found here before
+ * any rank, backend or coordinator starts. */
+static int check_run_config(const birdie_config *cfg, char *err, size_t errlen)
+{
+    const int usage_error = birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE);
+    birdie_curriculum cur;
+    if (birdie_curriculum_init(&cur, cfg, cfg->seq_len, err, errlen) < 0)
+        return usage_error;
+    int birdie = cur.birdie;
+    birdie_curriculum_free(&cur);
+    birdie_sched *sched = NULL;
+    if (birdie && birdie_local_scheduler_create(cfg, &sched, err, errlen) < 0)
+        return usage_error;
+    if (sched)
+        birdie_sched_free(sched);
+    return 0;
+}
+
 static int join_ranks(birdied *b, int *argc, char ***argv, char *err, size_t errlen)
 {
     b->coll = join_world(argc, argv, b->cfg.collective_deadline_s, &b->local_rank);
@@ -343,6 +363,8 @@ int main(int argc, char **argv)
     static birdied b; /* zeroed */
     char err[512];
     int action, rc = read_command_line(argc, argv, &b.cfg, &action, err, sizeof err);
+    if (rc == 0 && action == ACTION_TRAIN)
+        rc = check_run_config(&b.cfg, err, sizeof err);
     if (rc < 0 || action == ACTION_HELP || action == ACTION_PRINT_CONFIG) {
         if (rc < 0)
             return finish(&b, rc, err);

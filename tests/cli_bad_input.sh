@@ -46,6 +46,11 @@ else
   check "cuda without a GPU is a clear error" 5 "backend" "$birdied" "${base[@]}" --backend cuda
 fi
 check "--help documents every section" 0 "[data]" "$birdied" --help
+check "a port out of range is refused" 2 "[daemon] listen = '127.0.0.1:99999'" "$birdied" --daemon.listen=127.0.0.1:99999
+check "a missing port is refused" 2 "[daemon] listen = '127.0.0.1:'" "$birdied" --daemon.listen=127.0.0.1:
+BIRDIE_TOKEN=cli check "a bad arm is a config error before the coordinator starts" 2 "unknown objective class 'bogus'" \
+  "$birdied" "${base[@]}" '--objectives.arms=ntp len=16-64; bogus' --daemon.listen=127.0.0.1:0 --daemon.db="$tmp/arm.db"
+check "a bad mixture is a config error" 2 "unknown arm 'nope'" "$birdied" "${base[@]}" --objectives.mixture=nope=1
 
 # every other documented exit code, each from where its failure is detected
 check "a diverging run stops with exit 4" 4 "non-finite" "$birdied" "${base[@]}" --run.steps=40 --train.lr=10 \
@@ -68,6 +73,8 @@ check "prep turns text into shards" 0 "train: 1 documents" "$birdied" prep --out
   "$tmp/corpus0.txt" "$tmp/corpus1.txt"
 check "training on prepared shards" 0 "done: 3 steps" "$birdied" "${base[@]}" --data.source=shards \
   --data.train="$tmp/shards/train_*.bin" --data.val="$tmp/shards/val_*.bin"
+check "a missing validation shard is a data error (not a crash)" 3 "nope.bin" "$birdied" "${base[@]}" \
+  --data.source=shards --data.train="$tmp/shards/train_*.bin" --data.val="$tmp/nope.bin"
 # checkpoints: write every 2 steps, resume from the newest; a broken manifest is an error, not a fresh start
 check "checkpoints are written" 0 "checkpoint written to $tmp/ck" "$birdied" "${base[@]}" --run.steps=4 \
   --checkpoint.every=2 --checkpoint.dir="$tmp/ck"

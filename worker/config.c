@@ -295,14 +295,37 @@ int birdie_config_set(birdie_config *cfg, const char *assignment, char *err, siz
     return rc;
 }
 
+/* HOST:PORT, HOST non-empty (an IPv6 host in brackets), PORT decimal in [0, 65535]: gRPC would
+ * otherwise take a port it cannot honour modulo 65536, or a missing one as 443. */
+static int listen_address_ok(const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || !colon[1] || strlen(colon + 1) > 5)
+        return 0;
+    if (listen[0] == '[' && colon[-1] != ']')
+        return 0;
+    long port = 0;
+    for (const char *c = colon + 1; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return 0;
+        port = port * 10 + (*c - '0');
+    }
+    return port <= 65535;
+}
+
 int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen)
 {
     if (strcmp(cfg->source, "shards") == 0 && (!cfg->train_files[0] || !cfg->val_files[0])) {
         return birdie_fail(err, errlen, -EINVAL, "[data] source = shards needs [data] train and [data] val");
     }
     if (strcmp(cfg->source, "synthetic") == 0 && (cfg->train_files[0] || cfg->val_files[0])) {
-        snprintf(err, errlen, "[data] train/val are set but [data] source = synthetic; set source = shards");
-        return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL,
+                           "[data] train/val are set but [data] source = synthetic; set source = shards");
+    }
+    if (cfg->listen[0] && !listen_address_ok(cfg->listen)) {
+        return birdie_fail(err, errlen, -EINVAL,
+                           "[daemon] listen = '%s': want HOST:PORT with a port from 0 to 65535 (0 picks a free one)",
+                           cfg->listen);
     }
     if (cfg->top_k > cfg->candidates) {
         return birdie_fail(err, errlen, -EINVAL, "[scheduler] top_k = %d exceeds [scheduler] candidates = %d",

@@ -39,18 +39,19 @@ double birdie_grad_clip_scale(double norm, double clip)
     return clip > 0 && norm > clip ? clip / norm : 1.0;
 }
 
+/* Both sources belong to the run from here on: a failure leaves what opened for run_close to close. */
 static int open_sources(const birdie_config *cfg, birdie_source **train, birdie_source **val, char *err, size_t errlen)
 {
     int rc;
     if (strcmp(cfg->source, "shards") == 0) {
         rc = birdie_source_open_shards(train, cfg->train_files, err, errlen);
-        if (rc == 0 && (rc = birdie_source_open_shards(val, cfg->val_files, err, errlen)) < 0)
-            birdie_source_close(*train);
+        if (rc == 0)
+            rc = birdie_source_open_shards(val, cfg->val_files, err, errlen);
         return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
     }
     rc = birdie_source_open_synthetic(train, cfg->seed, BIRDIE_SPLIT_TRAIN, err, errlen);
-    if (rc == 0 && (rc = birdie_source_open_synthetic(val, cfg->seed, BIRDIE_SPLIT_VAL, err, errlen)) < 0)
-        birdie_source_close(*train);
+    if (rc == 0)
+        rc = birdie_source_open_synthetic(val, cfg->seed, BIRDIE_SPLIT_VAL, err, errlen);
     return birdie_error_tag(rc, BIRDIE_EXIT_DATA);
 }
 
