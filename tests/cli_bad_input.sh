@@ -80,6 +80,11 @@ check "checkpoints are written" 0 "checkpoint written to $tmp/ck" "$birdied" "${
   --checkpoint.every=2 --checkpoint.dir="$tmp/ck"
 check "--resume auto continues from the newest" 0 "resumed from the checkpoint of step 4" "$birdied" "${base[@]}" \
   --run.steps=6 --checkpoint.dir="$tmp/ck" --resume auto
+rm "$tmp/ck/manifest.json"
+check "a lost manifest is rebuilt from the files, not a fresh start" 0 "resumed from the checkpoint of step 4" \
+  "$birdied" "${base[@]}" --run.steps=8 --checkpoint.every=2 --checkpoint.dir="$tmp/ck" --resume auto
+check "a checkpoint beyond [run] steps is refused" 3 "checkpoint of step 8 is beyond [run] steps = 4" "$birdied" \
+  "${base[@]}" --run.steps=4 --checkpoint.dir="$tmp/ck" --resume auto
 echo "not json" >"$tmp/ck/manifest.json"
 check "a broken manifest is a named error" 3 "manifest.json is not a birdie manifest" "$birdied" "${base[@]}" \
   --run.steps=6 --checkpoint.dir="$tmp/ck" --resume=auto

@@ -3,8 +3,10 @@
 #include "worker/error.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +220,27 @@ static int read_hashed(FILE *f, void *dst, size_t n, uint64_t *hash)
 }
 
 /* Loads and verifies path; *sum gets the file's checksum (what a manifest records). */
+/* A checksum proves the file is what was written, not that what was written makes sense: a step or
+ * version no run reaches, or a mixture that is not one, is refused rather than resumed. */
+static const char *header_fault(const ckpt_header *h, const birdie_checkpoint *c)
+{
+    if (h->step < 0 || h->step > ((int64_t)1 << 50))
+        return "its step is out of range [0, 2^50]";
+    if (h->mixture_version > ((uint64_t)1 << 53))
+        return "its mixture version is out of range [0, 2^53]";
+    if (h->has_sched != 0 && h->has_sched != 1)
+        return "its scheduler flag is neither 0 nor 1";
+    double total = 0;
+    for (int a = 0; a < c->n_arms; a++) {
+        if (!(c->weights[a] >= 0 && c->weights[a] <= 1))
+            return "a mixture weight is not in [0, 1]";
+        total += c->weights[a];
+    }
+    if (c->n_arms > 0 && fabs(total - 1.0) > 1e-6)
+        return "its mixture weights do not sum to 1";
+    return NULL;
+}
+
 static int load_verified(const char *path, birdie_checkpoint *c, uint64_t *sum, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
@@ -291,6 +314,11 @@ static int load_verified(const char *path, birdie_checkpoint *c, uint64_t *sum, 
                  (unsigned long long)stored, (unsigned long long)hash);
         goto fail;
     }
+    const char *fault = header_fault(&h, c);
+    if (fault) {
+        snprintf(err, errlen, "%s: the checksum matches but %s", path, fault);
+        goto fail;
+    }
     fclose(f);
     *sum = stored;
     return 0;
@@ -306,16 +334,80 @@ int birdie_checkpoint_load_file(const char *path, birdie_checkpoint *ckpt, char 
     return load_verified(path, ckpt, &sum, err, errlen);
 }
 
+static int by_step(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+/* A directory whose manifest is lost but whose checkpoint files are intact: every file checks itself
+ * (its own checksum), so the manifest is rebuilt from the files that verify and written back, rather
+ * than starting a new run over them. Files that do not verify are left alone and named in notes. */
+static json_t *rebuild_manifest(const char *dir, char *notes, size_t noteslen, size_t *used, char *err, size_t errlen)
+{
+    json_t *list = json_array();
+    DIR *d = opendir(dir);
+    if (!list || !d) {
+        if (d)
+            closedir(d);
+        return list;
+    }
+    long long steps[4096];
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < sizeof steps / sizeof steps[0];) {
+        long long step;
+        char tail;
+        if (strlen(e->d_name) == 18 && sscanf(e->d_name, "ckpt_%9lld.bi%c", &step, &tail) == 2 && tail == 'n')
+            steps[n++] = step;
+    }
+    closedir(d);
+    if (n == 0)
+        return list;
+    qsort(steps, n, sizeof steps[0], by_step);
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++) {
+        char name[64], path[4200], msg[4600], hex[17];
+        snprintf(name, sizeof name, "ckpt_%09lld.bin", steps[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        birdie_checkpoint c;
+        uint64_t sum;
+        struct stat st;
+        if (load_verified(path, &c, &sum, msg, sizeof msg) < 0 || stat(path, &st) != 0) {
+            if (notes && *used < noteslen)
+                *used += (size_t)snprintf(notes + *used, noteslen - *used, "%snot listed: %s", *used ? "; " : "", msg);
+            continue;
+        }
+        birdie_checkpoint_free(&c);
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sum);
+        json_array_append_new(list, json_pack("{s:I, s:s, s:I, s:s}", "step", (json_int_t)steps[i], "file", name,
+                                              "bytes", (json_int_t)st.st_size, "checksum", hex));
+        good++;
+    }
+    if (good && write_manifest(dir, list, err, errlen) < 0) {
+        json_decref(list);
+        return NULL;
+    }
+    if (notes && *used < noteslen)
+        *used += (size_t)snprintf(notes + *used, noteslen - *used,
+                                  "%s%s was missing: rebuilt from the %zu of %zu checkpoint files that verify",
+                                  *used ? "; " : "", MANIFEST, good, n);
+    return list;
+}
+
 int birdie_checkpoint_load_latest(const char *dir, birdie_checkpoint *ckpt, char *notes, size_t noteslen, char *err,
                                   size_t errlen)
 {
     int exists;
+    size_t used = 0;
     if (notes && noteslen)
         notes[0] = '\0';
     json_t *list = read_manifest(dir, &exists, err, errlen);
+    if (list && !exists) {
+        json_decref(list);
+        list = rebuild_manifest(dir, notes, noteslen, &used, err, errlen);
+    }
     if (!list)
         return -EINVAL;
-    size_t used = 0;
     for (size_t i = json_array_size(list); i-- > 0;) {
         json_t *e = json_array_get(list, i);
         const char *file = json_string_value(json_object_get(e, "file"));

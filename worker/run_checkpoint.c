@@ -85,6 +85,10 @@ int birdie_run_checkpoint_restore(const birdie_run_parts *p, const birdie_checkp
                  (long long)ck->step);
         return -EINVAL;
     }
+    if (ck->step > p->cfg->steps)
+        return birdie_fail(err, errlen, -EINVAL,
+                           "checkpoint of step %lld is beyond [run] steps = %ld; it cannot continue this run",
+                           (long long)ck->step, p->cfg->steps);
     size_t bytes = ck->n_params * sizeof(float);
     p->model->ops->upload(p->model->params, ck->params, bytes);
     p->model->ops->upload(p->model->m, ck->m, bytes);

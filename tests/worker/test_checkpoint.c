@@ -80,6 +80,7 @@ static uint8_t *slurp(const char *path, size_t *len)
     uint8_t *buf = malloc((size_t)n + 1);
     assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
     fclose(f);
+    buf[n] = 0; /* text files can be read as strings */
     *len = (size_t)n;
     return buf;
 }
@@ -255,8 +256,10 @@ static void test_round_trip_is_bit_exact(void **state)
     }
     v[5] = INFINITY;
     v[6] = -INFINITY;
+    /* weights of a real mixture (they must sum to 1), each a different binary exponent */
     for (int i = 0; i < ARMS; i++)
-        w[i] = 1.0 / (i + 3.0);
+        w[i] = ldexp(1.0, -(i + 1));
+    w[ARMS - 1] *= 2;
     for (int i = 0; i < SCHED; i++)
         sched[i] = (uint8_t)(i * 37 + 11);
     birdie_checkpoint c = {.step = ((int64_t)1 << 40) + 5,
@@ -265,7 +268,7 @@ static void test_round_trip_is_bit_exact(void **state)
                            .m = m,
                            .v = v,
                            .n_arms = ARMS,
-                           .mixture_version = UINT64_MAX - 3,
+                           .mixture_version = ((uint64_t)1 << 53) - 3, /* the largest accepted, less 3 */
                            .weights = w,
                            .sched_state = sched,
                            .sched_len = SCHED,
@@ -652,6 +655,85 @@ static void test_manifest_entries_and_keep(void **state)
     expect_substr(err, "not a birdie manifest");
 }
 
+/* A valid checksum proves the bytes are what was written, not that they make sense: a step below 0, a
+ * mixture version no run reaches, or weights that are not a mixture are refused by name (one such
+ * file resumed at step -5, and version 2^63 overflowed the control all-reduce). */
+static void test_absurd_fields_with_a_valid_checksum_are_refused(void **state)
+{
+    scratch *s = *state;
+    float p[2] = {1, 2}, m[2] = {0}, v[2] = {0};
+    double ok[2] = {0.25, 0.75}, neg[2] = {-0.25, 1.25}, short_sum[2] = {0.25, 0.5};
+    struct {
+        int64_t step;
+        uint64_t version;
+        double *w;
+        const char *named;
+    } cases[] = {
+        {-5, 1, ok, "step is out of range"},
+        {((int64_t)1 << 50) + 1, 1, ok, "step is out of range"},
+        {7, (uint64_t)1 << 63, ok, "mixture version is out of range"},
+        {7, 1, neg, "not in [0, 1]"},
+        {7, 1, short_sum, "do not sum to 1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        birdie_checkpoint c = {.step = cases[i].step,
+                               .n_params = 2,
+                               .params = p,
+                               .m = m,
+                               .v = v,
+                               .n_arms = 2,
+                               .mixture_version = cases[i].version,
+                               .weights = cases[i].w,
+                               .config_hash = 9};
+        char err[512];
+        birdie_checkpoint_info info;
+        if (birdie_checkpoint_write(s->dir, &c, 0, &info, err, sizeof err) != 0)
+            fail_msg("write: %s", err);
+        birdie_checkpoint back;
+        assert_true(birdie_checkpoint_load_file(info.path, &back, err, sizeof err) < 0);
+        expect_substr(err, "the checksum matches but");
+        expect_substr(err, cases[i].named);
+        unlink(info.path);
+    }
+}
+
+/* A lost manifest.json with the checkpoint files intact: the files check themselves, so the manifest
+ * is rebuilt from those that verify (and written back) and the newest is resumed, instead of a new
+ * run starting over them; a corrupt file is left out and named. */
+static void test_lost_manifest_is_rebuilt_from_the_files(void **state)
+{
+    scratch *s = *state;
+    char notes[4096], err[8192], path[256];
+    int64_t step = -1;
+    birdie_checkpoint_info i10, i20, i30;
+    write_step(s->dir, 10, 0, 1.0f, &i10);
+    write_step(s->dir, 20, 0, 1.0f, &i20);
+    write_step(s->dir, 30, 0, 1.0f, &i30);
+    snprintf(path, sizeof path, "%s/manifest.json", s->dir);
+    assert_int_equal(unlink(path), 0);
+    /* the newest file is corrupt: 20 is the newest that verifies */
+    size_t len;
+    uint8_t *bytes = slurp(i30.path, &len);
+    bytes[HEADER_BYTES + 1] ^= 0x10;
+    spit(i30.path, bytes, len);
+    free(bytes);
+    assert_int_equal(load_latest(s->dir, &step, notes, sizeof notes, err, sizeof err), 1);
+    assert_int_equal(step, 20);
+    expect_substr(notes, "manifest.json was missing: rebuilt from the 2 of 3 checkpoint files that verify");
+    expect_substr(notes, "ckpt_000000030.bin");
+    /* written back: the next load reads it as any manifest, with the checksums of the files */
+    assert_int_equal(access(path, F_OK), 0);
+    size_t mlen;
+    char *manifest = (char *)slurp(path, &mlen);
+    expect_substr(manifest, i10.checksum);
+    expect_substr(manifest, i20.checksum);
+    assert_null(strstr(manifest, "ckpt_000000030.bin"));
+    free(manifest);
+    assert_int_equal(load_latest(s->dir, &step, notes, sizeof notes, err, sizeof err), 1);
+    assert_int_equal(step, 20);
+    assert_string_equal(notes, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -663,6 +745,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_takes_newest_that_verifies, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_newest_then_all_corrupt, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_manifest_entries_and_keep, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_absurd_fields_with_a_valid_checksum_are_refused, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_lost_manifest_is_rebuilt_from_the_files, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
