@@ -24,9 +24,6 @@
 #define COORD_EVENT_QUEUE_MAX 1024 /* per Watch stream; a slower client is cut off */
 #define COORD_MSG_MAX 512
 
-/* In a handler (with its msg/msglen): writes why the call is refused and yields the status code. */
-#define COORD_FAIL(code, ...) (snprintf(msg, msglen, __VA_ARGS__), (code))
-
 typedef enum run_state {
     RUN_STARTING = 0,
     RUN_RUNNING,
