@@ -20,6 +20,7 @@
 #include "daemon/rpc_wire.h"
 #include "daemon/store.h"
 #include "daemon/token.h"
+#include "worker/error.h"
 
 enum {
     EXIT_OK = 0,
@@ -90,7 +91,7 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
         "--count"};
     o->args = calloc((size_t)argc, sizeof(char *));
     if (!o->args)
-        return snprintf(err, errlen, "out of memory"), -1;
+        return birdie_fail(err, errlen, -1, "out of memory");
     o->timeout_ms = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,7 +101,7 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
             size_t n = strlen(with_value[k]);
             if (strcmp(a, with_value[k]) == 0) {
                 if (i + 1 >= argc)
-                    return snprintf(err, errlen, "%s needs a value", a), -1;
+                    return birdie_fail(err, errlen, -1, "%s needs a value", a);
                 name = with_value[k];
                 value = argv[++i];
             } else if (strncmp(a, with_value[k], n) == 0 && a[n] == '=') {
@@ -114,7 +115,7 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
             if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
                 return 1;
             if (a[0] == '-' && a[1] == '-')
-                return snprintf(err, errlen, "unknown option %s", a), -1;
+                return birdie_fail(err, errlen, -1, "unknown option %s", a);
             if (!o->command)
                 o->command = a;
             else
@@ -141,33 +142,33 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
         else if (!strcmp(name, "--reason"))
             o->reason = value;
         else if (parse_int64(value, &v))
-            return snprintf(err, errlen, "%s: '%s' is not an integer", name, value), -1;
+            return birdie_fail(err, errlen, -1, "%s: '%s' is not an integer", name, value);
         else if (!strcmp(name, "--timeout")) {
             if (v <= 0 || v > 86400000)
-                return snprintf(err, errlen, "--timeout must be within 1..86400000 ms"), -1;
+                return birdie_fail(err, errlen, -1, "--timeout must be within 1..86400000 ms");
             o->timeout_ms = (int)v;
             o->timeout_given = 1;
         } else if (!strcmp(name, "--since"))
             o->since = v;
         else if (!strcmp(name, "--limit")) {
             if (v < 0 || v > 100000)
-                return snprintf(err, errlen, "--limit must be within 0..100000"), -1;
+                return birdie_fail(err, errlen, -1, "--limit must be within 0..100000");
             o->limit = (int)v;
         } else if (!strcmp(name, "--expected-version")) {
             if (v < 0)
-                return snprintf(err, errlen, "--expected-version must be non-negative"), -1;
+                return birdie_fail(err, errlen, -1, "--expected-version must be non-negative");
             o->has_expected_version = 1;
             o->expected_version = v;
         } else if (!strcmp(name, "--count")) {
             if (v < 0)
-                return snprintf(err, errlen, "--count must be non-negative"), -1;
+                return birdie_fail(err, errlen, -1, "--count must be non-negative");
             o->count = (long)v;
         }
     }
     if (!o->command)
-        return snprintf(err, errlen, "no command given"), -1;
+        return birdie_fail(err, errlen, -1, "no command given");
     if (o->output && strcmp(o->output, "json") != 0 && strcmp(o->output, "table") != 0)
-        return snprintf(err, errlen, "-o must be table or json, not '%s'", o->output), -1;
+        return birdie_fail(err, errlen, -1, "-o must be table or json, not '%s'", o->output);
     o->json = o->output && strcmp(o->output, "json") == 0;
     return 0;
 }

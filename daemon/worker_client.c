@@ -16,6 +16,7 @@
 #include "daemon/rpc_wire.h"
 #include "daemon/thread_cpu.h"
 #include "worker/clock.h"
+#include "worker/error.h"
 
 struct worker_client {
     rpc_channel *ch;
@@ -53,14 +54,14 @@ static int take_register_reply(worker_client *wc, const Birdie__V1__RegisterResp
     wc->arm_names = calloc(r->n_arms ? r->n_arms : 1, sizeof(char *));
     wc->weights = calloc(r->n_arms ? r->n_arms : 1, sizeof(double));
     if (!wc->run_name || !wc->arm_names || !wc->weights)
-        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n_arms; i++) {
         wc->arm_names[i] = strdup(r->arms[i]);
         if (!wc->arm_names[i])
-            return snprintf(err, errlen, "out of memory"), -ENOMEM;
+            return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     if (r->n_arms == 0)
-        return snprintf(err, errlen, "the coordinator's run has no arms"), -EPROTO;
+        return birdie_fail(err, errlen, -EPROTO, "the coordinator's run has no arms");
     return 0;
 }
 
@@ -179,13 +180,13 @@ int worker_client_open(const worker_client_config *cfg, worker_client **out, cha
 {
     *out = NULL;
     if (cfg->rank < 0 || cfg->world_size <= 0 || cfg->rank >= cfg->world_size)
-        return snprintf(err, errlen, "rank %d is outside 0..world_size-1 (%d)", cfg->rank, cfg->world_size - 1),
-               -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "rank %d is outside 0..world_size-1 (%d)", cfg->rank,
+                           cfg->world_size - 1);
     if (cfg->deadline_ms <= 0)
-        return snprintf(err, errlen, "deadline_ms must be positive"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "deadline_ms must be positive");
     worker_client *wc = calloc(1, sizeof(*wc));
     if (!wc)
-        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     wc->rank = cfg->rank;
     wc->world_size = cfg->world_size;
     wc->deadline_ms = cfg->deadline_ms;
@@ -247,7 +248,7 @@ int worker_client_report_eval(worker_client *wc, int64_t step, const double *los
     if (!evals || !ptrs) {
         free(evals);
         free(ptrs);
-        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     for (int i = 0; i < wc->n_arms; i++) {
         birdie__v1__arm_eval__init(&evals[i]);
@@ -304,7 +305,7 @@ int worker_client_report_checkpoint(worker_client *wc, int64_t step, const char 
                                     const char *checksum_hex, char *err, size_t errlen)
 {
     if (!path || !checksum_hex)
-        return snprintf(err, errlen, "ReportCheckpoint: path and checksum are required"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "ReportCheckpoint: path and checksum are required");
     Birdie__V1__ReportCheckpointRequest req = BIRDIE__V1__REPORT_CHECKPOINT_REQUEST__INIT;
     req.rank = wc->rank;
     req.step = step;
