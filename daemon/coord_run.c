@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/mixture.h"
@@ -26,6 +27,12 @@ void coord_set_error(coordinator *co, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(co->last_error, sizeof(co->last_error), fmt, ap);
     va_end(ap);
+    time_t now = (time_t)(coord_now_unix_ms() / 1000);
+    struct tm utc;
+    char when[32] = "";
+    if (gmtime_r(&now, &utc))
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &utc);
+    fprintf(stderr, "%s birdied coordinator: step %" PRId64 ": %s\n", when, co->step, co->last_error);
 }
 
 static void emit_state_event(coordinator *co, const char *detail)

@@ -204,6 +204,9 @@ int coord_commit_operator_mixture(coordinator *co, const double *weights, const 
 void coord_tick(coordinator *co);
 /* A completed round: hand it to the decide worker and announce it. */
 void coord_round_completed(coordinator *co);
+/* An error of the run (a store write that failed, a decision refused, a missed deadline): kept for
+ * GetStatus.last_error and logged as one line on stderr, "<UTC time> birdied coordinator: step
+ * <newest reported step>: <message>", e.g. "2026-12-06T13:45:01Z birdied coordinator: step 120: ...". */
 void coord_set_error(coordinator *co, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

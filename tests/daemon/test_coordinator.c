@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -554,6 +555,56 @@ static void test_decide_failure_keeps_mixture(void **state)
     assert_int_equal(current_version(t->ch), 0);
 }
 
+/* Every error of the run is logged on stderr as one line, "<UTC time> birdied coordinator: step
+ * <newest reported step>: <message>", besides being kept for GetStatus.last_error. */
+static void test_errors_are_logged(void **state)
+{
+    two_ranks *t = *state;
+    char err[256];
+    worker_heartbeat hb = {.step = 12, .loss = NAN, .lr = NAN, .grad_norm = NAN};
+    assert_int_equal(worker_client_heartbeat(t->w0, &hb, err, sizeof(err)), 0);
+    fflush(stderr);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0 && dup2(fileno(log), STDERR_FILENO) >= 0);
+    t->f.sched.fail = 1;
+    double l[FIX_N_ARMS] = {1, 2, 3, 4};
+    report_both(t->w0, t->w1, 10, l, l);
+    int failed = 0;
+    for (int i = 0; i < 100 && !failed; i++) {
+        Birdie__V1__GetStatusResponse *s = get_status(t->ch);
+        failed = s->last_error[0] != 0;
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        if (!failed)
+            usleep(20000);
+    }
+    time_t now = time(NULL);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    assert_true(failed);
+    static char text[1 << 16];
+    rewind(log);
+    text[fread(text, 1, sizeof(text) - 1, log)] = 0;
+    fclose(log);
+    regex_t re;
+    regmatch_t m;
+    assert_int_equal(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z birdied coordinator: step 12: "
+                             "decide callback failed at step 10: fake scheduler told to fail$",
+                             REG_EXTENDED | REG_NEWLINE),
+                     0);
+    int found = regexec(&re, text, 1, &m, 0) == 0;
+    regfree(&re);
+    if (!found)
+        fail_msg("no coordinator log line in stderr:\n%s", text);
+    struct tm tm = {0};
+    assert_non_null(strptime(text + m.rm_so, "%Y-%m-%dT%H:%M:%SZ", &tm));
+    time_t when = timegm(&tm);
+    assert_true(when <= now && when >= now - 60); /* UTC, not local time */
+}
+
 static void test_watch_stream_events(void **state)
 {
     two_ranks *t = *state;
@@ -829,6 +880,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pause_resume_stop_reach_workers, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_heartbeats_show_in_status, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_decide_failure_keeps_mixture, setup_two, teardown_two),
+        cmocka_unit_test_setup_teardown(test_errors_are_logged, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_eval_sums_over_ranks_and_tokens, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_set_mixture_contract, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_watch_stream_events, setup_two, teardown_two),
