@@ -12,6 +12,7 @@
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/mixture.h"
+#include "worker/error.h"
 
 int coord_arm_index(const coordinator *co, const char *name)
 {
@@ -129,10 +130,8 @@ int coord_commit_operator_mixture(coordinator *co, const double *weights, const 
                         .unix_ms = now};
     char err[COORD_MSG_MAX];
     int rc = store_commit_mixture(co->store, &m, &d, err, sizeof(err));
-    if (rc) {
-        snprintf(msg, msglen, "recording the mixture failed, nothing changed: %s", err);
-        return rc;
-    }
+    if (rc)
+        return birdie_fail(msg, msglen, rc, "recording the mixture failed, nothing changed: %s", err);
     install_mixture(co, version, weights, "operator", co->step, now);
     return 0;
 }

@@ -197,10 +197,9 @@ static int bind_server(coordinator *co, char *err, size_t errlen)
     grpc_server_credentials *cr = grpc_insecure_server_credentials_create();
     co->port = grpc_server_add_http2_port(co->server, co->bind_addr, cr);
     grpc_server_credentials_release(cr);
-    if (co->port == 0) {
-        snprintf(err, errlen, "cannot listen on %s (address in use, or not a valid host:port)", co->bind_addr);
-        return -EADDRINUSE;
-    }
+    if (co->port == 0)
+        return birdie_fail(err, errlen, -EADDRINUSE, "cannot listen on %s (address in use, or not a valid host:port)",
+                           co->bind_addr);
     grpc_server_start(co->server);
     return 0;
 }

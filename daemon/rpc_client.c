@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "daemon/rpc_wire.h"
+#include "worker/error.h"
 
 struct rpc_channel {
     grpc_channel *channel;
@@ -31,22 +32,17 @@ struct rpc_stream {
 int rpc_channel_open(const char *addr, const char *token, rpc_channel **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!addr || !*addr) {
-        snprintf(err, errlen, "empty server address");
-        return -22;
-    }
+    if (!addr || !*addr)
+        return birdie_fail(err, errlen, -22, "empty server address");
     rpc_channel *ch = calloc(1, sizeof(*ch));
-    if (!ch) {
-        snprintf(err, errlen, "out of memory");
-        return -12;
-    }
+    if (!ch)
+        return birdie_fail(err, errlen, -12, "out of memory");
     if (token && *token) {
         size_t n = strlen(token) + sizeof("Bearer ");
         ch->auth_value = malloc(n);
         if (!ch->auth_value) {
             free(ch);
-            snprintf(err, errlen, "out of memory");
-            return -12;
+            return birdie_fail(err, errlen, -12, "out of memory");
         }
         snprintf(ch->auth_value, n, "Bearer %s", token);
     }
@@ -58,8 +54,7 @@ int rpc_channel_open(const char *addr, const char *token, rpc_channel **out, cha
         grpc_shutdown();
         free(ch->auth_value);
         free(ch);
-        snprintf(err, errlen, "cannot create a channel to %s", addr);
-        return -22;
+        return birdie_fail(err, errlen, -22, "cannot create a channel to %s", addr);
     }
     *out = ch;
     return 0;

@@ -42,8 +42,8 @@ int worker_client_rpc_code(int rc)
 
 static int rpc_fail(const char *what, const rpc_status *st, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s: %s%s%s", what, wire_status_name(st->code), st->message[0] ? ": " : "", st->message);
-    return WORKER_RPC_ERR(st->code);
+    return birdie_fail(err, errlen, WORKER_RPC_ERR(st->code), "%s: %s%s%s", what, wire_status_name(st->code),
+                       st->message[0] ? ": " : "", st->message);
 }
 
 static int take_register_reply(worker_client *wc, const Birdie__V1__RegisterResponse *r, char *err, size_t errlen)
