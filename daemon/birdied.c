@@ -272,7 +272,7 @@ int main(int argc, char **argv)
     birdie_run_link *link = NULL;
     if (cfg.listen[0]) {
         char token[BIRDIE_TOKEN_MAX];
-        if (token_load(cfg.token_file[0] ? cfg.token_file : NULL, token, sizeof token, err, sizeof err) < 0) {
+        if (birdie_token_load(cfg.token_file[0] ? cfg.token_file : NULL, token, sizeof token, err, sizeof err) < 0) {
             fprintf(stderr, "birdied: token: %s\n", err);
             return fail_job(coll, EXIT_USAGE);
         }

@@ -497,10 +497,10 @@ static grpc_status_code handle_get_history(coordinator *co, const ProtobufCMessa
         return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "limit %d is outside 0..100000", req->limit);
     Birdie__V1__GetHistoryResponse *h = NULL;
     char err[COORD_MSG_MAX];
-    if (store_history(co->store, req->since_step, req->limit, &h, err, sizeof(err)))
+    if (birdie_store_history(co->store, req->since_step, req->limit, &h, err, sizeof(err)))
         return birdie_fail(msg, msglen, GRPC_STATUS_INTERNAL, "reading history: %s", err);
     *reply = wire_pack(&h->base);
-    store_history_free(h);
+    birdie_store_history_free(h);
     return GRPC_STATUS_OK;
 }
 

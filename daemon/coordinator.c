@@ -94,7 +94,7 @@ static void free_strings(char **s, int n)
 static void coordinator_free(coordinator *co)
 {
     decide_worker_stop(co->decider);
-    store_close(co->store);
+    birdie_store_close(co->store);
     eval_round_free(&co->round);
     free(co->bind_addr);
     free(co->token);
@@ -166,7 +166,7 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
  * newest checkpoint (a resumed run shows the one it may have resumed from). */
 static int open_store(coordinator *co, char *err, size_t errlen)
 {
-    int rc = store_open(co->db_path, 0, &co->store, err, errlen);
+    int rc = birdie_store_open(co->db_path, 0, &co->store, err, errlen);
     if (rc)
         return rc;
     rc = store_begin_run(co->store, co->run_name, co->world_size, co->n_arms, (const char *const *)co->arm_names,

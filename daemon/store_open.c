@@ -162,7 +162,7 @@ static int set_wal(birdie_store *s, char *err, size_t errlen)
     return 0;
 }
 
-int store_open(const char *path, int read_only, birdie_store **out, char *err, size_t errlen)
+int birdie_store_open(const char *path, int read_only, birdie_store **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (!path || !*path)
@@ -197,7 +197,7 @@ int store_open(const char *path, int read_only, birdie_store **out, char *err, s
         rc = store_exec(s, "PRAGMA query_only=ON", "pragmas", err, errlen);
     s->schema_version = read_only ? (int)version : birdie_migration_count;
     if (rc) {
-        store_close(s);
+        birdie_store_close(s);
         return rc;
     }
     *out = s;
@@ -213,7 +213,7 @@ static void free_arms(birdie_store *s)
     s->n_arms = 0;
 }
 
-void store_close(birdie_store *s)
+void birdie_store_close(birdie_store *s)
 {
     if (!s)
         return;
@@ -300,7 +300,7 @@ static int find_run(birdie_store *s, const char *name, int64_t *run_id, char *er
     return found;
 }
 
-int store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen)
+int birdie_store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen)
 {
     int rc = find_run(s, name, run_id, err, errlen);
     if (rc < 0)

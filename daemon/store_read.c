@@ -164,7 +164,7 @@ int store_last_checkpoint(birdie_store *s, store_checkpoint_row *row, char *err,
     return found;
 }
 
-/* ---- history: rows are built with malloc and freed by store_history_free ---------------------- */
+/* ---- history: rows are built with malloc and freed by birdie_store_history_free ---------------------- */
 
 static char *dup_text(sqlite3_stmt *st, int col)
 {
@@ -337,8 +337,8 @@ static int read_table(birdie_store *s, const char *sql, int64_t since_step, int 
     return rc;
 }
 
-int store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse **out, char *err,
-                  size_t errlen)
+int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse **out,
+                         char *err, size_t errlen)
 {
     *out = NULL;
     if (s->run_id == 0)
@@ -384,14 +384,14 @@ int store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__Ge
                         "reading checkpoints", err, errlen);
     }
     if (rc) {
-        store_history_free(h);
+        birdie_store_history_free(h);
         return rc;
     }
     *out = h;
     return 0;
 }
 
-void store_history_free(Birdie__V1__GetHistoryResponse *h)
+void birdie_store_history_free(Birdie__V1__GetHistoryResponse *h)
 {
     if (!h)
         return;

@@ -26,7 +26,7 @@ static int token_check(const char *what, char *tok, size_t outcap, char *err, si
     return 0;
 }
 
-int token_load(const char *token_file, char *out, size_t outcap, char *err, size_t errlen)
+int birdie_token_load(const char *token_file, char *out, size_t outcap, char *err, size_t errlen)
 {
     if (outcap == 0)
         return -EINVAL;

@@ -19,7 +19,7 @@
 #include "worker/error.h"
 
 struct worker_client {
-    rpc_channel *ch;
+    birdie_rpc_channel *ch;
     int rank, world_size, deadline_ms;
     char *run_name;
     int64_t incarnation;
@@ -30,7 +30,7 @@ struct worker_client {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int closing;
-    rpc_stream *stream; /* the live stream, for cancel on close */
+    birdie_rpc_stream *stream; /* the live stream, for cancel on close */
     worker_directive dir;
     double *weights; /* [n_arms] */
 };
@@ -40,9 +40,9 @@ int worker_client_rpc_code(int rc)
     return rc <= -1000 && rc >= -1016 ? -1000 - rc : -1;
 }
 
-static int rpc_fail(const char *what, const rpc_status *st, char *err, size_t errlen)
+static int rpc_fail(const char *what, const birdie_rpc_status *st, char *err, size_t errlen)
 {
-    return birdie_fail(err, errlen, WORKER_RPC_ERR(st->code), "%s: %s%s%s", what, wire_status_name(st->code),
+    return birdie_fail(err, errlen, WORKER_RPC_ERR(st->code), "%s: %s%s%s", what, birdie_wire_status_name(st->code),
                        st->message[0] ? ": " : "", st->message);
 }
 
@@ -78,9 +78,9 @@ static int do_register(worker_client *wc, int connect_timeout_ms, char *err, siz
     int backoff_ms = 50;
     for (;;) {
         ProtobufCMessage *resp = NULL;
-        rpc_status st;
-        if (rpc_unary(wc->ch, "/birdie.v1.Coordinator/Register", &req.base, &birdie__v1__register_response__descriptor,
-                      &resp, wc->deadline_ms, &st) == 0) {
+        birdie_rpc_status st;
+        if (birdie_rpc_unary(wc->ch, "/birdie.v1.Coordinator/Register", &req.base,
+                             &birdie__v1__register_response__descriptor, &resp, wc->deadline_ms, &st) == 0) {
             int rc = take_register_reply(wc, (const Birdie__V1__RegisterResponse *)resp, err, errlen);
             protobuf_c_message_free_unpacked(resp, NULL);
             return rc;
@@ -131,17 +131,17 @@ static void *stream_main(void *arg)
     req.rank = wc->rank;
     int backoff_ms = 50;
     for (;;) {
-        rpc_stream *s = NULL;
-        rpc_status st;
-        int opened = rpc_stream_open(wc->ch, "/birdie.v1.Coordinator/WatchMixture", &req.base, 0, &s, &st) == 0;
+        birdie_rpc_stream *s = NULL;
+        birdie_rpc_status st;
+        int opened = birdie_rpc_stream_open(wc->ch, "/birdie.v1.Coordinator/WatchMixture", &req.base, 0, &s, &st) == 0;
         pthread_mutex_lock(&wc->mu);
         wc->stream = s;
         if (wc->closing && s)
-            rpc_stream_cancel(s);
+            birdie_rpc_stream_cancel(s);
         pthread_mutex_unlock(&wc->mu);
         if (opened) {
             ProtobufCMessage *m = NULL;
-            while (rpc_stream_next(s, &birdie__v1__worker_directive__descriptor, &m, &st) == 1) {
+            while (birdie_rpc_stream_next(s, &birdie__v1__worker_directive__descriptor, &m, &st) == 1) {
                 take_directive(wc, (const Birdie__V1__WorkerDirective *)m);
                 protobuf_c_message_free_unpacked(m, NULL);
                 backoff_ms = 50;
@@ -151,7 +151,7 @@ static void *stream_main(void *arg)
         wc->stream = NULL;
         wc->dir.stream_connected = 0;
         pthread_mutex_unlock(&wc->mu);
-        rpc_stream_close(s);
+        birdie_rpc_stream_close(s);
         pthread_mutex_lock(&wc->mu);
         int closing = wait_closing(wc, backoff_ms);
         pthread_mutex_unlock(&wc->mu);
@@ -165,7 +165,7 @@ static void *stream_main(void *arg)
 
 static void free_client(worker_client *wc)
 {
-    rpc_channel_close(wc->ch);
+    birdie_rpc_channel_close(wc->ch);
     for (int i = 0; wc->arm_names && i < wc->n_arms; i++)
         free(wc->arm_names[i]);
     free(wc->arm_names);
@@ -193,7 +193,7 @@ int worker_client_open(const worker_client_config *cfg, worker_client **out, cha
     wc->dir.version = -1;
     pthread_mutex_init(&wc->mu, NULL);
     pthread_cond_init(&wc->cv, NULL);
-    int rc = rpc_channel_open(cfg->addr, cfg->token, &wc->ch, err, errlen);
+    int rc = birdie_rpc_channel_open(cfg->addr, cfg->token, &wc->ch, err, errlen);
     if (rc == 0)
         rc = do_register(wc, cfg->connect_timeout_ms, err, errlen);
     if (rc == 0 && pthread_create(&wc->thread, NULL, stream_main, wc) != 0) {
@@ -215,7 +215,7 @@ void worker_client_close(worker_client *wc)
     pthread_mutex_lock(&wc->mu);
     wc->closing = 1;
     if (wc->stream)
-        rpc_stream_cancel(wc->stream);
+        birdie_rpc_stream_cancel(wc->stream);
     pthread_cond_broadcast(&wc->cv);
     pthread_mutex_unlock(&wc->mu);
     pthread_join(wc->thread, NULL);
@@ -262,9 +262,9 @@ int worker_client_report_eval(worker_client *wc, int64_t step, const double *los
     req.n_evals = (size_t)wc->n_arms;
     req.evals = ptrs;
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    int rc = rpc_unary(wc->ch, "/birdie.v1.Coordinator/ReportEval", &req.base,
-                       &birdie__v1__report_eval_response__descriptor, &resp, wc->deadline_ms, &st);
+    birdie_rpc_status st;
+    int rc = birdie_rpc_unary(wc->ch, "/birdie.v1.Coordinator/ReportEval", &req.base,
+                              &birdie__v1__report_eval_response__descriptor, &resp, wc->deadline_ms, &st);
     free(evals);
     free(ptrs);
     if (rc)
@@ -279,8 +279,8 @@ static int simple_call(worker_client *wc, const char *method, const char *what, 
                        const ProtobufCMessageDescriptor *resp_desc, char *err, size_t errlen)
 {
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    if (rpc_unary(wc->ch, method, req, resp_desc, &resp, wc->deadline_ms, &st))
+    birdie_rpc_status st;
+    if (birdie_rpc_unary(wc->ch, method, req, resp_desc, &resp, wc->deadline_ms, &st))
         return rpc_fail(what, &st, err, errlen);
     protobuf_c_message_free_unpacked(resp, NULL);
     return 0;
