@@ -168,8 +168,6 @@ int64_t coord_now_unix_ms(void);
 /* coord_calls.c */
 void coord_request_call(coordinator *co);
 void coord_on_event(coordinator *co, call_tag *tag, int success);
-void coord_stream_pump(server_call *c);
-void coord_stream_end(server_call *c, grpc_status_code code, const char *msg);
 void coord_mark_directives_dirty(coordinator *co);
 void coord_broadcast_event(coordinator *co, const Birdie__V1__Event *ev);
 

@@ -92,7 +92,6 @@ int store_begin_run(birdie_store *s, const char *name, int world_size, int n_arm
 
 /* Read-only use: selects the run by name (NULL: the newest run) and loads its arm list. */
 int birdie_store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen);
-int store_arm_count(const birdie_store *s);
 const char *store_arm_name(const birdie_store *s, int arm_index);
 
 /* runs.state = state; with `ended`, also closes the current incarnation with that state and reason. */

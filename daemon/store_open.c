@@ -222,11 +222,6 @@ void birdie_store_close(birdie_store *s)
     free(s);
 }
 
-int store_arm_count(const birdie_store *s)
-{
-    return s->n_arms;
-}
-
 const char *store_arm_name(const birdie_store *s, int arm_index)
 {
     return arm_index >= 0 && arm_index < s->n_arms ? s->arm_names[arm_index] : "?";

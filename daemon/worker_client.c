@@ -21,7 +21,6 @@
 struct worker_client {
     birdie_rpc_channel *ch;
     int rank, world_size, deadline_ms;
-    char *run_name;
     int64_t incarnation;
     int n_arms;
     char **arm_names;
@@ -48,12 +47,11 @@ static int rpc_fail(const char *what, const birdie_rpc_status *st, char *err, si
 
 static int take_register_reply(worker_client *wc, const Birdie__V1__RegisterResponse *r, char *err, size_t errlen)
 {
-    wc->run_name = strdup(r->run_name);
     wc->incarnation = r->incarnation;
     wc->n_arms = (int)r->n_arms;
     wc->arm_names = calloc(r->n_arms ? r->n_arms : 1, sizeof(char *));
     wc->weights = calloc(r->n_arms ? r->n_arms : 1, sizeof(double));
-    if (!wc->run_name || !wc->arm_names || !wc->weights)
+    if (!wc->arm_names || !wc->weights)
         return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n_arms; i++) {
         wc->arm_names[i] = strdup(r->arms[i]);
@@ -170,7 +168,6 @@ static void free_client(worker_client *wc)
         free(wc->arm_names[i]);
     free(wc->arm_names);
     free(wc->weights);
-    free(wc->run_name);
     pthread_mutex_destroy(&wc->mu);
     pthread_cond_destroy(&wc->cv);
     free(wc);
@@ -234,11 +231,6 @@ int64_t worker_client_incarnation(const worker_client *wc)
 {
     return wc->incarnation;
 }
-const char *worker_client_run_name(const worker_client *wc)
-{
-    return wc->run_name;
-}
-
 int worker_client_report_eval(worker_client *wc, int64_t step, const double *loss_sum, const double *tokens,
                               int *round_complete, char *err, size_t errlen)
 {

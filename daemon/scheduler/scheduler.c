@@ -463,10 +463,6 @@ int birdie_sched_n_arms(const birdie_sched *s)
 {
     return s->cfg.n_arms;
 }
-int birdie_sched_n_classes(const birdie_sched *s)
-{
-    return s->cfg.n_classes;
-}
 uint64_t birdie_sched_mixture_version(const birdie_sched *s)
 {
     return s->mixture_version;
