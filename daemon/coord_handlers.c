@@ -110,7 +110,7 @@ grpc_byte_buffer *coord_pack_snapshot_event(coordinator *co)
     Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
     ev.kind = "state";
     ev.step = co->step;
-    ev.state = (char *)run_state_name(co->state);
+    ev.state = (char *)coord_run_state_name(co->state);
     ev.detail = "current state";
     ev.unix_ms = coord_now_unix_ms();
     ev.mixture = build_current_mixture(&a, co);
@@ -147,7 +147,7 @@ grpc_status_code coord_check_active(const coordinator *co, const char *what, cha
     if (co->state == RUN_RUNNING || co->state == RUN_PAUSED)
         return GRPC_STATUS_OK;
     return birdie_fail(msg, msglen, GRPC_STATUS_FAILED_PRECONDITION, "%s: the run is %s%s", what,
-                       run_state_name(co->state),
+                       coord_run_state_name(co->state),
                        co->state == RUN_STARTING ? " (not every rank has registered yet)" : "");
 }
 
@@ -165,7 +165,8 @@ static grpc_status_code handle_register(coordinator *co, const ProtobufCMessage 
                            "rank %d runs with world size %d but this run has %d", req->rank, req->world_size,
                            co->world_size);
     if (run_over(co))
-        return birdie_fail(msg, msglen, GRPC_STATUS_FAILED_PRECONDITION, "the run is %s", run_state_name(co->state));
+        return birdie_fail(msg, msglen, GRPC_STATUS_FAILED_PRECONDITION, "the run is %s",
+                           coord_run_state_name(co->state));
     msg_arena a;
     msg_arena_init(&a);
     Birdie__V1__RegisterResponse r = BIRDIE__V1__REGISTER_RESPONSE__INIT;
@@ -222,7 +223,7 @@ static grpc_status_code handle_report_eval(coordinator *co, const ProtobufCMessa
         return code;
     if (co->state == RUN_STARTING || run_over(co))
         return birdie_fail(msg, msglen, GRPC_STATUS_FAILED_PRECONDITION, "cannot take evaluations: the run is %s",
-                           run_state_name(co->state));
+                           coord_run_state_name(co->state));
     double *loss_sum = calloc((size_t)co->n_arms, sizeof(double));
     double *tokens = calloc((size_t)co->n_arms, sizeof(double));
     if (!loss_sum || !tokens) {
@@ -358,7 +359,7 @@ static grpc_status_code handle_get_status(coordinator *co, const ProtobufCMessag
     r.run_name = co->run_name;
     r.run_id = co->run_id;
     r.incarnation = co->incarnation;
-    r.state = (char *)run_state_name(co->state);
+    r.state = (char *)coord_run_state_name(co->state);
     r.step = co->step;
     r.world_size = co->world_size;
     r.last_error = co->last_error;
@@ -507,7 +508,7 @@ static grpc_status_code handle_get_history(coordinator *co, const ProtobufCMessa
 static grpc_status_code control_reply(coordinator *co, grpc_byte_buffer **reply)
 {
     Birdie__V1__ControlResponse r = BIRDIE__V1__CONTROL_RESPONSE__INIT;
-    r.state = (char *)run_state_name(co->state);
+    r.state = (char *)coord_run_state_name(co->state);
     *reply = wire_pack(&r.base);
     return GRPC_STATUS_OK;
 }

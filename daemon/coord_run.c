@@ -41,7 +41,7 @@ static void emit_state_event(coordinator *co, const char *detail)
     Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
     ev.kind = "state";
     ev.step = co->step;
-    ev.state = (char *)run_state_name(co->state);
+    ev.state = (char *)coord_run_state_name(co->state);
     ev.detail = (char *)(detail ? detail : "");
     ev.unix_ms = coord_now_unix_ms();
     coord_broadcast_event(co, &ev);
@@ -50,9 +50,9 @@ static void emit_state_event(coordinator *co, const char *detail)
 int coord_set_state(coordinator *co, run_state s, const char *reason, int force, char *msg, size_t msglen)
 {
     int ended = s == RUN_FINISHED || s == RUN_FAILED;
-    int rc = store_set_state(co->store, run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
+    int rc = store_set_state(co->store, coord_run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
     if (rc) {
-        coord_set_error(co, "recording run state %s: %s", run_state_name(s), msg);
+        coord_set_error(co, "recording run state %s: %s", coord_run_state_name(s), msg);
         if (!force)
             return rc;
     }

@@ -22,7 +22,7 @@ int64_t coord_now_unix_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-const char *run_state_name(run_state s)
+const char *coord_run_state_name(run_state s)
 {
     static const char *const names[] = {"starting", "running", "paused", "stopping", "finished", "failed"};
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
@@ -307,7 +307,7 @@ int coordinator_port(const coordinator *co)
 
 void coordinator_state(coordinator *co, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s", run_state_name((run_state)atomic_load(&co->state_snapshot)));
+    snprintf(out, outlen, "%s", coord_run_state_name((run_state)atomic_load(&co->state_snapshot)));
 }
 
 void coordinator_stop(coordinator *co)
@@ -321,7 +321,7 @@ void coordinator_stop(coordinator *co)
     char ignored[COORD_MSG_MAX];
     run_state s = co->state;
     if (s != RUN_FINISHED && s != RUN_FAILED)
-        store_set_state(co->store, run_state_name(s), "coordinator stopped", 1, coord_now_unix_ms(), ignored,
+        store_set_state(co->store, coord_run_state_name(s), "coordinator stopped", 1, coord_now_unix_ms(), ignored,
                         sizeof(ignored));
     coordinator_free(co);
 }

@@ -33,7 +33,7 @@ typedef enum run_state {
     RUN_FAILED,
 } run_state;
 
-const char *run_state_name(run_state s);
+const char *coord_run_state_name(run_state s);
 
 typedef enum auth_level {
     AUTH_NONE, /* health probes */
