@@ -20,6 +20,7 @@
 #include "daemon/rpc_wire.h"
 #include "daemon/store.h"
 #include "daemon/token.h"
+#include "worker/error.h"
 
 enum {
     EXIT_OK = 0,
@@ -90,7 +91,7 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
         "--count"};
     o->args = calloc((size_t)argc, sizeof(char *));
     if (!o->args)
-        return snprintf(err, errlen, "out of memory"), -1;
+        return birdie_fail(err, errlen, -1, "out of memory");
     o->timeout_ms = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,7 +101,7 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
             size_t n = strlen(with_value[k]);
             if (strcmp(a, with_value[k]) == 0) {
                 if (i + 1 >= argc)
-                    return snprintf(err, errlen, "%s needs a value", a), -1;
+                    return birdie_fail(err, errlen, -1, "%s needs a value", a);
                 name = with_value[k];
                 value = argv[++i];
             } else if (strncmp(a, with_value[k], n) == 0 && a[n] == '=') {
@@ -114,7 +115,7 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
             if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
                 return 1;
             if (a[0] == '-' && a[1] == '-')
-                return snprintf(err, errlen, "unknown option %s", a), -1;
+                return birdie_fail(err, errlen, -1, "unknown option %s", a);
             if (!o->command)
                 o->command = a;
             else
@@ -141,33 +142,33 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
         else if (!strcmp(name, "--reason"))
             o->reason = value;
         else if (parse_int64(value, &v))
-            return snprintf(err, errlen, "%s: '%s' is not an integer", name, value), -1;
+            return birdie_fail(err, errlen, -1, "%s: '%s' is not an integer", name, value);
         else if (!strcmp(name, "--timeout")) {
             if (v <= 0 || v > 86400000)
-                return snprintf(err, errlen, "--timeout must be within 1..86400000 ms"), -1;
+                return birdie_fail(err, errlen, -1, "--timeout must be within 1..86400000 ms");
             o->timeout_ms = (int)v;
             o->timeout_given = 1;
         } else if (!strcmp(name, "--since"))
             o->since = v;
         else if (!strcmp(name, "--limit")) {
             if (v < 0 || v > 100000)
-                return snprintf(err, errlen, "--limit must be within 0..100000"), -1;
+                return birdie_fail(err, errlen, -1, "--limit must be within 0..100000");
             o->limit = (int)v;
         } else if (!strcmp(name, "--expected-version")) {
             if (v < 0)
-                return snprintf(err, errlen, "--expected-version must be non-negative"), -1;
+                return birdie_fail(err, errlen, -1, "--expected-version must be non-negative");
             o->has_expected_version = 1;
             o->expected_version = v;
         } else if (!strcmp(name, "--count")) {
             if (v < 0)
-                return snprintf(err, errlen, "--count must be non-negative"), -1;
+                return birdie_fail(err, errlen, -1, "--count must be non-negative");
             o->count = (long)v;
         }
     }
     if (!o->command)
-        return snprintf(err, errlen, "no command given"), -1;
+        return birdie_fail(err, errlen, -1, "no command given");
     if (o->output && strcmp(o->output, "json") != 0 && strcmp(o->output, "table") != 0)
-        return snprintf(err, errlen, "-o must be table or json, not '%s'", o->output), -1;
+        return birdie_fail(err, errlen, -1, "-o must be table or json, not '%s'", o->output);
     o->json = o->output && strcmp(o->output, "json") == 0;
     return 0;
 }
@@ -201,11 +202,11 @@ static int report_error(const options *o, const char *code_name, const char *mes
     return exit_code;
 }
 
-static int report_rpc_error(const options *o, const char *command, const rpc_status *st)
+static int report_rpc_error(const options *o, const char *command, const birdie_rpc_status *st)
 {
     char msg[700];
     snprintf(msg, sizeof(msg), "%s: %s", command, st->message);
-    return report_error(o, wire_status_name(st->code), msg, exit_code_for(st->code));
+    return report_error(o, birdie_wire_status_name(st->code), msg, exit_code_for(st->code));
 }
 
 static int usage_error(const options *o, const char *msg)
@@ -276,12 +277,12 @@ static void table_checkpoint(const ProtobufCMessage *m, const options *o)
     ctl_table_checkpoint((const void *)m);
 }
 
-static int unary(rpc_channel *ch, const options *o, const char *method, const ProtobufCMessage *req,
+static int unary(birdie_rpc_channel *ch, const options *o, const char *method, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *resp_desc, table_printer table)
 {
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    if (rpc_unary(ch, method, req, resp_desc, &resp, o->timeout_ms, &st))
+    birdie_rpc_status st;
+    if (birdie_rpc_unary(ch, method, req, resp_desc, &resp, o->timeout_ms, &st))
         return report_rpc_error(o, o->command, &st);
     int rc = print_reply(o, resp, table);
     protobuf_c_message_free_unpacked(resp, NULL);
@@ -290,16 +291,16 @@ static int unary(rpc_channel *ch, const options *o, const char *method, const Pr
 
 /* A mutation carrying a request id: a timeout or a dropped connection may hide a success, and the
  * same request id makes the one retry return the first result instead of applying it twice. */
-static int call_with_retry(rpc_channel *ch, const options *o, const char *method, const ProtobufCMessage *req,
-                           const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, rpc_status *st)
+static int call_with_retry(birdie_rpc_channel *ch, const options *o, const char *method, const ProtobufCMessage *req,
+                           const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, birdie_rpc_status *st)
 {
-    int rc = rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
+    int rc = birdie_rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
     if (rc && (st->code == GRPC_STATUS_DEADLINE_EXCEEDED || st->code == GRPC_STATUS_UNAVAILABLE))
-        rc = rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
+        rc = birdie_rpc_unary(ch, method, req, resp_desc, resp, o->timeout_ms, st);
     return rc;
 }
 
-static int cmd_set_mixture(rpc_channel *ch, const options *o)
+static int cmd_set_mixture(birdie_rpc_channel *ch, const options *o)
 {
     ctl_weights w;
     char err[600];
@@ -337,7 +338,7 @@ static int cmd_set_mixture(rpc_channel *ch, const options *o)
     req.request_id = request_id_or_new(o, request_id, sizeof(request_id));
     req.reason = (char *)(o->reason ? o->reason : "");
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
+    birdie_rpc_status st;
     rc = call_with_retry(ch, o, "/birdie.v1.Control/SetMixture", &req.base,
                          &birdie__v1__set_mixture_response__descriptor, &resp, &st);
     free(items);
@@ -350,14 +351,14 @@ static int cmd_set_mixture(rpc_channel *ch, const options *o)
     return rc;
 }
 
-static int cmd_checkpoint(rpc_channel *ch, const options *o)
+static int cmd_checkpoint(birdie_rpc_channel *ch, const options *o)
 {
     Birdie__V1__CheckpointRequest req = BIRDIE__V1__CHECKPOINT_REQUEST__INIT;
     char request_id[64];
     req.request_id = request_id_or_new(o, request_id, sizeof(request_id));
     req.reason = (char *)(o->reason ? o->reason : "");
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
+    birdie_rpc_status st;
     if (call_with_retry(ch, o, "/birdie.v1.Control/Checkpoint", &req.base, &birdie__v1__checkpoint_response__descriptor,
                         &resp, &st))
         return report_rpc_error(o, "checkpoint", &st);
@@ -366,20 +367,20 @@ static int cmd_checkpoint(rpc_channel *ch, const options *o)
     return rc;
 }
 
-static int cmd_watch(rpc_channel *ch, const options *o)
+static int cmd_watch(birdie_rpc_channel *ch, const options *o)
 {
     Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
-    rpc_stream *s = NULL;
-    rpc_status st;
+    birdie_rpc_stream *s = NULL;
+    birdie_rpc_status st;
     /* A watch lasts as long as the operator wants: no deadline unless --timeout was given. */
     int deadline = o->timeout_given ? o->timeout_ms : 0;
-    if (rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, deadline, &s, &st))
+    if (birdie_rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, deadline, &s, &st))
         return report_rpc_error(o, "watch", &st);
     long seen = 0;
     ProtobufCMessage *m = NULL;
     int r;
     while ((o->count == 0 || seen < o->count) &&
-           (r = rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st)) == 1) {
+           (r = birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st)) == 1) {
         if (o->json)
             ctl_print_json(ctl_message_to_json(m), 1);
         else
@@ -388,7 +389,7 @@ static int cmd_watch(rpc_channel *ch, const options *o)
         seen++;
     }
     int done_by_count = o->count > 0 && seen >= o->count;
-    rpc_stream_close(s);
+    birdie_rpc_stream_close(s);
     if (done_by_count || st.code == GRPC_STATUS_OK)
         return EXIT_OK;
     return report_rpc_error(o, "watch", &st);
@@ -400,20 +401,20 @@ static int cmd_history_db(const options *o)
     char err[600];
     int64_t run_id;
     Birdie__V1__GetHistoryResponse *h = NULL;
-    int rc = store_open(o->db, 1, &store, err, sizeof(err));
+    int rc = birdie_store_open(o->db, 1, &store, err, sizeof(err));
     if (rc == 0)
-        rc = store_select_run(store, o->run, &run_id, err, sizeof(err));
+        rc = birdie_store_select_run(store, o->run, &run_id, err, sizeof(err));
     if (rc == 0)
-        rc = store_history(store, o->since, o->limit, &h, err, sizeof(err));
-    store_close(store);
+        rc = birdie_store_history(store, o->since, o->limit, &h, err, sizeof(err));
+    birdie_store_close(store);
     if (rc)
         return report_error(o, "DATABASE", err, EXIT_ERROR);
     print_reply(o, &h->base, table_history);
-    store_history_free(h);
+    birdie_store_history_free(h);
     return EXIT_OK;
 }
 
-static int run_command(rpc_channel *ch, const options *o)
+static int run_command(birdie_rpc_channel *ch, const options *o)
 {
     const char *c = o->command;
     if (!strcmp(c, "status")) {
@@ -484,7 +485,7 @@ int main(int argc, char **argv)
         token[0] = 0;
         if (o.token)
             snprintf(token, sizeof(token), "%s", o.token);
-        else if (token_load(o.token_file, token, sizeof(token), err, sizeof(err))) {
+        else if (birdie_token_load(o.token_file, token, sizeof(token), err, sizeof(err))) {
             rc = usage_error(&o, err);
             free(o.args);
             return rc;
@@ -494,12 +495,12 @@ int main(int argc, char **argv)
             addr = "127.0.0.1:50051";
         if (o.timeout_ms < 0)
             o.timeout_ms = 10000;
-        rpc_channel *ch = NULL;
-        if (rpc_channel_open(addr, token, &ch, err, sizeof(err))) {
+        birdie_rpc_channel *ch = NULL;
+        if (birdie_rpc_channel_open(addr, token, &ch, err, sizeof(err))) {
             rc = report_error(&o, "UNAVAILABLE", err, EXIT_UNAVAILABLE);
         } else {
             rc = run_command(ch, &o);
-            rpc_channel_close(ch);
+            birdie_rpc_channel_close(ch);
         }
     }
     free(o.args);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/error.h"
+
 static int add(ctl_weights *w, const char *arm, size_t arm_len, double value)
 {
     char **arms = realloc(w->arms, (w->n + 1) * sizeof(char *));
@@ -29,10 +31,8 @@ static int add(ctl_weights *w, const char *arm, size_t arm_len, double value)
 static int parse_pair(const char *text, const char *where, ctl_weights *w, char *err, size_t errlen)
 {
     const char *sep = strpbrk(text, "= \t");
-    if (!sep || sep == text) {
-        snprintf(err, errlen, "%s: expected arm=weight, got '%s'", where, text);
-        return -EINVAL;
-    }
+    if (!sep || sep == text)
+        return birdie_fail(err, errlen, -EINVAL, "%s: expected arm=weight, got '%s'", where, text);
     const char *num = sep;
     while (*num == '=' || *num == ' ' || *num == '\t')
         num++;
@@ -41,10 +41,9 @@ static int parse_pair(const char *text, const char *where, ctl_weights *w, char 
     double v = strtod(num, &end);
     while (end && isspace((unsigned char)*end))
         end++;
-    if (end == num || !end || *end || errno == ERANGE) {
-        snprintf(err, errlen, "%s: the weight of '%.*s' is not a number: '%s'", where, (int)(sep - text), text, num);
-        return -EINVAL;
-    }
+    if (end == num || !end || *end || errno == ERANGE)
+        return birdie_fail(err, errlen, -EINVAL, "%s: the weight of '%.*s' is not a number: '%s'", where,
+                           (int)(sep - text), text, num);
     int rc = add(w, text, (size_t)(sep - text), v);
     if (rc)
         snprintf(err, errlen, "out of memory");
@@ -77,14 +76,10 @@ static int from_json(json_t *root, const char *path, ctl_weights *out, char *err
     json_t *value;
     json_object_foreach(root, key, value)
     {
-        if (!json_is_number(value)) {
-            snprintf(err, errlen, "%s: the weight of '%s' is not a number", path, key);
-            return -EINVAL;
-        }
-        if (add(out, key, strlen(key), json_number_value(value))) {
-            snprintf(err, errlen, "out of memory");
-            return -ENOMEM;
-        }
+        if (!json_is_number(value))
+            return birdie_fail(err, errlen, -EINVAL, "%s: the weight of '%s' is not a number", path, key);
+        if (add(out, key, strlen(key), json_number_value(value)))
+            return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     return 0;
 }
@@ -119,10 +114,8 @@ int ctl_weights_from_file(const char *path, ctl_weights *out, char *err, size_t 
 {
     memset(out, 0, sizeof(*out));
     FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -ENOENT;
-    }
+    if (!f)
+        return birdie_fail(err, errlen, -ENOENT, "%s: %s", path, strerror(errno));
     int c;
     while ((c = fgetc(f)) != EOF && isspace(c)) {
     }

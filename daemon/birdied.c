@@ -292,7 +292,7 @@ static int open_control_plane(birdied *b, char *err, size_t errlen)
 #ifdef BIRDIE_HAVE_DAEMON
     const int usage_error = birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE);
     char token[BIRDIE_TOKEN_MAX], msg[512];
-    if (token_load(b->cfg.token_file[0] ? b->cfg.token_file : NULL, token, sizeof token, msg, sizeof msg) < 0)
+    if (birdie_token_load(b->cfg.token_file[0] ? b->cfg.token_file : NULL, token, sizeof token, msg, sizeof msg) < 0)
         return birdie_fail(err, errlen, usage_error, "token: %s", msg);
     if (!token[0] && b->cfg.auth_all) {
         b->quiet = 1;

@@ -156,6 +156,8 @@ static void on_requested(coordinator *co, server_call *c, int success)
     release_if_idle(c);
 }
 
+static void coord_stream_pump(server_call *c);
+
 static void start_stream(coordinator *co, server_call *c)
 {
     c->stream = c->method->stream;
@@ -215,7 +217,7 @@ static void on_read(coordinator *co, server_call *c, int success)
     protobuf_c_message_free_unpacked(req, NULL);
 }
 
-void coord_stream_pump(server_call *c)
+static void coord_stream_pump(server_call *c)
 {
     if (c->phase != PHASE_STREAMING || c->send_in_flight || c->gone)
         return;
@@ -245,7 +247,7 @@ void coord_stream_pump(server_call *c)
         c->send_in_flight = 0;
 }
 
-void coord_stream_end(server_call *c, grpc_status_code code, const char *msg)
+static void coord_stream_end(server_call *c, grpc_status_code code, const char *msg)
 {
     if (c->ending)
         return;

@@ -11,6 +11,7 @@
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/rpc_wire.h"
+#include "worker/error.h"
 
 #define CHECKPOINT_SUM_DIGITS 16 /* FNV-1a-64 in hex */
 
@@ -55,15 +56,15 @@ grpc_status_code coord_handle_checkpoint(coordinator *co, const ProtobufCMessage
 {
     const Birdie__V1__CheckpointRequest *req = (const void *)m;
     if (strlen(req->request_id) > 128)
-        return COORD_FAIL(GRPC_STATUS_INVALID_ARGUMENT, "request_id is longer than 128 bytes");
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "request_id is longer than 128 bytes");
     if (strlen(req->reason) > 1024)
-        return COORD_FAIL(GRPC_STATUS_INVALID_ARGUMENT, "reason is longer than 1024 bytes");
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "reason is longer than 1024 bytes");
     char err[COORD_MSG_MAX];
     if (req->request_id[0]) {
         int64_t seq = 0, incarnation = 0;
         int found = store_find_checkpoint_request(co->store, req->request_id, &seq, &incarnation, err, sizeof(err));
         if (found < 0)
-            return COORD_FAIL(GRPC_STATUS_INTERNAL, "looking up request_id: %s", err);
+            return birdie_fail(msg, msglen, GRPC_STATUS_INTERNAL, "looking up request_id: %s", err);
         if (found)
             return checkpoint_reply(seq, 1, reply);
     }
@@ -72,7 +73,8 @@ grpc_status_code coord_handle_checkpoint(coordinator *co, const ProtobufCMessage
         return code;
     int64_t seq = co->checkpoint_seq + 1, now = coord_now_unix_ms();
     if (store_record_checkpoint_request(co->store, seq, co->step, req->request_id, req->reason, now, err, sizeof(err)))
-        return COORD_FAIL(GRPC_STATUS_INTERNAL, "recording the checkpoint request failed, nothing changed: %s", err);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INTERNAL,
+                           "recording the checkpoint request failed, nothing changed: %s", err);
     co->checkpoint_seq = seq;
     coord_mark_directives_dirty(co);
     Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
@@ -105,21 +107,22 @@ static grpc_status_code check_report(const coordinator *co, const Birdie__V1__Re
                                      char checksum[CHECKPOINT_SUM_DIGITS + 1], char *msg, size_t msglen)
 {
     if (req->rank < 0 || req->rank >= co->world_size)
-        return COORD_FAIL(GRPC_STATUS_INVALID_ARGUMENT, "rank %d is outside 0..%d", req->rank, co->world_size - 1);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "rank %d is outside 0..%d", req->rank,
+                           co->world_size - 1);
     if (!co->ranks[req->rank].registered)
-        return COORD_FAIL(GRPC_STATUS_INVALID_ARGUMENT, "rank %d has not registered", req->rank);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "rank %d has not registered", req->rank);
     if (req->step < 0)
-        return COORD_FAIL(GRPC_STATUS_INVALID_ARGUMENT, "step %" PRId64 " is negative", req->step);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "step %" PRId64 " is negative", req->step);
     if (!req->path[0])
-        return COORD_FAIL(GRPC_STATUS_INVALID_ARGUMENT, "path is empty");
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "path is empty");
     if (strlen(req->path) > STORE_PATH_MAX)
-        return COORD_FAIL(GRPC_STATUS_INVALID_ARGUMENT, "path is longer than %d bytes", STORE_PATH_MAX);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "path is longer than %d bytes", STORE_PATH_MAX);
     if (req->bytes > (uint64_t)INT64_MAX)
-        return COORD_FAIL(GRPC_STATUS_INVALID_ARGUMENT, "bytes %" PRIu64 " is larger than %" PRId64, req->bytes,
-                          INT64_MAX);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "bytes %" PRIu64 " is larger than %" PRId64,
+                           req->bytes, INT64_MAX);
     if (normalise_checksum(req->checksum, checksum))
-        return COORD_FAIL(GRPC_STATUS_INVALID_ARGUMENT, "checksum '%.40s' is not %d hex digits (FNV-1a-64)",
-                          req->checksum, CHECKPOINT_SUM_DIGITS);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT,
+                           "checksum '%.40s' is not %d hex digits (FNV-1a-64)", req->checksum, CHECKPOINT_SUM_DIGITS);
     return GRPC_STATUS_OK;
 }
 
@@ -175,7 +178,7 @@ grpc_status_code coord_handle_report_checkpoint(coordinator *co, const ProtobufC
              req->rank);
     int recorded = store_record_checkpoint(co->store, &c, detail, err, sizeof(err));
     if (recorded < 0)
-        return COORD_FAIL(GRPC_STATUS_INTERNAL, "recording the checkpoint failed: %s", err);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INTERNAL, "recording the checkpoint failed: %s", err);
     if (recorded) {
         remember_checkpoint(co, &c);
         emit_checkpoint_event(co, &c);

@@ -14,8 +14,7 @@
 #include "daemon/msg_arena.h"
 #include "daemon/rpc_wire.h"
 #include "health.pb-c.h"
-
-#define FAIL COORD_FAIL
+#include "worker/error.h"
 
 /* ---- message builders ------------------------------------------------------------------------ */
 
@@ -82,7 +81,7 @@ static grpc_status_code pack_reply(msg_arena *a, const ProtobufCMessage *m, grpc
 {
     grpc_status_code code = GRPC_STATUS_OK;
     if (msg_arena_failed(a) || !m)
-        code = FAIL(GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory building the reply");
+        code = birdie_fail(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory building the reply");
     else
         *reply = wire_pack(m);
     msg_arena_free(a);
@@ -111,7 +110,7 @@ grpc_byte_buffer *coord_pack_snapshot_event(coordinator *co)
     Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
     ev.kind = "state";
     ev.step = co->step;
-    ev.state = (char *)run_state_name(co->state);
+    ev.state = (char *)coord_run_state_name(co->state);
     ev.detail = "current state";
     ev.unix_ms = coord_now_unix_ms();
     ev.mixture = build_current_mixture(&a, co);
@@ -125,7 +124,8 @@ grpc_byte_buffer *coord_pack_snapshot_event(coordinator *co)
 static grpc_status_code check_rank(const coordinator *co, int32_t rank, char *msg, size_t msglen)
 {
     if (rank < 0 || rank >= co->world_size)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "rank %d is outside 0..%d", rank, co->world_size - 1);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "rank %d is outside 0..%d", rank,
+                           co->world_size - 1);
     return GRPC_STATUS_OK;
 }
 
@@ -133,7 +133,7 @@ static grpc_status_code check_registered(const coordinator *co, int32_t rank, ch
 {
     grpc_status_code code = check_rank(co, rank, msg, msglen);
     if (code == GRPC_STATUS_OK && !co->ranks[rank].registered)
-        code = FAIL(GRPC_STATUS_FAILED_PRECONDITION, "rank %d has not registered", rank);
+        code = birdie_fail(msg, msglen, GRPC_STATUS_FAILED_PRECONDITION, "rank %d has not registered", rank);
     return code;
 }
 
@@ -146,8 +146,9 @@ grpc_status_code coord_check_active(const coordinator *co, const char *what, cha
 {
     if (co->state == RUN_RUNNING || co->state == RUN_PAUSED)
         return GRPC_STATUS_OK;
-    return FAIL(GRPC_STATUS_FAILED_PRECONDITION, "%s: the run is %s%s", what, run_state_name(co->state),
-                co->state == RUN_STARTING ? " (not every rank has registered yet)" : "");
+    return birdie_fail(msg, msglen, GRPC_STATUS_FAILED_PRECONDITION, "%s: the run is %s%s", what,
+                       coord_run_state_name(co->state),
+                       co->state == RUN_STARTING ? " (not every rank has registered yet)" : "");
 }
 
 /* ---- Coordinator ------------------------------------------------------------------------------- */
@@ -160,10 +161,12 @@ static grpc_status_code handle_register(coordinator *co, const ProtobufCMessage 
     if (code)
         return code;
     if (req->world_size != co->world_size)
-        return FAIL(GRPC_STATUS_FAILED_PRECONDITION, "rank %d runs with world size %d but this run has %d", req->rank,
-                    req->world_size, co->world_size);
+        return birdie_fail(msg, msglen, GRPC_STATUS_FAILED_PRECONDITION,
+                           "rank %d runs with world size %d but this run has %d", req->rank, req->world_size,
+                           co->world_size);
     if (run_over(co))
-        return FAIL(GRPC_STATUS_FAILED_PRECONDITION, "the run is %s", run_state_name(co->state));
+        return birdie_fail(msg, msglen, GRPC_STATUS_FAILED_PRECONDITION, "the run is %s",
+                           coord_run_state_name(co->state));
     msg_arena a;
     msg_arena_init(&a);
     Birdie__V1__RegisterResponse r = BIRDIE__V1__REGISTER_RESPONSE__INIT;
@@ -190,20 +193,21 @@ static grpc_status_code evals_by_arm(const coordinator *co, const Birdie__V1__Re
                                      double *tokens, char *msg, size_t msglen)
 {
     if (req->n_evals != (size_t)co->n_arms)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "the report has %zu arms; the run has %d", req->n_evals, co->n_arms);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "the report has %zu arms; the run has %d",
+                           req->n_evals, co->n_arms);
     for (int i = 0; i < co->n_arms; i++)
         loss_sum[i] = -1;
     for (size_t k = 0; k < req->n_evals; k++) {
         const Birdie__V1__ArmEval *e = req->evals[k];
         int i = coord_arm_index(co, e->arm);
         if (i < 0)
-            return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "unknown arm '%s' in evals[%zu]", e->arm, k);
+            return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "unknown arm '%s' in evals[%zu]", e->arm, k);
         if (loss_sum[i] != -1)
-            return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "arm '%s' is reported twice", e->arm);
+            return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "arm '%s' is reported twice", e->arm);
         if (!isfinite(e->loss_sum) || e->loss_sum < 0 || !isfinite(e->tokens) || e->tokens < 0)
-            return FAIL(GRPC_STATUS_INVALID_ARGUMENT,
-                        "arm '%s': loss_sum %g and tokens %g must be finite and non-negative", e->arm, e->loss_sum,
-                        e->tokens);
+            return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT,
+                               "arm '%s': loss_sum %g and tokens %g must be finite and non-negative", e->arm,
+                               e->loss_sum, e->tokens);
         loss_sum[i] = e->loss_sum;
         tokens[i] = e->tokens;
     }
@@ -218,14 +222,14 @@ static grpc_status_code handle_report_eval(coordinator *co, const ProtobufCMessa
     if (code)
         return code;
     if (co->state == RUN_STARTING || run_over(co))
-        return FAIL(GRPC_STATUS_FAILED_PRECONDITION, "cannot take evaluations: the run is %s",
-                    run_state_name(co->state));
+        return birdie_fail(msg, msglen, GRPC_STATUS_FAILED_PRECONDITION, "cannot take evaluations: the run is %s",
+                           coord_run_state_name(co->state));
     double *loss_sum = calloc((size_t)co->n_arms, sizeof(double));
     double *tokens = calloc((size_t)co->n_arms, sizeof(double));
     if (!loss_sum || !tokens) {
         free(loss_sum);
         free(tokens);
-        return FAIL(GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return birdie_fail(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
     code = evals_by_arm(co, req, loss_sum, tokens, msg, msglen);
     int added = 0;
@@ -269,18 +273,21 @@ static grpc_status_code handle_heartbeat(coordinator *co, const ProtobufCMessage
     if (code)
         return code;
     if (req->step < 0)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "step %" PRId64 " is negative", req->step);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "step %" PRId64 " is negative", req->step);
     if (!isfinite(req->tokens_per_s) || req->tokens_per_s < 0)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "tokens_per_s %g must be finite and non-negative", req->tokens_per_s);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "tokens_per_s %g must be finite and non-negative",
+                           req->tokens_per_s);
     if (req->applied_version < 0 || req->applied_version > co->version)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT,
-                    "applied_version %" PRId64 " is not a version this run has issued (0..%" PRId64 ")",
-                    req->applied_version, co->version);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT,
+                           "applied_version %" PRId64 " is not a version this run has issued (0..%" PRId64 ")",
+                           req->applied_version, co->version);
     if (req->applied_step < 0 || req->applied_step > req->step)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "applied_step %" PRId64 " must be within 0..step (%" PRId64 ")",
-                    req->applied_step, req->step);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT,
+                           "applied_step %" PRId64 " must be within 0..step (%" PRId64 ")", req->applied_step,
+                           req->step);
     if (!finite_or_nan(req->loss) || !finite_or_nan(req->lr) || !finite_or_nan(req->grad_norm))
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "loss, lr and grad_norm must be finite (or NaN when unknown)");
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT,
+                           "loss, lr and grad_norm must be finite (or NaN when unknown)");
     rank_info *ri = &co->ranks[req->rank];
     ri->step = req->step;
     ri->applied_version = req->applied_version;
@@ -352,7 +359,7 @@ static grpc_status_code handle_get_status(coordinator *co, const ProtobufCMessag
     r.run_name = co->run_name;
     r.run_id = co->run_id;
     r.incarnation = co->incarnation;
-    r.state = (char *)run_state_name(co->state);
+    r.state = (char *)coord_run_state_name(co->state);
     r.step = co->step;
     r.world_size = co->world_size;
     r.last_error = co->last_error;
@@ -412,13 +419,13 @@ static grpc_status_code replay_request(coordinator *co, const char *request_id, 
     grpc_status_code code = GRPC_STATUS_OK;
     *found = 0;
     if (!w || !pw)
-        code = FAIL(GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        code = birdie_fail(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     int rc = code ? 0 : store_find_request(co->store, request_id, &row, w, err, sizeof(err));
     int have_prev = 0;
     if (rc == 1 && row.version > 0)
         have_prev = store_load_mixture(co->store, row.incarnation, row.version - 1, &prev, pw, err, sizeof(err)) == 1;
     if (rc < 0)
-        code = FAIL(GRPC_STATUS_INTERNAL, "looking up request_id: %s", err);
+        code = birdie_fail(msg, msglen, GRPC_STATUS_INTERNAL, "looking up request_id: %s", err);
     if (rc == 1) {
         *found = 1;
         code = reply_set_mixture(co, row.version, w, row.source, row.step, row.created_unix_ms, prev.version,
@@ -435,9 +442,9 @@ static grpc_status_code handle_set_mixture(coordinator *co, const ProtobufCMessa
 {
     const Birdie__V1__SetMixtureRequest *req = (const void *)m;
     if (strlen(req->request_id) > 128)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "request_id is longer than 128 bytes");
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "request_id is longer than 128 bytes");
     if (strlen(req->reason) > 1024)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "reason is longer than 1024 bytes");
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "reason is longer than 1024 bytes");
     if (req->request_id[0]) {
         int found = 0;
         grpc_status_code code = replay_request(co, req->request_id, &found, reply, msg, msglen);
@@ -450,7 +457,7 @@ static grpc_status_code handle_set_mixture(coordinator *co, const ProtobufCMessa
     double *prev = malloc((size_t)co->n_arms * sizeof(double));
     grpc_status_code code = GRPC_STATUS_OK;
     if (!names || !given || !w || !prev)
-        code = FAIL(GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        code = birdie_fail(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t k = 0; code == GRPC_STATUS_OK && k < req->n_weights; k++) {
         names[k] = req->weights[k]->arm;
         given[k] = req->weights[k]->weight;
@@ -461,10 +468,10 @@ static grpc_status_code handle_set_mixture(coordinator *co, const ProtobufCMessa
     if (code == GRPC_STATUS_OK)
         code = coord_check_active(co, "cannot set the mixture", msg, msglen);
     if (code == GRPC_STATUS_OK && req->expected_version && req->expected_version->version != co->version)
-        code = FAIL(GRPC_STATUS_ABORTED,
-                    "expected mixture version %" PRId64 " but the current version is %" PRId64
-                    "; re-read the status and retry",
-                    req->expected_version->version, co->version);
+        code = birdie_fail(msg, msglen, GRPC_STATUS_ABORTED,
+                           "expected mixture version %" PRId64 " but the current version is %" PRId64
+                           "; re-read the status and retry",
+                           req->expected_version->version, co->version);
     if (code == GRPC_STATUS_OK) {
         int64_t prev_version = co->version, prev_step = co->mixture_step, prev_created = co->mixture_created_ms;
         char prev_source[16];
@@ -488,20 +495,20 @@ static grpc_status_code handle_get_history(coordinator *co, const ProtobufCMessa
 {
     const Birdie__V1__GetHistoryRequest *req = (const void *)m;
     if (req->limit < 0 || req->limit > 100000)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "limit %d is outside 0..100000", req->limit);
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "limit %d is outside 0..100000", req->limit);
     Birdie__V1__GetHistoryResponse *h = NULL;
     char err[COORD_MSG_MAX];
-    if (store_history(co->store, req->since_step, req->limit, &h, err, sizeof(err)))
-        return FAIL(GRPC_STATUS_INTERNAL, "reading history: %s", err);
+    if (birdie_store_history(co->store, req->since_step, req->limit, &h, err, sizeof(err)))
+        return birdie_fail(msg, msglen, GRPC_STATUS_INTERNAL, "reading history: %s", err);
     *reply = wire_pack(&h->base);
-    store_history_free(h);
+    birdie_store_history_free(h);
     return GRPC_STATUS_OK;
 }
 
 static grpc_status_code control_reply(coordinator *co, grpc_byte_buffer **reply)
 {
     Birdie__V1__ControlResponse r = BIRDIE__V1__CONTROL_RESPONSE__INIT;
-    r.state = (char *)run_state_name(co->state);
+    r.state = (char *)coord_run_state_name(co->state);
     *reply = wire_pack(&r.base);
     return GRPC_STATUS_OK;
 }
@@ -511,7 +518,7 @@ static grpc_status_code change_state(coordinator *co, const ProtobufCMessage *m,
 {
     const Birdie__V1__ControlRequest *req = (const void *)m;
     if (strlen(req->reason) > 1024)
-        return FAIL(GRPC_STATUS_INVALID_ARGUMENT, "reason is longer than 1024 bytes");
+        return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "reason is longer than 1024 bytes");
     int allowed =
         co->state == RUN_RUNNING || co->state == RUN_PAUSED || (to == RUN_STOPPING && co->state == RUN_STOPPING);
     if (!allowed)
@@ -551,7 +558,7 @@ static grpc_status_code handle_health_check(coordinator *co, const ProtobufCMess
     const Grpc__Health__V1__HealthCheckRequest *req = (const void *)m;
     if (req->service[0] && strcmp(req->service, "birdie.v1.Coordinator") != 0 &&
         strcmp(req->service, "birdie.v1.Control") != 0)
-        return FAIL(GRPC_STATUS_NOT_FOUND, "unknown service '%s'", req->service);
+        return birdie_fail(msg, msglen, GRPC_STATUS_NOT_FOUND, "unknown service '%s'", req->service);
     Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
     r.status = co->shutting_down || run_over(co) ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
                                                  : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/mixture.h"
+#include "worker/error.h"
 
 int coord_arm_index(const coordinator *co, const char *name)
 {
@@ -26,6 +28,12 @@ void coord_set_error(coordinator *co, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(co->last_error, sizeof(co->last_error), fmt, ap);
     va_end(ap);
+    time_t now = (time_t)(coord_now_unix_ms() / 1000);
+    struct tm utc;
+    char when[32] = "";
+    if (gmtime_r(&now, &utc))
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &utc);
+    fprintf(stderr, "%s birdied coordinator: step %" PRId64 ": %s\n", when, co->step, co->last_error);
 }
 
 static void emit_state_event(coordinator *co, const char *detail)
@@ -33,7 +41,7 @@ static void emit_state_event(coordinator *co, const char *detail)
     Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
     ev.kind = "state";
     ev.step = co->step;
-    ev.state = (char *)run_state_name(co->state);
+    ev.state = (char *)coord_run_state_name(co->state);
     ev.detail = (char *)(detail ? detail : "");
     ev.unix_ms = coord_now_unix_ms();
     coord_broadcast_event(co, &ev);
@@ -42,9 +50,9 @@ static void emit_state_event(coordinator *co, const char *detail)
 int coord_set_state(coordinator *co, run_state s, const char *reason, int force, char *msg, size_t msglen)
 {
     int ended = s == RUN_FINISHED || s == RUN_FAILED;
-    int rc = store_set_state(co->store, run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
+    int rc = store_set_state(co->store, coord_run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
     if (rc) {
-        coord_set_error(co, "recording run state %s: %s", run_state_name(s), msg);
+        coord_set_error(co, "recording run state %s: %s", coord_run_state_name(s), msg);
         if (!force)
             return rc;
     }
@@ -122,10 +130,8 @@ int coord_commit_operator_mixture(coordinator *co, const double *weights, const 
                         .unix_ms = now};
     char err[COORD_MSG_MAX];
     int rc = store_commit_mixture(co->store, &m, &d, err, sizeof(err));
-    if (rc) {
-        snprintf(msg, msglen, "recording the mixture failed, nothing changed: %s", err);
-        return rc;
-    }
+    if (rc)
+        return birdie_fail(msg, msglen, rc, "recording the mixture failed, nothing changed: %s", err);
     install_mixture(co, version, weights, "operator", co->step, now);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "daemon/coordinator_internal.h"
 #include "daemon/mixture.h"
 #include "daemon/thread_cpu.h"
+#include "worker/error.h"
 
 int64_t coord_now_unix_ms(void)
 {
@@ -21,7 +22,7 @@ int64_t coord_now_unix_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-const char *run_state_name(run_state s)
+const char *coord_run_state_name(run_state s)
 {
     static const char *const names[] = {"starting", "running", "paused", "stopping", "finished", "failed"};
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
@@ -35,34 +36,35 @@ static int has_text(const char *s)
 static int validate_config(const coordinator_config *cfg, char *err, size_t errlen)
 {
     if (!has_text(cfg->bind_addr))
-        return snprintf(err, errlen, "bind address is empty"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "bind address is empty");
     if (!has_text(cfg->db_path))
-        return snprintf(err, errlen, "database path is empty"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "database path is empty");
     if (!has_text(cfg->run_name))
-        return snprintf(err, errlen, "run name is empty"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "run name is empty");
     if (!has_text(cfg->token) && cfg->auth_all)
-        return snprintf(err, errlen, "no token given but auth_all is on; give a token or turn auth_all off"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL,
+                           "no token given but auth_all is on; give a token or turn auth_all off");
     if (has_text(cfg->token)) {
         for (const char *p = cfg->token; *p; p++)
             if (*p < 0x21 || *p > 0x7e)
-                return snprintf(err, errlen, "the token has a character outside printable ASCII"), -EINVAL;
+                return birdie_fail(err, errlen, -EINVAL, "the token has a character outside printable ASCII");
     }
     if (cfg->world_size <= 0 || cfg->world_size > 65536)
-        return snprintf(err, errlen, "world size %d is outside 1..65536", cfg->world_size), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "world size %d is outside 1..65536", cfg->world_size);
     if (cfg->n_arms <= 0 || !cfg->arm_names || !cfg->arm_classes)
-        return snprintf(err, errlen, "the run needs at least one arm with a name and a class"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "the run needs at least one arm with a name and a class");
     if (cfg->eval_deadline_ms <= 0)
-        return snprintf(err, errlen, "eval deadline %d ms must be positive", cfg->eval_deadline_ms), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "eval deadline %d ms must be positive", cfg->eval_deadline_ms);
     if (cfg->initial_version < 0 || cfg->initial_step < 0)
-        return snprintf(err, errlen, "initial version and step must be non-negative"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "initial version and step must be non-negative");
     if (!cfg->decide)
-        return snprintf(err, errlen, "no decide callback"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "no decide callback");
     for (int i = 0; i < cfg->n_arms; i++) {
         if (!has_text(cfg->arm_names[i]) || !has_text(cfg->arm_classes[i]))
-            return snprintf(err, errlen, "arm %d has an empty name or class", i), -EINVAL;
+            return birdie_fail(err, errlen, -EINVAL, "arm %d has an empty name or class", i);
         for (int j = 0; j < i; j++)
             if (strcmp(cfg->arm_names[i], cfg->arm_names[j]) == 0)
-                return snprintf(err, errlen, "arm name '%s' is used twice", cfg->arm_names[i]), -EINVAL;
+                return birdie_fail(err, errlen, -EINVAL, "arm name '%s' is used twice", cfg->arm_names[i]);
     }
     return 0;
 }
@@ -92,7 +94,7 @@ static void free_strings(char **s, int n)
 static void coordinator_free(coordinator *co)
 {
     decide_worker_stop(co->decider);
-    store_close(co->store);
+    birdie_store_close(co->store);
     eval_round_free(&co->round);
     free(co->bind_addr);
     free(co->token);
@@ -112,7 +114,7 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
 {
     coordinator *co = calloc(1, sizeof(*co));
     if (!co)
-        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     co->n_arms = cfg->n_arms;
     co->world_size = cfg->world_size;
     co->auth_all = cfg->auth_all;
@@ -131,7 +133,7 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
     if (rc || !co->bind_addr || !co->token || !co->db_path || !co->run_name || !co->arm_names || !co->arm_classes ||
         !co->ranks || !co->weights || !co->last_loss_sum || !co->last_tokens) {
         coordinator_free(co);
-        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     if (cfg->initial_weights) {
         memcpy(co->weights, cfg->initial_weights, (size_t)cfg->n_arms * sizeof(double));
@@ -139,7 +141,7 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
         rc = mixture_normalise(co->n_arms, (const char *const *)co->arm_names, co->weights, why, sizeof(why));
         if (rc) {
             coordinator_free(co);
-            return snprintf(err, errlen, "initial mixture: %s", why), rc;
+            return birdie_fail(err, errlen, rc, "initial mixture: %s", why);
         }
     } else {
         mixture_uniform_by_class(co->n_arms, (const char *const *)co->arm_classes, co->weights);
@@ -164,7 +166,7 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
  * newest checkpoint (a resumed run shows the one it may have resumed from). */
 static int open_store(coordinator *co, char *err, size_t errlen)
 {
-    int rc = store_open(co->db_path, 0, &co->store, err, errlen);
+    int rc = birdie_store_open(co->db_path, 0, &co->store, err, errlen);
     if (rc)
         return rc;
     rc = store_begin_run(co->store, co->run_name, co->world_size, co->n_arms, (const char *const *)co->arm_names,
@@ -195,10 +197,9 @@ static int bind_server(coordinator *co, char *err, size_t errlen)
     grpc_server_credentials *cr = grpc_insecure_server_credentials_create();
     co->port = grpc_server_add_http2_port(co->server, co->bind_addr, cr);
     grpc_server_credentials_release(cr);
-    if (co->port == 0) {
-        snprintf(err, errlen, "cannot listen on %s (address in use, or not a valid host:port)", co->bind_addr);
-        return -EADDRINUSE;
-    }
+    if (co->port == 0)
+        return birdie_fail(err, errlen, -EADDRINUSE, "cannot listen on %s (address in use, or not a valid host:port)",
+                           co->bind_addr);
     grpc_server_start(co->server);
     return 0;
 }
@@ -306,7 +307,7 @@ int coordinator_port(const coordinator *co)
 
 void coordinator_state(coordinator *co, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s", run_state_name((run_state)atomic_load(&co->state_snapshot)));
+    snprintf(out, outlen, "%s", coord_run_state_name((run_state)atomic_load(&co->state_snapshot)));
 }
 
 void coordinator_stop(coordinator *co)
@@ -320,7 +321,7 @@ void coordinator_stop(coordinator *co)
     char ignored[COORD_MSG_MAX];
     run_state s = co->state;
     if (s != RUN_FINISHED && s != RUN_FAILED)
-        store_set_state(co->store, run_state_name(s), "coordinator stopped", 1, coord_now_unix_ms(), ignored,
+        store_set_state(co->store, coord_run_state_name(s), "coordinator stopped", 1, coord_now_unix_ms(), ignored,
                         sizeof(ignored));
     coordinator_free(co);
 }

@@ -24,9 +24,6 @@
 #define COORD_EVENT_QUEUE_MAX 1024 /* per Watch stream; a slower client is cut off */
 #define COORD_MSG_MAX 512
 
-/* In a handler (with its msg/msglen): writes why the call is refused and yields the status code. */
-#define COORD_FAIL(code, ...) (snprintf(msg, msglen, __VA_ARGS__), (code))
-
 typedef enum run_state {
     RUN_STARTING = 0,
     RUN_RUNNING,
@@ -36,7 +33,7 @@ typedef enum run_state {
     RUN_FAILED,
 } run_state;
 
-const char *run_state_name(run_state s);
+const char *coord_run_state_name(run_state s);
 
 typedef enum auth_level {
     AUTH_NONE, /* health probes */
@@ -171,8 +168,6 @@ int64_t coord_now_unix_ms(void);
 /* coord_calls.c */
 void coord_request_call(coordinator *co);
 void coord_on_event(coordinator *co, call_tag *tag, int success);
-void coord_stream_pump(server_call *c);
-void coord_stream_end(server_call *c, grpc_status_code code, const char *msg);
 void coord_mark_directives_dirty(coordinator *co);
 void coord_broadcast_event(coordinator *co, const Birdie__V1__Event *ev);
 
@@ -207,6 +202,9 @@ int coord_commit_operator_mixture(coordinator *co, const double *weights, const 
 void coord_tick(coordinator *co);
 /* A completed round: hand it to the decide worker and announce it. */
 void coord_round_completed(coordinator *co);
+/* An error of the run (a store write that failed, a decision refused, a missed deadline): kept for
+ * GetStatus.last_error and logged as one line on stderr, "<UTC time> birdied coordinator: step
+ * <newest reported step>: <message>", e.g. "2026-12-06T13:45:01Z birdied coordinator: step 120: ...". */
 void coord_set_error(coordinator *co, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/error.h"
+
 int eval_round_init(eval_round *r, int world_size, int n_arms)
 {
     memset(r, 0, sizeof(*r));
@@ -38,35 +40,27 @@ void eval_round_free(eval_round *r)
 int eval_round_add(eval_round *r, int rank, int64_t step, const double *loss_sum, const double *tokens, int64_t now_ms,
                    int deadline_ms, char *err, size_t errlen)
 {
-    if (rank < 0 || rank >= r->world_size) {
-        snprintf(err, errlen, "rank %d is outside 0..%d", rank, r->world_size - 1);
-        return -EINVAL;
-    }
-    if (step < 0) {
-        snprintf(err, errlen, "step %" PRId64 " is negative", step);
-        return -EINVAL;
-    }
+    if (rank < 0 || rank >= r->world_size)
+        return birdie_fail(err, errlen, -EINVAL, "rank %d is outside 0..%d", rank, r->world_size - 1);
+    if (step < 0)
+        return birdie_fail(err, errlen, -EINVAL, "step %" PRId64 " is negative", step);
     for (int a = 0; a < r->n_arms; a++) {
-        if (!isfinite(loss_sum[a]) || loss_sum[a] < 0 || !isfinite(tokens[a]) || tokens[a] < 0) {
-            snprintf(err, errlen, "arm %d: loss_sum %g and tokens %g must be finite and non-negative", a, loss_sum[a],
-                     tokens[a]);
-            return -EINVAL;
-        }
+        if (!isfinite(loss_sum[a]) || loss_sum[a] < 0 || !isfinite(tokens[a]) || tokens[a] < 0)
+            return birdie_fail(err, errlen, -EINVAL,
+                               "arm %d: loss_sum %g and tokens %g must be finite and non-negative", a, loss_sum[a],
+                               tokens[a]);
     }
     if (step <= r->last_closed_step) {
         if (step == r->last_closed_step)
             return EVAL_ALREADY_CLOSED;
-        snprintf(err, errlen, "step %" PRId64 " is older than the last evaluated step %" PRId64, step,
-                 r->last_closed_step);
-        return -EBUSY;
+        return birdie_fail(err, errlen, -EBUSY, "step %" PRId64 " is older than the last evaluated step %" PRId64, step,
+                           r->last_closed_step);
     }
-    if (r->open && step != r->step) {
-        snprintf(err, errlen,
-                 "the evaluation round of step %" PRId64 " is still open; step %" PRId64
-                 " cannot start before it completes",
-                 r->step, step);
-        return -EBUSY;
-    }
+    if (r->open && step != r->step)
+        return birdie_fail(err, errlen, -EBUSY,
+                           "the evaluation round of step %" PRId64 " is still open; step %" PRId64
+                           " cannot start before it completes",
+                           r->step, step);
     if (!r->open) {
         r->open = 1;
         r->step = step;

@@ -52,8 +52,10 @@ static void *sender_main(void *arg)
 heartbeat_sender *heartbeat_sender_start(worker_client *wc, char *err, size_t errlen)
 {
     heartbeat_sender *s = calloc(1, sizeof(*s));
-    if (!s)
-        return snprintf(err, errlen, "heartbeat sender: out of memory"), NULL;
+    if (!s) {
+        snprintf(err, errlen, "heartbeat sender: out of memory");
+        return NULL;
+    }
     s->wc = wc;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/error.h"
 #include "worker/objectives/mixture_rules.h"
 
 static int arm_index(int n_arms, const char *const *arm_names, const char *name)
@@ -21,10 +22,8 @@ static int arm_index(int n_arms, const char *const *arm_names, const char *name)
 static int weight_error(birdie_mixture_fault f, const char *arm, double w, char *err, size_t errlen)
 {
     if (f == BIRDIE_MIXTURE_NOT_FINITE)
-        snprintf(err, errlen, "weight of arm '%s' is not finite (%g)", arm, w);
-    else
-        snprintf(err, errlen, "weight of arm '%s' is negative (%g)", arm, w);
-    return -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "weight of arm '%s' is not finite (%g)", arm, w);
+    return birdie_fail(err, errlen, -EINVAL, "weight of arm '%s' is negative (%g)", arm, w);
 }
 
 int mixture_normalise(int n_arms, const char *const *arm_names, double *weights, char *err, size_t errlen)
@@ -36,17 +35,14 @@ int mixture_normalise(int n_arms, const char *const *arm_names, double *weights,
         return 0;
     if (at >= 0)
         return weight_error(f, arm_names[at], weights[at], err, errlen);
-    snprintf(err, errlen, "weights sum to %g; at least one arm needs a positive finite weight", sum);
-    return -EINVAL;
+    return birdie_fail(err, errlen, -EINVAL, "weights sum to %g; at least one arm needs a positive finite weight", sum);
 }
 
 int mixture_from_named(int n_arms, const char *const *arm_names, size_t n_named, const char *const *names,
                        const double *weights, double *out_weights, char *err, size_t errlen)
 {
-    if (n_named == 0) {
-        snprintf(err, errlen, "no weights given; name at least one arm");
-        return -EINVAL;
-    }
+    if (n_named == 0)
+        return birdie_fail(err, errlen, -EINVAL, "no weights given; name at least one arm");
     double *w = calloc((size_t)n_arms, sizeof(*w));
     unsigned char *seen = calloc((size_t)n_arms, 1);
     int rc = 0;

@@ -12,13 +12,14 @@
 #include <string.h>
 
 #include "daemon/rpc_wire.h"
+#include "worker/error.h"
 
-struct rpc_channel {
+struct birdie_rpc_channel {
     grpc_channel *channel;
     char *auth_value; /* "Bearer <token>" or NULL */
 };
 
-struct rpc_stream {
+struct birdie_rpc_stream {
     grpc_call *call;
     grpc_completion_queue *cq;
     grpc_metadata auth_md;
@@ -28,25 +29,20 @@ struct rpc_stream {
     int ended;
 };
 
-int rpc_channel_open(const char *addr, const char *token, rpc_channel **out, char *err, size_t errlen)
+int birdie_rpc_channel_open(const char *addr, const char *token, birdie_rpc_channel **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!addr || !*addr) {
-        snprintf(err, errlen, "empty server address");
-        return -22;
-    }
-    rpc_channel *ch = calloc(1, sizeof(*ch));
-    if (!ch) {
-        snprintf(err, errlen, "out of memory");
-        return -12;
-    }
+    if (!addr || !*addr)
+        return birdie_fail(err, errlen, -22, "empty server address");
+    birdie_rpc_channel *ch = calloc(1, sizeof(*ch));
+    if (!ch)
+        return birdie_fail(err, errlen, -12, "out of memory");
     if (token && *token) {
         size_t n = strlen(token) + sizeof("Bearer ");
         ch->auth_value = malloc(n);
         if (!ch->auth_value) {
             free(ch);
-            snprintf(err, errlen, "out of memory");
-            return -12;
+            return birdie_fail(err, errlen, -12, "out of memory");
         }
         snprintf(ch->auth_value, n, "Bearer %s", token);
     }
@@ -58,14 +54,13 @@ int rpc_channel_open(const char *addr, const char *token, rpc_channel **out, cha
         grpc_shutdown();
         free(ch->auth_value);
         free(ch);
-        snprintf(err, errlen, "cannot create a channel to %s", addr);
-        return -22;
+        return birdie_fail(err, errlen, -22, "cannot create a channel to %s", addr);
     }
     *out = ch;
     return 0;
 }
 
-void rpc_channel_close(rpc_channel *ch)
+void birdie_rpc_channel_close(birdie_rpc_channel *ch)
 {
     if (!ch)
         return;
@@ -91,7 +86,7 @@ static void drain_and_destroy_cq(grpc_completion_queue *cq)
     grpc_completion_queue_destroy(cq);
 }
 
-static void status_set(rpc_status *st, grpc_status_code code, grpc_slice details, const char *error_string)
+static void status_set(birdie_rpc_status *st, grpc_status_code code, grpc_slice details, const char *error_string)
 {
     st->code = code;
     size_t n = GRPC_SLICE_LENGTH(details);
@@ -105,7 +100,7 @@ static void status_set(rpc_status *st, grpc_status_code code, grpc_slice details
     }
 }
 
-static void set_auth(rpc_channel *ch, grpc_metadata *md)
+static void set_auth(birdie_rpc_channel *ch, grpc_metadata *md)
 {
     memset(md, 0, sizeof(*md));
     md->key = grpc_slice_from_static_string("authorization");
@@ -113,9 +108,9 @@ static void set_auth(rpc_channel *ch, grpc_metadata *md)
 }
 
 /* One unary call with an already-built request buffer (owned by the caller). */
-static int unary_call(rpc_channel *ch, const char *method, grpc_byte_buffer *req_bb,
+static int unary_call(birdie_rpc_channel *ch, const char *method, grpc_byte_buffer *req_bb,
                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int deadline_ms,
-                      rpc_status *st)
+                      birdie_rpc_status *st)
 {
     *resp = NULL;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -181,8 +176,9 @@ static int unary_call(rpc_channel *ch, const char *method, grpc_byte_buffer *req
     return rc;
 }
 
-int rpc_unary(rpc_channel *ch, const char *method, const ProtobufCMessage *req,
-              const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int deadline_ms, rpc_status *st)
+int birdie_rpc_unary(birdie_rpc_channel *ch, const char *method, const ProtobufCMessage *req,
+                     const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int deadline_ms,
+                     birdie_rpc_status *st)
 {
     grpc_byte_buffer *bb = wire_pack(req);
     int rc = unary_call(ch, method, bb, resp_desc, resp, deadline_ms, st);
@@ -190,8 +186,9 @@ int rpc_unary(rpc_channel *ch, const char *method, const ProtobufCMessage *req,
     return rc;
 }
 
-int rpc_unary_raw(rpc_channel *ch, const char *method, const uint8_t *bytes, size_t n,
-                  const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int deadline_ms, rpc_status *st)
+int birdie_rpc_unary_raw(birdie_rpc_channel *ch, const char *method, const uint8_t *bytes, size_t n,
+                         const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int deadline_ms,
+                         birdie_rpc_status *st)
 {
     grpc_slice s = grpc_slice_from_copied_buffer((const char *)bytes, n);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
@@ -201,11 +198,11 @@ int rpc_unary_raw(rpc_channel *ch, const char *method, const uint8_t *bytes, siz
     return rc;
 }
 
-int rpc_stream_open(rpc_channel *ch, const char *method, const ProtobufCMessage *req, int deadline_ms, rpc_stream **out,
-                    rpc_status *st)
+int birdie_rpc_stream_open(birdie_rpc_channel *ch, const char *method, const ProtobufCMessage *req, int deadline_ms,
+                           birdie_rpc_stream **out, birdie_rpc_status *st)
 {
     *out = NULL;
-    rpc_stream *s = calloc(1, sizeof(*s));
+    birdie_rpc_stream *s = calloc(1, sizeof(*s));
     if (!s) {
         st->code = GRPC_STATUS_RESOURCE_EXHAUSTED;
         snprintf(st->message, sizeof(st->message), "out of memory");
@@ -238,7 +235,7 @@ int rpc_stream_open(rpc_channel *ch, const char *method, const ProtobufCMessage 
     if (!ok) {
         st->code = GRPC_STATUS_INTERNAL;
         snprintf(st->message, sizeof(st->message), "cannot start the stream %s", method);
-        rpc_stream_close(s);
+        birdie_rpc_stream_close(s);
         return -1;
     }
     /* A failed first batch (e.g. server gone) shows up as the final status on the first next(). */
@@ -246,7 +243,7 @@ int rpc_stream_open(rpc_channel *ch, const char *method, const ProtobufCMessage 
     return 0;
 }
 
-static void stream_finish(rpc_stream *s, rpc_status *st)
+static void stream_finish(birdie_rpc_stream *s, birdie_rpc_status *st)
 {
     grpc_status_code code = GRPC_STATUS_UNKNOWN;
     grpc_slice details = grpc_empty_slice();
@@ -270,7 +267,8 @@ static void stream_finish(rpc_stream *s, rpc_status *st)
     s->ended = 1;
 }
 
-int rpc_stream_next(rpc_stream *s, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg, rpc_status *st)
+int birdie_rpc_stream_next(birdie_rpc_stream *s, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
+                           birdie_rpc_status *st)
 {
     *msg = NULL;
     if (s->ended) {
@@ -301,17 +299,17 @@ int rpc_stream_next(rpc_stream *s, const ProtobufCMessageDescriptor *desc, Proto
     return 1;
 }
 
-void rpc_stream_cancel(rpc_stream *s)
+void birdie_rpc_stream_cancel(birdie_rpc_stream *s)
 {
     grpc_call_cancel(s->call, NULL);
 }
 
-void rpc_stream_close(rpc_stream *s)
+void birdie_rpc_stream_close(birdie_rpc_stream *s)
 {
     if (!s)
         return;
     if (!s->ended) {
-        rpc_status ignored;
+        birdie_rpc_status ignored;
         grpc_call_cancel(s->call, NULL);
         stream_finish(s, &ignored);
     }

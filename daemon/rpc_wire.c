@@ -30,7 +30,7 @@ ProtobufCMessage *wire_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_
     return msg;
 }
 
-const char *wire_status_name(grpc_status_code code)
+const char *birdie_wire_status_name(grpc_status_code code)
 {
     static const char *const names[] = {
         "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",

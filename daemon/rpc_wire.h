@@ -16,7 +16,7 @@ grpc_byte_buffer *wire_pack(const ProtobufCMessage *msg);
 ProtobufCMessage *wire_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
 
 /* "INVALID_ARGUMENT" etc.; "UNKNOWN_STATUS" for a code outside the gRPC table. */
-const char *wire_status_name(grpc_status_code code);
+const char *birdie_wire_status_name(grpc_status_code code);
 
 /* 1 when the call metadata holds `authorization: Bearer <token>` with exactly this token (compared
  * in constant time over the token's length); 0 otherwise, and always 0 for an empty token. */

@@ -80,8 +80,8 @@ typedef struct store_checkpoint_row {
 /* The number of migrations this binary knows (the newest user_version it can open). */
 int store_known_version(void);
 
-int store_open(const char *path, int read_only, birdie_store **out, char *err, size_t errlen);
-void store_close(birdie_store *s);
+int birdie_store_open(const char *path, int read_only, birdie_store **out, char *err, size_t errlen);
+void birdie_store_close(birdie_store *s);
 int store_user_version(birdie_store *s, int *version, char *err, size_t errlen);
 
 /* Read-write: finds the run by name (arms must match the stored list exactly, in order) or creates
@@ -91,8 +91,7 @@ int store_begin_run(birdie_store *s, const char *name, int world_size, int n_arm
                     size_t errlen);
 
 /* Read-only use: selects the run by name (NULL: the newest run) and loads its arm list. */
-int store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen);
-int store_arm_count(const birdie_store *s);
+int birdie_store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen);
 const char *store_arm_name(const birdie_store *s, int arm_index);
 
 /* runs.state = state; with `ended`, also closes the current incarnation with that state and reason. */
@@ -148,9 +147,9 @@ int store_load_mixture(birdie_store *s, int64_t incarnation, int64_t version, st
                        char *err, size_t errlen);
 
 /* Evals, rewards, decisions, mixtures and checkpoints of the selected run with step >= since_step, oldest first,
- * at most `limit` rows per table (limit <= 0: 1000). Free with store_history_free. */
-int store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse **out, char *err,
-                  size_t errlen);
-void store_history_free(Birdie__V1__GetHistoryResponse *h);
+ * at most `limit` rows per table (limit <= 0: 1000). Free with birdie_store_history_free. */
+int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse **out,
+                         char *err, size_t errlen);
+void birdie_store_history_free(Birdie__V1__GetHistoryResponse *h);
 
 #endif

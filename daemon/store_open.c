@@ -7,6 +7,7 @@
 
 #include "daemon/migrations.h"
 #include "daemon/store_internal.h"
+#include "worker/error.h"
 
 int store_known_version(void)
 {
@@ -98,20 +99,17 @@ static int check_identity(birdie_store *s, const char *path, int64_t *version, c
         rc = pragma_int(s, "SELECT count(*) FROM sqlite_master", &n_objects, err, errlen);
     if (rc)
         return rc;
-    if (app_id != 0 && app_id != STORE_APPLICATION_ID) {
-        snprintf(err, errlen, "%s is not a birdie database (application_id 0x%08" PRIx64 ")", path, app_id);
-        return -EINVAL;
-    }
-    if (*version == 0 && n_objects > 0) {
-        snprintf(err, errlen, "%s holds tables but no birdie schema version; refusing to touch it", path);
-        return -EINVAL;
-    }
-    if (*version > birdie_migration_count) {
-        snprintf(err, errlen,
-                 "%s has schema version %" PRId64 ", newer than this binary's %d; use a newer birdie to open it", path,
-                 *version, birdie_migration_count);
-        return -EPROTO;
-    }
+    if (app_id != 0 && app_id != STORE_APPLICATION_ID)
+        return birdie_fail(err, errlen, -EINVAL, "%s is not a birdie database (application_id 0x%08" PRIx64 ")", path,
+                           app_id);
+    if (*version == 0 && n_objects > 0)
+        return birdie_fail(err, errlen, -EINVAL, "%s holds tables but no birdie schema version; refusing to touch it",
+                           path);
+    if (*version > birdie_migration_count)
+        return birdie_fail(err, errlen, -EPROTO,
+                           "%s has schema version %" PRId64
+                           ", newer than this binary's %d; use a newer birdie to open it",
+                           path, *version, birdie_migration_count);
     return 0;
 }
 
@@ -132,8 +130,7 @@ static int migrate(birdie_store *s, int64_t from, char *err, size_t errlen)
                 v = now_version - 1;
                 continue;
             }
-            snprintf(err, errlen, "%s: schema version went back to %" PRId64, what, now_version);
-            return -EIO;
+            return birdie_fail(err, errlen, -EIO, "%s: schema version went back to %" PRId64, what, now_version);
         }
         snprintf(bump, sizeof(bump), "PRAGMA user_version=%" PRId64 "; PRAGMA application_id=%d;", v + 1,
                  STORE_APPLICATION_ID);
@@ -160,25 +157,19 @@ static int set_wal(birdie_store *s, char *err, size_t errlen)
     int ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
              strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
     sqlite3_finalize(st);
-    if (!ok) {
-        snprintf(err, errlen, "cannot switch the database to WAL mode (a network filesystem?)");
-        return -EIO;
-    }
+    if (!ok)
+        return birdie_fail(err, errlen, -EIO, "cannot switch the database to WAL mode (a network filesystem?)");
     return 0;
 }
 
-int store_open(const char *path, int read_only, birdie_store **out, char *err, size_t errlen)
+int birdie_store_open(const char *path, int read_only, birdie_store **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!path || !*path) {
-        snprintf(err, errlen, "empty database path");
-        return -EINVAL;
-    }
+    if (!path || !*path)
+        return birdie_fail(err, errlen, -EINVAL, "empty database path");
     birdie_store *s = calloc(1, sizeof(*s));
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
+    if (!s)
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     s->read_only = read_only;
     int flags = SQLITE_OPEN_FULLMUTEX | (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int rc = 0;
@@ -206,7 +197,7 @@ int store_open(const char *path, int read_only, birdie_store **out, char *err, s
         rc = store_exec(s, "PRAGMA query_only=ON", "pragmas", err, errlen);
     s->schema_version = read_only ? (int)version : birdie_migration_count;
     if (rc) {
-        store_close(s);
+        birdie_store_close(s);
         return rc;
     }
     *out = s;
@@ -222,18 +213,13 @@ static void free_arms(birdie_store *s)
     s->n_arms = 0;
 }
 
-void store_close(birdie_store *s)
+void birdie_store_close(birdie_store *s)
 {
     if (!s)
         return;
     free_arms(s);
     sqlite3_close_v2(s->db);
     free(s);
-}
-
-int store_arm_count(const birdie_store *s)
-{
-    return s->n_arms;
 }
 
 const char *store_arm_name(const birdie_store *s, int arm_index)
@@ -281,9 +267,8 @@ static int load_arms(birdie_store *s, int64_t run_id, char ***classes_out, char 
     }
     if (!ok) {
         free_arms(s);
-        snprintf(err, errlen, "reading arms of run %" PRId64 ": %s", run_id,
-                 rc == SQLITE_DONE ? "out of memory" : sqlite3_errmsg(s->db));
-        return -EIO;
+        return birdie_fail(err, errlen, -EIO, "reading arms of run %" PRId64 ": %s", run_id,
+                           rc == SQLITE_DONE ? "out of memory" : sqlite3_errmsg(s->db));
     }
     if (classes_out)
         *classes_out = classes;
@@ -305,25 +290,20 @@ static int find_run(birdie_store *s, const char *name, int64_t *run_id, char *er
     if (found)
         *run_id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        snprintf(err, errlen, "finding the run: %s", sqlite3_errmsg(s->db));
-        return -EIO;
-    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return birdie_fail(err, errlen, -EIO, "finding the run: %s", sqlite3_errmsg(s->db));
     return found;
 }
 
-int store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen)
+int birdie_store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen)
 {
     int rc = find_run(s, name, run_id, err, errlen);
     if (rc < 0)
         return rc;
-    if (rc == 0) {
-        if (name)
-            snprintf(err, errlen, "no run named '%s' in the database", name);
-        else
-            snprintf(err, errlen, "the database holds no run");
-        return -ENOENT;
-    }
+    if (rc == 0 && name)
+        return birdie_fail(err, errlen, -ENOENT, "no run named '%s' in the database", name);
+    if (rc == 0)
+        return birdie_fail(err, errlen, -ENOENT, "the database holds no run");
     rc = load_arms(s, *run_id, NULL, err, errlen);
     if (rc == 0)
         s->run_id = *run_id;
@@ -333,17 +313,15 @@ int store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *e
 static int check_same_arms(birdie_store *s, const char *name, int n_arms, const char *const *arm_names,
                            const char *const *arm_classes, char **classes, char *err, size_t errlen)
 {
-    if (s->n_arms != n_arms) {
-        snprintf(err, errlen, "run '%s' was created with %d arms; this config has %d", name, s->n_arms, n_arms);
-        return -EINVAL;
-    }
+    if (s->n_arms != n_arms)
+        return birdie_fail(err, errlen, -EINVAL, "run '%s' was created with %d arms; this config has %d", name,
+                           s->n_arms, n_arms);
     for (int i = 0; i < n_arms; i++) {
-        if (strcmp(s->arm_names[i], arm_names[i]) != 0 || strcmp(classes[i], arm_classes[i]) != 0) {
-            snprintf(err, errlen,
-                     "run '%s': arm %d is '%s' (class '%s') in the database but '%s' (class '%s') in the config", name,
-                     i, s->arm_names[i], classes[i], arm_names[i], arm_classes[i]);
-            return -EINVAL;
-        }
+        if (strcmp(s->arm_names[i], arm_names[i]) != 0 || strcmp(classes[i], arm_classes[i]) != 0)
+            return birdie_fail(
+                err, errlen, -EINVAL,
+                "run '%s': arm %d is '%s' (class '%s') in the database but '%s' (class '%s') in the config", name, i,
+                s->arm_names[i], classes[i], arm_names[i], arm_classes[i]);
     }
     return 0;
 }
@@ -405,10 +383,8 @@ int store_begin_run(birdie_store *s, const char *name, int world_size, int n_arm
                     const char *const *arm_classes, int64_t now_ms, int64_t *run_id, int64_t *incarnation, char *err,
                     size_t errlen)
 {
-    if (s->read_only) {
-        snprintf(err, errlen, "the database is open read-only");
-        return -EPERM;
-    }
+    if (s->read_only)
+        return birdie_fail(err, errlen, -EPERM, "the database is open read-only");
     int rc = store_exec(s, "BEGIN IMMEDIATE", "starting the run", err, errlen);
     if (rc)
         return rc;

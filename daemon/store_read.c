@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "daemon/store_internal.h"
+#include "worker/error.h"
 
 static double column_real(sqlite3_stmt *st, int col)
 {
@@ -34,10 +35,8 @@ static int load_weights(birdie_store *s, int64_t incarnation, int64_t version, d
             weights[a] = sqlite3_column_double(st, 1);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        snprintf(err, errlen, "reading mixture weights: %s", sqlite3_errmsg(s->db));
-        return -EIO;
-    }
+    if (rc != SQLITE_DONE)
+        return birdie_fail(err, errlen, -EIO, "reading mixture weights: %s", sqlite3_errmsg(s->db));
     return 0;
 }
 
@@ -114,10 +113,8 @@ int store_find_checkpoint_request(birdie_store *s, const char *request_id, int64
         *incarnation = sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        snprintf(err, errlen, "finding the checkpoint request: %s", sqlite3_errmsg(s->db));
-        return -EIO;
-    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return birdie_fail(err, errlen, -EIO, "finding the checkpoint request: %s", sqlite3_errmsg(s->db));
     return found;
 }
 
@@ -162,14 +159,12 @@ int store_last_checkpoint(birdie_store *s, store_checkpoint_row *row, char *err,
     if (found)
         read_checkpoint_row(st, row);
     sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        snprintf(err, errlen, "reading the last checkpoint: %s", sqlite3_errmsg(s->db));
-        return -EIO;
-    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return birdie_fail(err, errlen, -EIO, "reading the last checkpoint: %s", sqlite3_errmsg(s->db));
     return found;
 }
 
-/* ---- history: rows are built with malloc and freed by store_history_free ---------------------- */
+/* ---- history: rows are built with malloc and freed by birdie_store_history_free ---------------------- */
 
 static char *dup_text(sqlite3_stmt *st, int col)
 {
@@ -342,21 +337,17 @@ static int read_table(birdie_store *s, const char *sql, int64_t since_step, int 
     return rc;
 }
 
-int store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse **out, char *err,
-                  size_t errlen)
+int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse **out,
+                         char *err, size_t errlen)
 {
     *out = NULL;
-    if (s->run_id == 0) {
-        snprintf(err, errlen, "no run selected");
-        return -EINVAL;
-    }
+    if (s->run_id == 0)
+        return birdie_fail(err, errlen, -EINVAL, "no run selected");
     if (limit <= 0)
         limit = 1000;
     Birdie__V1__GetHistoryResponse *h = malloc(sizeof(*h));
-    if (!h) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
+    if (!h)
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     birdie__v1__get_history_response__init(h);
     /* The row limit counts arm rows for evals and rewards: a partial step at the end is possible and
    * is better than an unbounded reply (the 4 MiB default message limit). */
@@ -393,14 +384,14 @@ int store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__Ge
                         "reading checkpoints", err, errlen);
     }
     if (rc) {
-        store_history_free(h);
+        birdie_store_history_free(h);
         return rc;
     }
     *out = h;
     return 0;
 }
 
-void store_history_free(Birdie__V1__GetHistoryResponse *h)
+void birdie_store_history_free(Birdie__V1__GetHistoryResponse *h)
 {
     if (!h)
         return;

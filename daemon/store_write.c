@@ -5,13 +5,12 @@
 #include <string.h>
 
 #include "daemon/store_internal.h"
+#include "worker/error.h"
 
 static int need_run(birdie_store *s, char *err, size_t errlen)
 {
-    if (s->read_only || s->run_id == 0 || s->incarnation == 0) {
-        snprintf(err, errlen, "the store has no run open for writing");
-        return -EPERM;
-    }
+    if (s->read_only || s->run_id == 0 || s->incarnation == 0)
+        return birdie_fail(err, errlen, -EPERM, "the store has no run open for writing");
     return 0;
 }
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "worker/error.h"
+
 void birdie_thread_name(const char *name)
 {
     char short_name[16];
@@ -48,10 +50,9 @@ int birdie_thread_cpu_read(birdie_thread_cpu *out, char *err, size_t errlen)
     unsigned long long ticks;
     int rc = read_stat("/proc/self/stat", process, sizeof process, &ticks);
     DIR *dir = rc == 0 ? opendir("/proc/self/task") : NULL;
-    if (!dir) {
-        snprintf(err, errlen, "thread CPU times: /proc/self is not readable (%s)", strerror(rc ? -rc : errno));
-        return rc ? rc : -errno;
-    }
+    if (!dir)
+        return birdie_fail(err, errlen, rc ? rc : -errno, "thread CPU times: /proc/self is not readable (%s)",
+                           strerror(rc ? -rc : errno));
     double tick = (double)sysconf(_SC_CLK_TCK);
     struct dirent *e;
     while ((e = readdir(dir))) {

@@ -11,6 +11,6 @@
  * newline is dropped). Returns 0 with out[0]==0 when neither is set; -ENOENT/-EINVAL with a message
  * for an unreadable file, an empty token from a file, a token longer than BIRDIE_TOKEN_MAX-1, or
  * one with characters outside printable ASCII (it travels in an HTTP/2 header). */
-int token_load(const char *token_file, char *out, size_t outcap, char *err, size_t errlen);
+int birdie_token_load(const char *token_file, char *out, size_t outcap, char *err, size_t errlen);
 
 #endif

@@ -16,11 +16,11 @@
 #include "daemon/rpc_wire.h"
 #include "daemon/thread_cpu.h"
 #include "worker/clock.h"
+#include "worker/error.h"
 
 struct worker_client {
-    rpc_channel *ch;
+    birdie_rpc_channel *ch;
     int rank, world_size, deadline_ms;
-    char *run_name;
     int64_t incarnation;
     int n_arms;
     char **arm_names;
@@ -29,7 +29,7 @@ struct worker_client {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int closing;
-    rpc_stream *stream; /* the live stream, for cancel on close */
+    birdie_rpc_stream *stream; /* the live stream, for cancel on close */
     worker_directive dir;
     double *weights; /* [n_arms] */
 };
@@ -39,28 +39,27 @@ int worker_client_rpc_code(int rc)
     return rc <= -1000 && rc >= -1016 ? -1000 - rc : -1;
 }
 
-static int rpc_fail(const char *what, const rpc_status *st, char *err, size_t errlen)
+static int rpc_fail(const char *what, const birdie_rpc_status *st, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s: %s%s%s", what, wire_status_name(st->code), st->message[0] ? ": " : "", st->message);
-    return WORKER_RPC_ERR(st->code);
+    return birdie_fail(err, errlen, WORKER_RPC_ERR(st->code), "%s: %s%s%s", what, birdie_wire_status_name(st->code),
+                       st->message[0] ? ": " : "", st->message);
 }
 
 static int take_register_reply(worker_client *wc, const Birdie__V1__RegisterResponse *r, char *err, size_t errlen)
 {
-    wc->run_name = strdup(r->run_name);
     wc->incarnation = r->incarnation;
     wc->n_arms = (int)r->n_arms;
     wc->arm_names = calloc(r->n_arms ? r->n_arms : 1, sizeof(char *));
     wc->weights = calloc(r->n_arms ? r->n_arms : 1, sizeof(double));
-    if (!wc->run_name || !wc->arm_names || !wc->weights)
-        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+    if (!wc->arm_names || !wc->weights)
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n_arms; i++) {
         wc->arm_names[i] = strdup(r->arms[i]);
         if (!wc->arm_names[i])
-            return snprintf(err, errlen, "out of memory"), -ENOMEM;
+            return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     if (r->n_arms == 0)
-        return snprintf(err, errlen, "the coordinator's run has no arms"), -EPROTO;
+        return birdie_fail(err, errlen, -EPROTO, "the coordinator's run has no arms");
     return 0;
 }
 
@@ -77,9 +76,9 @@ static int do_register(worker_client *wc, int connect_timeout_ms, char *err, siz
     int backoff_ms = 50;
     for (;;) {
         ProtobufCMessage *resp = NULL;
-        rpc_status st;
-        if (rpc_unary(wc->ch, "/birdie.v1.Coordinator/Register", &req.base, &birdie__v1__register_response__descriptor,
-                      &resp, wc->deadline_ms, &st) == 0) {
+        birdie_rpc_status st;
+        if (birdie_rpc_unary(wc->ch, "/birdie.v1.Coordinator/Register", &req.base,
+                             &birdie__v1__register_response__descriptor, &resp, wc->deadline_ms, &st) == 0) {
             int rc = take_register_reply(wc, (const Birdie__V1__RegisterResponse *)resp, err, errlen);
             protobuf_c_message_free_unpacked(resp, NULL);
             return rc;
@@ -130,17 +129,17 @@ static void *stream_main(void *arg)
     req.rank = wc->rank;
     int backoff_ms = 50;
     for (;;) {
-        rpc_stream *s = NULL;
-        rpc_status st;
-        int opened = rpc_stream_open(wc->ch, "/birdie.v1.Coordinator/WatchMixture", &req.base, 0, &s, &st) == 0;
+        birdie_rpc_stream *s = NULL;
+        birdie_rpc_status st;
+        int opened = birdie_rpc_stream_open(wc->ch, "/birdie.v1.Coordinator/WatchMixture", &req.base, 0, &s, &st) == 0;
         pthread_mutex_lock(&wc->mu);
         wc->stream = s;
         if (wc->closing && s)
-            rpc_stream_cancel(s);
+            birdie_rpc_stream_cancel(s);
         pthread_mutex_unlock(&wc->mu);
         if (opened) {
             ProtobufCMessage *m = NULL;
-            while (rpc_stream_next(s, &birdie__v1__worker_directive__descriptor, &m, &st) == 1) {
+            while (birdie_rpc_stream_next(s, &birdie__v1__worker_directive__descriptor, &m, &st) == 1) {
                 take_directive(wc, (const Birdie__V1__WorkerDirective *)m);
                 protobuf_c_message_free_unpacked(m, NULL);
                 backoff_ms = 50;
@@ -150,7 +149,7 @@ static void *stream_main(void *arg)
         wc->stream = NULL;
         wc->dir.stream_connected = 0;
         pthread_mutex_unlock(&wc->mu);
-        rpc_stream_close(s);
+        birdie_rpc_stream_close(s);
         pthread_mutex_lock(&wc->mu);
         int closing = wait_closing(wc, backoff_ms);
         pthread_mutex_unlock(&wc->mu);
@@ -164,12 +163,11 @@ static void *stream_main(void *arg)
 
 static void free_client(worker_client *wc)
 {
-    rpc_channel_close(wc->ch);
+    birdie_rpc_channel_close(wc->ch);
     for (int i = 0; wc->arm_names && i < wc->n_arms; i++)
         free(wc->arm_names[i]);
     free(wc->arm_names);
     free(wc->weights);
-    free(wc->run_name);
     pthread_mutex_destroy(&wc->mu);
     pthread_cond_destroy(&wc->cv);
     free(wc);
@@ -179,20 +177,20 @@ int worker_client_open(const worker_client_config *cfg, worker_client **out, cha
 {
     *out = NULL;
     if (cfg->rank < 0 || cfg->world_size <= 0 || cfg->rank >= cfg->world_size)
-        return snprintf(err, errlen, "rank %d is outside 0..world_size-1 (%d)", cfg->rank, cfg->world_size - 1),
-               -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "rank %d is outside 0..world_size-1 (%d)", cfg->rank,
+                           cfg->world_size - 1);
     if (cfg->deadline_ms <= 0)
-        return snprintf(err, errlen, "deadline_ms must be positive"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "deadline_ms must be positive");
     worker_client *wc = calloc(1, sizeof(*wc));
     if (!wc)
-        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     wc->rank = cfg->rank;
     wc->world_size = cfg->world_size;
     wc->deadline_ms = cfg->deadline_ms;
     wc->dir.version = -1;
     pthread_mutex_init(&wc->mu, NULL);
     pthread_cond_init(&wc->cv, NULL);
-    int rc = rpc_channel_open(cfg->addr, cfg->token, &wc->ch, err, errlen);
+    int rc = birdie_rpc_channel_open(cfg->addr, cfg->token, &wc->ch, err, errlen);
     if (rc == 0)
         rc = do_register(wc, cfg->connect_timeout_ms, err, errlen);
     if (rc == 0 && pthread_create(&wc->thread, NULL, stream_main, wc) != 0) {
@@ -214,7 +212,7 @@ void worker_client_close(worker_client *wc)
     pthread_mutex_lock(&wc->mu);
     wc->closing = 1;
     if (wc->stream)
-        rpc_stream_cancel(wc->stream);
+        birdie_rpc_stream_cancel(wc->stream);
     pthread_cond_broadcast(&wc->cv);
     pthread_mutex_unlock(&wc->mu);
     pthread_join(wc->thread, NULL);
@@ -233,11 +231,6 @@ int64_t worker_client_incarnation(const worker_client *wc)
 {
     return wc->incarnation;
 }
-const char *worker_client_run_name(const worker_client *wc)
-{
-    return wc->run_name;
-}
-
 int worker_client_report_eval(worker_client *wc, int64_t step, const double *loss_sum, const double *tokens,
                               int *round_complete, char *err, size_t errlen)
 {
@@ -247,7 +240,7 @@ int worker_client_report_eval(worker_client *wc, int64_t step, const double *los
     if (!evals || !ptrs) {
         free(evals);
         free(ptrs);
-        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+        return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
     for (int i = 0; i < wc->n_arms; i++) {
         birdie__v1__arm_eval__init(&evals[i]);
@@ -261,9 +254,9 @@ int worker_client_report_eval(worker_client *wc, int64_t step, const double *los
     req.n_evals = (size_t)wc->n_arms;
     req.evals = ptrs;
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    int rc = rpc_unary(wc->ch, "/birdie.v1.Coordinator/ReportEval", &req.base,
-                       &birdie__v1__report_eval_response__descriptor, &resp, wc->deadline_ms, &st);
+    birdie_rpc_status st;
+    int rc = birdie_rpc_unary(wc->ch, "/birdie.v1.Coordinator/ReportEval", &req.base,
+                              &birdie__v1__report_eval_response__descriptor, &resp, wc->deadline_ms, &st);
     free(evals);
     free(ptrs);
     if (rc)
@@ -278,8 +271,8 @@ static int simple_call(worker_client *wc, const char *method, const char *what, 
                        const ProtobufCMessageDescriptor *resp_desc, char *err, size_t errlen)
 {
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    if (rpc_unary(wc->ch, method, req, resp_desc, &resp, wc->deadline_ms, &st))
+    birdie_rpc_status st;
+    if (birdie_rpc_unary(wc->ch, method, req, resp_desc, &resp, wc->deadline_ms, &st))
         return rpc_fail(what, &st, err, errlen);
     protobuf_c_message_free_unpacked(resp, NULL);
     return 0;
@@ -304,7 +297,7 @@ int worker_client_report_checkpoint(worker_client *wc, int64_t step, const char 
                                     const char *checksum_hex, char *err, size_t errlen)
 {
     if (!path || !checksum_hex)
-        return snprintf(err, errlen, "ReportCheckpoint: path and checksum are required"), -EINVAL;
+        return birdie_fail(err, errlen, -EINVAL, "ReportCheckpoint: path and checksum are required");
     Birdie__V1__ReportCheckpointRequest req = BIRDIE__V1__REPORT_CHECKPOINT_REQUEST__INIT;
     req.rank = wc->rank;
     req.step = step;

@@ -59,7 +59,6 @@ void worker_client_close(worker_client *wc);
 int worker_client_arm_count(const worker_client *wc);
 const char *worker_client_arm_name(const worker_client *wc, int i);
 int64_t worker_client_incarnation(const worker_client *wc);
-const char *worker_client_run_name(const worker_client *wc);
 
 /* loss_sum[n_arms] and tokens[n_arms] in run arm order. *round_complete (may be NULL) tells whether
  * every rank has now reported this step. */

@@ -12,6 +12,7 @@
 #include "daemon/scheduler/reward.h"
 #include "daemon/scheduler/sched_internal.h"
 #include "worker/clock.h"
+#include "worker/error.h"
 
 #define BENCH_CLASSES 7
 
@@ -46,12 +47,10 @@ static int fill_history(birdie_sched *s, int history_len)
 
 double birdie_sched_bench_decision_seconds(int n_arms, int history_len, int hidden, char *err, size_t errlen)
 {
-    if (n_arms < BENCH_CLASSES || n_arms > BIRDIE_SCHED_MAX_ARMS || history_len < 1 || history_len > 100000) {
-        if (err)
-            snprintf(err, errlen, "scheduler bench: n_arms %d must be in [%d, %d], history_len %d in [1, 100000]",
-                     n_arms, BENCH_CLASSES, BIRDIE_SCHED_MAX_ARMS, history_len);
-        return -EINVAL;
-    }
+    if (n_arms < BENCH_CLASSES || n_arms > BIRDIE_SCHED_MAX_ARMS || history_len < 1 || history_len > 100000)
+        return birdie_fail(err, errlen, -EINVAL,
+                           "scheduler bench: n_arms %d must be in [%d, %d], history_len %d in [1, 100000]", n_arms,
+                           BENCH_CLASSES, BIRDIE_SCHED_MAX_ARMS, history_len);
     char(*names)[16] = malloc((size_t)n_arms * sizeof(*names));
     const char **name_ptrs = malloc((size_t)n_arms * sizeof(char *));
     int *classes = malloc((size_t)n_arms * sizeof(int));

@@ -39,10 +39,6 @@ static void put_le(byte_writer *w, uint64_t v, int width)
     bw_bytes(w, b, (size_t)width);
 }
 
-void bw_u8(byte_writer *w, uint8_t v)
-{
-    put_le(w, v, 1);
-}
 void bw_u32(byte_writer *w, uint32_t v)
 {
     put_le(w, v, 4);
@@ -87,7 +83,7 @@ void bw_str(byte_writer *w, const char *s)
     bw_bytes(w, s, n);
 }
 
-int br_bytes(byte_reader *r, void *dst, size_t n, const char *field)
+static int br_bytes(byte_reader *r, void *dst, size_t n, const char *field)
 {
     if (r->failed_at)
         return -1;
@@ -109,15 +105,6 @@ static int get_le(byte_reader *r, uint64_t *v, int width, const char *field)
     for (int i = 0; i < width; i++)
         x |= (uint64_t)b[i] << (8 * i);
     *v = x;
-    return 0;
-}
-
-int br_u8(byte_reader *r, uint8_t *v, const char *field)
-{
-    uint64_t x;
-    if (get_le(r, &x, 1, field) != 0)
-        return -1;
-    *v = (uint8_t)x;
     return 0;
 }
 

@@ -15,7 +15,6 @@ typedef struct byte_writer {
 } byte_writer;
 
 void bw_bytes(byte_writer *w, const void *src, size_t n);
-void bw_u8(byte_writer *w, uint8_t v);
 void bw_u32(byte_writer *w, uint32_t v);
 void bw_u64(byte_writer *w, uint64_t v);
 void bw_i64(byte_writer *w, int64_t v);
@@ -31,8 +30,6 @@ typedef struct byte_reader {
 } byte_reader;
 
 /* Each returns 0, or -1 (and records field) when fewer bytes remain than the value needs. */
-int br_bytes(byte_reader *r, void *dst, size_t n, const char *field);
-int br_u8(byte_reader *r, uint8_t *v, const char *field);
 int br_u32(byte_reader *r, uint32_t *v, const char *field);
 int br_u64(byte_reader *r, uint64_t *v, const char *field);
 int br_i64(byte_reader *r, int64_t *v, const char *field);

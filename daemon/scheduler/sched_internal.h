@@ -44,12 +44,4 @@ int sched_history_reserve(birdie_sched *s, int n);
  * returns the model's noise-free MSE on it through mse (may be NULL). 0 or -ENOMEM. */
 int sched_refresh_cache(birdie_sched *s, double *mse);
 
-/* Error exit of the public functions: message into err (when given), return code. */
-#define SCHED_FAIL(code, ...)                   \
-    do {                                        \
-        if (err)                                \
-            snprintf(err, errlen, __VA_ARGS__); \
-        return (code);                          \
-    } while (0)
-
 #endif

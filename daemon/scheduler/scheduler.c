@@ -20,12 +20,11 @@
 #include "daemon/scheduler/rm_fit.h"
 #include "daemon/scheduler/sched_internal.h"
 #include "daemon/scheduler/sched_rng.h"
+#include "worker/error.h"
 #include "worker/objectives/mixture_rules.h"
 
 #define MIXTURE_SUM_TOLERANCE 1e-6
 #define MAX_MEAN_LOSS 1e6 /* nats per token; anything above is a broken evaluation, not a loss */
-
-#define FAIL SCHED_FAIL
 
 void birdie_sched_free(birdie_sched *s)
 {
@@ -83,14 +82,15 @@ int sched_alloc(const birdie_sched_config *cfg, birdie_sched **out, char *err, s
         return rc;
     birdie_sched *s = calloc(1, sizeof(*s));
     if (!s)
-        FAIL(-ENOMEM, "scheduler: out of memory");
+        return birdie_fail(err, errlen, -ENOMEM, "scheduler: out of memory");
     s->cfg = *cfg;
     rc = copy_arms(s, cfg);
     if (rc == 0)
         rc = rm_init(&s->rm, cfg->n_arms, cfg->hidden, cfg->layers, cfg->seed);
     if (rc != 0) {
         birdie_sched_free(s);
-        FAIL(rc, "scheduler: out of memory for %d arms, hidden %d, %d layers", cfg->n_arms, cfg->hidden, cfg->layers);
+        return birdie_fail(err, errlen, rc, "scheduler: out of memory for %d arms, hidden %d, %d layers", cfg->n_arms,
+                           cfg->hidden, cfg->layers);
     }
     *out = s;
     return 0;
@@ -161,36 +161,41 @@ static int check_weights(const birdie_sched *s, const double *w, const char *wha
     double total = 0.0;
     for (int i = 0; i < s->cfg.n_arms; i++) {
         if (birdie_mixture_weight_fault(w[i]) != BIRDIE_MIXTURE_OK)
-            FAIL(-EINVAL, "%s: weight of arm '%s' is %g (must be finite and >= 0)", what, s->names[i], w[i]);
+            return birdie_fail(err, errlen, -EINVAL, "%s: weight of arm '%s' is %g (must be finite and >= 0)", what,
+                               s->names[i], w[i]);
         total += w[i];
     }
     if (fabs(total - 1.0) > MIXTURE_SUM_TOLERANCE)
-        FAIL(-EINVAL, "%s: weights sum to %.9g, not 1", what, total);
+        return birdie_fail(err, errlen, -EINVAL, "%s: weights sum to %.9g, not 1", what, total);
     return 0;
 }
 
 static int check_input(const birdie_sched *s, const birdie_sched_input *in, char *err, size_t errlen)
 {
     if (!in || !in->loss_sum || !in->tokens)
-        FAIL(-EINVAL, "evaluation: loss_sum and tokens are required");
+        return birdie_fail(err, errlen, -EINVAL, "evaluation: loss_sum and tokens are required");
     if (in->n_arms != s->cfg.n_arms)
-        FAIL(-EINVAL, "evaluation: loss vector has %d arms, the scheduler has %d", in->n_arms, s->cfg.n_arms);
+        return birdie_fail(err, errlen, -EINVAL, "evaluation: loss vector has %d arms, the scheduler has %d",
+                           in->n_arms, s->cfg.n_arms);
     if (in->step < 0)
-        FAIL(-EINVAL, "evaluation: step %lld is negative", (long long)in->step);
+        return birdie_fail(err, errlen, -EINVAL, "evaluation: step %lld is negative", (long long)in->step);
     if (s->eval_count > 0 && in->step <= s->last_step)
-        FAIL(-EINVAL, "evaluation: step %lld is not after the previous evaluation's step %lld", (long long)in->step,
-             (long long)s->last_step);
+        return birdie_fail(err, errlen, -EINVAL,
+                           "evaluation: step %lld is not after the previous evaluation's step %lld",
+                           (long long)in->step, (long long)s->last_step);
     for (int i = 0; i < s->cfg.n_arms; i++) {
         if (!isfinite(in->loss_sum[i]) || in->loss_sum[i] < 0.0)
-            FAIL(-EINVAL, "evaluation: arm '%s' has validation loss sum %g (must be finite and >= 0)", s->names[i],
-                 in->loss_sum[i]);
+            return birdie_fail(err, errlen, -EINVAL,
+                               "evaluation: arm '%s' has validation loss sum %g (must be finite and >= 0)", s->names[i],
+                               in->loss_sum[i]);
         if (!isfinite(in->tokens[i]) || in->tokens[i] <= 0.0)
-            FAIL(-EINVAL, "evaluation: arm '%s' has %g validation tokens (must be finite and > 0)", s->names[i],
-                 in->tokens[i]);
+            return birdie_fail(err, errlen, -EINVAL,
+                               "evaluation: arm '%s' has %g validation tokens (must be finite and > 0)", s->names[i],
+                               in->tokens[i]);
         double mean = in->loss_sum[i] / in->tokens[i];
         if (!(mean <= MAX_MEAN_LOSS))
-            FAIL(-EINVAL, "evaluation: arm '%s' mean loss %g / %g = %g exceeds %g", s->names[i], in->loss_sum[i],
-                 in->tokens[i], mean, MAX_MEAN_LOSS);
+            return birdie_fail(err, errlen, -EINVAL, "evaluation: arm '%s' mean loss %g / %g = %g exceeds %g",
+                               s->names[i], in->loss_sum[i], in->tokens[i], mean, MAX_MEAN_LOSS);
     }
     if (!in->mixture)
         return 0;
@@ -198,12 +203,14 @@ static int check_input(const birdie_sched *s, const birdie_sched_input *in, char
     if (rc != 0)
         return rc;
     if (in->mixture_version < s->mixture_version)
-        FAIL(-EINVAL, "evaluation: mixture version %llu is older than the scheduler's version %llu",
-             (unsigned long long)in->mixture_version, (unsigned long long)s->mixture_version);
+        return birdie_fail(err, errlen, -EINVAL,
+                           "evaluation: mixture version %llu is older than the scheduler's version %llu",
+                           (unsigned long long)in->mixture_version, (unsigned long long)s->mixture_version);
     if (in->mixture_version == s->mixture_version &&
         memcmp(in->mixture, s->mixture, (size_t)s->cfg.n_arms * sizeof(double)) != 0)
-        FAIL(-EINVAL, "evaluation: mixture version %llu differs from the scheduler's mixture of that version",
-             (unsigned long long)in->mixture_version);
+        return birdie_fail(err, errlen, -EINVAL,
+                           "evaluation: mixture version %llu differs from the scheduler's mixture of that version",
+                           (unsigned long long)in->mixture_version);
     return 0;
 }
 
@@ -234,17 +241,19 @@ int birdie_sched_predict(birdie_sched *s, const double *mixture, int n_arms, dou
                          size_t errlen)
 {
     if (n_arms != s->cfg.n_arms || !mixture || !pred || !score)
-        FAIL(-EINVAL, "predict: mixture has %d arms, the scheduler has %d", n_arms, s->cfg.n_arms);
+        return birdie_fail(err, errlen, -EINVAL, "predict: mixture has %d arms, the scheduler has %d", n_arms,
+                           s->cfg.n_arms);
     int rc = check_weights(s, mixture, "predict mixture", err, errlen);
     if (rc != 0)
         return rc;
     if (s->hist_len == 0 || s->rm.cache_T != s->hist_len)
-        FAIL(-ENODATA, "predict: the reward model has no history yet (needs two evaluations)");
+        return birdie_fail(err, errlen, -ENODATA,
+                           "predict: the reward model has no history yet (needs two evaluations)");
     float lossf[n_arms];
     to_floats(lossf, s->loss, n_arms);
     rc = predict_one(s, lossf, mixture, pred, score);
     if (rc != 0)
-        FAIL(rc, "predict: out of memory");
+        return birdie_fail(err, errlen, rc, "predict: out of memory");
     return 0;
 }
 
@@ -289,7 +298,7 @@ static int append_and_fit(birdie_sched *s, const double *mixture_in, birdie_deci
 {
     int N = s->cfg.n_arms;
     if (sched_history_reserve(s, s->hist_len + 1) != 0)
-        FAIL(-ENOMEM, "evaluation: out of memory for the history");
+        return birdie_fail(err, errlen, -ENOMEM, "evaluation: out of memory for the history");
     size_t row = (size_t)s->hist_len * N;
     memcpy(s->hist_loss + row, s->loss, (size_t)N * sizeof(double));
     memcpy(s->hist_action + row, mixture_in, (size_t)N * sizeof(double));
@@ -297,7 +306,7 @@ static int append_and_fit(birdie_sched *s, const double *mixture_in, birdie_deci
     s->hist_len++;
     float *X, *Y;
     if (history_tensors(s, &X, &Y) != 0)
-        FAIL(-ENOMEM, "evaluation: out of memory for the history");
+        return birdie_fail(err, errlen, -ENOMEM, "evaluation: out of memory for the history");
     rm_fit_stats stats;
     int rc = rm_fit(&s->rm, X, Y, s->hist_len, s->cfg.fit_iters, &s->cfg.optim, s->cfg.noise, s->cfg.seed,
                     &s->fit_iter_total, &stats, err, errlen);
@@ -308,9 +317,10 @@ static int append_and_fit(birdie_sched *s, const double *mixture_in, birdie_deci
     d->fit_mse_first = stats.mse_first;
     d->fit_mse_last = stats.mse_last;
     if (sched_refresh_cache(s, &d->fit_mse_clean) != 0)
-        FAIL(-ENOMEM, "evaluation: out of memory for the reward model");
+        return birdie_fail(err, errlen, -ENOMEM, "evaluation: out of memory for the reward model");
     if (!isfinite(d->fit_mse_clean))
-        FAIL(-ERANGE, "evaluation: reward model output is not finite after the fit (mse %g)", d->fit_mse_clean);
+        return birdie_fail(err, errlen, -ERANGE, "evaluation: reward model output is not finite after the fit (mse %g)",
+                           d->fit_mse_clean);
     return 0;
 }
 
@@ -364,9 +374,9 @@ static int choose(birdie_sched *s, const float *lossf, birdie_decision *d, char 
     free(pred);
     free(score);
     if (rc == -ENOMEM)
-        FAIL(rc, "evaluation: out of memory for %d candidates", M);
+        return birdie_fail(err, errlen, rc, "evaluation: out of memory for %d candidates", M);
     if (rc != 0)
-        FAIL(rc, "evaluation: reward model scores are not finite");
+        return birdie_fail(err, errlen, rc, "evaluation: reward model scores are not finite");
     return 0;
 }
 
@@ -391,7 +401,7 @@ int birdie_sched_observe(birdie_sched *s, const birdie_sched_input *in, birdie_d
         return rc;
     int N = s->cfg.n_arms;
     if (sched_decision_alloc(out, N, s->cfg.top_k) != 0)
-        FAIL(-ENOMEM, "evaluation: out of memory for the decision record");
+        return birdie_fail(err, errlen, -ENOMEM, "evaluation: out of memory for the decision record");
     birdie_decision *d = out;
     d->eval_index = s->eval_count;
     d->step = in->step;
@@ -408,13 +418,13 @@ int birdie_sched_observe(birdie_sched *s, const birdie_sched_input *in, birdie_d
     fit_backup backup = {0};
     int fitted = 0;
     if (s->hist_len > 0 && s->rm.cache_T != s->hist_len && sched_refresh_cache(s, NULL) != 0)
-        FAIL(-ENOMEM, "evaluation: out of memory for the reward model");
+        return birdie_fail(err, errlen, -ENOMEM, "evaluation: out of memory for the reward model");
     if (s->eval_count > 0) {
         if (s->hist_len > 0) {
             float prev_lossf[N];
             to_floats(prev_lossf, s->loss, N);
             if (predict_one(s, prev_lossf, d->mixture_in, d->predicted_in, &d->predicted_in_score) != 0)
-                FAIL(-ENOMEM, "evaluation: out of memory for the reward model");
+                return birdie_fail(err, errlen, -ENOMEM, "evaluation: out of memory for the reward model");
             d->has_prediction = 1;
         }
         for (int i = 0; i < N; i++)
@@ -422,7 +432,7 @@ int birdie_sched_observe(birdie_sched *s, const birdie_sched_input *in, birdie_d
         d->has_reward = 1;
         d->observed_score = sched_class_score(d->reward, s->class_weight, N);
         if (backup_take(s, &backup) != 0)
-            FAIL(-ENOMEM, "evaluation: out of memory for the reward model backup");
+            return birdie_fail(err, errlen, -ENOMEM, "evaluation: out of memory for the reward model backup");
         fitted = 1;
         rc = append_and_fit(s, d->mixture_in, d, err, errlen);
     }
@@ -452,10 +462,6 @@ int birdie_sched_observe(birdie_sched *s, const birdie_sched_input *in, birdie_d
 int birdie_sched_n_arms(const birdie_sched *s)
 {
     return s->cfg.n_arms;
-}
-int birdie_sched_n_classes(const birdie_sched *s)
-{
-    return s->cfg.n_classes;
 }
 uint64_t birdie_sched_mixture_version(const birdie_sched *s)
 {
@@ -489,7 +495,7 @@ int birdie_sched_arm_index(const birdie_sched *s, const char *name, char *err, s
     for (int i = 0; name && i < s->cfg.n_arms; i++)
         if (strcmp(s->names[i], name) == 0)
             return i;
-    FAIL(-ENOENT, "unknown arm '%s'", name ? name : "(null)");
+    return birdie_fail(err, errlen, -ENOENT, "unknown arm '%s'", name ? name : "(null)");
 }
 
 void birdie_sched_uniform_mixture(const birdie_sched *s, double *out)

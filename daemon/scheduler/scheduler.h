@@ -158,7 +158,6 @@ int birdie_sched_replay(const uint8_t *state, size_t len, const birdie_decision 
                         char *err, size_t errlen);
 
 int birdie_sched_n_arms(const birdie_sched *s);
-int birdie_sched_n_classes(const birdie_sched *s);
 const char *birdie_sched_arm_name(const birdie_sched *s, int arm);
 int birdie_sched_arm_class(const birdie_sched *s, int arm);
 /* Index of the arm called name, or -ENOENT with "unknown arm". */

@@ -21,14 +21,13 @@
 
 #include "daemon/scheduler/bytes.h"
 #include "daemon/scheduler/sched_internal.h"
+#include "worker/error.h"
 #include "worker/fnv.h"
 
 #define STATE_MAGIC "BIRDSCHD"
 #define STATE_MAGIC_LEN 8
 #define STATE_VERSION 1u
 #define STATE_MAX_HISTORY (1 << 20)
-
-#define FAIL SCHED_FAIL
 
 static void write_config(byte_writer *w, const birdie_sched_config *c)
 {
@@ -88,7 +87,7 @@ int birdie_sched_save(const birdie_sched *s, uint8_t **buf, size_t *len, char *e
         bw_u64(&w, birdie_fnv1a(BIRDIE_FNV_OFFSET, w.buf, w.len));
     if (w.failed) {
         free(w.buf);
-        FAIL(-ENOMEM, "scheduler state: out of memory while saving");
+        return birdie_fail(err, errlen, -ENOMEM, "scheduler state: out of memory while saving");
     }
     *buf = w.buf;
     *len = w.len;
@@ -126,20 +125,22 @@ static int read_config(byte_reader *r, loaded_config *lc, char *err, size_t errl
     read_int(r, &c->n_arms, "n_arms");
     read_int(r, &c->n_classes, "n_classes");
     if (r->failed_at)
-        FAIL(-EBADMSG, "scheduler state: truncated in '%s'", r->failed_at);
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: truncated in '%s'", r->failed_at);
     if (c->n_arms < 1 || c->n_arms > BIRDIE_SCHED_MAX_ARMS)
-        FAIL(-EBADMSG, "scheduler state: n_arms %d is out of range [1, %d]", c->n_arms, BIRDIE_SCHED_MAX_ARMS);
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: n_arms %d is out of range [1, %d]", c->n_arms,
+                           BIRDIE_SCHED_MAX_ARMS);
     size_t N = (size_t)c->n_arms;
     lc->names_mem = malloc(N * BIRDIE_SCHED_MAX_NAME);
     lc->names = malloc(N * sizeof(char *));
     lc->classes = malloc(N * sizeof(int));
     if (!lc->names_mem || !lc->names || !lc->classes)
-        FAIL(-ENOMEM, "scheduler state: out of memory for %d arms", c->n_arms);
+        return birdie_fail(err, errlen, -ENOMEM, "scheduler state: out of memory for %d arms", c->n_arms);
     for (size_t i = 0; i < N; i++) {
         char *name = lc->names_mem + i * BIRDIE_SCHED_MAX_NAME;
         read_int(r, &lc->classes[i], "arm class");
         if (br_str(r, name, BIRDIE_SCHED_MAX_NAME - 1, "arm name") != 0)
-            FAIL(-EBADMSG, "scheduler state: arm %zu: bad or truncated '%s'", i, r->failed_at);
+            return birdie_fail(err, errlen, -EBADMSG, "scheduler state: arm %zu: bad or truncated '%s'", i,
+                               r->failed_at);
         lc->names[i] = name;
     }
     c->arm_names = lc->names;
@@ -171,22 +172,24 @@ static int read_config(byte_reader *r, loaded_config *lc, char *err, size_t errl
     o->weight_decay = op[4];
     o->clip = op[5];
     if (r->failed_at)
-        FAIL(-EBADMSG, "scheduler state: truncated in '%s'", r->failed_at);
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: truncated in '%s'", r->failed_at);
     return 0;
 }
 
 static int check_expected(const birdie_sched_config *saved, const birdie_sched_config *expect, char *err, size_t errlen)
 {
     if (expect->n_arms != saved->n_arms || expect->n_classes != saved->n_classes)
-        FAIL(-EINVAL, "scheduler state has %d arms in %d classes, the config has %d arms in %d classes", saved->n_arms,
-             saved->n_classes, expect->n_arms, expect->n_classes);
+        return birdie_fail(err, errlen, -EINVAL,
+                           "scheduler state has %d arms in %d classes, the config has %d arms in %d classes",
+                           saved->n_arms, saved->n_classes, expect->n_arms, expect->n_classes);
     for (int i = 0; i < saved->n_arms; i++) {
         if (strcmp(saved->arm_names[i], expect->arm_names[i]) != 0)
-            FAIL(-EINVAL, "scheduler state arm %d is '%s', the config has '%s'", i, saved->arm_names[i],
-                 expect->arm_names[i]);
+            return birdie_fail(err, errlen, -EINVAL, "scheduler state arm %d is '%s', the config has '%s'", i,
+                               saved->arm_names[i], expect->arm_names[i]);
         if (saved->arm_class[i] != expect->arm_class[i])
-            FAIL(-EINVAL, "scheduler state puts arm '%s' in class %d, the config in class %d", saved->arm_names[i],
-                 saved->arm_class[i], expect->arm_class[i]);
+            return birdie_fail(err, errlen, -EINVAL,
+                               "scheduler state puts arm '%s' in class %d, the config in class %d", saved->arm_names[i],
+                               saved->arm_class[i], expect->arm_class[i]);
     }
     return 0;
 }
@@ -221,30 +224,35 @@ static int read_progress(byte_reader *r, birdie_sched *s, char *err, size_t errl
     uint32_t rows = 0;
     br_u32(r, &rows, "history length");
     if (r->failed_at)
-        FAIL(-EBADMSG, "scheduler state: truncated in '%s'", r->failed_at);
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: truncated in '%s'", r->failed_at);
     if (!all_within(s->loss, (size_t)N, 0.0, INFINITY))
-        FAIL(-EBADMSG, "scheduler state: the last loss vector holds a negative or non-finite value");
+        return birdie_fail(err, errlen, -EBADMSG,
+                           "scheduler state: the last loss vector holds a negative or non-finite value");
     if (!is_mixture(s->mixture, N))
-        FAIL(-EBADMSG, "scheduler state: the current mixture is not a probability vector");
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: the current mixture is not a probability vector");
     uint64_t expected_rows = s->eval_count > 0 ? s->eval_count - 1 : 0;
     if (rows > STATE_MAX_HISTORY || rows != expected_rows)
-        FAIL(-EBADMSG, "scheduler state: %u history rows after %llu evaluations (expected %llu)", rows,
-             (unsigned long long)s->eval_count, (unsigned long long)expected_rows);
+        return birdie_fail(err, errlen, -EBADMSG,
+                           "scheduler state: %u history rows after %llu evaluations (expected %llu)", rows,
+                           (unsigned long long)s->eval_count, (unsigned long long)expected_rows);
     if (s->last_step < 0 || (s->eval_count > 0 && s->mixture_version < s->eval_count))
-        FAIL(-EBADMSG, "scheduler state: last step %lld or mixture version %llu is impossible after %llu evaluations",
-             (long long)s->last_step, (unsigned long long)s->mixture_version, (unsigned long long)s->eval_count);
+        return birdie_fail(
+            err, errlen, -EBADMSG,
+            "scheduler state: last step %lld or mixture version %llu is impossible after %llu evaluations",
+            (long long)s->last_step, (unsigned long long)s->mixture_version, (unsigned long long)s->eval_count);
     if (sched_history_reserve(s, (int)rows) != 0)
-        FAIL(-ENOMEM, "scheduler state: out of memory for %u history rows", rows);
+        return birdie_fail(err, errlen, -ENOMEM, "scheduler state: out of memory for %u history rows", rows);
     for (uint32_t t = 0; t < rows; t++) {
         size_t row = (size_t)t * N;
         br_f64s(r, s->hist_loss + row, (size_t)N, "history loss");
         br_f64s(r, s->hist_action + row, (size_t)N, "history action");
         br_f64s(r, s->hist_reward + row, (size_t)N, "history reward");
         if (r->failed_at)
-            FAIL(-EBADMSG, "scheduler state: truncated in '%s' of row %u", r->failed_at, t);
+            return birdie_fail(err, errlen, -EBADMSG, "scheduler state: truncated in '%s' of row %u", r->failed_at, t);
         if (!all_within(s->hist_loss + row, (size_t)N, 0.0, INFINITY) || !is_mixture(s->hist_action + row, N) ||
             !all_within(s->hist_reward + row, (size_t)N, -1.0, 1.0))
-            FAIL(-EBADMSG, "scheduler state: history row %u holds an invalid loss, action or reward", t);
+            return birdie_fail(err, errlen, -EBADMSG,
+                               "scheduler state: history row %u holds an invalid loss, action or reward", t);
     }
     s->hist_len = (int)rows;
     return 0;
@@ -262,18 +270,19 @@ static int read_model(byte_reader *r, birdie_sched *s, char *err, size_t errlen)
 {
     uint64_t n = 0;
     if (br_u64(r, &n, "n_params") != 0)
-        FAIL(-EBADMSG, "scheduler state: truncated in 'n_params'");
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: truncated in 'n_params'");
     if (n != s->rm.n_params)
-        FAIL(-EBADMSG, "scheduler state: %llu reward-model parameters, the saved shape needs %zu",
-             (unsigned long long)n, s->rm.n_params);
+        return birdie_fail(err, errlen, -EBADMSG,
+                           "scheduler state: %llu reward-model parameters, the saved shape needs %zu",
+                           (unsigned long long)n, s->rm.n_params);
     br_f32s(r, s->rm.params, n, "reward-model parameters");
     br_f32s(r, s->rm.adam_m, n, "AdamW first moment");
     br_f32s(r, s->rm.adam_v, n, "AdamW second moment");
     if (r->failed_at)
-        FAIL(-EBADMSG, "scheduler state: truncated in '%s'", r->failed_at);
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: truncated in '%s'", r->failed_at);
     if (!all_finite_floats(s->rm.params, n) || !all_finite_floats(s->rm.adam_m, n) ||
         !all_finite_floats(s->rm.adam_v, n))
-        FAIL(-EBADMSG, "scheduler state: reward-model parameters or moments are not finite");
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: reward-model parameters or moments are not finite");
     return 0;
 }
 
@@ -320,21 +329,24 @@ int birdie_sched_load(const uint8_t *buf, size_t len, const birdie_sched_config 
 {
     *out = NULL;
     if (!buf || len < STATE_MAGIC_LEN + 8 + 8 || memcmp(buf, STATE_MAGIC, STATE_MAGIC_LEN) != 0)
-        FAIL(-EBADMSG, "scheduler state: not a birdie scheduler state (bad magic or too short: %zu bytes)", len);
+        return birdie_fail(err, errlen, -EBADMSG,
+                           "scheduler state: not a birdie scheduler state (bad magic or too short: %zu bytes)", len);
     size_t body = len - 8;
     uint64_t stored = 0;
     for (int i = 0; i < 8; i++)
         stored |= (uint64_t)buf[body + i] << (8 * i);
     if (stored != birdie_fnv1a(BIRDIE_FNV_OFFSET, buf, body))
-        FAIL(-EBADMSG, "scheduler state: checksum mismatch (corrupt or truncated buffer of %zu bytes)", len);
+        return birdie_fail(err, errlen, -EBADMSG,
+                           "scheduler state: checksum mismatch (corrupt or truncated buffer of %zu bytes)", len);
     byte_reader r = {buf, body, STATE_MAGIC_LEN, NULL};
     uint32_t version = 0, flags = 0;
     br_u32(&r, &version, "format version");
     br_u32(&r, &flags, "flags");
     if (version != STATE_VERSION)
-        FAIL(-EBADMSG, "scheduler state: format version %u, this build reads version %u", version, STATE_VERSION);
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: format version %u, this build reads version %u",
+                           version, STATE_VERSION);
     if (flags != 0)
-        FAIL(-EBADMSG, "scheduler state: unknown flags 0x%x", flags);
+        return birdie_fail(err, errlen, -EBADMSG, "scheduler state: unknown flags 0x%x", flags);
     return load_body(&r, expect, out, err, errlen);
 }
 

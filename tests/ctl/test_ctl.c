@@ -258,14 +258,14 @@ static void *set_later(void *p)
 {
     delayed *d = p;
     usleep(800000); /* after birdiectl has opened its watch (it starts in well under that) */
-    rpc_channel *ch = fix_channel(d->f, FIX_TOKEN);
+    birdie_rpc_channel *ch = fix_channel(d->f, FIX_TOKEN);
     Birdie__V1__ControlRequest req = BIRDIE__V1__CONTROL_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    if (rpc_unary(ch, "/birdie.v1.Control/Pause", &req.base, &birdie__v1__control_response__descriptor, &resp, 5000,
-                  &st) == 0)
+    birdie_rpc_status st;
+    if (birdie_rpc_unary(ch, "/birdie.v1.Control/Pause", &req.base, &birdie__v1__control_response__descriptor, &resp,
+                         5000, &st) == 0)
         protobuf_c_message_free_unpacked(resp, NULL);
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(ch);
     return NULL;
 }
 

@@ -113,11 +113,11 @@ void fix_stop(fixture *f)
     }
 }
 
-rpc_channel *fix_channel(const fixture *f, const char *token)
+birdie_rpc_channel *fix_channel(const fixture *f, const char *token)
 {
-    rpc_channel *ch = NULL;
+    birdie_rpc_channel *ch = NULL;
     char err[256];
-    if (rpc_channel_open(f->addr, token, &ch, err, sizeof(err)))
+    if (birdie_rpc_channel_open(f->addr, token, &ch, err, sizeof(err)))
         fprintf(stderr, "channel: %s\n", err);
     return ch;
 }

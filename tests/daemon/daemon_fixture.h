@@ -46,7 +46,7 @@ int fix_restart(fixture *f);
 void fix_stop(fixture *f);
 
 /* A channel to the fixture's coordinator with the given token (NULL: none). */
-rpc_channel *fix_channel(const fixture *f, const char *token);
+birdie_rpc_channel *fix_channel(const fixture *f, const char *token);
 
 /* SELECT count(*) FROM table [WHERE where], or -1 on error. */
 int64_t fix_count(const fixture *f, const char *table, const char *where);

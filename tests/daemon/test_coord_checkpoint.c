@@ -24,7 +24,7 @@
 #define DEADLINE_MS 5000
 #define SUM_A "0123456789abcdef"
 
-static int64_t status_seq(rpc_channel *ch)
+static int64_t status_seq(birdie_rpc_channel *ch)
 {
     Birdie__V1__GetStatusResponse *s = get_status(ch);
     int64_t seq = s->checkpoint_seq;
@@ -33,18 +33,18 @@ static int64_t status_seq(rpc_channel *ch)
 }
 
 /* Control.Checkpoint; returns the status code, *seq and *replayed on OK (either may be NULL). */
-static grpc_status_code checkpoint(rpc_channel *ch, const char *reason, const char *request_id, int64_t *seq,
-                                   int *replayed, rpc_status *st)
+static grpc_status_code checkpoint(birdie_rpc_channel *ch, const char *reason, const char *request_id, int64_t *seq,
+                                   int *replayed, birdie_rpc_status *st)
 {
     Birdie__V1__CheckpointRequest req = BIRDIE__V1__CHECKPOINT_REQUEST__INIT;
     req.reason = (char *)(reason ? reason : "");
     req.request_id = (char *)(request_id ? request_id : "");
     ProtobufCMessage *r = NULL;
-    rpc_status local;
+    birdie_rpc_status local;
     if (!st)
         st = &local;
-    if (rpc_unary(ch, "/birdie.v1.Control/Checkpoint", &req.base, &birdie__v1__checkpoint_response__descriptor, &r,
-                  DEADLINE_MS, st) == 0) {
+    if (birdie_rpc_unary(ch, "/birdie.v1.Control/Checkpoint", &req.base, &birdie__v1__checkpoint_response__descriptor,
+                         &r, DEADLINE_MS, st) == 0) {
         const Birdie__V1__CheckpointResponse *resp = (const void *)r;
         if (seq)
             *seq = resp->checkpoint_seq;
@@ -56,8 +56,8 @@ static grpc_status_code checkpoint(rpc_channel *ch, const char *reason, const ch
 }
 
 /* Raw Coordinator.ReportCheckpoint (for ranks a worker_client cannot claim). */
-static grpc_status_code report_raw(rpc_channel *ch, int rank, int64_t step, const char *path, uint64_t bytes,
-                                   const char *checksum, rpc_status *st)
+static grpc_status_code report_raw(birdie_rpc_channel *ch, int rank, int64_t step, const char *path, uint64_t bytes,
+                                   const char *checksum, birdie_rpc_status *st)
 {
     Birdie__V1__ReportCheckpointRequest req = BIRDIE__V1__REPORT_CHECKPOINT_REQUEST__INIT;
     req.rank = rank;
@@ -66,8 +66,8 @@ static grpc_status_code report_raw(rpc_channel *ch, int rank, int64_t step, cons
     req.bytes = bytes;
     req.checksum = (char *)checksum;
     ProtobufCMessage *r = NULL;
-    if (rpc_unary(ch, "/birdie.v1.Coordinator/ReportCheckpoint", &req.base,
-                  &birdie__v1__report_checkpoint_response__descriptor, &r, DEADLINE_MS, st) == 0)
+    if (birdie_rpc_unary(ch, "/birdie.v1.Coordinator/ReportCheckpoint", &req.base,
+                         &birdie__v1__report_checkpoint_response__descriptor, &r, DEADLINE_MS, st) == 0)
         protobuf_c_message_free_unpacked(r, NULL);
     return st->code;
 }
@@ -86,25 +86,25 @@ static int64_t wait_seq(worker_client *wc, int64_t want)
 }
 
 /* Opens a Control.Watch stream and consumes its first (snapshot) event. */
-static rpc_stream *open_watch(rpc_channel *ch)
+static birdie_rpc_stream *open_watch(birdie_rpc_channel *ch)
 {
     Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
-    rpc_stream *s = NULL;
-    rpc_status st;
-    if (rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, 5000, &s, &st))
+    birdie_rpc_stream *s = NULL;
+    birdie_rpc_status st;
+    if (birdie_rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, 5000, &s, &st))
         fail_msg("Watch: %s", st.message);
     ProtobufCMessage *m = NULL;
-    assert_int_equal(rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1);
+    assert_int_equal(birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1);
     assert_string_equal(((Birdie__V1__Event *)m)->kind, "state");
     protobuf_c_message_free_unpacked(m, NULL);
     return s;
 }
 
-static Birdie__V1__Event *next_event(rpc_stream *s)
+static Birdie__V1__Event *next_event(birdie_rpc_stream *s)
 {
     ProtobufCMessage *m = NULL;
-    rpc_status st;
-    if (rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st) != 1)
+    birdie_rpc_status st;
+    if (birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st) != 1)
         fail_msg("Watch ended: %s", st.message);
     return (Birdie__V1__Event *)m;
 }
@@ -114,8 +114,8 @@ static Birdie__V1__Event *next_event(rpc_stream *s)
 static void test_checkpoint_needs_the_token(void **state)
 {
     two_ranks *t = *state;
-    rpc_channel *wrong = fix_channel(&t->f, "not-the-token");
-    rpc_channel *none = fix_channel(&t->f, NULL);
+    birdie_rpc_channel *wrong = fix_channel(&t->f, "not-the-token");
+    birdie_rpc_channel *none = fix_channel(&t->f, NULL);
     assert_int_equal(checkpoint(none, "x", NULL, NULL, NULL, NULL), GRPC_STATUS_UNAUTHENTICATED);
     assert_int_equal(checkpoint(wrong, "x", "id-1", NULL, NULL, NULL), GRPC_STATUS_UNAUTHENTICATED);
     assert_int_equal(status_seq(t->ch), 0);
@@ -127,8 +127,8 @@ static void test_checkpoint_needs_the_token(void **state)
     assert_int_equal(checkpoint(t->ch, "x", "id-1", &seq, &replayed, NULL), GRPC_STATUS_OK);
     assert_int_equal(seq, 1);
     assert_false(replayed);
-    rpc_channel_close(wrong);
-    rpc_channel_close(none);
+    birdie_rpc_channel_close(wrong);
+    birdie_rpc_channel_close(none);
 }
 
 static void test_checkpoint_seq_reaches_every_worker(void **state)
@@ -138,7 +138,7 @@ static void test_checkpoint_seq_reaches_every_worker(void **state)
     worker_directive d;
     worker_client_poll(t->w0, &d, NULL);
     assert_int_equal(d.checkpoint_seq, 0);
-    rpc_stream *watch = open_watch(t->ch);
+    birdie_rpc_stream *watch = open_watch(t->ch);
     int64_t seq = -1;
     assert_int_equal(checkpoint(t->ch, "before the big eval", NULL, &seq, NULL, NULL), GRPC_STATUS_OK);
     assert_int_equal(seq, 1);
@@ -149,7 +149,7 @@ static void test_checkpoint_seq_reaches_every_worker(void **state)
     assert_int_equal(ev->checkpoint_seq, 1);
     assert_string_equal(ev->detail, "before the big eval");
     protobuf_c_message_free_unpacked(&ev->base, NULL);
-    rpc_stream_close(watch);
+    birdie_rpc_stream_close(watch);
     assert_int_equal(checkpoint(t->ch, "", NULL, &seq, NULL, NULL), GRPC_STATUS_OK);
     assert_int_equal(seq, 2);
     assert_int_equal(wait_seq(t->w1, 2), 2);
@@ -187,7 +187,7 @@ static void test_checkpoint_request_id_retry(void **state)
     char long_id[200];
     memset(long_id, 'a', sizeof(long_id) - 1);
     long_id[sizeof(long_id) - 1] = 0;
-    rpc_status st;
+    birdie_rpc_status st;
     assert_int_equal(checkpoint(t->ch, "", long_id, NULL, NULL, &st), GRPC_STATUS_INVALID_ARGUMENT);
     assert_non_null(strstr(st.message, "request_id"));
     assert_int_equal(status_seq(t->ch), 2);
@@ -197,10 +197,10 @@ static void test_checkpoint_run_state_rules(void **state)
 {
     fixture f;
     assert_int_equal(fix_start(&f, 2, 1, 3000), 0);
-    rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
+    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
     worker_client *w0 = open_worker(&f, 0, 2);
     /* Rank 1 has not registered: the run is starting. */
-    rpc_status st;
+    birdie_rpc_status st;
     assert_int_equal(checkpoint(ch, "", NULL, NULL, NULL, &st), GRPC_STATUS_FAILED_PRECONDITION);
     assert_non_null(strstr(st.message, "starting"));
     worker_client *w1 = open_worker(&f, 1, 2);
@@ -222,7 +222,7 @@ static void test_checkpoint_run_state_rules(void **state)
     assert_true(replayed && seq == 1);
     assert_int_equal(status_seq(ch), 1);
     assert_int_equal(fix_count(&f, "checkpoint_requests", NULL), 1);
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(ch);
     worker_client_close(w0);
     worker_client_close(w1);
     fix_stop(&f);
@@ -242,7 +242,7 @@ static void test_report_checkpoint_bad_fields(void **state)
 {
     fixture f;
     assert_int_equal(fix_start(&f, 3, 1, 3000), 0);
-    rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
+    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
     worker_client *w0 = open_worker(&f, 0, 3);
     char err[512];
     expect_refused(worker_client_report_checkpoint(w0, -1, "/ck/ckpt_1.bin", 10, SUM_A, err, sizeof(err)), err, "step");
@@ -260,34 +260,34 @@ static void test_report_checkpoint_bad_fields(void **state)
     expect_refused(worker_client_report_checkpoint(w0, 5, long_path, 10, SUM_A, err, sizeof(err)), err, "path");
     free(long_path);
     assert_int_equal(worker_client_report_checkpoint(w0, 5, NULL, 10, SUM_A, err, sizeof(err)), -EINVAL);
-    rpc_status st;
+    birdie_rpc_status st;
     assert_int_equal(report_raw(ch, 7, 5, "/ck/ckpt_5.bin", 10, SUM_A, &st), GRPC_STATUS_INVALID_ARGUMENT);
     assert_non_null(strstr(st.message, "rank 7"));
     assert_int_equal(report_raw(ch, 2, 5, "/ck/ckpt_5.bin", 10, SUM_A, &st), GRPC_STATUS_INVALID_ARGUMENT);
     assert_non_null(strstr(st.message, "rank 2 has not registered"));
     /* Like every Coordinator method under auth_all, a report needs the token. */
-    rpc_channel *none = fix_channel(&f, NULL);
+    birdie_rpc_channel *none = fix_channel(&f, NULL);
     assert_int_equal(report_raw(none, 0, 5, "/ck/ckpt_5.bin", 10, SUM_A, &st), GRPC_STATUS_UNAUTHENTICATED);
-    rpc_channel_close(none);
+    birdie_rpc_channel_close(none);
     assert_int_equal(fix_count(&f, "checkpoints", NULL), 0);
     assert_int_equal(fix_count(&f, "events", "kind = 'checkpoint'"), 0);
     Birdie__V1__GetStatusResponse *s = get_status(ch);
     assert_int_equal(s->last_checkpoint->step, 0);
     assert_string_equal(s->last_checkpoint->path, "");
     protobuf_c_message_free_unpacked(&s->base, NULL);
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(ch);
     worker_client_close(w0);
     fix_stop(&f);
 }
 
-static Birdie__V1__GetHistoryResponse *get_history(rpc_channel *ch, int64_t since)
+static Birdie__V1__GetHistoryResponse *get_history(birdie_rpc_channel *ch, int64_t since)
 {
     Birdie__V1__GetHistoryRequest req = BIRDIE__V1__GET_HISTORY_REQUEST__INIT;
     req.since_step = since;
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    if (rpc_unary(ch, "/birdie.v1.Control/GetHistory", &req.base, &birdie__v1__get_history_response__descriptor, &resp,
-                  DEADLINE_MS, &st))
+    birdie_rpc_status st;
+    if (birdie_rpc_unary(ch, "/birdie.v1.Control/GetHistory", &req.base, &birdie__v1__get_history_response__descriptor,
+                         &resp, DEADLINE_MS, &st))
         fail_msg("GetHistory: %s", st.message);
     return (Birdie__V1__GetHistoryResponse *)resp;
 }
@@ -295,7 +295,7 @@ static Birdie__V1__GetHistoryResponse *get_history(rpc_channel *ch, int64_t sinc
 static void test_report_checkpoint_recorded_once(void **state)
 {
     two_ranks *t = *state;
-    rpc_stream *watch = open_watch(t->ch);
+    birdie_rpc_stream *watch = open_watch(t->ch);
     char err[512];
     /* Upper-case hex is accepted and stored in lower case. */
     assert_int_equal(
@@ -313,7 +313,7 @@ static void test_report_checkpoint_recorded_once(void **state)
     assert_string_equal(ev->checkpoint->path, "/ck/ckpt_200.bin");
     assert_int_equal(ev->checkpoint->bytes, 123456);
     protobuf_c_message_free_unpacked(&ev->base, NULL);
-    rpc_stream_close(watch);
+    birdie_rpc_stream_close(watch);
     /* Rank 1 reports the same step with another file: OK, nothing replaced, no second event. */
     assert_int_equal(
         worker_client_report_checkpoint(t->w1, 200, "/other/ckpt_200.bin", 1, "ffffffffffffffff", err, sizeof(err)), 0);
@@ -346,12 +346,12 @@ static void test_last_checkpoint_survives_restart(void **state)
     fixture f;
     assert_int_equal(fix_start(&f, 1, 1, 3000), 0);
     worker_client *w = open_worker(&f, 0, 1);
-    rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
+    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
     char err[512];
     assert_int_equal(checkpoint(ch, "", NULL, NULL, NULL, NULL), GRPC_STATUS_OK);
     assert_int_equal(worker_client_report_checkpoint(w, 300, "/ck/ckpt_300.bin", 7, SUM_A, err, sizeof(err)), 0);
     worker_client_close(w);
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(ch);
     assert_int_equal(fix_restart(&f), 0);
     ch = fix_channel(&f, FIX_TOKEN);
     w = open_worker(&f, 0, 1);
@@ -368,7 +368,7 @@ static void test_last_checkpoint_survives_restart(void **state)
     assert_int_equal(s->last_checkpoint->incarnation, 2);
     assert_string_equal(s->last_checkpoint->path, "/ck2/ckpt_300.bin");
     protobuf_c_message_free_unpacked(&s->base, NULL);
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(ch);
     worker_client_close(w);
     fix_stop(&f);
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +31,7 @@
 
 #define DEADLINE_MS 5000
 
-static int64_t current_version(rpc_channel *ch)
+static int64_t current_version(birdie_rpc_channel *ch)
 {
     Birdie__V1__GetStatusResponse *s = get_status(ch);
     int64_t v = s->mixture->version;
@@ -39,9 +40,9 @@ static int64_t current_version(rpc_channel *ch)
 }
 
 /* SetMixture; returns the status code. *resp (if non-NULL) gets the reply on OK. */
-static grpc_status_code set_mixture(rpc_channel *ch, size_t n, const char *const *arms, const double *w,
+static grpc_status_code set_mixture(birdie_rpc_channel *ch, size_t n, const char *const *arms, const double *w,
                                     int64_t expected, const char *request_id, Birdie__V1__SetMixtureResponse **resp,
-                                    rpc_status *st)
+                                    birdie_rpc_status *st)
 {
     Birdie__V1__SetMixtureRequest req = BIRDIE__V1__SET_MIXTURE_REQUEST__INIT;
     Birdie__V1__ArmWeight items[8], *ptrs[8];
@@ -59,11 +60,11 @@ static grpc_status_code set_mixture(rpc_channel *ch, size_t n, const char *const
         req.expected_version = &ev;
     req.request_id = (char *)(request_id ? request_id : "");
     ProtobufCMessage *r = NULL;
-    rpc_status local;
+    birdie_rpc_status local;
     if (!st)
         st = &local;
-    if (rpc_unary(ch, "/birdie.v1.Control/SetMixture", &req.base, &birdie__v1__set_mixture_response__descriptor, &r,
-                  DEADLINE_MS, st) == 0) {
+    if (birdie_rpc_unary(ch, "/birdie.v1.Control/SetMixture", &req.base, &birdie__v1__set_mixture_response__descriptor,
+                         &r, DEADLINE_MS, st) == 0) {
         if (resp)
             *resp = (Birdie__V1__SetMixtureResponse *)r;
         else
@@ -232,7 +233,7 @@ static void test_set_mixture_contract(void **state)
 {
     two_ranks *t = *state;
     const char *two[2] = {"ntp", "copy_long"}, *three[3] = {"prefix_lm", "copy_short", "copy_long"};
-    rpc_status st;
+    birdie_rpc_status st;
     Birdie__V1__SetMixtureResponse *r = NULL;
     /* a sum below 1: normalised, arms not named get 0 */
     double small[3] = {0.05, 0.1, 0.05};
@@ -323,7 +324,7 @@ static void test_set_mixture_bad_inputs_change_nothing(void **state)
         {0, one, {0, 0}, "no weights"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        rpc_status st;
+        birdie_rpc_status st;
         assert_int_equal(set_mixture(t->ch, cases[i].n, cases[i].arms, cases[i].w, -1, NULL, NULL, &st),
                          GRPC_STATUS_INVALID_ARGUMENT);
         if (!strstr(st.message, cases[i].needle))
@@ -339,7 +340,7 @@ static void test_expected_version_and_request_id(void **state)
     two_ranks *t = *state;
     const char *arms[2] = {"ntp", "copy_long"};
     double w[2] = {3, 1};
-    rpc_status st;
+    birdie_rpc_status st;
     assert_int_equal(set_mixture(t->ch, 2, arms, w, 7, NULL, NULL, &st), GRPC_STATUS_ABORTED);
     assert_non_null(strstr(st.message, "current version is 0"));
     assert_int_equal(current_version(t->ch), 0);
@@ -371,39 +372,39 @@ static void test_expected_version_and_request_id(void **state)
 static void test_auth(void **state)
 {
     two_ranks *t = *state;
-    rpc_channel *wrong = fix_channel(&t->f, "not-the-token");
-    rpc_channel *none = fix_channel(&t->f, NULL);
+    birdie_rpc_channel *wrong = fix_channel(&t->f, "not-the-token");
+    birdie_rpc_channel *none = fix_channel(&t->f, NULL);
     const char *arms[1] = {"ntp"};
     double w[1] = {1};
-    rpc_status st;
+    birdie_rpc_status st;
     assert_int_equal(set_mixture(wrong, 1, arms, w, -1, NULL, NULL, &st), GRPC_STATUS_UNAUTHENTICATED);
     assert_int_equal(set_mixture(none, 1, arms, w, -1, NULL, NULL, &st), GRPC_STATUS_UNAUTHENTICATED);
     assert_int_equal(control(wrong, "/birdie.v1.Control/Stop"), GRPC_STATUS_UNAUTHENTICATED);
     Birdie__V1__GetStatusRequest req = BIRDIE__V1__GET_STATUS_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
-    assert_int_equal(rpc_unary(none, "/birdie.v1.Control/GetStatus", &req.base,
-                               &birdie__v1__get_status_response__descriptor, &resp, DEADLINE_MS, &st),
+    assert_int_equal(birdie_rpc_unary(none, "/birdie.v1.Control/GetStatus", &req.base,
+                                      &birdie__v1__get_status_response__descriptor, &resp, DEADLINE_MS, &st),
                      -1);
     assert_int_equal(st.code, GRPC_STATUS_UNAUTHENTICATED);
     /* Health needs no token. */
     Grpc__Health__V1__HealthCheckRequest hreq = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-    assert_int_equal(rpc_unary(none, "/grpc.health.v1.Health/Check", &hreq.base,
-                               &grpc__health__v1__health_check_response__descriptor, &resp, DEADLINE_MS, &st),
+    assert_int_equal(birdie_rpc_unary(none, "/grpc.health.v1.Health/Check", &hreq.base,
+                                      &grpc__health__v1__health_check_response__descriptor, &resp, DEADLINE_MS, &st),
                      0);
     assert_int_equal(((Grpc__Health__V1__HealthCheckResponse *)resp)->status,
                      GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
     protobuf_c_message_free_unpacked(resp, NULL);
     hreq.service = "no.such.Service";
-    assert_int_equal(rpc_unary(none, "/grpc.health.v1.Health/Check", &hreq.base,
-                               &grpc__health__v1__health_check_response__descriptor, &resp, DEADLINE_MS, &st),
+    assert_int_equal(birdie_rpc_unary(none, "/grpc.health.v1.Health/Check", &hreq.base,
+                                      &grpc__health__v1__health_check_response__descriptor, &resp, DEADLINE_MS, &st),
                      -1);
     assert_int_equal(st.code, GRPC_STATUS_NOT_FOUND);
     assert_int_equal(current_version(t->ch), 0);
     Birdie__V1__GetStatusResponse *s = get_status(t->ch);
     assert_string_equal(s->state, "running");
     protobuf_c_message_free_unpacked(&s->base, NULL);
-    rpc_channel_close(wrong);
-    rpc_channel_close(none);
+    birdie_rpc_channel_close(wrong);
+    birdie_rpc_channel_close(none);
 }
 
 static void test_malformed_and_unknown(void **state)
@@ -414,24 +415,24 @@ static void test_malformed_and_unknown(void **state)
                              "/birdie.v1.Coordinator/Register", "/birdie.v1.Control/Watch"};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         ProtobufCMessage *resp = NULL;
-        rpc_status st;
-        assert_int_equal(rpc_unary_raw(t->ch, methods[i], garbage, sizeof(garbage),
-                                       &birdie__v1__control_response__descriptor, &resp, DEADLINE_MS, &st),
+        birdie_rpc_status st;
+        assert_int_equal(birdie_rpc_unary_raw(t->ch, methods[i], garbage, sizeof(garbage),
+                                              &birdie__v1__control_response__descriptor, &resp, DEADLINE_MS, &st),
                          -1);
         if (st.code != GRPC_STATUS_INVALID_ARGUMENT)
             fail_msg("%s: status %d (%s)", methods[i], st.code, st.message);
     }
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    assert_int_equal(rpc_unary_raw(t->ch, "/birdie.v1.Control/Explode", NULL, 0,
-                                   &birdie__v1__control_response__descriptor, &resp, DEADLINE_MS, &st),
+    birdie_rpc_status st;
+    assert_int_equal(birdie_rpc_unary_raw(t->ch, "/birdie.v1.Control/Explode", NULL, 0,
+                                          &birdie__v1__control_response__descriptor, &resp, DEADLINE_MS, &st),
                      -1);
     assert_int_equal(st.code, GRPC_STATUS_UNIMPLEMENTED);
     /* A wrong-typed but parseable message for ReportEval: rank far out of range. */
     Birdie__V1__ReportEvalRequest rep = BIRDIE__V1__REPORT_EVAL_REQUEST__INIT;
     rep.rank = 99;
-    assert_int_equal(rpc_unary(t->ch, "/birdie.v1.Coordinator/ReportEval", &rep.base,
-                               &birdie__v1__report_eval_response__descriptor, &resp, DEADLINE_MS, &st),
+    assert_int_equal(birdie_rpc_unary(t->ch, "/birdie.v1.Coordinator/ReportEval", &rep.base,
+                                      &birdie__v1__report_eval_response__descriptor, &resp, DEADLINE_MS, &st),
                      -1);
     assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
     /* Still serving, nothing changed. */
@@ -554,16 +555,66 @@ static void test_decide_failure_keeps_mixture(void **state)
     assert_int_equal(current_version(t->ch), 0);
 }
 
+/* Every error of the run is logged on stderr as one line, "<UTC time> birdied coordinator: step
+ * <newest reported step>: <message>", besides being kept for GetStatus.last_error. */
+static void test_errors_are_logged(void **state)
+{
+    two_ranks *t = *state;
+    char err[256];
+    worker_heartbeat hb = {.step = 12, .loss = NAN, .lr = NAN, .grad_norm = NAN};
+    assert_int_equal(worker_client_heartbeat(t->w0, &hb, err, sizeof(err)), 0);
+    fflush(stderr);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0 && dup2(fileno(log), STDERR_FILENO) >= 0);
+    t->f.sched.fail = 1;
+    double l[FIX_N_ARMS] = {1, 2, 3, 4};
+    report_both(t->w0, t->w1, 10, l, l);
+    int failed = 0;
+    for (int i = 0; i < 100 && !failed; i++) {
+        Birdie__V1__GetStatusResponse *s = get_status(t->ch);
+        failed = s->last_error[0] != 0;
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        if (!failed)
+            usleep(20000);
+    }
+    time_t now = time(NULL);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    assert_true(failed);
+    static char text[1 << 16];
+    rewind(log);
+    text[fread(text, 1, sizeof(text) - 1, log)] = 0;
+    fclose(log);
+    regex_t re;
+    regmatch_t m;
+    assert_int_equal(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z birdied coordinator: step 12: "
+                             "decide callback failed at step 10: fake scheduler told to fail$",
+                             REG_EXTENDED | REG_NEWLINE),
+                     0);
+    int found = regexec(&re, text, 1, &m, 0) == 0;
+    regfree(&re);
+    if (!found)
+        fail_msg("no coordinator log line in stderr:\n%s", text);
+    struct tm tm = {0};
+    assert_non_null(strptime(text + m.rm_so, "%Y-%m-%dT%H:%M:%SZ", &tm));
+    time_t when = timegm(&tm);
+    assert_true(when <= now && when >= now - 60); /* UTC, not local time */
+}
+
 static void test_watch_stream_events(void **state)
 {
     two_ranks *t = *state;
     Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
-    rpc_stream *s = NULL;
-    rpc_status st;
-    assert_int_equal(rpc_stream_open(t->ch, "/birdie.v1.Control/Watch", &req.base, 5000, &s, &st), 0);
+    birdie_rpc_stream *s = NULL;
+    birdie_rpc_status st;
+    assert_int_equal(birdie_rpc_stream_open(t->ch, "/birdie.v1.Control/Watch", &req.base, 5000, &s, &st), 0);
     /* The first event is the current state: once it is here the stream is registered. */
     ProtobufCMessage *m = NULL;
-    assert_int_equal(rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1);
+    assert_int_equal(birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1);
     Birdie__V1__Event *ev = (Birdie__V1__Event *)m;
     assert_string_equal(ev->kind, "state");
     assert_string_equal(ev->state, "running");
@@ -572,13 +623,13 @@ static void test_watch_stream_events(void **state)
     const char *arms[1] = {"copy_short"};
     double w[1] = {1};
     assert_int_equal(set_mixture(t->ch, 1, arms, w, -1, NULL, NULL, NULL), GRPC_STATUS_OK);
-    assert_int_equal(rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1);
+    assert_int_equal(birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1);
     ev = (Birdie__V1__Event *)m;
     assert_string_equal(ev->kind, "mixture");
     assert_int_equal(ev->mixture->version, 1);
     assert_string_equal(ev->mixture->source, "operator");
     protobuf_c_message_free_unpacked(m, NULL);
-    rpc_stream_close(s);
+    birdie_rpc_stream_close(s);
 }
 
 static void test_history_rpc(void **state)
@@ -589,9 +640,9 @@ static void test_history_rpc(void **state)
     assert_true(worker_client_wait(t->w0, 1, WORKER_WAKE_VERSION, 3000));
     Birdie__V1__GetHistoryRequest req = BIRDIE__V1__GET_HISTORY_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    assert_int_equal(rpc_unary(t->ch, "/birdie.v1.Control/GetHistory", &req.base,
-                               &birdie__v1__get_history_response__descriptor, &resp, DEADLINE_MS, &st),
+    birdie_rpc_status st;
+    assert_int_equal(birdie_rpc_unary(t->ch, "/birdie.v1.Control/GetHistory", &req.base,
+                                      &birdie__v1__get_history_response__descriptor, &resp, DEADLINE_MS, &st),
                      0);
     Birdie__V1__GetHistoryResponse *h = (Birdie__V1__GetHistoryResponse *)resp;
     assert_int_equal(h->n_evals, FIX_N_ARMS);
@@ -601,8 +652,8 @@ static void test_history_rpc(void **state)
     assert_int_equal(h->n_mixtures, 2);
     protobuf_c_message_free_unpacked(resp, NULL);
     req.limit = -1;
-    assert_int_equal(rpc_unary(t->ch, "/birdie.v1.Control/GetHistory", &req.base,
-                               &birdie__v1__get_history_response__descriptor, &resp, DEADLINE_MS, &st),
+    assert_int_equal(birdie_rpc_unary(t->ch, "/birdie.v1.Control/GetHistory", &req.base,
+                                      &birdie__v1__get_history_response__descriptor, &resp, DEADLINE_MS, &st),
                      -1);
     assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
@@ -620,20 +671,20 @@ typedef struct load_arg {
 static void *status_caller(void *p)
 {
     load_arg *a = p;
-    rpc_channel *ch = fix_channel(a->f, FIX_TOKEN);
+    birdie_rpc_channel *ch = fix_channel(a->f, FIX_TOKEN);
     Birdie__V1__GetStatusRequest req = BIRDIE__V1__GET_STATUS_REQUEST__INIT;
     for (int i = 0; ch && i < a->calls; i++) {
         ProtobufCMessage *resp = NULL;
-        rpc_status st;
-        if (rpc_unary(ch, "/birdie.v1.Control/GetStatus", &req.base, &birdie__v1__get_status_response__descriptor,
-                      &resp, DEADLINE_MS, &st) == 0) {
+        birdie_rpc_status st;
+        if (birdie_rpc_unary(ch, "/birdie.v1.Control/GetStatus", &req.base,
+                             &birdie__v1__get_status_response__descriptor, &resp, DEADLINE_MS, &st) == 0) {
             a->ok++;
             protobuf_c_message_free_unpacked(resp, NULL);
         } else {
             fprintf(stderr, "GetStatus failed: %d %s\n", st.code, st.message);
         }
     }
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(ch);
     return NULL;
 }
 
@@ -685,16 +736,16 @@ static void test_not_started_and_eval_deadline(void **state)
     fixture f;
     assert_int_equal(fix_start(&f, 3, 0, 300), 0);
     worker_client *w0 = open_worker(&f, 0, 3), *w1 = open_worker(&f, 1, 3);
-    rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
+    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
     /* Rank 2 has not registered: the run has not started. */
     const char *arms[1] = {"ntp"};
     double w[1] = {1};
-    rpc_status st;
+    birdie_rpc_status st;
     assert_int_equal(set_mixture(ch, 1, arms, w, -1, NULL, NULL, &st), GRPC_STATUS_FAILED_PRECONDITION);
     assert_non_null(strstr(st.message, "starting"));
     assert_int_equal(control(ch, "/birdie.v1.Control/Pause"), GRPC_STATUS_FAILED_PRECONDITION);
     /* auth_all off: reads need no token, mutations still do. */
-    rpc_channel *anon = fix_channel(&f, NULL);
+    birdie_rpc_channel *anon = fix_channel(&f, NULL);
     Birdie__V1__GetStatusResponse *s = get_status(anon);
     assert_string_equal(s->state, "starting");
     protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -727,8 +778,8 @@ static void test_not_started_and_eval_deadline(void **state)
     assert_int_equal(fix_count(&f, "events", "kind = 'eval_deadline_exceeded'"), 1);
     assert_int_equal(fix_count(&f, "incarnations", "end_state = 'failed'"), 1);
     assert_int_equal(fix_count(&f, "evals", NULL), 0);
-    rpc_channel_close(anon);
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(anon);
+    birdie_rpc_channel_close(ch);
     worker_client_close(w0);
     worker_client_close(w1);
     worker_client_close(w2);
@@ -771,11 +822,11 @@ static void test_port_in_use_and_bad_config(void **state)
     assert_int_equal(coordinator_start(&cfg, &co, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "token"));
     /* The first coordinator still serves. */
-    rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
+    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
     Birdie__V1__GetStatusResponse *s = get_status(ch);
     assert_string_equal(s->run_name, "test-run");
     protobuf_c_message_free_unpacked(&s->base, NULL);
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(ch);
     fix_stop(&f);
 }
 
@@ -787,13 +838,13 @@ static void test_stop_with_live_streams(void **state)
     assert_int_equal(fix_start(&f, 1, 1, 1000), 0);
     worker_client *w = open_worker(&f, 0, 1);
     assert_true(worker_client_wait(w, 0, WORKER_WAKE_VERSION, 3000));
-    rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
+    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
     Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
-    rpc_stream *s = NULL;
-    rpc_status st;
-    assert_int_equal(rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, 0, &s, &st), 0);
+    birdie_rpc_stream *s = NULL;
+    birdie_rpc_status st;
+    assert_int_equal(birdie_rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, 0, &s, &st), 0);
     ProtobufCMessage *m = NULL;
-    assert_int_equal(rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1); /* the snapshot */
+    assert_int_equal(birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1); /* the snapshot */
     protobuf_c_message_free_unpacked(m, NULL);
     int64_t t0 = birdie_monotonic_ms();
     coordinator_stop(f.co);
@@ -801,9 +852,9 @@ static void test_stop_with_live_streams(void **state)
     int64_t took = birdie_monotonic_ms() - t0;
     printf("# coordinator_stop with 2 live streams took %lld ms\n", (long long)took);
     assert_true(took < 2000);
-    assert_int_equal(rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 0);
+    assert_int_equal(birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 0);
     assert_int_not_equal(st.code, GRPC_STATUS_OK);
-    rpc_stream_close(s);
+    birdie_rpc_stream_close(s);
     worker_directive d = {.stream_connected = 1};
     for (int i = 0; i < 100 && d.stream_connected; i++) {
         worker_client_poll(w, &d, NULL);
@@ -812,7 +863,7 @@ static void test_stop_with_live_streams(void **state)
     assert_false(d.stream_connected);
     assert_int_equal(fix_count(&f, "incarnations", "end_state = 'running' AND end_reason = 'coordinator stopped'"), 1);
     worker_client_close(w);
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(ch);
     fix_stop(&f);
 }
 
@@ -829,6 +880,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pause_resume_stop_reach_workers, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_heartbeats_show_in_status, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_decide_failure_keeps_mixture, setup_two, teardown_two),
+        cmocka_unit_test_setup_teardown(test_errors_are_logged, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_eval_sums_over_ranks_and_tokens, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_set_mixture_contract, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_watch_stream_events, setup_two, teardown_two),

@@ -208,22 +208,22 @@ static void test_token_load(void **state)
     FILE *f = fopen(path, "w");
     fputs("abc123\n", f);
     fclose(f);
-    assert_int_equal(token_load(path, tok, sizeof(tok), err, sizeof(err)), 0);
+    assert_int_equal(birdie_token_load(path, tok, sizeof(tok), err, sizeof(err)), 0);
     assert_string_equal(tok, "abc123");
     f = fopen(path, "w");
     fputs("has space\n", f);
     fclose(f);
-    assert_int_equal(token_load(path, tok, sizeof(tok), err, sizeof(err)), -EINVAL);
+    assert_int_equal(birdie_token_load(path, tok, sizeof(tok), err, sizeof(err)), -EINVAL);
     f = fopen(path, "w");
     fclose(f);
-    assert_int_equal(token_load(path, tok, sizeof(tok), err, sizeof(err)), -EINVAL);
+    assert_int_equal(birdie_token_load(path, tok, sizeof(tok), err, sizeof(err)), -EINVAL);
     unlink(path);
-    assert_int_equal(token_load(path, tok, sizeof(tok), err, sizeof(err)), -ENOENT);
+    assert_int_equal(birdie_token_load(path, tok, sizeof(tok), err, sizeof(err)), -ENOENT);
     setenv("BIRDIE_TOKEN", "from-env", 1);
-    assert_int_equal(token_load(NULL, tok, sizeof(tok), err, sizeof(err)), 0);
+    assert_int_equal(birdie_token_load(NULL, tok, sizeof(tok), err, sizeof(err)), 0);
     assert_string_equal(tok, "from-env");
     unsetenv("BIRDIE_TOKEN");
-    assert_int_equal(token_load(NULL, tok, sizeof(tok), err, sizeof(err)), 0);
+    assert_int_equal(birdie_token_load(NULL, tok, sizeof(tok), err, sizeof(err)), 0);
     assert_string_equal(tok, "");
     rmdir(dir);
 }

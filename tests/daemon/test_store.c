@@ -75,9 +75,9 @@ static birdie_store *open_run(const char *path, int64_t *incarnation)
     birdie_store *s = NULL;
     char err[512];
     int64_t run_id;
-    int rc = store_open(path, 0, &s, err, sizeof(err));
+    int rc = birdie_store_open(path, 0, &s, err, sizeof(err));
     if (rc)
-        fail_msg("store_open: %s", err);
+        fail_msg("birdie_store_open: %s", err);
     rc = store_begin_run(s, "r1", 2, 2, names, classes, 1000, &run_id, incarnation, err, sizeof(err));
     if (rc)
         fail_msg("store_begin_run: %s", err);
@@ -94,7 +94,7 @@ static void test_fresh_and_reopen(void **state)
     char err[256];
     assert_int_equal(store_user_version(s, &v, err, sizeof(err)), 0);
     assert_int_equal(v, store_known_version());
-    store_close(s);
+    birdie_store_close(s);
     assert_int_equal(raw_int(t->path, "PRAGMA user_version"), store_known_version());
     assert_int_equal(raw_int(t->path, "PRAGMA application_id"), STORE_APPLICATION_ID);
     sqlite3 *db;
@@ -108,7 +108,7 @@ static void test_fresh_and_reopen(void **state)
     /* Reopen: no migration re-run, a second incarnation of the same run. */
     s = open_run(t->path, &inc);
     assert_int_equal(inc, 2);
-    store_close(s);
+    birdie_store_close(s);
     assert_int_equal(raw_int(t->path, "SELECT count(*) FROM runs"), 1);
     assert_int_equal(raw_int(t->path, "SELECT count(*) FROM incarnations"), 2);
 }
@@ -117,15 +117,15 @@ static void test_arm_mismatch_refused(void **state)
 {
     tmpdb *t = *state;
     int64_t inc;
-    store_close(open_run(t->path, &inc));
+    birdie_store_close(open_run(t->path, &inc));
     birdie_store *s = NULL;
     char err[512];
     int64_t run_id;
     const char *other[2] = {"ntp", "deshuffle"};
-    assert_int_equal(store_open(t->path, 0, &s, err, sizeof(err)), 0);
+    assert_int_equal(birdie_store_open(t->path, 0, &s, err, sizeof(err)), 0);
     assert_int_equal(store_begin_run(s, "r1", 2, 2, other, classes, 2000, &run_id, &inc, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "deshuffle"));
-    store_close(s);
+    birdie_store_close(s);
     assert_int_equal(raw_int(t->path, "SELECT count(*) FROM incarnations"), 1);
 }
 
@@ -133,16 +133,16 @@ static void test_newer_database_refused(void **state)
 {
     tmpdb *t = *state;
     int64_t inc;
-    store_close(open_run(t->path, &inc));
+    birdie_store_close(open_run(t->path, &inc));
     char sql[64];
     snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", store_known_version() + 1);
     raw_exec(t->path, sql);
     birdie_store *s = NULL;
     char err[512] = "";
-    assert_int_equal(store_open(t->path, 0, &s, err, sizeof(err)), -EPROTO);
+    assert_int_equal(birdie_store_open(t->path, 0, &s, err, sizeof(err)), -EPROTO);
     assert_null(s);
     assert_non_null(strstr(err, "newer than this binary"));
-    assert_int_equal(store_open(t->path, 1, &s, err, sizeof(err)), -EPROTO);
+    assert_int_equal(birdie_store_open(t->path, 1, &s, err, sizeof(err)), -EPROTO);
     assert_int_equal(raw_int(t->path, "PRAGMA user_version"), store_known_version() + 1);
 }
 
@@ -152,7 +152,7 @@ static void test_foreign_database_refused(void **state)
     raw_exec(t->path, "CREATE TABLE something(x)");
     birdie_store *s = NULL;
     char err[512] = "";
-    assert_int_equal(store_open(t->path, 0, &s, err, sizeof(err)), -EINVAL);
+    assert_int_equal(birdie_store_open(t->path, 0, &s, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "no birdie schema version"));
     assert_int_equal(raw_int(t->path, "SELECT count(*) FROM sqlite_master"), 1);
 }
@@ -202,7 +202,7 @@ static void test_eval_commit_is_atomic(void **state)
     m2.version = 3;
     assert_true(store_commit_mixture(s, &m2, NULL, err, sizeof(err)) < 0);
     assert_int_equal(store_mark_applied(s, 1, 55, err, sizeof(err)), 0);
-    store_close(s);
+    birdie_store_close(s);
 }
 
 static void test_read_only_history(void **state)
@@ -217,29 +217,29 @@ static void test_read_only_history(void **state)
     assert_int_equal(store_commit_eval(s, 10, loss, tok, NULL, NULL, NULL, "decide_failed", "x", 5, err, sizeof(err)),
                      0);
     assert_int_equal(store_commit_eval(s, 20, loss, tok, NULL, NULL, NULL, NULL, NULL, 6, err, sizeof(err)), 0);
-    store_close(s);
+    birdie_store_close(s);
 
     birdie_store *ro = NULL;
     int64_t run_id;
-    assert_int_equal(store_open(t->path, 1, &ro, err, sizeof(err)), 0);
-    assert_int_equal(store_select_run(ro, "nope", &run_id, err, sizeof(err)), -ENOENT);
-    assert_int_equal(store_select_run(ro, NULL, &run_id, err, sizeof(err)), 0);
+    assert_int_equal(birdie_store_open(t->path, 1, &ro, err, sizeof(err)), 0);
+    assert_int_equal(birdie_store_select_run(ro, "nope", &run_id, err, sizeof(err)), -ENOENT);
+    assert_int_equal(birdie_store_select_run(ro, NULL, &run_id, err, sizeof(err)), 0);
     Birdie__V1__GetHistoryResponse *h = NULL;
-    assert_int_equal(store_history(ro, 15, 0, &h, err, sizeof(err)), 0);
+    assert_int_equal(birdie_store_history(ro, 15, 0, &h, err, sizeof(err)), 0);
     assert_int_equal(h->n_evals, 2);
     assert_int_equal(h->evals[0]->step, 20);
     assert_string_equal(h->evals[1]->arm, "copy");
     assert_int_equal(h->n_mixtures, 0); /* the config mixture is at step 0 */
-    store_history_free(h);
-    assert_int_equal(store_history(ro, 0, 1, &h, err, sizeof(err)), 0);
+    birdie_store_history_free(h);
+    assert_int_equal(birdie_store_history(ro, 0, 1, &h, err, sizeof(err)), 0);
     assert_int_equal(h->n_evals, 1);
     assert_int_equal(h->n_mixtures, 1);
     assert_int_equal(h->mixtures[0]->mixture->n_weights, 2);
     assert_int_equal(h->mixtures[0]->applied_step, -1);
-    store_history_free(h);
+    birdie_store_history_free(h);
     /* A read-only handle cannot write. */
     assert_int_equal(store_record_event(ro, 1, 1, "x", "y", err, sizeof(err)), -EPERM);
-    store_close(ro);
+    birdie_store_close(ro);
     assert_int_equal(raw_int(t->path, "SELECT count(*) FROM events WHERE kind = 'decide_failed'"), 1);
 }
 
@@ -291,7 +291,7 @@ static void test_checkpoints_and_requests(void **state)
     assert_int_equal(raw_int(t->path, "SELECT count(*) FROM events WHERE kind = 'checkpoint_requested'"), 2);
     assert_int_equal(
         raw_int(t->path, "SELECT count(*) FROM events WHERE kind = 'checkpoint_requested' AND detail = 'why'"), 1);
-    store_close(s);
+    birdie_store_close(s);
     /* A second incarnation: the same step is a new row, and it is the newest. */
     s = open_run(t->path, &inc);
     assert_int_equal(store_last_checkpoint(s, &row, err, sizeof(err)), 1);
@@ -302,12 +302,12 @@ static void test_checkpoints_and_requests(void **state)
     assert_int_equal(row.incarnation, 2);
     assert_int_equal(row.step, 10);
     Birdie__V1__GetHistoryResponse *h = NULL;
-    assert_int_equal(store_history(s, 20, 0, &h, err, sizeof(err)), 0);
+    assert_int_equal(birdie_store_history(s, 20, 0, &h, err, sizeof(err)), 0);
     assert_int_equal(h->n_checkpoints, 2);
     assert_int_equal(h->checkpoints[0]->step, 50);
     assert_int_equal(h->checkpoints[1]->bytes, 1100);
-    store_history_free(h);
-    store_close(s);
+    birdie_store_history_free(h);
+    birdie_store_close(s);
 }
 
 /* A database written by a binary that knew only migration 0001, with a checkpoint row. */
@@ -337,16 +337,16 @@ static void test_schema1_database(void **state)
     /* Read-only: not migrated, its checkpoints still listed (without the newer columns). */
     birdie_store *ro = NULL;
     int64_t run_id;
-    assert_int_equal(store_open(t->path, 1, &ro, err, sizeof(err)), 0);
-    assert_int_equal(store_select_run(ro, NULL, &run_id, err, sizeof(err)), 0);
+    assert_int_equal(birdie_store_open(t->path, 1, &ro, err, sizeof(err)), 0);
+    assert_int_equal(birdie_store_select_run(ro, NULL, &run_id, err, sizeof(err)), 0);
     Birdie__V1__GetHistoryResponse *h = NULL;
-    if (store_history(ro, 0, 0, &h, err, sizeof(err)))
+    if (birdie_store_history(ro, 0, 0, &h, err, sizeof(err)))
         fail_msg("history of a schema-1 database: %s", err);
     assert_int_equal(h->n_checkpoints, 1);
     assert_string_equal(h->checkpoints[0]->path, "/old/ckpt_40.bin");
     assert_int_equal(h->checkpoints[0]->rank, -1);
-    store_history_free(h);
-    store_close(ro);
+    birdie_store_history_free(h);
+    birdie_store_close(ro);
     assert_int_equal(raw_int(t->path, "PRAGMA user_version"), 1);
     /* Read-write: migrated; the old row reads back with its unknown columns marked. */
     int64_t inc;
@@ -359,7 +359,7 @@ static void test_schema1_database(void **state)
     assert_int_equal(row.bytes, -1);
     assert_int_equal(row.rank, -1);
     assert_string_equal(row.checksum, "");
-    store_close(s);
+    birdie_store_close(s);
 }
 
 int main(void)

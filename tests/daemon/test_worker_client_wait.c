@@ -113,7 +113,7 @@ static int waiter_result(waiter *w)
 typedef struct one_rank {
     fixture f;
     worker_client *w;
-    rpc_channel *ch;
+    birdie_rpc_channel *ch;
     int leaked; /* a waiter still holds w: leave it be */
 } one_rank;
 
@@ -134,7 +134,7 @@ static int teardown_one(void **state)
     if (t->leaked)
         return 0;
     worker_client_close(t->w);
-    rpc_channel_close(t->ch);
+    birdie_rpc_channel_close(t->ch);
     fix_stop(&t->f);
     free(t);
     return 0;
@@ -315,16 +315,16 @@ static void link_report(linked *t, int64_t step)
 }
 
 /* The coordinator's address, from the line run_link logs when it is up. */
-static rpc_channel *link_channel(linked *t)
+static birdie_rpc_channel *link_channel(linked *t)
 {
     fflush(t->log);
     const char *at = t->log_text ? strstr(t->log_text, "listening on ") : NULL;
     char addr[128];
     if (!at || sscanf(at, "listening on %127s", addr) != 1)
         fail_msg("no address in the run_link log: %s", t->log_text ? t->log_text : "");
-    rpc_channel *ch = NULL;
+    birdie_rpc_channel *ch = NULL;
     char err[256];
-    if (rpc_channel_open(addr, TOKEN, &ch, err, sizeof err) < 0)
+    if (birdie_rpc_channel_open(addr, TOKEN, &ch, err, sizeof err) < 0)
         fail_msg("channel to %s: %s", addr, err);
     return ch;
 }
@@ -363,9 +363,9 @@ static void test_link_wait_times_out_without_a_decision_and_wakes_on_stop(void *
     linked *t = *state;
     int64_t v0 = link_first_version(t);
     assert_int_equal(t->ctl.wait(t->ctl.ctx, v0 + 1, 0, QUIET_WAIT_MS), 0);
-    rpc_channel *ch = link_channel(t);
+    birdie_rpc_channel *ch = link_channel(t);
     assert_int_equal(control(ch, "/birdie.v1.Control/Stop"), GRPC_STATUS_OK);
-    rpc_channel_close(ch);
+    birdie_rpc_channel_close(ch);
     /* no decision will come: the stop ends the wait */
     assert_int_equal(t->ctl.wait(t->ctl.ctx, v0 + 1, 0, 30000), 1);
     birdie_control_state st;

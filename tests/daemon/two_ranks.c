@@ -41,30 +41,30 @@ int teardown_two(void **state)
     two_ranks *t = *state;
     worker_client_close(t->w0);
     worker_client_close(t->w1);
-    rpc_channel_close(t->ch);
+    birdie_rpc_channel_close(t->ch);
     fix_stop(&t->f);
     free(t);
     return 0;
 }
 
-Birdie__V1__GetStatusResponse *get_status(rpc_channel *ch)
+Birdie__V1__GetStatusResponse *get_status(birdie_rpc_channel *ch)
 {
     Birdie__V1__GetStatusRequest req = BIRDIE__V1__GET_STATUS_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
-    rpc_status st;
-    if (rpc_unary(ch, "/birdie.v1.Control/GetStatus", &req.base, &birdie__v1__get_status_response__descriptor, &resp,
-                  TWO_RANKS_DEADLINE_MS, &st))
+    birdie_rpc_status st;
+    if (birdie_rpc_unary(ch, "/birdie.v1.Control/GetStatus", &req.base, &birdie__v1__get_status_response__descriptor,
+                         &resp, TWO_RANKS_DEADLINE_MS, &st))
         fail_msg("GetStatus: %d %s", st.code, st.message);
     return (Birdie__V1__GetStatusResponse *)resp;
 }
 
-grpc_status_code control(rpc_channel *ch, const char *method)
+grpc_status_code control(birdie_rpc_channel *ch, const char *method)
 {
     Birdie__V1__ControlRequest req = BIRDIE__V1__CONTROL_REQUEST__INIT;
     ProtobufCMessage *r = NULL;
-    rpc_status st;
-    if (rpc_unary(ch, method, &req.base, &birdie__v1__control_response__descriptor, &r, TWO_RANKS_DEADLINE_MS, &st) ==
-        0)
+    birdie_rpc_status st;
+    if (birdie_rpc_unary(ch, method, &req.base, &birdie__v1__control_response__descriptor, &r, TWO_RANKS_DEADLINE_MS,
+                         &st) == 0)
         protobuf_c_message_free_unpacked(r, NULL);
     return st.code;
 }

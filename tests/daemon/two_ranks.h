@@ -12,16 +12,16 @@
 typedef struct two_ranks {
     fixture f;
     worker_client *w0, *w1;
-    rpc_channel *ch;
+    birdie_rpc_channel *ch;
 } two_ranks;
 
 /* Registers one rank of `world` with the fixture's coordinator; fails the test on error. */
 worker_client *open_worker(const fixture *f, int rank, int world);
 int setup_two(void **state);
 /* GetStatus through ch; fails the test on a non-OK status. Free with protobuf_c_message_free_unpacked. */
-Birdie__V1__GetStatusResponse *get_status(rpc_channel *ch);
+Birdie__V1__GetStatusResponse *get_status(birdie_rpc_channel *ch);
 /* A Control method taking a ControlRequest (Pause, Resume, Stop): its gRPC status. */
-grpc_status_code control(rpc_channel *ch, const char *method);
+grpc_status_code control(birdie_rpc_channel *ch, const char *method);
 int teardown_two(void **state);
 
 #endif
