@@ -1,8 +1,8 @@
 /* daemon/birdied.c: main of birdied, the composition root. Parses flags and the config, joins the
  * ranks, picks the backend, and hands the training loop (worker/train.h) its control plane and
  * scheduler: the coordinator's link (daemon/run_link.h) when [daemon] listen is set, else the
- * scheduler in this process (daemon/local_scheduler.h) for mixture = birdie. Also the `prep`
- * subcommand. The only place that exits; everything below returns errors.
+ * scheduler in this process (daemon/local_scheduler.h) for mixture = birdie. Also the `prep` and
+ * `generate` subcommands. The only place that exits; everything below returns errors.
  *
  * Exit codes (worker/error.h): 0 done (or stopped by an operator); 1 internal error (out of memory);
  * 2 usage or configuration error; 3 data error (missing or corrupt shard or checkpoint, a checkpoint
@@ -27,6 +27,7 @@
 #include "daemon/local_scheduler.h"
 #include "worker/curriculum.h"
 #include "worker/error.h"
+#include "worker/generate_main.h"
 #include "worker/train.h"
 #ifdef BIRDIE_HAVE_DAEMON
 #include "daemon/run_link.h"
@@ -89,6 +90,10 @@ static void usage(FILE *out)
     fprintf(out, "usage: birdied [--config FILE] [--section.key=value ...] [--backend auto|cpu|cuda] [--token-file F]\n"
                  "               [--resume auto|none]\n"
                  "       birdied prep [--out DIR] [--shard-tokens N] [--val-fraction F] FILE...\n"
+                 "       birdied generate [--checkpoint DIR|FILE] [--config FILE] [--section.key=value ...]\n"
+                 "                        [--prompt TEXT | --prompt-file F] [--max-tokens N] [--temperature T]\n"
+                 "                        [--top-k K] [--seed S] [--stop STR] [--backend cpu]\n"
+                 "                                      continue a prompt from a checkpoint (generate --help)\n"
                  "       birdied --print-config [...]   print the effective configuration and exit\n"
                  "\n"
                  "Trains a Gated SSM language model (the Birdie procedure). The configuration is an INI file;\n"
@@ -360,6 +365,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "prep") == 0)
         return birdie_prep_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "generate") == 0)
+        return birdie_generate_main(argc - 1, argv + 1);
     static birdied b; /* zeroed */
     char err[512];
     int action, rc = read_command_line(argc, argv, &b.cfg, &action, err, sizeof err);

@@ -3,7 +3,8 @@
 # values, missing and corrupt shards, each a non-zero exit with a message naming the problem; then
 # `birdied prep` on a text file and a short training run on the shards it made; then the signals, on
 # one process and on one rank of two under mpirun (both ranks must stop at the same step, with a
-# checkpoint that resumes); every documented exit code (0 to 7), each from the failure that carries it. Every wait is
+# checkpoint that resumes); every documented exit code (0 to 7), each from the failure that carries it;
+# `birdied generate` from the checkpoints written here, and its errors. Every wait is
 # for an event (a log line, a file) with a generous deadline. Prints TAP.
 set -u
 birdied=$1
@@ -186,5 +187,20 @@ if command -v mpirun >/dev/null 2>&1 && ldd "$birdied" 2>/dev/null | grep -q lib
 else
   n=$((n + 1)); echo "ok $n - 2 ranks: signals to one rank # SKIP no mpirun, or birdied built without MPI"
 fi
+
+# generate: from the newest verified checkpoint of a dir and from one file (the run's config gives the
+# shape); a broken manifest, a corrupt file and another run's configuration are data errors (3)
+check "generate from a checkpoint dir" 0 "ended by the token limit" "$birdied" generate "${base[@]}" \
+  --checkpoint "$tmp/sig" --prompt "the early bird" --max-tokens 8
+check "generate from a checkpoint file" 0 "ended by the token limit" "$birdied" generate "${base[@]}" \
+  --checkpoint "$(ls "$tmp/ck"/ckpt_*.bin | tail -1)" --prompt "the river" --max-tokens 8 --temperature 0.8 --seed 1
+check "generate: a broken manifest is a data error" 3 "is not a birdie manifest" "$birdied" generate "${base[@]}" \
+  --checkpoint "$tmp/ck" --prompt x
+check "generate: a corrupt checkpoint is a data error" 3 "not a birdie checkpoint" "$birdied" generate "${base[@]}" \
+  --checkpoint "$tmp/corrupt.bin" --prompt x
+check "generate: another run's checkpoint is a data error" 3 "another configuration" "$birdied" generate \
+  "${base[@]}" --train.seq_len=32 --checkpoint "$tmp/sig" --prompt x
+check "generate: a bad flag is a usage error" 2 "--top-k" "$birdied" generate "${base[@]}" --checkpoint "$tmp/sig" \
+  --top-k=-1
 echo "1..$n"
 exit $((failed > 0))

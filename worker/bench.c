@@ -2,21 +2,26 @@
  *
  *   birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] [--steps N]
  *   birdie-bench --packer
+ *   birdie-bench --generate [--model S] [--batch B]
  *
  * Times full train steps (forward + backward + AdamW) of the model on random tokens and prints
  * tokens/s, the model FLOP rate against the machine's measured GEMM rate (the practical ceiling of
  * this work; on the GPU also against the H100's 989 TFLOP/s bf16 peak), the scan's achieved bandwidth
- * against a measured copy, and the share of time per op. Numbers go to stdout, one block per run. */
+ * against a measured copy, and the share of time per op. --generate times generation on the CPU
+ * (worker/generate.h): tokens/s of one stream and of a batch, and the time per token after prompts of
+ * growing length (flat: one recurrent step per token). Numbers go to stdout, one block per run. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "worker/clock.h"
+#include "worker/generate.h"
 #include "worker/model.h"
 #include "worker/objectives/bench.h"
 #include "worker/objectives/mixture.h"
@@ -30,6 +35,7 @@ typedef struct bench_args {
     const char *backend, *model;
     int batch, seq, steps;
     int packer;
+    int generate;
 } bench_args;
 
 /* Matmul FLOPs per token of one train step: 2 per multiply-add, x3 for forward + two backward GEMMs. */
@@ -208,6 +214,114 @@ static int run_packer_bench(const bench_args *args)
     return rc;
 }
 
+/* The CPU's model name from /proc/cpuinfo ("unknown" elsewhere). */
+static void cpu_model_name(char *out, size_t len)
+{
+    snprintf(out, len, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            char *v = strchr(line, ':') + 1;
+            v += strspn(v, " \t");
+            v[strcspn(v, "\n")] = '\0';
+            snprintf(out, len, "%s", v);
+            break;
+        }
+    if (f)
+        fclose(f);
+}
+
+/* Seconds per step of `steps` greedy steps after reading n prompts of len tokens each. */
+static double time_steps(birdie_generator *g, int n, int len, int steps, double *prefix_s)
+{
+    char err[256];
+    int32_t *prompt = malloc((size_t)(len ? len : 1) * sizeof *prompt), next[256];
+    const int32_t *ptrs[256];
+    int lens[256];
+    birdie_rng rng = birdie_rng_stream(2, 0, 0, BIRDIE_RNG_TEST);
+    for (int t = 0; t < len; t++)
+        prompt[t] = (int32_t)(32 + birdie_rng_below(&rng, 95));
+    for (int i = 0; i < n; i++)
+        ptrs[i] = prompt, lens[i] = len;
+    double t0 = birdie_monotonic_seconds();
+    if (birdie_generator_start(g, ptrs, lens, n, err, sizeof err) < 0) {
+        fprintf(stderr, "birdie-bench: %s\n", err);
+        free(prompt);
+        return NAN;
+    }
+    double t1 = birdie_monotonic_seconds();
+    birdie_gen_params greedy = {.max_tokens = steps};
+    for (int s = 0; s < steps; s++) {
+        for (int i = 0; i < n; i++)
+            next[i] = birdie_gen_sample(birdie_generator_logits(g, i), g->m->cfg.vocab, &greedy, (uint64_t)i, s);
+        birdie_generator_step(g, next);
+    }
+    double t2 = birdie_monotonic_seconds();
+    if (prefix_s)
+        *prefix_s = t1 - t0;
+    free(prompt);
+    return (t2 - t1) / steps;
+}
+
+/* Generation on the CPU twin (the backend `birdied generate` runs on). */
+static int run_generate_bench(const bench_args *args)
+{
+    char err[512], cpu[256];
+    birdie_model_config mc;
+    if (birdie_model_config_by_name(args->model, &mc) < 0) {
+        fprintf(stderr, "birdie-bench: unknown model '%s' (XS, S, 125M, 350M)\n", args->model);
+        return 2;
+    }
+    mc.bidirectional = 1;
+    int B = args->batch ? args->batch : 16, steps = args->steps ? args->steps : 64;
+    if (B > 256) {
+        fprintf(stderr, "birdie-bench: --generate takes --batch up to 256\n");
+        return 2;
+    }
+    enum { N_CTX = 4 };
+    const int ctx[N_CTX] = {16, 256, 1024, 4096};
+    cpu_model_name(cpu, sizeof cpu);
+    printf("generate on the cpu backend | %s, %ld cores online\n", cpu, sysconf(_SC_NPROCESSORS_ONLN));
+    /* one stream: a model with rows long enough for the longest prompt */
+    birdie_model m;
+    birdie_generator g;
+    if (birdie_model_init(&m, &mc, &birdie_ops_cpu, 1, 1, ctx[N_CTX - 1] + 1, err, sizeof err) < 0 ||
+        birdie_generator_init(&g, &m, err, sizeof err) < 0) {
+        fprintf(stderr, "birdie-bench: %s\n", err);
+        return 1;
+    }
+    printf("model %s bidirectional | D=%d N=%d L=%d V=%d | %.2fM parameters | greedy, %d steps per measurement\n",
+           args->model, mc.d_model, mc.d_state, mc.n_layers, mc.vocab, m.n_params / 1e6, steps);
+    time_steps(&g, 1, 16, 4, NULL); /* warm-up */
+    printf("time per token against the prompt's length (one stream):\n");
+    for (int i = 0; i < N_CTX; i++) {
+        double prefix_s, step_s = time_steps(&g, 1, ctx[i], steps, &prefix_s);
+        printf("  prompt %5d tokens: prefix pass %8.1f ms | %.3f ms/token | %.0f tokens/s\n", ctx[i], prefix_s * 1e3,
+               step_s * 1e3, 1.0 / step_s);
+    }
+    birdie_generator_free(&g);
+    birdie_model_free(&m);
+    /* a batch of B prompts of 64 tokens */
+    if (birdie_model_init(&m, &mc, &birdie_ops_cpu, 1, B, 65, err, sizeof err) < 0 ||
+        birdie_generator_init(&g, &m, err, sizeof err) < 0) {
+        fprintf(stderr, "birdie-bench: %s\n", err);
+        return 1;
+    }
+    double one = time_steps(&g, 1, 64, steps, NULL);
+    printf("batched (prompts of 64 tokens), tokens/s over all rows:\n  1 row: %.0f\n", 1.0 / one);
+    for (int bg = 0; bg <= 1; bg++) {
+        g.batch_gemm = bg;
+        double step_s = time_steps(&g, B, 64, steps, NULL);
+        printf("  %d rows, %s: %.0f (%.3f ms per step)\n", B,
+               bg ? "one GEMM per batch (batch_gemm = 1)" : "GEMMs per row, bit-identical to one by one (default)",
+               B / step_s, step_s * 1e3);
+    }
+    birdie_generator_free(&g);
+    birdie_model_free(&m);
+    return 0;
+}
+
 static int parse_int(const char *flag, const char *v, int *out)
 {
     char *end;
@@ -222,7 +336,7 @@ static int parse_int(const char *flag, const char *v, int *out)
 
 int main(int argc, char **argv)
 {
-    bench_args args = {"auto", "S", 0, 0, 0, 0};
+    bench_args args = {"auto", "S", 0, 0, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--backend") && v)
@@ -231,6 +345,8 @@ int main(int argc, char **argv)
             args.model = argv[++i];
         else if (!strcmp(a, "--packer"))
             args.packer = 1;
+        else if (!strcmp(a, "--generate"))
+            args.generate = 1;
         else if (!strcmp(a, "--batch")) {
             if (parse_int(a, v, &args.batch) < 0)
                 return 2;
@@ -248,11 +364,14 @@ int main(int argc, char **argv)
                     "usage: birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] "
                     "[--steps N]\n"
                     "       birdie-bench --packer [--batch B] [--seq T]   row building + packing, tokens/s\n"
+                    "       birdie-bench --generate [--model M] [--batch B] [--steps N]   generation on the cpu\n"
                     "(seconds per scheduler decision: birdie-sched-bench)\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
     }
     if (args.packer)
         return run_packer_bench(&args);
+    if (args.generate)
+        return run_generate_bench(&args);
     return run_model_bench(&args);
 }
