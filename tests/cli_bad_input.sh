@@ -188,8 +188,8 @@ else
   n=$((n + 1)); echo "ok $n - 2 ranks: signals to one rank # SKIP no mpirun, or birdied built without MPI"
 fi
 
-# generate: from the newest verified checkpoint of a dir and from one file (the run's config gives the
-# shape); a broken manifest, a corrupt file and another run's configuration are data errors (3)
+# generate: from the newest verified checkpoint of a dir and from one file (the run's config or the
+# config.ini it wrote gives the shape); a broken manifest, a corrupt file and another run's configuration are data errors (3)
 check "generate from a checkpoint dir" 0 "ended by the token limit" "$birdied" generate "${base[@]}" \
   --checkpoint "$tmp/sig" --prompt "the early bird" --max-tokens 8
 check "generate from a checkpoint file" 0 "ended by the token limit" "$birdied" generate "${base[@]}" \
@@ -200,6 +200,13 @@ check "generate: a corrupt checkpoint is a data error" 3 "not a birdie checkpoin
   --checkpoint "$tmp/corrupt.bin" --prompt x
 check "generate: another run's checkpoint is a data error" 3 "another configuration" "$birdied" generate \
   "${base[@]}" --train.seq_len=32 --checkpoint "$tmp/sig" --prompt x
+# the run wrote its config.ini beside its checkpoints: no flags needed; a damaged one is a data error
+check "generate with the config.ini beside the checkpoints" 0 "ended by the token limit" "$birdied" generate \
+  --checkpoint "$tmp/sig" --prompt "the early bird" --max-tokens 8
+mkdir -p "$tmp/badconf" && cp "$tmp/sig"/* "$tmp/badconf/" && echo "[model]" >> "$tmp/badconf/config.ini" &&
+  echo "d_model = wide" >> "$tmp/badconf/config.ini"
+check "generate: a damaged config.ini is a data error" 3 "d_model" "$birdied" generate --checkpoint "$tmp/badconf" \
+  --prompt x
 check "generate: a bad flag is a usage error" 2 "--top-k" "$birdied" generate "${base[@]}" --checkpoint "$tmp/sig" \
   --top-k=-1
 echo "1..$n"

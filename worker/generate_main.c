@@ -1,11 +1,8 @@
 /* worker/generate_main.c: `birdied generate` (generate_main.h): flags, the run's configuration, the
  * checkpoint, the prompt's bytes as tokens, and the continuation on stdout.
  *
- * Shape. A checkpoint holds the parameters and the hash of its run's configuration
- * (birdie_train_config_hash), not the model's shape. Rather than change the checkpoint format, the
- * command rebuilds the configuration the way birdied does (--config FILE, then --section.key=value
- * overrides) and accepts the checkpoint only when the hashes and the parameter count agree: the shape
- * is then the run's. Tokens are the byte vocabulary of worker/vocab.h (a prompt byte is its id;
+ * Shape: the checkpoint and the configuration beside it (or --config and overrides) give the model,
+ * as worker/trained_model.h says. Tokens are the byte vocabulary of worker/vocab.h (a prompt byte is its id;
  * generated specials print nothing; EOS ends the text).
  *
  * Backend: the CPU twin only. The generator goes through the op table, but its CUDA path has not been
@@ -14,28 +11,26 @@
 #include "worker/generate_main.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "worker/cli_flags.h"
 #include "worker/clock.h"
-#include "worker/config.h"
 #include "worker/error.h"
 #include "worker/generate.h"
-#include "worker/run_checkpoint.h"
+#include "worker/trained_model.h"
 #include "worker/vocab.h"
 
 /* Longest prompt: the prefix is read in one forward pass whose activations grow with its length. */
 enum { GEN_MAX_PROMPT = 65536, GEN_MAX_TOKENS = 1 << 20 };
 
 typedef struct gen_options {
-    const char *checkpoint, *prompt, *prompt_file, *stop, *backend;
+    birdie_trained_args model;
+    const char *prompt, *prompt_file, *stop, *backend;
     int max_tokens, top_k;
     double temperature;
     uint64_t seed;
-    birdie_config cfg;
 } gen_options;
 
 static void usage(FILE *to)
@@ -48,8 +43,9 @@ static void usage(FILE *to)
             "  --checkpoint      a [checkpoint] dir (its newest checkpoint that verifies, as --resume auto)\n"
             "                    or one ckpt_*.bin file (default: the configuration's [checkpoint] dir)\n"
             "  --config, --section.key=value\n"
-            "                    the training run's configuration, as given to birdied: the checkpoint is\n"
-            "                    accepted only when its configuration hash matches (that fixes the shape)\n"
+            "                    the training run's configuration (default: the config.ini its run wrote\n"
+            "                    beside the checkpoints): the checkpoint is accepted only when its\n"
+            "                    configuration hash matches (that fixes the shape)\n"
             "  --max-tokens N    tokens to generate at most, 1..%d (default 128)\n"
             "  --temperature T   0 = greedy (default); else sample from softmax(logits / T)\n"
             "  --top-k K         sample among the K most likely tokens (default 0 = all)\n"
@@ -62,30 +58,6 @@ static void usage(FILE *to)
             GEN_MAX_TOKENS);
 }
 
-static const char *flag_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] == '\0' && *i + 1 < argc)
-        return argv[++*i];
-    return a[n] == '\0' ? "" : NULL; /* "--name" last: an empty value, rejected by its parser */
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_options(int argc, char **argv, gen_options *o, int *help, char *err, size_t errlen)
 {
     const int usage_error = birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE);
@@ -93,53 +65,42 @@ static int parse_options(int argc, char **argv, gen_options *o, int *help, char 
     o->max_tokens = 128;
     o->backend = "cpu";
     *help = 0;
-    birdie_config_defaults(&o->cfg);
-    /* the config file first, then the overrides in order (as birdied reads its command line) */
-    for (int i = 1; i < argc; i++) {
-        const char *v = flag_value(argc, argv, &i, "--config");
-        if (v && birdie_config_load_file(&o->cfg, v, err, errlen) < 0)
-            return usage_error;
-    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long x;
+        double d;
+        int taken = birdie_trained_take_arg(&o->model, argc, argv, &i, err, errlen);
+        if (taken < 0)
+            return taken;
+        if (taken)
+            continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             *help = 1;
             return 0;
-        } else if ((v = flag_value(argc, argv, &i, "--config"))) {
-        } else if ((v = flag_value(argc, argv, &i, "--checkpoint"))) {
-            o->checkpoint = v;
-        } else if ((v = flag_value(argc, argv, &i, "--prompt-file"))) {
+        } else if ((v = birdie_flag_value(argc, argv, &i, "--prompt-file"))) {
             o->prompt_file = v;
-        } else if ((v = flag_value(argc, argv, &i, "--prompt"))) {
+        } else if ((v = birdie_flag_value(argc, argv, &i, "--prompt"))) {
             o->prompt = v;
-        } else if ((v = flag_value(argc, argv, &i, "--stop"))) {
+        } else if ((v = birdie_flag_value(argc, argv, &i, "--stop"))) {
             o->stop = v;
-        } else if ((v = flag_value(argc, argv, &i, "--backend"))) {
+        } else if ((v = birdie_flag_value(argc, argv, &i, "--backend"))) {
             o->backend = v;
-        } else if ((v = flag_value(argc, argv, &i, "--max-tokens"))) {
-            if (parse_long(v, 1, GEN_MAX_TOKENS, &x) < 0)
+        } else if ((v = birdie_flag_value(argc, argv, &i, "--max-tokens"))) {
+            if (birdie_parse_long(v, 1, GEN_MAX_TOKENS, &x) < 0)
                 return birdie_fail(err, errlen, usage_error, "--max-tokens '%s': not an integer in 1..%d", v,
                                    GEN_MAX_TOKENS);
             o->max_tokens = (int)x;
-        } else if ((v = flag_value(argc, argv, &i, "--top-k"))) {
-            if (parse_long(v, 0, BIRDIE_VOCAB, &x) < 0)
+        } else if ((v = birdie_flag_value(argc, argv, &i, "--top-k"))) {
+            if (birdie_parse_long(v, 0, BIRDIE_VOCAB, &x) < 0)
                 return birdie_fail(err, errlen, usage_error, "--top-k '%s': not an integer in 0..%d", v, BIRDIE_VOCAB);
             o->top_k = (int)x;
-        } else if ((v = flag_value(argc, argv, &i, "--seed"))) {
-            char *end;
-            errno = 0;
-            o->seed = strtoull(v, &end, 10);
-            if (!*v || *end || errno || *v == '-')
+        } else if ((v = birdie_flag_value(argc, argv, &i, "--seed"))) {
+            if (birdie_parse_u64(v, &o->seed) < 0)
                 return birdie_fail(err, errlen, usage_error, "--seed '%s': not a non-negative integer", v);
-        } else if ((v = flag_value(argc, argv, &i, "--temperature"))) {
-            char *end;
-            o->temperature = strtod(v, &end);
-            if (!*v || *end || !(o->temperature >= 0.0) || !isfinite(o->temperature) || o->temperature > 1e6)
+        } else if ((v = birdie_flag_value(argc, argv, &i, "--temperature"))) {
+            if (birdie_parse_double(v, 0.0, 1e6, &d) < 0)
                 return birdie_fail(err, errlen, usage_error, "--temperature '%s': not a number in [0, 1e6]", v);
-        } else if (!strncmp(a, "--", 2) && strchr(a, '=') && strchr(a, '.') && strchr(a, '.') < strchr(a, '=')) {
-            if (birdie_config_set(&o->cfg, a + 2, err, errlen) < 0)
-                return usage_error;
+            o->temperature = d;
         } else {
             return birdie_fail(err, errlen, usage_error, "unknown argument '%s' (see birdied generate --help)", a);
         }
@@ -151,10 +112,6 @@ static int parse_options(int argc, char **argv, gen_options *o, int *help, char 
                            "--backend '%s': generation runs on the cpu backend only (its CUDA path is written "
                            "through the op table but has not been verified on a GPU)",
                            o->backend);
-    if (birdie_config_validate(&o->cfg, err, errlen) < 0)
-        return usage_error;
-    if (!o->checkpoint)
-        o->checkpoint = o->cfg.ckpt_dir;
     return 0;
 }
 
@@ -229,61 +186,24 @@ static int read_prompt(const gen_options *o, int32_t **tokens, int *len, char *e
     return rc;
 }
 
-/* The checkpoint of a [checkpoint] dir (newest that verifies) or of one file. */
-static int load_checkpoint(const char *path, birdie_checkpoint *ck, char *err, size_t errlen)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return birdie_fail(err, errlen, birdie_error_tag(-errno, BIRDIE_EXIT_DATA), "checkpoint %s: %s", path,
-                           strerror(errno));
-    int rc;
-    if (S_ISDIR(st.st_mode)) {
-        char notes[2048];
-        rc = birdie_checkpoint_load_latest(path, ck, notes, sizeof notes, err, errlen);
-        if (rc == 0)
-            return birdie_fail(err, errlen, birdie_error_tag(-ENOENT, BIRDIE_EXIT_DATA),
-                               "checkpoint: %s holds no manifest.json (no checkpoint written there)", path);
-        rc = rc > 0 ? 0 : rc;
-    } else {
-        rc = birdie_checkpoint_load_file(path, ck, err, errlen);
-    }
-    return rc < 0 ? birdie_error_tag(rc, BIRDIE_EXIT_DATA) : 0;
-}
-
 static int generate(const gen_options *o, char *err, size_t errlen)
 {
     int32_t *prompt = NULL;
     int len = 0, rc;
-    birdie_checkpoint ck;
-    memset(&ck, 0, sizeof ck);
+    birdie_trained t;
     if ((rc = read_prompt(o, &prompt, &len, err, errlen)) < 0)
         return rc;
-    if ((rc = load_checkpoint(o->checkpoint, &ck, err, errlen)) < 0) {
+    if ((rc = birdie_trained_load(&t, &o->model, err, errlen)) < 0) {
         free(prompt);
         return rc;
     }
-    birdie_model_config mc;
+    const birdie_model_config *mc = &t.mc;
     birdie_model m;
     birdie_generator g;
     memset(&m, 0, sizeof m);
     memset(&g, 0, sizeof g);
-    uint64_t want = birdie_train_config_hash(&o->cfg);
-    if ((rc = birdie_run_model_shape(&o->cfg, &mc, err, errlen)) < 0) {
-        rc = birdie_error_tag(rc, BIRDIE_EXIT_USAGE);
-    } else if (ck.config_hash != want) {
-        rc = birdie_fail(err, errlen, birdie_error_tag(-EINVAL, BIRDIE_EXIT_DATA),
-                         "checkpoint %s (step %lld) was written by a run with another configuration (hash %016llx, "
-                         "these flags give %016llx): pass that run's --config and overrides",
-                         o->checkpoint, (long long)ck.step, (unsigned long long)ck.config_hash,
-                         (unsigned long long)want);
-    } else if ((rc = birdie_model_init(&m, &mc, &birdie_ops_cpu, 0, 1, len + 1, err, errlen)) < 0) {
-        rc = birdie_error_tag(rc, rc == -ENOMEM ? BIRDIE_EXIT_INTERNAL : BIRDIE_EXIT_USAGE);
-    } else if (m.n_params != ck.n_params) {
-        rc = birdie_fail(err, errlen, birdie_error_tag(-EINVAL, BIRDIE_EXIT_DATA),
-                         "checkpoint %s holds %zu parameters; the configuration's model has %zu", o->checkpoint,
-                         ck.n_params, m.n_params);
-    } else if ((rc = birdie_generator_init(&g, &m, err, errlen)) == 0) {
-        m.ops->upload(m.params, ck.params, ck.n_params * sizeof(float));
+    if ((rc = birdie_trained_model(&t, &m, 1, len + 1, err, errlen)) == 0 &&
+        (rc = birdie_generator_init(&g, &m, err, errlen)) == 0) {
         birdie_gen_params p = {.max_tokens = o->max_tokens,
                                .temperature = (float)o->temperature,
                                .top_k = o->top_k,
@@ -301,8 +221,8 @@ static int generate(const gen_options *o, char *err, size_t errlen)
             fprintf(stderr,
                     "generate: checkpoint step %lld | %s D=%d N=%d L=%d%s | prompt %d tokens | %d tokens in %.2f s "
                     "(%.1f tokens/s) | ended by %s\n",
-                    (long long)ck.step, o->cfg.size, mc.d_model, mc.d_state, mc.n_layers,
-                    mc.bidirectional ? " bidirectional" : "", len, out.n_tokens, dt,
+                    (long long)t.ck.step, t.cfg.size, mc->d_model, mc->d_state, mc->n_layers,
+                    mc->bidirectional ? " bidirectional" : "", len, out.n_tokens, dt,
                     out.n_tokens / (dt > 0 ? dt : 1e-9), why[out.finish]);
             birdie_gen_output_free(&out);
         }
@@ -311,7 +231,7 @@ static int generate(const gen_options *o, char *err, size_t errlen)
         birdie_generator_free(&g);
     if (m.ops)
         birdie_model_free(&m);
-    birdie_checkpoint_free(&ck);
+    birdie_trained_free(&t);
     free(prompt);
     return rc;
 }

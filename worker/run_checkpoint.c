@@ -3,8 +3,10 @@
 #include "worker/error.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int birdie_run_model_shape(const birdie_config *cfg, birdie_model_config *mc, char *err, size_t errlen)
 {
@@ -32,6 +34,31 @@ uint64_t birdie_train_config_hash(const birdie_config *cfg)
     uint64_t h = birdie_fnv1a(BIRDIE_FNV_OFFSET, numbers, sizeof numbers);
     h = birdie_fnv1a(h, cfg->arms, strlen(cfg->arms));
     return birdie_fnv1a(h, cfg->mixture, strlen(cfg->mixture));
+}
+
+int birdie_run_config_write(const char *dir, const birdie_config *cfg, char *err, size_t errlen)
+{
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, BIRDIE_RUN_CONFIG_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return birdie_fail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+    fprintf(f,
+            "; the configuration of run '%s', written beside its checkpoints (birdied generate, eval and\n"
+            "; finetune read the model's shape from it)\n",
+            cfg->name);
+    birdie_config_print(cfg, f);
+    int rc = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -errno;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc < 0) {
+        unlink(tmp);
+        return birdie_fail(err, errlen, rc, "%s: %s", path, strerror(-rc));
+    }
+    return 0;
 }
 
 /* The scheduler's state: the one in this process, or the coordinator's (rank 0 hosts it). */
@@ -64,6 +91,8 @@ int birdie_run_checkpoint_write(const birdie_run_parts *p, long step, birdie_che
         model->ops->download(ck.m, model->m, bytes);
         model->ops->download(ck.v, model->v, bytes);
         rc = birdie_checkpoint_write(p->cfg->ckpt_dir, &ck, p->cfg->ckpt_keep, info, err, errlen);
+        if (rc == 0)
+            rc = birdie_run_config_write(p->cfg->ckpt_dir, p->cfg, err, errlen);
     } else if (rc == -ENOMEM) {
         snprintf(err, errlen, "checkpoint: out of memory for %zu parameters", n);
     }

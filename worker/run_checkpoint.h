@@ -31,8 +31,17 @@ int birdie_run_model_shape(const birdie_config *cfg, birdie_model_config *mc, ch
  * length, global batch, seed, arms, mixture and paradigm setting (not the step count). */
 uint64_t birdie_train_config_hash(const birdie_config *cfg);
 
+/* The run's configuration beside its checkpoints, so that the commands that use a checkpoint
+ * (worker/trained_model.h) find the model's shape without being told. */
+#define BIRDIE_RUN_CONFIG_FILE "config.ini"
+
+/* Writes cfg as INI (every key; birdie_config_print) to dir/config.ini through a temporary file and a
+ * rename, so a reader sees the old file or the new one. The directory must exist. */
+int birdie_run_config_write(const char *dir, const birdie_config *cfg, char *err, size_t errlen);
+
 /* Writes the checkpoint of the state after `step` to [checkpoint] dir (call on one rank: the
- * parameters are the same everywhere). info receives where it went. */
+ * parameters are the same everywhere), and the run's config.ini beside it. info receives where it
+ * went. */
 int birdie_run_checkpoint_write(const birdie_run_parts *p, long step, birdie_checkpoint_info *info, char *err,
                                 size_t errlen);
 
