@@ -58,8 +58,8 @@ void ctl_table_status(const Birdie__V1__GetStatusResponse *s)
     print_eval(s->last_eval);
     printf("ckpt seq   %" PRId64 "\n", s->checkpoint_seq);
     print_checkpoint(s->last_checkpoint);
-    printf("%-6s %-10s %10s %10s %12s %12s %10s\n", "RANK", "REGISTERED", "STEP", "VERSION", "APPLIED@", "TOKENS/S",
-           "HB AGE(s)");
+    printf("%-6s %-10s %10s %10s %12s %12s %10s  %s\n", "RANK", "REGISTERED", "STEP", "VERSION", "APPLIED@", "TOKENS/S",
+           "HB AGE(s)", "HOST/PID");
     for (size_t i = 0; i < s->n_ranks; i++) {
         const Birdie__V1__RankStatus *r = s->ranks[i];
         char age[32];
@@ -67,8 +67,9 @@ void ctl_table_status(const Birdie__V1__GetStatusResponse *s)
             snprintf(age, sizeof(age), "-");
         else
             snprintf(age, sizeof(age), "%.1f", r->heartbeat_age_s);
-        printf("%-6d %-10s %10" PRId64 " %10" PRId64 " %12" PRId64 " %12.1f %10s\n", r->rank,
-               r->registered ? "yes" : "no", r->step, r->applied_version, r->applied_step, r->tokens_per_s, age);
+        printf("%-6d %-10s %10" PRId64 " %10" PRId64 " %12" PRId64 " %12.1f %10s  %s/%" PRId64 "%s\n", r->rank,
+               r->registered ? "yes" : "no", r->step, r->applied_version, r->applied_step, r->tokens_per_s, age,
+               r->hostname && r->hostname[0] ? r->hostname : "-", r->pid, r->stalled ? "  STALLED" : "");
     }
 }
 

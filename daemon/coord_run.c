@@ -12,6 +12,7 @@
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/mixture.h"
+#include "worker/clock.h"
 #include "worker/error.h"
 
 int coord_arm_index(const coordinator *co, const char *name)
@@ -242,9 +243,37 @@ static void check_round_deadline(coordinator *co)
         coord_set_state(co, RUN_FAILED, reason, 1, ignored, sizeof(ignored));
 }
 
+/* Flags a rank whose heartbeats stopped, once per episode, long before a collective's deadline ends
+ * the job: the operator learns which process to look at while it can still be saved. Paused runs
+ * and finished ranks send no step heartbeats and are not judged. */
+static void check_stalled_ranks(coordinator *co)
+{
+    if (co->state != RUN_RUNNING)
+        return;
+    int64_t now = birdie_monotonic_ms();
+    for (int r = 0; r < co->world_size; r++) {
+        rank_info *ri = &co->ranks[r];
+        if (!ri->registered || ri->finished || ri->stalled || !ri->last_heartbeat_ms)
+            continue;
+        double limit = co->stall_after_ms, five_steps = 5.0 * ri->step_ms;
+        if (five_steps > limit)
+            limit = five_steps;
+        int64_t age = now - ri->last_heartbeat_ms;
+        if ((double)age > limit) {
+            ri->stalled = 1;
+            coord_set_error(co,
+                            "rank %d (host %s, pid %" PRId64 ") has sent no heartbeat for %.1f s (last at step %" PRId64
+                            ", %.2f s per step): stopped or stuck; the job ends if it is still silent when [run] "
+                            "collective_deadline_s runs out",
+                            r, ri->host, ri->pid, (double)age / 1000.0, ri->step, ri->step_ms / 1000.0);
+        }
+    }
+}
+
 void coord_tick(coordinator *co)
 {
     check_round_deadline(co);
+    check_stalled_ranks(co);
     decide_result *res;
     while ((res = decide_worker_poll(co->decider)) != NULL) {
         apply_decision(co, res);

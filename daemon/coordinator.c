@@ -119,6 +119,7 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
     co->world_size = cfg->world_size;
     co->auth_all = cfg->auth_all;
     co->eval_deadline_ms = cfg->eval_deadline_ms;
+    co->stall_after_ms = cfg->stall_after_ms > 0 ? cfg->stall_after_ms : 10000;
     co->bind_addr = strdup(cfg->bind_addr);
     co->token = strdup(cfg->token ? cfg->token : "");
     co->db_path = strdup(cfg->db_path);

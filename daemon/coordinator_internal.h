@@ -109,6 +109,11 @@ typedef struct rank_info {
     int64_t applied_step;
     double tokens_per_s;
     int64_t last_heartbeat_ms; /* monotonic; 0 = none */
+    char host[64]; /* from Register, for the stall log line */
+    int64_t pid;
+    int64_t step_changed_ms; /* monotonic time of the last heartbeat that advanced the step */
+    double step_ms; /* recent time per step (moving average); 0 = not known yet */
+    int stalled; /* flagged: no heartbeat for stall_after_ms (or 5 step times) */
 } rank_info;
 
 struct coordinator {
@@ -119,6 +124,7 @@ struct coordinator {
     char **arm_names, **arm_classes;
     int world_size;
     int eval_deadline_ms;
+    int stall_after_ms;
 
     /* gRPC */
     grpc_completion_queue *cq;
