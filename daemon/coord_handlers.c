@@ -96,6 +96,7 @@ grpc_byte_buffer *coord_pack_directive(coordinator *co)
     d.mixture = build_current_mixture(&a, co);
     d.pause = co->state == RUN_PAUSED;
     d.stop = co->state == RUN_STOPPING || co->state == RUN_FINISHED || co->state == RUN_FAILED;
+    d.failed = co->state == RUN_FAILED;
     d.stop_reason = co->stop_reason;
     d.checkpoint_seq = co->checkpoint_seq;
     grpc_byte_buffer *bb = d.mixture ? wire_pack(&d.base) : NULL;
@@ -313,11 +314,11 @@ static grpc_status_code handle_heartbeat(coordinator *co, const ProtobufCMessage
     if (req->step > co->step)
         co->step = req->step;
     char err[COORD_MSG_MAX];
-    if (req->rank == 0 && req->step > co->last_recorded_step) {
+    if (req->rank == 0 && req->step > co->last_recorded_step && !co->store_failed) {
         co->last_recorded_step = req->step;
         if (store_record_step(co->store, req->step, coord_now_unix_ms(), req->loss, req->lr, req->grad_norm,
                               req->tokens_per_s, req->applied_version, err, sizeof(err)))
-            coord_set_error(co, "%s", err);
+            coord_store_failed(co, "a step", err);
         Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
         ev.kind = "step";
         ev.step = req->step;
@@ -326,10 +327,10 @@ static grpc_status_code handle_heartbeat(coordinator *co, const ProtobufCMessage
         ev.unix_ms = coord_now_unix_ms();
         coord_broadcast_event(co, &ev);
     }
-    if (req->applied_version > co->last_applied_marked) {
+    if (req->applied_version > co->last_applied_marked && !co->store_failed) {
         co->last_applied_marked = req->applied_version;
         if (store_mark_applied(co->store, req->applied_version, req->applied_step, err, sizeof(err)))
-            coord_set_error(co, "%s", err);
+            coord_store_failed(co, "where a mixture applied", err);
     }
     Birdie__V1__HeartbeatResponse r = BIRDIE__V1__HEARTBEAT_RESPONSE__INIT;
     *reply = wire_pack(&r.base);

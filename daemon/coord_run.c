@@ -37,6 +37,16 @@ void coord_set_error(coordinator *co, const char *fmt, ...)
     fprintf(stderr, "%s birdied coordinator: step %" PRId64 ": %s\n", when, co->step, co->last_error);
 }
 
+void coord_store_failed(coordinator *co, const char *what, const char *err)
+{
+    char reason[COORD_MSG_MAX], ignored[COORD_MSG_MAX];
+    co->store_failed = 1;
+    snprintf(reason, sizeof reason, "store_write_failed: recording %s: %s", what, err);
+    if (co->state != RUN_FAILED && co->state != RUN_FINISHED)
+        coord_set_state(co, RUN_FAILED, reason, 1, ignored, sizeof ignored);
+    coord_set_error(co, "%s; the run fails rather than lose rows", reason); /* last: what GetStatus shows */
+}
+
 static void emit_state_event(coordinator *co, const char *detail)
 {
     Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
@@ -54,6 +64,10 @@ int coord_set_state(coordinator *co, run_state s, const char *reason, int force,
     int rc = store_set_state(co->store, coord_run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
     if (rc) {
         coord_set_error(co, "recording run state %s: %s", coord_run_state_name(s), msg);
+        if (s != RUN_FAILED && s != RUN_FINISHED) {
+            coord_store_failed(co, "the run state", msg);
+            return rc;
+        }
         if (!force)
             return rc;
     }
@@ -214,7 +228,9 @@ static void apply_decision(coordinator *co, decide_result *res)
                                ok && res->new_mixture ? &m : NULL, ok ? &d : NULL, ok ? NULL : "decide_failed",
                                ok ? NULL : why, now, err, sizeof(err));
     if (rc) {
-        coord_set_error(co, "recording the evaluation of step %" PRId64 " failed, mixture kept: %s", res->step, err);
+        char what[64];
+        snprintf(what, sizeof what, "the evaluation of step %" PRId64, res->step);
+        coord_store_failed(co, what, err);
         return;
     }
     if (!ok) {

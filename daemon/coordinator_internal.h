@@ -125,6 +125,7 @@ struct coordinator {
     int world_size;
     int eval_deadline_ms;
     int stall_after_ms;
+    int store_failed; /* a write failed and the run failed with it: later per-step rows are not attempted */
 
     /* gRPC */
     grpc_completion_queue *cq;
@@ -212,5 +213,8 @@ void coord_round_completed(coordinator *co);
  * GetStatus.last_error and logged as one line on stderr, "<UTC time> birdied coordinator: step
  * <newest reported step>: <message>", e.g. "2026-12-06T13:45:01Z birdied coordinator: step 120: ...". */
 void coord_set_error(coordinator *co, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A write to the store failed (after SQLite's bounded wait on a busy database): the run fails with
+ * that reason, ranks stop and exit 7, so no later row is lost silently. `what` names the record. */
+void coord_store_failed(coordinator *co, const char *what, const char *err);
 
 #endif

@@ -118,6 +118,7 @@ static void link_poll(void *ctx, birdie_control_state *state, double *weights)
     state->version = dir.version;
     state->pause = dir.pause;
     state->stop = dir.stop;
+    state->failed = dir.failed;
     state->checkpoint_seq = dir.checkpoint_seq;
     snprintf(state->stop_reason, sizeof state->stop_reason, "%s", dir.stop_reason[0] ? dir.stop_reason : "stopped");
 }

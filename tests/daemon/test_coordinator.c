@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -582,6 +583,35 @@ static void test_stalled_rank_is_flagged(void **state)
     assert_null(strstr(text, "rank 0 (host"));
 }
 
+/* A store write that fails (here: another process holds the database's write lock past SQLite's
+ * bounded busy wait) fails the run by name instead of dropping the row: the state is failed, the
+ * error names what could not be recorded, and the ranks are told to stop with the failure flag
+ * (they exit 7). */
+static void test_store_write_failure_fails_the_run(void **state)
+{
+    two_ranks *t = *state;
+    char err[256];
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(t->f.db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    worker_heartbeat hb = {.step = 7, .loss = 2.0, .lr = 1e-3, .grad_norm = 1.0};
+    worker_client_heartbeat(t->w0, &hb, err, sizeof(err)); /* its reply may time out: the store waits */
+    /* the coordinator is busy in SQLite's bounded wait (5 s per write): wait for the stop it sends */
+    int stopped = worker_client_wait(t->w1, 0, WORKER_WAKE_STOP, 30000) != 0;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    assert_true(stopped);
+    worker_directive dir;
+    double w[FIX_N_ARMS];
+    worker_client_poll(t->w1, &dir, w);
+    assert_true(dir.stop && dir.failed);
+    assert_non_null(strstr(dir.stop_reason, "store_write_failed: recording a step"));
+    Birdie__V1__GetStatusResponse *s = get_status(t->ch);
+    assert_string_equal(s->state, "failed");
+    assert_non_null(strstr(s->last_error, "store_write_failed"));
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+
 static void test_decide_failure_keeps_mixture(void **state)
 {
     two_ranks *t = *state;
@@ -937,6 +967,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_register_and_initial_mixture, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_stalled_rank_is_flagged, setup_two_stall, teardown_two),
+        cmocka_unit_test_setup_teardown(test_store_write_failure_fails_the_run, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_eval_round_to_new_version, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_set_mixture_bad_inputs_change_nothing, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_expected_version_and_request_id, setup_two, teardown_two),
