@@ -355,15 +355,38 @@ static int insert_run(birdie_store *s, const char *name, int world_size, int n_a
     return rc;
 }
 
+/* An incarnation that never recorded its end was killed or lost with its host: say so, with the last
+ * step it recorded, instead of leaving it looking like it is still running. */
+static int mark_lost_incarnations(birdie_store *s, int64_t run_id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = store_prepare(s,
+                           "UPDATE incarnations SET end_state = 'lost', "
+                           "ended_unix_ms = COALESCE((SELECT MAX(unix_ms) FROM steps s WHERE s.run_id = "
+                           "incarnations.run_id AND s.incarnation = incarnations.incarnation), started_unix_ms), "
+                           "end_reason = 'no end was recorded (killed or lost); last step seen ' || "
+                           "COALESCE((SELECT MAX(step) FROM steps s WHERE s.run_id = incarnations.run_id AND "
+                           "s.incarnation = incarnations.incarnation), 'none') "
+                           "WHERE run_id = ?1 AND end_state IS NULL",
+                           &st, "marking lost incarnations", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    return store_step_done(s, st, "marking lost incarnations", err, errlen);
+}
+
 static int insert_incarnation(birdie_store *s, int64_t run_id, int world_size, int64_t now_ms, int64_t *incarnation,
                               char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int rc = store_prepare(s,
-                           "INSERT INTO incarnations(run_id, incarnation, started_unix_ms, world_size) "
-                           "SELECT ?1, COALESCE(MAX(incarnation), 0) + 1, ?2, ?3 FROM incarnations WHERE run_id = ?1 "
-                           "RETURNING incarnation",
-                           &st, "opening an incarnation", err, errlen);
+    int rc = mark_lost_incarnations(s, run_id, err, errlen);
+    if (rc)
+        return rc;
+    rc = store_prepare(s,
+                       "INSERT INTO incarnations(run_id, incarnation, started_unix_ms, world_size) "
+                       "SELECT ?1, COALESCE(MAX(incarnation), 0) + 1, ?2, ?3 FROM incarnations WHERE run_id = ?1 "
+                       "RETURNING incarnation",
+                       &st, "opening an incarnation", err, errlen);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, run_id);

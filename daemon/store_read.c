@@ -94,6 +94,30 @@ int store_load_mixture(birdie_store *s, int64_t incarnation, int64_t version, st
     return load_mixture_row(s, st, row, weights, err, errlen);
 }
 
+int store_mixture_origin(birdie_store *s, int64_t version, char *source, size_t cap, int64_t *incarnation, char *err,
+                         size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = store_prepare(s,
+                           "SELECT source, incarnation FROM mixtures WHERE run_id = ? AND version = ? "
+                           "ORDER BY incarnation LIMIT 1",
+                           &st, "finding where a mixture came from", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, s->run_id);
+    sqlite3_bind_int64(st, 2, version);
+    rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW;
+    if (found) {
+        snprintf(source, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        *incarnation = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (!found && rc != SQLITE_DONE)
+        return birdie_fail(err, errlen, -EIO, "finding where a mixture came from: %s", sqlite3_errmsg(s->db));
+    return found;
+}
+
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 int store_find_checkpoint_request(birdie_store *s, const char *request_id, int64_t *seq, int64_t *incarnation,
