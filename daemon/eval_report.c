@@ -20,6 +20,8 @@ void birdie_eval_escape(char *out, size_t cap, const char *text, size_t len)
             snprintf(piece, sizeof piece, "\\n");
         else if (c == '\\')
             snprintf(piece, sizeof piece, "\\\\");
+        else if (c == '"') /* the table quotes the text */
+            snprintf(piece, sizeof piece, "\\\"");
         else if (c < 0x20 || c > 0x7e)
             snprintf(piece, sizeof piece, "\\x%02x", c);
         else

@@ -65,8 +65,8 @@ typedef struct birdie_eval_report {
     double seconds;
 } birdie_eval_report;
 
-/* Writes text[0..len) into out (cap bytes, NUL-terminated), newlines as "\n" and other bytes outside
- * printable ASCII as "\xHH", cut with "..." when it does not fit. */
+/* Writes text[0..len) into out (cap bytes, NUL-terminated), newlines as "\n", '"' and '\' with a
+ * backslash, other bytes outside printable ASCII as "\xHH", cut with "..." when it does not fit. */
 void birdie_eval_escape(char *out, size_t cap, const char *text, size_t len);
 
 void birdie_eval_print_table(FILE *to, const birdie_eval_report *r);

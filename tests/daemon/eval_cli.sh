@@ -57,6 +57,7 @@ small=(--items 3 --batch 2)
 check "table" 0 "bits/char" "$birdied" eval --checkpoint "$tmp/ck" "${small[@]}"
 has "table: example generations per K" "examples, K=8:"
 has "table: the checkpoint's step and run" "(step 4), run evalrun"
+has "table: answers shown with their newlines escaped" '\n"'
 "$birdied" eval --checkpoint "$tmp/ck" "${small[@]}" -o json --long >"$tmp/a.json" 2>"$tmp/a.err"
 "$birdied" eval --checkpoint "$tmp/ck" "${small[@]}" -o json --long >"$tmp/b.json" 2>"$tmp/b.err"
 py_check "JSON: one object with every task" '
