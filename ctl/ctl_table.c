@@ -128,6 +128,21 @@ void ctl_table_history(const Birdie__V1__GetHistoryResponse *h)
         printf("  %-4" PRId64 " %8" PRId64 " %4d %12" PRIu64 " %-16s %s\n", c->incarnation, c->step, c->rank, c->bytes,
                c->checksum, c->path);
     }
+    printf("model evals (%zu)\n  %-5s %8s %-14s %3s %7s %7s %5s %6s %-15s %10s  %s\n", h->n_model_evals, "EVAL", "STEP",
+           "TASK", "K", "ENTRIES", "CONTEXT", "SPAN", "ITEMS", "METRIC", "VALUE", "CHECKPOINT");
+    for (size_t i = 0; i < h->n_model_evals; i++) {
+        const Birdie__V1__ModelEvalRecord *e = h->model_evals[i];
+        printf("  %-5" PRId64 " %8" PRId64 " %-14s %3d %7d %7d %5d %6d %-15s %10.6f  %s\n", e->evaluation_id, e->step,
+               e->task, e->k, e->entries, e->context_len, e->span_len, e->items, e->metric, e->value, e->checkpoint);
+    }
+    printf("finetune points (%zu)\n  %-10s %8s %10s %8s %3s %6s %10s %10s %12s %12s\n", h->n_finetune_points, "TASK",
+           "FROM", "LR", "STEP", "K", "ITEMS", "DIGIT ACC", "EXACT", "ANSWER LOSS", "TRAIN LOSS");
+    for (size_t i = 0; i < h->n_finetune_points; i++) {
+        const Birdie__V1__FinetunePointRecord *f = h->finetune_points[i];
+        printf("  %-10s %8" PRId64 " %10.3g %8" PRId64 " %3d %6d %10.6f %10.6f %12.6f %12.6f\n", f->task,
+               f->source_step, f->lr, f->step, f->k, f->items, f->digit_accuracy, f->exact_rate, f->answer_loss,
+               f->train_loss);
+    }
 }
 
 void ctl_table_event(const Birdie__V1__Event *e)
