@@ -236,6 +236,15 @@ def plots(runs, data, plotdir):
 
 
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--best-lr" and sys.argv[3] == "--lrs":
+        # run-matrix.sh asks which fine-tuned model of a run to evaluate
+        d, lrs = sys.argv[2], sys.argv[4].split()
+        fts = {lr: load_json(os.path.join(d, "finetune_%s.json" % lr)) for lr in lrs}
+        lr = best_lr({lr: ft for lr, ft in fts.items() if ft})
+        if lr is None:
+            sys.exit("report: no fine-tuning curve with a finite answer loss in %s" % d)
+        print(lr)
+        return
     ap = argparse.ArgumentParser()
     for flag in ("--profile", "--config", "--out", "--docs", "--runs", "--lrs", "--finetune", "--eval", "--ranks"):
         ap.add_argument(flag, required=True)
@@ -261,10 +270,9 @@ def main():
             "store": store_series(os.path.join(d, "store.db")),
             "eval_pre": load_json(os.path.join(d, "eval_pretrain.json")),
             "fts": fts,
-            "evals_ft": {lr: load_json(os.path.join(d, "eval_ft_%s.json" % lr)) for lr in lrs},
             "best_lr": lr,
             "ft_best": fts.get(lr) if lr else None,
-            "eval_best": load_json(os.path.join(d, "eval_ft_%s.json" % lr)) if lr else None,
+            "eval_best": load_json(os.path.join(d, "eval_ft.json")),
         }
     plotdir = os.path.join(a.docs, "results" if a.profile == "cpu" else "results-" + a.profile)
     made = plots(names, data, plotdir)
@@ -297,31 +305,30 @@ def main():
     md.append("")
     ks = sorted({k for n in names for k in pb_by_k(data[n]["eval_best"])})
     longk = sorted({k for n in names for k in pb_by_k(data[n]["eval_best"], "phonebook_long")})
-    head = ["run", "zero-shot K=1", "best lr"] + ["K=%d" % k for k in ks] + ["long K=%d" % k for k in longk]
+    head = ["run", "best lr"] + ["K=%d" % k for k in ks] + ["long K=%d" % k for k in longk]
     head += ["exact K=1 (%)", "held-out answer loss: start -> end"]
     md.append("| " + " | ".join(head) + " |")
     md.append("|" + "---|" * len(head))
     for n in names:
         d = data[n]
-        pre, ev, evl = pb_by_k(d["eval_pre"]), pb_by_k(d["eval_best"]), pb_by_k(d["eval_best"], "phonebook_long")
+        ev, evl = pb_by_k(d["eval_best"]), pb_by_k(d["eval_best"], "phonebook_long")
         c = curve_of(d["ft_best"])
-        row = [n, pct((pre.get(1) or {}).get("digit_accuracy")), d["best_lr"] or "-"]
+        row = [n, d["best_lr"] or "-"]
         row += [pct((ev.get(k) or {}).get("digit_accuracy")) for k in ks]
         row += [pct((evl.get(k) or {}).get("digit_accuracy")) for k in longk]
         row.append(pct((ev.get(1) or {}).get("exact_rate")))
         row.append("%s -> %s" % (num(c[0].get("answer_loss")), num(c[-1].get("answer_loss"))) if c else "-")
         md.append("| " + " | ".join(str(x) for x in row) + " |")
     md.append("")
-    md.append("### Every fine-tuning learning rate (held-out answer loss at the end; mean digit accuracy over K)")
+    md.append("### Every fine-tuning learning rate (end of the curve: held-out answer loss / K=4 digit accuracy %)")
     md.append("")
     md.append("| run | " + " | ".join("lr %s" % lr for lr in lrs) + " |")
     md.append("|---|" + "---|" * len(lrs))
     for n in names:
         cells = []
         for lr in lrs:
-            c, ev = curve_of(data[n]["fts"].get(lr)), pb_by_k(data[n]["evals_ft"].get(lr))
-            mean = sum(r["digit_accuracy"] for r in ev.values()) / len(ev) if ev else None
-            cells.append("%s / %s%%" % (num(c[-1].get("answer_loss")) if c else "-", pct(mean)))
+            c = curve_of(data[n]["fts"].get(lr))
+            cells.append("%s / %s" % (num(c[-1].get("answer_loss")), pct(c[-1].get("digit_accuracy"))) if c else "-")
         md.append("| %s | %s |" % (n, " | ".join(cells)))
     md.append("")
     md.append("### Learning-speed curve (K=4 digit accuracy %% during fine-tuning, best lr)")
