@@ -1,8 +1,8 @@
 /* daemon/birdied.c: main of birdied, the composition root. Parses flags and the config, joins the
  * ranks, picks the backend, and hands the training loop (worker/train.h) its control plane and
  * scheduler: the coordinator's link (daemon/run_link.h) when [daemon] listen is set, else the
- * scheduler in this process (daemon/local_scheduler.h) for mixture = birdie. Also the `prep` and
- * `generate` subcommands. The only place that exits; everything below returns errors.
+ * scheduler in this process (daemon/local_scheduler.h) for mixture = birdie. Also the `prep`,
+ * `generate` and `finetune` subcommands (finetune without its SQLite hooks for now: --db is refused). The only place that exits; everything below returns errors.
  *
  * Exit codes (worker/error.h): 0 done (or stopped by an operator); 1 internal error (out of memory);
  * 2 usage or configuration error; 3 data error (missing or corrupt shard or checkpoint, a checkpoint
@@ -27,6 +27,7 @@
 #include "daemon/local_scheduler.h"
 #include "worker/curriculum.h"
 #include "worker/error.h"
+#include "worker/finetune_main.h"
 #include "worker/generate_main.h"
 #include "worker/train.h"
 #ifdef BIRDIE_HAVE_DAEMON
@@ -94,6 +95,9 @@ static void usage(FILE *out)
                  "                        [--prompt TEXT | --prompt-file F] [--max-tokens N] [--temperature T]\n"
                  "                        [--top-k K] [--seed S] [--stop STR] [--backend cpu]\n"
                  "                                      continue a prompt from a checkpoint (generate --help)\n"
+                 "       birdied finetune --checkpoint DIR|FILE --task phonebook --out DIR [--steps N] [--lr X] ...\n"
+                 "                                      fine-tune a checkpoint, with a learning-speed curve\n"
+                 "                                      (finetune --help)\n"
                  "       birdied --print-config [...]   print the effective configuration and exit\n"
                  "\n"
                  "Trains a Gated SSM language model (the Birdie procedure). The configuration is an INI file;\n"
@@ -367,6 +371,8 @@ int main(int argc, char **argv)
         return birdie_prep_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "generate") == 0)
         return birdie_generate_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "finetune") == 0)
+        return birdie_finetune_main(argc - 1, argv + 1, NULL);
     static birdied b; /* zeroed */
     char err[512];
     int action, rc = read_command_line(argc, argv, &b.cfg, &action, err, sizeof err);
