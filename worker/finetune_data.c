@@ -63,7 +63,8 @@ int birdie_finetune_pack_row(const birdie_finetune_data *d, uint64_t step, uint6
 {
     birdie_row_cursor cur;
     birdie_row_begin(rows, r, &cur);
-    for (int index = 0;; index++) {
+    int misses = 0;
+    for (int index = 0; misses < BIRDIE_FINETUNE_MAX_MISSES; index++) {
         birdie_phonebook_item item;
         int rc = birdie_finetune_item(d, step, grow, index, &item, err, errlen);
         if (rc < 0)
@@ -71,12 +72,16 @@ int birdie_finetune_pack_row(const birdie_finetune_data *d, uint64_t step, uint6
         rc = birdie_row_add(rows, &cur, item.prompt_tokens, item.n_prompt_tokens, item.answer_tokens,
                             item.n_answer_tokens, FINETUNE_ARM);
         birdie_phonebook_item_free(&item);
-        if (rc == -ENOSPC)
-            return index;
+        if (rc == -ENOSPC) {
+            misses++;
+            continue;
+        }
         if (rc < 0)
             return birdie_fail(err, errlen, rc, "fine-tune row %llu of step %llu: item %d cannot be packed",
                                (unsigned long long)grow, (unsigned long long)step, index);
+        misses = 0;
     }
+    return cur.segments;
 }
 
 int birdie_finetune_pack_step(const birdie_finetune_data *d, uint64_t step, birdie_rows *rows, long *items, char *err,
