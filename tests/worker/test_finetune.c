@@ -12,7 +12,10 @@
  *    alone in a row, its digit accuracy birdie_eval_phonebook's on the K=4 set, and its train loss the
  *    mean of the step losses since the previous point;
  *  - two runs give the same curve and parameters bit for bit, whatever AdamW moments the model
- *    held before (they are reset). */
+ *    held before (they are reset);
+ *  - `birdied finetune` (birdie_finetune_main) hands every point to its hooks with --db (and refuses
+ *    --db without them), and writes a checkpoint that loads from its directory alone, with the
+ *    fine-tune's configuration and a matching hash. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -24,11 +27,18 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "kernels/ops.h"
+#include "worker/checkpoint.h"
 #include "worker/error.h"
 #include "worker/eval/model_eval.h"
 #include "worker/finetune.h"
+#include "worker/finetune_main.h"
 #include "worker/fnv.h"
+#include "worker/run_checkpoint.h"
+#include "worker/trained_model.h"
 #include "worker/vocab.h"
 
 static birdie_finetune_data data_of(uint64_t seed, int emin, int emax, int kmin, int kmax)
@@ -425,6 +435,148 @@ static void test_bad_options_are_refused(void **state)
     birdie_model_free(&m);
 }
 
+/* ---- the command ------------------------------------------------------------------------------- */
+
+typedef struct fake_store {
+    char db[256], run[64];
+    int opened, closed, points;
+    int64_t source_step;
+    double lr;
+    long last_step;
+} fake_store;
+
+static int fake_open(void *ctx, const char *db, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    fake_store *f = ctx;
+    snprintf(f->db, sizeof f->db, "%s", db);
+    f->opened++;
+    return 0;
+}
+
+static int fake_point(void *ctx, const char *run, int64_t source_step, double lr, const birdie_finetune_point *p,
+                      char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    fake_store *f = ctx;
+    snprintf(f->run, sizeof f->run, "%s", run);
+    f->source_step = source_step;
+    f->lr = lr;
+    f->last_step = p->step;
+    f->points++;
+    return 0;
+}
+
+static void fake_close(void *ctx)
+{
+    ((fake_store *)ctx)->closed++;
+}
+
+/* birdie_finetune_main with stdout sent to /dev/null (it prints the curve there). */
+static int run_main(int argc, char **argv, const birdie_finetune_hooks *hooks)
+{
+    fflush(stdout);
+    int saved = dup(1), devnull = open("/dev/null", O_WRONLY);
+    assert_true(saved >= 0 && devnull >= 0);
+    dup2(devnull, 1);
+    int rc = birdie_finetune_main(argc, argv, hooks);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    close(devnull);
+    return rc;
+}
+
+/* A source run's checkpoint (XS, step 5) with its config.ini, as training writes them. */
+static void write_source(const char *dir, birdie_config *cfg)
+{
+    char err[256];
+    birdie_config_defaults(cfg);
+    snprintf(cfg->name, sizeof cfg->name, "unit");
+    snprintf(cfg->size, sizeof cfg->size, "XS");
+    snprintf(cfg->arms, sizeof cfg->arms, "ntp len=16-64");
+    snprintf(cfg->mixture, sizeof cfg->mixture, "ntp");
+    cfg->seq_len = 64;
+    cfg->batch = 2;
+    birdie_model_config mc;
+    assert_int_equal(birdie_run_model_shape(cfg, &mc, err, sizeof err), 0);
+    birdie_model m;
+    assert_int_equal(birdie_model_init(&m, &mc, &birdie_ops_cpu, 3, 1, 8, err, sizeof err), 0);
+    double weights[1] = {1.0};
+    birdie_checkpoint ck = {.step = 5,
+                            .n_params = m.n_params,
+                            .params = m.params,
+                            .m = m.m,
+                            .v = m.v,
+                            .n_arms = 1,
+                            .mixture_version = 1,
+                            .weights = weights,
+                            .config_hash = birdie_train_config_hash(cfg)};
+    assert_int_equal(birdie_checkpoint_write(dir, &ck, 1, NULL, err, sizeof err), 0);
+    assert_int_equal(birdie_run_config_write(dir, cfg, err, sizeof err), 0);
+    birdie_model_free(&m);
+}
+
+/* The command: every point reaches the hooks (open once with --db, close at the end), and the
+ * checkpoint it writes loads with nothing but its directory, under the fine-tune's configuration. */
+static void test_command_hooks_and_output(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/birdie-test-finetune-XXXXXX", src[64], out[64], db[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(db, sizeof db, "%s/store.db", dir);
+    birdie_config cfg;
+    write_source(src, &cfg);
+    char *argv[] = {"finetune",  "--checkpoint",
+                    src,         "--task",
+                    "phonebook", "--out",
+                    out,         "--steps",
+                    "3",         "--batch",
+                    "2",         "--lr",
+                    "2e-3",      "--curve-every",
+                    "2",         "--curve-items",
+                    "2",         "-o",
+                    "json",      "--db",
+                    db,          NULL};
+    int argc = (int)(sizeof argv / sizeof argv[0]) - 1;
+    assert_int_equal(run_main(argc, argv, NULL), BIRDIE_EXIT_USAGE); /* --db with no store */
+    fake_store f = {0};
+    birdie_finetune_hooks hooks = {.ctx = &f, .open = fake_open, .point = fake_point, .close = fake_close};
+    assert_int_equal(run_main(argc, argv, &hooks), 0);
+    assert_string_equal(f.db, db);
+    assert_int_equal(f.opened, 1);
+    assert_int_equal(f.closed, 1);
+    assert_int_equal(f.points, 3); /* steps 0, 2 and 3 */
+    assert_int_equal(f.last_step, 3);
+    assert_string_equal(f.run, "unit-ft");
+    assert_int_equal(f.source_step, 5);
+    assert_true(f.lr == 2e-3);
+    birdie_trained t;
+    birdie_trained_args a = {.checkpoint = out};
+    assert_int_equal(birdie_trained_load(&t, &a, err, sizeof err), 0);
+    assert_int_equal(t.ck.step, 3);
+    assert_int_equal(t.cfg.batch, 2);
+    assert_int_equal(t.cfg.seq_len, 320);
+    assert_int_equal(t.cfg.steps, 3);
+    assert_true(t.cfg.lr == 2e-3);
+    assert_string_equal(t.cfg.name, "unit-ft");
+    assert_string_equal(t.cfg.arms, cfg.arms);
+    assert_int_equal(t.ck.config_hash, birdie_train_config_hash(&t.cfg));
+    birdie_trained_free(&t);
+    /* a second run into the same --out (no --db this time) is refused: keeping one checkpoint would
+     * delete the first */
+    assert_int_equal(run_main(argc - 2, argv, NULL), BIRDIE_EXIT_USAGE);
+    assert_int_equal(access(out, F_OK), 0);
+    char first[128];
+    snprintf(first, sizeof first, "%s/ckpt_000000003.bin", out);
+    assert_int_equal(access(first, F_OK), 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_deterministic_with_fresh_moments),
         cmocka_unit_test(test_train_loss_is_the_mean_since_the_last_point),
         cmocka_unit_test(test_bad_options_are_refused),
+        cmocka_unit_test(test_command_hooks_and_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
