@@ -21,12 +21,12 @@ int birdie_finetune_data_check(const birdie_finetune_data *d, int seq_len, char 
                            "--entries %d-%d: need K's max (%d) <= min <= max <= %d, so every book holds the K names "
                            "it is asked",
                            d->entries_min, d->entries_max, d->k_max, BIRDIE_PHONEBOOK_MAX_ENTRIES);
-    /* the bound holds for any names, so every item fits an empty row and every row gets one */
-    size_t need = birdie_phonebook_prompt_bound(d->k_max, d->entries_max) + birdie_phonebook_answer_len(d->k_max);
+    /* the bound holds for any names: the smallest items fit an empty row whatever their names */
+    size_t need = birdie_phonebook_prompt_bound(d->k_min, d->entries_min) + birdie_phonebook_answer_len(d->k_min);
     if (seq_len <= 0 || need > (size_t)seq_len)
         return birdie_fail(err, errlen, -EINVAL,
                            "--seq-len %d: an item of %d entries asking %d names needs up to %zu positions", seq_len,
-                           d->entries_max, d->k_max, need);
+                           d->entries_min, d->k_min, need);
     return 0;
 }
 
@@ -58,20 +58,35 @@ int birdie_finetune_item(const birdie_finetune_data *d, uint64_t step, uint64_t 
     return rc;
 }
 
+/* An item longer than a whole row of T positions. */
+static int oversize(const birdie_phonebook_item *item, int T)
+{
+    return item->n_prompt_tokens + item->n_answer_tokens > T;
+}
+
 int birdie_finetune_pack_row(const birdie_finetune_data *d, uint64_t step, uint64_t grow, birdie_rows *rows, int r,
                              char *err, size_t errlen)
 {
     birdie_row_cursor cur;
     birdie_row_begin(rows, r, &cur);
-    int misses = 0;
+    int misses = 0, skipped = 0;
     for (int index = 0; misses < BIRDIE_FINETUNE_MAX_MISSES; index++) {
         birdie_phonebook_item item;
         int rc = birdie_finetune_item(d, step, grow, index, &item, err, errlen);
         if (rc < 0)
             return rc;
+        int too_long = oversize(&item, rows->T);
         rc = birdie_row_add(rows, &cur, item.prompt_tokens, item.n_prompt_tokens, item.answer_tokens,
                             item.n_answer_tokens, FINETUNE_ARM);
         birdie_phonebook_item_free(&item);
+        if (rc == -ENOSPC && cur.segments == 0 && too_long) { /* fits no row: skipped, not a miss */
+            if (++skipped == BIRDIE_FINETUNE_MAX_SKIPS)
+                return birdie_fail(err, errlen, -ERANGE,
+                                   "fine-tune row %llu of step %llu: %d items in a row are longer than the %d "
+                                   "positions of a row; use smaller books (--entries) or longer rows (--seq-len)",
+                                   (unsigned long long)grow, (unsigned long long)step, skipped, rows->T);
+            continue;
+        }
         if (rc == -ENOSPC) {
             misses++;
             continue;
@@ -111,7 +126,21 @@ int birdie_finetune_heldout_rows(const birdie_finetune_data *d, int n_items, int
     int rc = 0;
     for (int i = 0; i < n_items && rc == 0; i++) {
         birdie_phonebook_item item;
-        if ((rc = birdie_finetune_item(d, BIRDIE_FINETUNE_HELDOUT_STEP, (uint64_t)i, 0, &item, err, errlen)) < 0)
+        /* item i is the first of the stream (held-out step, row i) that fits a row */
+        for (int index = 0;; index++) {
+            if ((rc = birdie_finetune_item(d, BIRDIE_FINETUNE_HELDOUT_STEP, (uint64_t)i, index, &item, err, errlen)) <
+                0)
+                break;
+            if (!oversize(&item, T))
+                break;
+            birdie_phonebook_item_free(&item);
+            if (index + 1 == BIRDIE_FINETUNE_MAX_SKIPS) {
+                rc = birdie_fail(err, errlen, -ERANGE, "held-out item %d: %d drawn items are longer than a row of %d",
+                                 i, BIRDIE_FINETUNE_MAX_SKIPS, T);
+                break;
+            }
+        }
+        if (rc < 0)
             break;
         for (int tries = 0; tries < 2; tries++) { /* into this row, else into a fresh one */
             rc = birdie_row_add(rows, &cur, item.prompt_tokens, item.n_prompt_tokens, item.answer_tokens,

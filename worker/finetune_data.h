@@ -19,8 +19,10 @@
  * A row takes items 0, 1, ... in turn; an item that does not fit the row's remaining positions is
  * dropped (a miss) and the next one tried, until BIRDIE_FINETUNE_MAX_MISSES misses in a row; the rest
  * is padding. As in pre-training's packer this fills rows better than stopping at the first miss, at
- * the cost of a mild lean towards smaller items at the ends of rows. The rows of a step are a pure
- * function of (seed, step, global row).
+ * the cost of a mild lean towards smaller items at the ends of rows. An item longer than a whole row
+ * (possible when the largest books nearly fill seq_len) is never used: it is skipped without counting
+ * as a miss, so every row holds at least one item; BIRDIE_FINETUNE_MAX_SKIPS such items before a
+ * row's first item are an error. The rows of a step are a pure function of (seed, step, global row).
  * Not here: the training loop (finetune.h), the command line (finetune_main.h). */
 #ifndef BIRDIE_FINETUNE_DATA_H
 #define BIRDIE_FINETUNE_DATA_H
@@ -31,8 +33,9 @@
 #include "worker/eval/phonebook.h"
 #include "worker/rows.h"
 
-/* Consecutive items that do not fit before a row is closed. */
-enum { BIRDIE_FINETUNE_MAX_MISSES = 8 };
+/* Consecutive items that do not fit before a row is closed; consecutive items longer than a row
+ * before packing gives up. */
+enum { BIRDIE_FINETUNE_MAX_MISSES = 8, BIRDIE_FINETUNE_MAX_SKIPS = 256 };
 
 /* The step key of the held-out answer-loss items (row i = item i); fine-tune steps are 1..steps. */
 #define BIRDIE_FINETUNE_HELDOUT_STEP (UINT64_C(1) << 62)
@@ -43,8 +46,8 @@ typedef struct birdie_finetune_data {
     int k_min, k_max; /* asked names per item, 1 <= k_min <= k_max <= BIRDIE_PHONEBOOK_K_MAX */
 } birdie_finetune_data;
 
-/* Checks the ranges, and that the largest item (any names) fits a row of seq_len positions. 0 or
- * -EINVAL with a message naming the flag (--entries, --k, --seq-len). */
+/* Checks the ranges, and that the smallest items (entries_min, k_min; any names) fit a row of seq_len
+ * positions. 0 or -EINVAL with a message naming the flag (--entries, --k, --seq-len). */
 int birdie_finetune_data_check(const birdie_finetune_data *d, int seq_len, char *err, size_t errlen);
 
 /* Item `index` of row `row` of step `step` (free with birdie_phonebook_item_free). 0 or a negative
@@ -62,9 +65,9 @@ int birdie_finetune_pack_row(const birdie_finetune_data *d, uint64_t step, uint6
 int birdie_finetune_pack_step(const birdie_finetune_data *d, uint64_t step, birdie_rows *rows, long *items, char *err,
                               size_t errlen);
 
-/* The held-out answer-loss set: items 0 .. n_items-1 (item i = birdie_finetune_item(d,
- * BIRDIE_FINETUNE_HELDOUT_STEP, i, 0)) packed in order, as many per row as fit, into rows of T
- * positions allocated here (rows->B = the rows used; free with birdie_rows_free). */
+/* The held-out answer-loss set: n_items items, item i the first of birdie_finetune_item(d,
+ * BIRDIE_FINETUNE_HELDOUT_STEP, i, 0, 1, ...) that fits a row of T, packed in order, as many per row as
+ * fit, into rows of T positions allocated here (rows->B = the rows used; free with birdie_rows_free). */
 int birdie_finetune_heldout_rows(const birdie_finetune_data *d, int n_items, int T, birdie_rows *rows, char *err,
                                  size_t errlen);
 
