@@ -58,8 +58,8 @@ void ctl_table_status(const Birdie__V1__GetStatusResponse *s)
     print_eval(s->last_eval);
     printf("ckpt seq   %" PRId64 "\n", s->checkpoint_seq);
     print_checkpoint(s->last_checkpoint);
-    printf("%-6s %-10s %10s %10s %12s %12s %10s\n", "RANK", "REGISTERED", "STEP", "VERSION", "APPLIED@", "TOKENS/S",
-           "HB AGE(s)");
+    printf("%-6s %-10s %10s %10s %12s %12s %10s  %s\n", "RANK", "REGISTERED", "STEP", "VERSION", "APPLIED@", "TOKENS/S",
+           "HB AGE(s)", "HOST/PID");
     for (size_t i = 0; i < s->n_ranks; i++) {
         const Birdie__V1__RankStatus *r = s->ranks[i];
         char age[32];
@@ -67,8 +67,9 @@ void ctl_table_status(const Birdie__V1__GetStatusResponse *s)
             snprintf(age, sizeof(age), "-");
         else
             snprintf(age, sizeof(age), "%.1f", r->heartbeat_age_s);
-        printf("%-6d %-10s %10" PRId64 " %10" PRId64 " %12" PRId64 " %12.1f %10s\n", r->rank,
-               r->registered ? "yes" : "no", r->step, r->applied_version, r->applied_step, r->tokens_per_s, age);
+        printf("%-6d %-10s %10" PRId64 " %10" PRId64 " %12" PRId64 " %12.1f %10s  %s/%" PRId64 "%s\n", r->rank,
+               r->registered ? "yes" : "no", r->step, r->applied_version, r->applied_step, r->tokens_per_s, age,
+               r->hostname && r->hostname[0] ? r->hostname : "-", r->pid, r->stalled ? "  STALLED" : "");
     }
 }
 
@@ -126,6 +127,21 @@ void ctl_table_history(const Birdie__V1__GetHistoryResponse *h)
         const Birdie__V1__CheckpointRecord *c = h->checkpoints[i];
         printf("  %-4" PRId64 " %8" PRId64 " %4d %12" PRIu64 " %-16s %s\n", c->incarnation, c->step, c->rank, c->bytes,
                c->checksum, c->path);
+    }
+    printf("model evals (%zu)\n  %-5s %8s %-14s %3s %7s %7s %5s %6s %-15s %10s  %s\n", h->n_model_evals, "EVAL", "STEP",
+           "TASK", "K", "ENTRIES", "CONTEXT", "SPAN", "ITEMS", "METRIC", "VALUE", "CHECKPOINT");
+    for (size_t i = 0; i < h->n_model_evals; i++) {
+        const Birdie__V1__ModelEvalRecord *e = h->model_evals[i];
+        printf("  %-5" PRId64 " %8" PRId64 " %-14s %3d %7d %7d %5d %6d %-15s %10.6f  %s\n", e->evaluation_id, e->step,
+               e->task, e->k, e->entries, e->context_len, e->span_len, e->items, e->metric, e->value, e->checkpoint);
+    }
+    printf("finetune points (%zu)\n  %-10s %8s %10s %8s %3s %6s %10s %10s %12s %12s\n", h->n_finetune_points, "TASK",
+           "FROM", "LR", "STEP", "K", "ITEMS", "DIGIT ACC", "EXACT", "ANSWER LOSS", "TRAIN LOSS");
+    for (size_t i = 0; i < h->n_finetune_points; i++) {
+        const Birdie__V1__FinetunePointRecord *f = h->finetune_points[i];
+        printf("  %-10s %8" PRId64 " %10.3g %8" PRId64 " %3d %6d %10.6f %10.6f %12.6f %12.6f\n", f->task,
+               f->source_step, f->lr, f->step, f->k, f->items, f->digit_accuracy, f->exact_rate, f->answer_loss,
+               f->train_loss);
     }
 }
 

@@ -177,8 +177,10 @@ grpc_status_code coord_handle_report_checkpoint(coordinator *co, const ProtobufC
     snprintf(detail, sizeof(detail), "%s (%" PRIu64 " bytes, fnv1a64 %s, rank %d)", req->path, req->bytes, checksum,
              req->rank);
     int recorded = store_record_checkpoint(co->store, &c, detail, err, sizeof(err));
-    if (recorded < 0)
+    if (recorded < 0) {
+        coord_store_failed(co, "a checkpoint", err);
         return birdie_fail(msg, msglen, GRPC_STATUS_INTERNAL, "recording the checkpoint failed: %s", err);
+    }
     if (recorded) {
         remember_checkpoint(co, &c);
         emit_checkpoint_event(co, &c);

@@ -96,6 +96,7 @@ grpc_byte_buffer *coord_pack_directive(coordinator *co)
     d.mixture = build_current_mixture(&a, co);
     d.pause = co->state == RUN_PAUSED;
     d.stop = co->state == RUN_STOPPING || co->state == RUN_FINISHED || co->state == RUN_FAILED;
+    d.failed = co->state == RUN_FAILED;
     d.stop_reason = co->stop_reason;
     d.checkpoint_seq = co->checkpoint_seq;
     grpc_byte_buffer *bb = d.mixture ? wire_pack(&d.base) : NULL;
@@ -178,7 +179,10 @@ static grpc_status_code handle_register(coordinator *co, const ProtobufCMessage 
     r.mixture = build_current_mixture(&a, co);
     if (!r.mixture)
         return pack_reply(&a, NULL, reply, msg, msglen);
-    co->ranks[req->rank].registered = 1;
+    rank_info *ri = &co->ranks[req->rank];
+    ri->registered = 1;
+    snprintf(ri->host, sizeof ri->host, "%s", req->hostname ? req->hostname : "");
+    ri->pid = req->pid;
     int all = 1;
     for (int i = 0; i < co->world_size; i++)
         all &= co->ranks[i].registered;
@@ -289,19 +293,32 @@ static grpc_status_code handle_heartbeat(coordinator *co, const ProtobufCMessage
         return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT,
                            "loss, lr and grad_norm must be finite (or NaN when unknown)");
     rank_info *ri = &co->ranks[req->rank];
+    int64_t now_ms = birdie_monotonic_ms();
+    if (req->step > ri->step && ri->step_changed_ms) {
+        /* heartbeats follow steps: their spacing is the step time the stall threshold scales with */
+        double per_step = (double)(now_ms - ri->step_changed_ms) / (double)(req->step - ri->step);
+        ri->step_ms = ri->step_ms > 0 ? 0.8 * ri->step_ms + 0.2 * per_step : per_step;
+    }
+    if (req->step > ri->step || !ri->step_changed_ms)
+        ri->step_changed_ms = now_ms;
+    if (ri->stalled) {
+        ri->stalled = 0;
+        coord_set_error(co, "rank %d (host %s, pid %" PRId64 ") sends heartbeats again (step %" PRId64 ")", req->rank,
+                        ri->host, ri->pid, req->step);
+    }
     ri->step = req->step;
     ri->applied_version = req->applied_version;
     ri->applied_step = req->applied_step;
     ri->tokens_per_s = req->tokens_per_s;
-    ri->last_heartbeat_ms = birdie_monotonic_ms();
+    ri->last_heartbeat_ms = now_ms;
     if (req->step > co->step)
         co->step = req->step;
     char err[COORD_MSG_MAX];
-    if (req->rank == 0 && req->step > co->last_recorded_step) {
+    if (req->rank == 0 && req->step > co->last_recorded_step && !co->store_failed) {
         co->last_recorded_step = req->step;
         if (store_record_step(co->store, req->step, coord_now_unix_ms(), req->loss, req->lr, req->grad_norm,
                               req->tokens_per_s, req->applied_version, err, sizeof(err)))
-            coord_set_error(co, "%s", err);
+            coord_store_failed(co, "a step", err);
         Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
         ev.kind = "step";
         ev.step = req->step;
@@ -310,10 +327,10 @@ static grpc_status_code handle_heartbeat(coordinator *co, const ProtobufCMessage
         ev.unix_ms = coord_now_unix_ms();
         coord_broadcast_event(co, &ev);
     }
-    if (req->applied_version > co->last_applied_marked) {
+    if (req->applied_version > co->last_applied_marked && !co->store_failed) {
         co->last_applied_marked = req->applied_version;
         if (store_mark_applied(co->store, req->applied_version, req->applied_step, err, sizeof(err)))
-            coord_set_error(co, "%s", err);
+            coord_store_failed(co, "where a mixture applied", err);
     }
     Birdie__V1__HeartbeatResponse r = BIRDIE__V1__HEARTBEAT_RESPONSE__INIT;
     *reply = wire_pack(&r.base);
@@ -384,6 +401,9 @@ static grpc_status_code handle_get_status(coordinator *co, const ProtobufCMessag
         rs->applied_step = ri->applied_step;
         rs->tokens_per_s = ri->tokens_per_s;
         rs->heartbeat_age_s = ri->last_heartbeat_ms ? (double)(now - ri->last_heartbeat_ms) / 1000.0 : -1.0;
+        rs->stalled = ri->stalled;
+        rs->hostname = (char *)ri->host;
+        rs->pid = ri->pid;
         r.tokens_per_s += ri->tokens_per_s;
         r.ranks[i] = rs;
         r.n_ranks = (size_t)i + 1;

@@ -12,6 +12,7 @@
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/mixture.h"
+#include "worker/clock.h"
 #include "worker/error.h"
 
 int coord_arm_index(const coordinator *co, const char *name)
@@ -36,6 +37,16 @@ void coord_set_error(coordinator *co, const char *fmt, ...)
     fprintf(stderr, "%s birdied coordinator: step %" PRId64 ": %s\n", when, co->step, co->last_error);
 }
 
+void coord_store_failed(coordinator *co, const char *what, const char *err)
+{
+    char reason[COORD_MSG_MAX], ignored[COORD_MSG_MAX];
+    co->store_failed = 1;
+    snprintf(reason, sizeof reason, "store_write_failed: recording %s: %s", what, err);
+    if (co->state != RUN_FAILED && co->state != RUN_FINISHED)
+        coord_set_state(co, RUN_FAILED, reason, 1, ignored, sizeof ignored);
+    coord_set_error(co, "%s; the run fails rather than lose rows", reason); /* last: what GetStatus shows */
+}
+
 static void emit_state_event(coordinator *co, const char *detail)
 {
     Birdie__V1__Event ev = BIRDIE__V1__EVENT__INIT;
@@ -53,6 +64,10 @@ int coord_set_state(coordinator *co, run_state s, const char *reason, int force,
     int rc = store_set_state(co->store, coord_run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
     if (rc) {
         coord_set_error(co, "recording run state %s: %s", coord_run_state_name(s), msg);
+        if (s != RUN_FAILED && s != RUN_FINISHED) {
+            coord_store_failed(co, "the run state", msg);
+            return rc;
+        }
         if (!force)
             return rc;
     }
@@ -213,7 +228,9 @@ static void apply_decision(coordinator *co, decide_result *res)
                                ok && res->new_mixture ? &m : NULL, ok ? &d : NULL, ok ? NULL : "decide_failed",
                                ok ? NULL : why, now, err, sizeof(err));
     if (rc) {
-        coord_set_error(co, "recording the evaluation of step %" PRId64 " failed, mixture kept: %s", res->step, err);
+        char what[64];
+        snprintf(what, sizeof what, "the evaluation of step %" PRId64, res->step);
+        coord_store_failed(co, what, err);
         return;
     }
     if (!ok) {
@@ -242,9 +259,37 @@ static void check_round_deadline(coordinator *co)
         coord_set_state(co, RUN_FAILED, reason, 1, ignored, sizeof(ignored));
 }
 
+/* Flags a rank whose heartbeats stopped, once per episode, long before a collective's deadline ends
+ * the job: the operator learns which process to look at while it can still be saved. Paused runs
+ * and finished ranks send no step heartbeats and are not judged. */
+static void check_stalled_ranks(coordinator *co)
+{
+    if (co->state != RUN_RUNNING)
+        return;
+    int64_t now = birdie_monotonic_ms();
+    for (int r = 0; r < co->world_size; r++) {
+        rank_info *ri = &co->ranks[r];
+        if (!ri->registered || ri->finished || ri->stalled || !ri->last_heartbeat_ms)
+            continue;
+        double limit = co->stall_after_ms, five_steps = 5.0 * ri->step_ms;
+        if (five_steps > limit)
+            limit = five_steps;
+        int64_t age = now - ri->last_heartbeat_ms;
+        if ((double)age > limit) {
+            ri->stalled = 1;
+            coord_set_error(co,
+                            "rank %d (host %s, pid %" PRId64 ") has sent no heartbeat for %.1f s (last at step %" PRId64
+                            ", %.2f s per step): stopped or stuck; the job ends if it is still silent when [run] "
+                            "collective_deadline_s runs out",
+                            r, ri->host, ri->pid, (double)age / 1000.0, ri->step, ri->step_ms / 1000.0);
+        }
+    }
+}
+
 void coord_tick(coordinator *co)
 {
     check_round_deadline(co);
+    check_stalled_ranks(co);
     decide_result *res;
     while ((res = decide_worker_poll(co->decider)) != NULL) {
         apply_decision(co, res);

@@ -119,6 +119,7 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
     co->world_size = cfg->world_size;
     co->auth_all = cfg->auth_all;
     co->eval_deadline_ms = cfg->eval_deadline_ms;
+    co->stall_after_ms = cfg->stall_after_ms > 0 ? cfg->stall_after_ms : 10000;
     co->bind_addr = strdup(cfg->bind_addr);
     co->token = strdup(cfg->token ? cfg->token : "");
     co->db_path = strdup(cfg->db_path);
@@ -174,10 +175,30 @@ static int open_store(coordinator *co, char *err, size_t errlen)
                          errlen);
     if (rc)
         return rc;
+    /* Only version 0 comes from the configuration. A resumed run restores its checkpoint's mixture:
+     * record it with the source it first had in this run (scheduler or operator), and say so. */
+    char source[16] = "config", reason[160] = "";
+    if (co->version > 0) {
+        int64_t first = 0;
+        int found = store_mixture_origin(co->store, co->version, source, sizeof source, &first, err, errlen);
+        if (found < 0)
+            return found;
+        if (found)
+            snprintf(reason, sizeof reason,
+                     "restored from the checkpoint of step %" PRId64 " (first issued in incarnation %" PRId64 ")",
+                     co->mixture_step, first);
+        else
+            snprintf(reason, sizeof reason,
+                     "restored from the checkpoint of step %" PRId64
+                     "; this store has no earlier record of version %" PRId64,
+                     co->mixture_step, co->version);
+    }
+    snprintf(co->source, sizeof co->source, "%s", source);
     store_mixture m = {.version = co->version,
                        .step = co->mixture_step,
                        .created_unix_ms = co->mixture_created_ms,
-                       .source = "config",
+                       .source = source,
+                       .reason = reason[0] ? reason : NULL,
                        .weights = co->weights};
     rc = store_commit_mixture(co->store, &m, NULL, err, errlen);
     if (rc == 0)

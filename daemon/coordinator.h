@@ -66,6 +66,7 @@ typedef struct coordinator_config {
     int64_t initial_step; /* step the run starts or resumes at */
     int world_size;
     int eval_deadline_ms; /* from a round's first report to its last, else the run fails */
+    int stall_after_ms; /* a rank whose heartbeat is this late, or 5 step times if longer, is flagged; 0: 10 s */
     coordinator_decide_fn decide;
     void *decide_ctx;
 } coordinator_config;

@@ -109,6 +109,11 @@ typedef struct rank_info {
     int64_t applied_step;
     double tokens_per_s;
     int64_t last_heartbeat_ms; /* monotonic; 0 = none */
+    char host[64]; /* from Register, for the stall log line */
+    int64_t pid;
+    int64_t step_changed_ms; /* monotonic time of the last heartbeat that advanced the step */
+    double step_ms; /* recent time per step (moving average); 0 = not known yet */
+    int stalled; /* flagged: no heartbeat for stall_after_ms (or 5 step times) */
 } rank_info;
 
 struct coordinator {
@@ -119,6 +124,8 @@ struct coordinator {
     char **arm_names, **arm_classes;
     int world_size;
     int eval_deadline_ms;
+    int stall_after_ms;
+    int store_failed; /* a write failed and the run failed with it: later per-step rows are not attempted */
 
     /* gRPC */
     grpc_completion_queue *cq;
@@ -206,5 +213,8 @@ void coord_round_completed(coordinator *co);
  * GetStatus.last_error and logged as one line on stderr, "<UTC time> birdied coordinator: step
  * <newest reported step>: <message>", e.g. "2026-12-06T13:45:01Z birdied coordinator: step 120: ...". */
 void coord_set_error(coordinator *co, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A write to the store failed (after SQLite's bounded wait on a busy database): the run fails with
+ * that reason, ranks stop and exit 7, so no later row is lost silently. `what` names the record. */
+void coord_store_failed(coordinator *co, const char *what, const char *err);
 
 #endif

@@ -118,6 +118,7 @@ static void link_poll(void *ctx, birdie_control_state *state, double *weights)
     state->version = dir.version;
     state->pause = dir.pause;
     state->stop = dir.stop;
+    state->failed = dir.failed;
     state->checkpoint_seq = dir.checkpoint_seq;
     snprintf(state->stop_reason, sizeof state->stop_reason, "%s", dir.stop_reason[0] ? dir.stop_reason : "stopped");
 }
@@ -246,6 +247,7 @@ static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, i
                                  .initial_step = resume ? resume->step : 0,
                                  .world_size = world,
                                  .eval_deadline_ms = (int)(cfg->eval_deadline_s * 1000),
+                                 .stall_after_ms = (int)(cfg->stall_after_s * 1000),
                                  .decide = decide_with_scheduler,
                                  .decide_ctx = link};
         ann->rc = coordinator_start(&cc, &link->co, ann->err, sizeof ann->err);

@@ -146,6 +146,11 @@ int store_find_request(birdie_store *s, const char *request_id, store_mixture_ro
 int store_load_mixture(birdie_store *s, int64_t incarnation, int64_t version, store_mixture_row *row, double *weights,
                        char *err, size_t errlen);
 
+/* Where mixture `version` of the selected run first came from (source[cap]: "config", "scheduler" or
+ * "operator") and in which incarnation: 1 when recorded, 0 when this store has no such version. */
+int store_mixture_origin(birdie_store *s, int64_t version, char *source, size_t cap, int64_t *incarnation, char *err,
+                         size_t errlen);
+
 /* Evals, rewards, decisions, mixtures and checkpoints of the selected run with step >= since_step, oldest first,
  * at most `limit` rows per table (limit <= 0: 1000). Free with birdie_store_history_free. */
 int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse **out,

@@ -1,5 +1,5 @@
 /* store_internal: the birdie_store handle and the statement helpers shared by store_open.c,
- * store_write.c and store_read.c. Not part of the public API. */
+ * store_write.c, store_read.c and store_eval.c. Not part of the public API. */
 #ifndef BIRDIE_DAEMON_STORE_INTERNAL_H
 #define BIRDIE_DAEMON_STORE_INTERNAL_H
 
@@ -26,5 +26,17 @@ int store_exec(birdie_store *s, const char *sql, const char *what, char *err, si
 void store_bind_real(sqlite3_stmt *st, int idx, double v);
 /* Binds a text, or NULL for NULL/"". */
 void store_bind_text_or_null(sqlite3_stmt *st, int idx, const char *v);
+
+/* Reads one row of a history query into a new message (*out, malloc'ed even when the result is an error). */
+typedef int (*store_row_reader)(birdie_store *s, sqlite3_stmt *st, void **out);
+/* Runs sql with ?1 = the selected run, ?2 = since_step, ?3 = limit, appending one message per row to
+ * (*items, *n). 0, -ENOMEM or -EIO with a message. */
+int store_read_table(birdie_store *s, const char *sql, int64_t since_step, int limit, store_row_reader reader,
+                     void ***items, size_t *n, const char *what, char *err, size_t errlen);
+/* The history's model evaluations and fine-tuning points (store_eval.c): nothing on a database older
+ * than migration 0003 (a read-only handle does not migrate). */
+int store_history_results(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse *h, char *err,
+                          size_t errlen);
+void store_history_results_free(Birdie__V1__GetHistoryResponse *h);
 
 #endif

@@ -326,6 +326,9 @@ static int check_same_arms(birdie_store *s, const char *name, int n_arms, const 
     return 0;
 }
 
+static int insert_arms(birdie_store *s, int64_t run_id, int n_arms, const char *const *arm_names,
+                       const char *const *arm_classes, char *err, size_t errlen);
+
 static int insert_run(birdie_store *s, const char *name, int world_size, int n_arms, const char *const *arm_names,
                       const char *const *arm_classes, int64_t now_ms, int64_t *run_id, char *err, size_t errlen)
 {
@@ -341,12 +344,20 @@ static int insert_run(birdie_store *s, const char *name, int world_size, int n_a
     if (rc)
         return rc;
     *run_id = sqlite3_last_insert_rowid(s->db);
+    return insert_arms(s, *run_id, n_arms, arm_names, arm_classes, err, errlen);
+}
+
+static int insert_arms(birdie_store *s, int64_t run_id, int n_arms, const char *const *arm_names,
+                       const char *const *arm_classes, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
     for (int i = 0; rc == 0 && i < n_arms; i++) {
         rc = store_prepare(s, "INSERT INTO arms(run_id, arm_index, name, class) VALUES (?, ?, ?, ?)", &st,
                            "recording the arms", err, errlen);
         if (rc)
             break;
-        sqlite3_bind_int64(st, 1, *run_id);
+        sqlite3_bind_int64(st, 1, run_id);
         sqlite3_bind_int(st, 2, i);
         sqlite3_bind_text(st, 3, arm_names[i], -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 4, arm_classes[i], -1, SQLITE_TRANSIENT);
@@ -355,15 +366,38 @@ static int insert_run(birdie_store *s, const char *name, int world_size, int n_a
     return rc;
 }
 
+/* An incarnation that never recorded its end was killed or lost with its host: say so, with the last
+ * step it recorded, instead of leaving it looking like it is still running. */
+static int mark_lost_incarnations(birdie_store *s, int64_t run_id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = store_prepare(s,
+                           "UPDATE incarnations SET end_state = 'lost', "
+                           "ended_unix_ms = COALESCE((SELECT MAX(unix_ms) FROM steps s WHERE s.run_id = "
+                           "incarnations.run_id AND s.incarnation = incarnations.incarnation), started_unix_ms), "
+                           "end_reason = 'no end was recorded (killed or lost); last step seen ' || "
+                           "COALESCE((SELECT MAX(step) FROM steps s WHERE s.run_id = incarnations.run_id AND "
+                           "s.incarnation = incarnations.incarnation), 'none') "
+                           "WHERE run_id = ?1 AND end_state IS NULL",
+                           &st, "marking lost incarnations", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    return store_step_done(s, st, "marking lost incarnations", err, errlen);
+}
+
 static int insert_incarnation(birdie_store *s, int64_t run_id, int world_size, int64_t now_ms, int64_t *incarnation,
                               char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int rc = store_prepare(s,
-                           "INSERT INTO incarnations(run_id, incarnation, started_unix_ms, world_size) "
-                           "SELECT ?1, COALESCE(MAX(incarnation), 0) + 1, ?2, ?3 FROM incarnations WHERE run_id = ?1 "
-                           "RETURNING incarnation",
-                           &st, "opening an incarnation", err, errlen);
+    int rc = mark_lost_incarnations(s, run_id, err, errlen);
+    if (rc)
+        return rc;
+    rc = store_prepare(s,
+                       "INSERT INTO incarnations(run_id, incarnation, started_unix_ms, world_size) "
+                       "SELECT ?1, COALESCE(MAX(incarnation), 0) + 1, ?2, ?3 FROM incarnations WHERE run_id = ?1 "
+                       "RETURNING incarnation",
+                       &st, "opening an incarnation", err, errlen);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
@@ -379,6 +413,21 @@ static int insert_incarnation(birdie_store *s, int64_t run_id, int world_size, i
     return rc;
 }
 
+/* Gives a run created without arms the arms and world size of the training run that takes it. */
+static int adopt_run(birdie_store *s, int64_t run_id, int world_size, int n_arms, const char *const *arm_names,
+                     const char *const *arm_classes, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = store_prepare(s, "UPDATE runs SET world_size = ?, state = 'starting' WHERE run_id = ?", &st,
+                           "adopting the run", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, world_size);
+    sqlite3_bind_int64(st, 2, run_id);
+    rc = store_step_done(s, st, "adopting the run", err, errlen);
+    return rc ? rc : insert_arms(s, run_id, n_arms, arm_names, arm_classes, err, errlen);
+}
+
 int store_begin_run(birdie_store *s, const char *name, int world_size, int n_arms, const char *const *arm_names,
                     const char *const *arm_classes, int64_t now_ms, int64_t *run_id, int64_t *incarnation, char *err,
                     size_t errlen)
@@ -392,6 +441,13 @@ int store_begin_run(birdie_store *s, const char *name, int world_size, int n_arm
     if (rc == 1) {
         char **classes = NULL;
         rc = load_arms(s, *run_id, &classes, err, errlen);
+        /* A run that `birdied eval` or `finetune` created by name (store_eval.h) has no arms yet: the
+         * first training run under that name gives them. */
+        if (rc == 0 && s->n_arms == 0 && n_arms > 0) {
+            rc = adopt_run(s, *run_id, world_size, n_arms, arm_names, arm_classes, err, errlen);
+            if (rc == 0)
+                rc = load_arms(s, *run_id, &classes, err, errlen);
+        }
         if (rc == 0)
             rc = check_same_arms(s, name, n_arms, arm_names, arm_classes, classes, err, errlen);
         for (int i = 0; classes && i < s->n_arms; i++)

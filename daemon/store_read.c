@@ -1,6 +1,7 @@
 /* store_read: reads of the store: mixtures by request id or version, checkpoint requests by request
  * id, the newest checkpoint, and the history of a run as a GetHistoryResponse (so the server and
- * `birdiectl history --db` print the same thing). */
+ * `birdiectl history --db` print the same thing). The history's model evaluations and fine-tuning
+ * points are read by store_eval.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -94,6 +95,30 @@ int store_load_mixture(birdie_store *s, int64_t incarnation, int64_t version, st
     return load_mixture_row(s, st, row, weights, err, errlen);
 }
 
+int store_mixture_origin(birdie_store *s, int64_t version, char *source, size_t cap, int64_t *incarnation, char *err,
+                         size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = store_prepare(s,
+                           "SELECT source, incarnation FROM mixtures WHERE run_id = ? AND version = ? "
+                           "ORDER BY incarnation LIMIT 1",
+                           &st, "finding where a mixture came from", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, s->run_id);
+    sqlite3_bind_int64(st, 2, version);
+    rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW;
+    if (found) {
+        snprintf(source, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        *incarnation = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (!found && rc != SQLITE_DONE)
+        return birdie_fail(err, errlen, -EIO, "finding where a mixture came from: %s", sqlite3_errmsg(s->db));
+    return found;
+}
+
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 int store_find_checkpoint_request(birdie_store *s, const char *request_id, int64_t *seq, int64_t *incarnation,
@@ -185,8 +210,6 @@ static int grow(void ***items, size_t *n, size_t *cap)
     *cap = ncap;
     return 0;
 }
-
-typedef int (*row_reader)(birdie_store *s, sqlite3_stmt *st, void **out);
 
 static int read_eval(birdie_store *s, sqlite3_stmt *st, void **out)
 {
@@ -303,8 +326,8 @@ static int read_checkpoint(birdie_store *s, sqlite3_stmt *st, void **out)
     return r->path && r->checksum ? 0 : -ENOMEM;
 }
 
-static int read_table(birdie_store *s, const char *sql, int64_t since_step, int limit, row_reader reader, void ***items,
-                      size_t *n, const char *what, char *err, size_t errlen)
+int store_read_table(birdie_store *s, const char *sql, int64_t since_step, int limit, store_row_reader reader,
+                     void ***items, size_t *n, const char *what, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     int rc = store_prepare(s, sql, &st, what, err, errlen);
@@ -351,27 +374,27 @@ int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie_
     birdie__v1__get_history_response__init(h);
     /* The row limit counts arm rows for evals and rewards: a partial step at the end is possible and
    * is better than an unbounded reply (the 4 MiB default message limit). */
-    int rc =
-        read_table(s,
-                   "SELECT incarnation, step, arm_index, loss_sum, tokens FROM evals WHERE run_id = ?1 AND step >= ?2 "
-                   "ORDER BY incarnation, step, arm_index LIMIT ?3",
-                   since_step, limit, read_eval, (void ***)&h->evals, &h->n_evals, "reading evals", err, errlen);
+    int rc = store_read_table(
+        s,
+        "SELECT incarnation, step, arm_index, loss_sum, tokens FROM evals WHERE run_id = ?1 AND step >= ?2 "
+        "ORDER BY incarnation, step, arm_index LIMIT ?3",
+        since_step, limit, read_eval, (void ***)&h->evals, &h->n_evals, "reading evals", err, errlen);
     if (rc == 0)
-        rc = read_table(s,
-                        "SELECT incarnation, step, arm_index, reward FROM rewards WHERE run_id = ?1 AND step >= ?2 "
-                        "ORDER BY incarnation, step, arm_index LIMIT ?3",
-                        since_step, limit, read_reward, (void ***)&h->rewards, &h->n_rewards, "reading rewards", err,
-                        errlen);
+        rc = store_read_table(
+            s,
+            "SELECT incarnation, step, arm_index, reward FROM rewards WHERE run_id = ?1 AND step >= ?2 "
+            "ORDER BY incarnation, step, arm_index LIMIT ?3",
+            since_step, limit, read_reward, (void ***)&h->rewards, &h->n_rewards, "reading rewards", err, errlen);
     if (rc == 0)
-        rc =
-            read_table(s,
-                       "SELECT incarnation, step, source, mixture_version, explore, predicted_reward, observed_reward, "
-                       "fit_error, record FROM decisions WHERE run_id = ?1 AND step >= ?2 "
-                       "ORDER BY incarnation, step, mixture_version LIMIT ?3",
-                       since_step, limit, read_decision, (void ***)&h->decisions, &h->n_decisions, "reading decisions",
-                       err, errlen);
+        rc = store_read_table(
+            s,
+            "SELECT incarnation, step, source, mixture_version, explore, predicted_reward, observed_reward, "
+            "fit_error, record FROM decisions WHERE run_id = ?1 AND step >= ?2 "
+            "ORDER BY incarnation, step, mixture_version LIMIT ?3",
+            since_step, limit, read_decision, (void ***)&h->decisions, &h->n_decisions, "reading decisions", err,
+            errlen);
     if (rc == 0)
-        rc = read_table(
+        rc = store_read_table(
             s,
             "SELECT incarnation, version, step, created_unix_ms, applied_step, source, request_id FROM mixtures "
             "WHERE run_id = ?1 AND step >= ?2 ORDER BY incarnation, version LIMIT ?3",
@@ -380,9 +403,11 @@ int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie_
         char sql[320];
         snprintf(sql, sizeof(sql), "%sWHERE run_id = ?1 AND step >= ?2 ORDER BY incarnation, step LIMIT ?3",
                  checkpoint_columns(s));
-        rc = read_table(s, sql, since_step, limit, read_checkpoint, (void ***)&h->checkpoints, &h->n_checkpoints,
-                        "reading checkpoints", err, errlen);
+        rc = store_read_table(s, sql, since_step, limit, read_checkpoint, (void ***)&h->checkpoints, &h->n_checkpoints,
+                              "reading checkpoints", err, errlen);
     }
+    if (rc == 0)
+        rc = store_history_results(s, since_step, limit, h, err, errlen);
     if (rc) {
         birdie_store_history_free(h);
         return rc;
@@ -428,6 +453,7 @@ void birdie_store_history_free(Birdie__V1__GetHistoryResponse *h)
         free(h->checkpoints[i]->checksum);
         free(h->checkpoints[i]);
     }
+    store_history_results_free(h);
     free(h->checkpoints);
     free(h->evals);
     free(h->rewards);

@@ -105,6 +105,7 @@ static void take_directive(worker_client *wc, const Birdie__V1__WorkerDirective 
     }
     wc->dir.pause = d->pause;
     wc->dir.stop = d->stop;
+    wc->dir.failed = d->failed;
     snprintf(wc->dir.stop_reason, sizeof(wc->dir.stop_reason), "%s", d->stop_reason);
     wc->dir.checkpoint_seq = d->checkpoint_seq;
     wc->dir.stream_connected = 1;

@@ -35,6 +35,7 @@ typedef struct worker_directive {
     int64_t version; /* -1 until the first directive arrives */
     int pause;
     int stop;
+    int failed; /* with stop: the coordinator failed the run */
     char stop_reason[WORKER_STOP_REASON_MAX];
     int64_t checkpoint_seq; /* operator checkpoint requests of the coordinator's incarnation; 0 until the
                              first. A rank checkpoints when it grows (agreed by the control all-reduce). */

@@ -56,7 +56,75 @@ pretrain() {
     tail -1 "$dir/pretrain.log"
 }
 
+# The fine-tuning budget, the same for every run (docs/results.md): steps, rows, row length, the
+# books and questions drawn, and the learning rates swept (each run keeps its best by the held-out
+# answer loss of its curve; all are reported).
+case $profile in
+    cpu) ft_args=(--steps 250 --batch 16 --seq-len 320 --entries 2-4 --k 1-2 --curve-every 25 --curve-items 64)
+         lrs="3e-4 1e-3 3e-3"
+         eval_args=(--items 128 --entries 4 --long) ;;
+    gpu) ft_args=(--steps 300 --batch 32 --seq-len 2048 --entries 8-64 --k 1-8 --curve-every 50 --curve-items 256)
+         lrs="1e-4 3e-4 1e-3"
+         eval_args=(--items 256 --entries 48 --long) ;;
+    xs)  ft_args=(--steps 4 --batch 4 --seq-len 320 --entries 2-4 --k 1-2 --curve-every 2 --curve-items 4)
+         lrs="1e-3 3e-3"
+         eval_args=(--items 4 --entries 4) ;;
+esac
+
+# The run's configuration as its pre-training had it (the checkpoints of a run also carry it).
+run_flags() { # name bidirectional mixture
+    echo "--config $conf --run.name=$1 --model.bidirectional=$2 --objectives.mixture=$3"
+}
+
+evaluate_pretrained() {
+    local name=$1 bidi=$2 mix=$3 dir=$out/$1
+    [ -s "$dir/eval_pretrain.json" ] && return
+    echo "run-matrix: $name: evaluating the pre-trained model (bits/char, infilling, phonebook zero-shot)"
+    # shellcheck disable=SC2046
+    "$birdied" eval --checkpoint "$dir/ckpt" $(run_flags "$name" "$bidi" "$mix") --task all "${eval_args[@]}" \
+        -o json --db "$dir/store.db" --run "$name" > "$dir/eval_pretrain.json.tmp" 2> "$dir/eval_pretrain.log" || {
+        echo "run-matrix: $name: evaluation failed:" >&2; tail -5 "$dir/eval_pretrain.log" >&2; exit 1; }
+    mv "$dir/eval_pretrain.json.tmp" "$dir/eval_pretrain.json"
+}
+
+finetune_and_evaluate() {
+    local name=$1 bidi=$2 mix=$3 dir=$out/$1 lr
+    for lr in $lrs; do
+        if [ ! -s "$dir/finetune_$lr.json" ]; then
+            echo "run-matrix: $name: fine-tuning on phonebooks at lr $lr"
+            rm -rf "$dir/ft_$lr"
+            # shellcheck disable=SC2046
+            "$birdied" finetune --checkpoint "$dir/ckpt" $(run_flags "$name" "$bidi" "$mix") --task phonebook \
+                --out "$dir/ft_$lr" --lr "$lr" "${ft_args[@]}" -o json > "$dir/finetune_$lr.json.tmp" \
+                2> "$dir/finetune_$lr.log" || {
+                echo "run-matrix: $name: fine-tuning failed:" >&2; tail -5 "$dir/finetune_$lr.log" >&2; exit 1; }
+            mv "$dir/finetune_$lr.json.tmp" "$dir/finetune_$lr.json"
+        fi
+        if [ ! -s "$dir/eval_ft_$lr.json" ]; then
+            echo "run-matrix: $name: evaluating the model fine-tuned at lr $lr"
+            "$birdied" eval --checkpoint "$dir/ft_$lr" --task phonebook "${eval_args[@]}" -o json \
+                --db "$dir/store.db" --run "$name" > "$dir/eval_ft_$lr.json.tmp" 2> "$dir/eval_ft_$lr.log" || {
+                echo "run-matrix: $name: evaluation failed:" >&2; tail -5 "$dir/eval_ft_$lr.log" >&2; exit 1; }
+            mv "$dir/eval_ft_$lr.json.tmp" "$dir/eval_ft_$lr.json"
+        fi
+    done
+}
+
+start=$(date +%s)
 for r in $runs; do
     IFS=: read -r name bidi mix <<< "$r"
     case $phase in all | pretrain) pretrain "$name" "$bidi" "$mix" ;; esac
 done
+for r in $runs; do
+    IFS=: read -r name bidi mix <<< "$r"
+    case $phase in all | eval) evaluate_pretrained "$name" "$bidi" "$mix" ;; esac
+    case $phase in all | finetune) finetune_and_evaluate "$name" "$bidi" "$mix" ;; esac
+done
+case $phase in
+    all | report)
+        docs=${DOCS:-$out/report}
+        [ "$profile" = cpu ] && [ -z "${DOCS:-}" ] && docs=docs
+        python3 deploy/matrix/report.py --profile "$profile" --config "$conf" --out "$out" --docs "$docs" \
+            --runs "$runs" --lrs "$lrs" --finetune "${ft_args[*]}" --eval "${eval_args[*]}" --ranks "$ranks" ;;
+esac
+echo "run-matrix: done in $(( $(date +%s) - start )) s"

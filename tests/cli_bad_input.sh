@@ -75,6 +75,12 @@ check "prep turns text into shards" 0 "train: 1 documents" "$birdied" prep --out
   "$tmp/corpus0.txt" "$tmp/corpus1.txt"
 check "training on prepared shards" 0 "done: 3 steps" "$birdied" "${base[@]}" --data.source=shards \
   --data.train="$tmp/shards/train_*.bin" --data.val="$tmp/shards/val_*.bin"
+check "prep: a missing input file is a data error" 3 "cannot open" "$birdied" prep --out "$tmp/shards2" "$tmp/absent.txt"
+check "prep: an --out that cannot be made is a usage error" 2 "cannot create the directory" "$birdied" prep \
+  --out /proc/birdie-none/out "$tmp/corpus0.txt"
+mkfifo "$tmp/shard.fifo"
+check "a FIFO as a shard is refused, not waited on" 3 "not a regular file" "$birdied" "${base[@]}" \
+  --data.source=shards --data.train="$tmp/shard.fifo" --data.val="$tmp/shards/val_*.bin"
 check "a missing validation shard is a data error (not a crash)" 3 "nope.bin" "$birdied" "${base[@]}" \
   --data.source=shards --data.train="$tmp/shards/train_*.bin" --data.val="$tmp/nope.bin"
 # checkpoints: write every 2 steps, resume from the newest; a broken manifest is an error, not a fresh start

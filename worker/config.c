@@ -106,6 +106,9 @@ static const config_key keys[] = {
      "every RPC needs the token (false: only mutations, which are then disabled without a token)"},
     {"daemon", "eval_deadline_s", KEY_DOUBLE, FIELD(eval_deadline_s), "600", 1, 1e6, NULL,
      "the coordinator fails the run if a rank's evaluation report is this late"},
+    {"daemon", "stall_after_s", KEY_DOUBLE, FIELD(stall_after_s), "10", 0.1, 1e6, NULL,
+     "the coordinator logs and flags (GetStatus) a rank whose heartbeat is this late, or 5 step times "
+     "when that is longer: stopped or stuck, long before [run] collective_deadline_s ends the job"},
     {"daemon", "decision_timeout_s", KEY_DOUBLE, FIELD(decision_timeout_s), "600", 1, 1e6, NULL,
      "ranks wait this long for the scheduler's decision or a new mixture to reach every rank"},
     {"data", "source", KEY_CHOICE, FIELD(source), "synthetic", 0, 0, "synthetic|shards",

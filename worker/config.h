@@ -49,6 +49,7 @@ typedef struct birdie_config {
     char token_file[1024];
     int auth_all;
     double eval_deadline_s, decision_timeout_s;
+    double stall_after_s; /* a rank's heartbeat this late (or 5 step times) flags it as stalled */
     /* [data] */
     char source[16]; /* synthetic | shards */
     char train_files[1024];

@@ -14,6 +14,7 @@
 typedef struct birdie_control_state {
     int64_t version; /* newest mixture version received, -1 before the first */
     int pause, stop;
+    int failed; /* with stop: the coordinator failed the run (stop_reason says why): exit 7, not a clean stop */
     int64_t checkpoint_seq; /* operator checkpoint requests so far (grows by one per request) */
     char stop_reason[512];
 } birdie_control_state;

@@ -25,6 +25,10 @@
 
 enum { FT_MAX_STEPS = 100000000, FT_MAX_ROWS = 1 << 20, FT_MAX_ITEMS = 1 << 20, FT_NAME_MAX = 63 };
 
+/* birdied eval's default seed (daemon/eval_main.c): the curve's K=4 set is then the first
+ * --curve-items items of eval's K=4 set when the books agree (eval --entries = max(entries_max, 4)). */
+#define FT_DEFAULT_SEED UINT64_C(20240917)
+
 typedef struct ft_options {
     birdie_trained_args model;
     birdie_finetune_options run;
@@ -53,7 +57,8 @@ static void usage(FILE *to)
                 "  --k MIN-MAX       names asked per training item, 1..8, MAX <= the smallest book (default 1-2)\n"
                 "  --curve-every N   a curve point every N steps, and at step 0 and the last step (default 50)\n"
                 "  --curve-items N   items of the curve's K=4 phonebook set and of its held-out set (default 64)\n"
-                "  --seed S          keys the training items, the held-out items and the K=4 set (default 0)\n"
+                "  --seed S          keys the training items, the held-out items and the K=4 set (default\n"
+                "                    20240917, birdied eval's: the K=4 set is then eval's)\n"
                 "  --name NAME       the fine-tune's [run] name (default: the source run's name + '-ft')\n"
                 "  --db FILE         also record the curve in this SQLite store (when the build records one)\n"
                 "  -o table|json     a table as the points come (default), or one JSON object at the end\n"
@@ -109,13 +114,14 @@ static int parse_options(int argc, char **argv, ft_options *o, int *help, char *
     const int usage_error = birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE);
     memset(o, 0, sizeof *o);
     birdie_finetune_options *r = &o->run;
-    *r = (birdie_finetune_options){.data = {.entries_min = 2, .entries_max = 4, .k_min = 1, .k_max = 2},
-                                   .steps = 300,
-                                   .batch = 16,
-                                   .seq_len = 320,
-                                   .lr = 1e-3,
-                                   .curve_every = 50,
-                                   .curve_items = 64};
+    *r = (birdie_finetune_options){
+        .data = {.seed = FT_DEFAULT_SEED, .entries_min = 2, .entries_max = 4, .k_min = 1, .k_max = 2},
+        .steps = 300,
+        .batch = 16,
+        .seq_len = 320,
+        .lr = 1e-3,
+        .curve_every = 50,
+        .curve_items = 64};
     o->format = "table";
     *help = 0;
     for (int i = 1; i < argc; i++) {

@@ -104,6 +104,7 @@ typedef struct run {
     const birdie_control *ctl; /* NULL: no control plane */
     const birdie_mixture_source *sched; /* the scheduler in this process; NULL: a fixed mixture or the coordinator's */
     birdie_step_control sc;
+    int coordinator_failed; /* a rank saw the coordinator fail the run: the stop ends in exit 7 */
     double *incoming; /* (n_arms) weights of the newest version the control plane delivered */
     double last_heartbeat;
     double share_error_logged; /* the packer's last share error that was reported (see train_step) */
@@ -370,9 +371,9 @@ static int control_sync(run *r, long step, char *reason, size_t reason_len, char
             ctl->poll(ctl->ctx, &st, r->incoming);
         int scheduled_stop = r->cfg->stop_after > 0 && step > r->cfg->stop_after;
         int local_stop = st.stop || stop_requested || scheduled_stop;
-        int64_t mins[1] = {st.version},
-                maxs[5] = {st.version, st.pause, local_stop, checkpoint_requested, st.checkpoint_seq};
-        int rc = r->coll->allreduce_minmax_i64(r->coll, mins, 1, maxs, 5, err, errlen);
+        int64_t mins[1] = {st.version}, maxs[6] = {st.version,           st.pause,          local_stop,
+                                                   checkpoint_requested, st.checkpoint_seq, st.stop && st.failed};
+        int rc = r->coll->allreduce_minmax_i64(r->coll, mins, 1, maxs, 6, err, errlen);
         if (rc < 0)
             return rc;
         birdie_step_votes votes = {.min_version = mins[0],
@@ -384,6 +385,7 @@ static int control_sync(run *r, long step, char *reason, size_t reason_len, char
         birdie_step_verdict v = birdie_step_control_vote(&r->sc, step, &votes, ctl != NULL);
         if (v.checkpoint_taken)
             checkpoint_requested = 0;
+        r->coordinator_failed |= maxs[5] != 0;
         if (v.stop_seen) {
             if (scheduled_stop)
                 snprintf(reason, reason_len, "[run] stop_after = %ld", r->cfg->stop_after);
@@ -391,6 +393,7 @@ static int control_sync(run *r, long step, char *reason, size_t reason_len, char
                 snprintf(reason, reason_len, "%s",
                          st.stop          ? st.stop_reason
                          : stop_requested ? "signal"
+                         : maxs[5]        ? "another rank heard the coordinator fail the run"
                                           : "another rank was told to stop");
         }
         if (v.apply_version >= 0) {
@@ -554,6 +557,11 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
         if (birdie_step_control_final_checkpoint(&r.sc, cfg->ckpt_every, rep->steps_done, first_step) &&
             (rc = save_checkpoint(&r, rep->steps_done, err, errlen)) < 0)
             goto out;
+        if (r.coordinator_failed) {
+            rc = birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_COORDINATOR),
+                             "the coordinator failed the run at step %ld: %s", rep->steps_done, stop_reason);
+            goto out;
+        }
     }
     rep->tokens_per_s = timed[0] > 0 ? timed[1] / timed[0] : 0.0;
     rep->fill_rate = birdie_pack_fill_rate(&r.pack);

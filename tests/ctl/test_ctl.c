@@ -1,7 +1,9 @@
 /* End-to-end tests of birdiectl (run as a subprocess, path in $BIRDIECTL) against an in-process
  * coordinator: output formats, every exit code (0 ok, 2 usage, 3 unavailable, 4 deadline,
  * 5 refused, 6 unauthenticated), the server's message in errors, history --db without a server,
- * and checkpoint (request ids, status and history showing checkpoints). */
+ * and checkpoint (request ids, status and history showing checkpoints); model evaluations and
+ * fine-tuning points written by another handle beside the live coordinator, in history over gRPC and
+ * --db, table and JSON. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +22,7 @@
 #include <cmocka.h>
 
 #include "birdie.pb-c.h"
+#include "daemon/store_eval.h"
 #include "daemon/worker_client.h"
 #include "tests/daemon/daemon_fixture.h"
 
@@ -222,6 +225,59 @@ static void test_unavailable_deadline_usage(void **state)
     EXPECT_OUTPUT(e, "exit codes");
 }
 
+static void test_history_shows_model_evals_and_finetune_points(void **state)
+{
+    ctl_env *e = *state;
+    char err[256];
+    /* another writer on the coordinator's database, as `birdied eval` and `finetune` are */
+    birdie_store *s = NULL;
+    if (birdie_store_open(e->f.db_path, 0, &s, err, sizeof(err)))
+        fail_msg("open: %s", err);
+    const birdie_store_eval_result r[2] = {
+        {.task = "phonebook", .k = 4, .entries = 4, .items = 8, .metric = "digit_accuracy", .value = 0.375},
+        {.task = "bpc", .items = 3, .metric = "bits_per_char", .value = 2.5}};
+    birdie_store_eval ev = {
+        .checkpoint = "/ck/ckpt_000000012.bin", .step = 12, .seed = 7, .n_results = 2, .results = r};
+    assert_int_equal(birdie_store_record_eval(s, "test-run", &ev, err, sizeof(err)), 0);
+    birdie_store_finetune_point p = {.task = "phonebook",
+                                     .source_step = 12,
+                                     .lr = 1e-4,
+                                     .step = 30,
+                                     .k = 2,
+                                     .items = 8,
+                                     .digit_accuracy = 0.5,
+                                     .exact_rate = 0.25,
+                                     .answer_loss = 1.25,
+                                     .train_loss = 1.5};
+    assert_int_equal(birdie_store_record_finetune_point(s, "test-run", &p, err, sizeof(err)), 0);
+    birdie_store_close(s);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"history", NULL}), 0);
+    EXPECT_OUTPUT(e, "model evals (2)");
+    EXPECT_OUTPUT(e, "bits_per_char");
+    EXPECT_OUTPUT(e, "finetune points (1)");
+    for (int db = 0; db < 2; db++) {
+        const char *const server[] = {"-o", "json", "history", NULL};
+        const char *const file[] = {"history", "--db", e->f.db_path, "-o", "json", NULL};
+        assert_int_equal(ctl(e, db ? NULL : e->f.addr, db ? NULL : FIX_TOKEN, db ? file : server), 0);
+        json_t *root = json_loads(output(e), 0, NULL);
+        if (!root)
+            fail_msg("not JSON:\n%s", output(e));
+        json_t *evals = json_object_get(root, "model_evals"), *points = json_object_get(root, "finetune_points");
+        assert_int_equal(json_array_size(evals), 2);
+        json_t *first = json_array_get(evals, 0);
+        assert_string_equal(json_string_value(json_object_get(first, "task")), "phonebook");
+        assert_int_equal(json_integer_value(json_object_get(first, "k")), 4);
+        assert_true(json_real_value(json_object_get(first, "value")) == 0.375);
+        assert_int_equal(json_integer_value(json_object_get(first, "step")), 12);
+        assert_int_equal(json_array_size(points), 1);
+        assert_true(json_real_value(json_object_get(json_array_get(points, 0), "answer_loss")) == 1.25);
+        json_decref(root);
+    }
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "--since", "13", NULL}), 0);
+    EXPECT_OUTPUT(e, "model evals (0)");
+    EXPECT_OUTPUT(e, "finetune points (0)");
+}
+
 static void test_history_from_db_and_server(void **state)
 {
     ctl_env *e = *state;
@@ -383,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unavailable_deadline_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_from_db_and_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_shows_model_evals_and_finetune_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_and_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_command, setup, teardown),
     };

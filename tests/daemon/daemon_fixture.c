@@ -68,6 +68,7 @@ static int start_coordinator(fixture *f)
         .arm_classes = fix_arm_classes,
         .world_size = f->world_size,
         .eval_deadline_ms = f->eval_deadline_ms,
+        .stall_after_ms = f->stall_after_ms,
         .decide = fake_decide,
         .decide_ctx = &f->sched,
     };
@@ -83,6 +84,11 @@ static int start_coordinator(fixture *f)
 
 int fix_start(fixture *f, int world_size, int auth_all, int eval_deadline_ms)
 {
+    return fix_start_stall(f, world_size, auth_all, eval_deadline_ms, 0);
+}
+
+int fix_start_stall(fixture *f, int world_size, int auth_all, int eval_deadline_ms, int stall_after_ms)
+{
     memset(f, 0, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/birdie-daemon-test-XXXXXX");
     if (!mkdtemp(f->dir))
@@ -91,6 +97,7 @@ int fix_start(fixture *f, int world_size, int auth_all, int eval_deadline_ms)
     f->world_size = world_size;
     f->auth_all = auth_all;
     f->eval_deadline_ms = eval_deadline_ms;
+    f->stall_after_ms = stall_after_ms;
     return start_coordinator(f);
 }
 

@@ -31,7 +31,7 @@ typedef struct fixture {
     char addr[64];
     coordinator *co;
     fake_scheduler sched;
-    int world_size, auth_all, eval_deadline_ms;
+    int world_size, auth_all, eval_deadline_ms, stall_after_ms;
 } fixture;
 
 /* The fake scheduler's mixture: weight of arm i proportional to its mean loss (loss_sum/tokens). */
@@ -39,6 +39,8 @@ void fix_expected_weights(const double *loss_sum, const double *tokens, double *
 
 /* Starts a coordinator (world_size ranks, auth_all as given). Returns 0 or fails the test. */
 int fix_start(fixture *f, int world_size, int auth_all, int eval_deadline_ms);
+/* The same with the coordinator's stall threshold (coordinator_config.stall_after_ms; 0: its default). */
+int fix_start_stall(fixture *f, int world_size, int auth_all, int eval_deadline_ms, int stall_after_ms);
 /* Stops the coordinator and starts a new one on the same database (a new incarnation of the run)
  * and a new port (f->addr is updated). Returns 0 or a negative code. */
 int fix_restart(fixture *f);

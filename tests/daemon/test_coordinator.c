@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -517,6 +518,100 @@ static void test_heartbeats_show_in_status(void **state)
     assert_int_equal(fix_count(&t->f, "mixtures", "version = 0 AND applied_step = 0"), 1);
 }
 
+/* Two ranks whose coordinator flags a rank after 300 ms without a heartbeat. */
+static int setup_two_stall(void **state)
+{
+    two_ranks *t = calloc(1, sizeof(*t));
+    if (!t || fix_start_stall(&t->f, 2, 1, 3000, 300))
+        return -1;
+    t->w0 = open_worker(&t->f, 0, 2);
+    t->w1 = open_worker(&t->f, 1, 2);
+    t->ch = fix_channel(&t->f, FIX_TOKEN);
+    *state = t;
+    return 0;
+}
+
+/* A rank that stops sending heartbeats (SIGSTOP, a hung collective) is flagged by name, host and pid
+ * in the log and in GetStatus while the other rank keeps going; its next heartbeat clears the flag.
+ * Waits are bounded by generous deadlines, never by a fixed sleep that decides the outcome. */
+static void test_stalled_rank_is_flagged(void **state)
+{
+    two_ranks *t = *state;
+    char err[256], host[256] = "";
+    gethostname(host, sizeof host - 1);
+    worker_heartbeat hb = {.step = 1, .loss = NAN, .lr = NAN, .grad_norm = NAN};
+    assert_int_equal(worker_client_heartbeat(t->w0, &hb, err, sizeof(err)), 0);
+    assert_int_equal(worker_client_heartbeat(t->w1, &hb, err, sizeof(err)), 0);
+    fflush(stderr);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0 && dup2(fileno(log), STDERR_FILENO) >= 0);
+    int stalled1 = 0, stalled0 = 0;
+    for (int i = 0; i < 1000 && !stalled1; i++) { /* up to 20 s; rank 0 keeps stepping */
+        hb.step = 2 + i;
+        assert_int_equal(worker_client_heartbeat(t->w0, &hb, err, sizeof(err)), 0);
+        Birdie__V1__GetStatusResponse *s = get_status(t->ch);
+        stalled1 = s->ranks[1]->stalled;
+        stalled0 |= s->ranks[0]->stalled;
+        if (stalled1) {
+            assert_string_equal(s->ranks[1]->hostname, host);
+            assert_int_equal(s->ranks[1]->pid, getpid());
+            assert_non_null(strstr(s->last_error, "rank 1 (host "));
+        }
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        usleep(20000);
+    }
+    assert_true(stalled1);
+    assert_false(stalled0);
+    hb.step = 2; /* rank 1 comes back */
+    assert_int_equal(worker_client_heartbeat(t->w1, &hb, err, sizeof(err)), 0);
+    Birdie__V1__GetStatusResponse *s = get_status(t->ch);
+    assert_false(s->ranks[1]->stalled);
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    static char text[1 << 16];
+    rewind(log);
+    text[fread(text, 1, sizeof(text) - 1, log)] = 0;
+    fclose(log);
+    char want[512];
+    snprintf(want, sizeof want, "rank 1 (host %s, pid %ld) has sent no heartbeat for ", host, (long)getpid());
+    if (!strstr(text, want) || !strstr(text, "stopped or stuck") || !strstr(text, "sends heartbeats again"))
+        fail_msg("no stall log lines in stderr:\n%s", text);
+    assert_null(strstr(text, "rank 0 (host"));
+}
+
+/* A store write that fails (here: another process holds the database's write lock past SQLite's
+ * bounded busy wait) fails the run by name instead of dropping the row: the state is failed, the
+ * error names what could not be recorded, and the ranks are told to stop with the failure flag
+ * (they exit 7). */
+static void test_store_write_failure_fails_the_run(void **state)
+{
+    two_ranks *t = *state;
+    char err[256];
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(t->f.db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    worker_heartbeat hb = {.step = 7, .loss = 2.0, .lr = 1e-3, .grad_norm = 1.0};
+    worker_client_heartbeat(t->w0, &hb, err, sizeof(err)); /* its reply may time out: the store waits */
+    /* the coordinator is busy in SQLite's bounded wait (5 s per write): wait for the stop it sends */
+    int stopped = worker_client_wait(t->w1, 0, WORKER_WAKE_STOP, 30000) != 0;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    assert_true(stopped);
+    worker_directive dir;
+    double w[FIX_N_ARMS];
+    worker_client_poll(t->w1, &dir, w);
+    assert_true(dir.stop && dir.failed);
+    assert_non_null(strstr(dir.stop_reason, "store_write_failed: recording a step"));
+    Birdie__V1__GetStatusResponse *s = get_status(t->ch);
+    assert_string_equal(s->state, "failed");
+    assert_non_null(strstr(s->last_error, "store_write_failed"));
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+
 static void test_decide_failure_keeps_mixture(void **state)
 {
     two_ranks *t = *state;
@@ -871,6 +966,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_register_and_initial_mixture, setup_two, teardown_two),
+        cmocka_unit_test_setup_teardown(test_stalled_rank_is_flagged, setup_two_stall, teardown_two),
+        cmocka_unit_test_setup_teardown(test_store_write_failure_fails_the_run, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_eval_round_to_new_version, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_set_mixture_bad_inputs_change_nothing, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_expected_version_and_request_id, setup_two, teardown_two),

@@ -113,6 +113,48 @@ static void test_fresh_and_reopen(void **state)
     assert_int_equal(raw_int(t->path, "SELECT count(*) FROM incarnations"), 2);
 }
 
+/* An incarnation that never recorded its end (kill -9) is marked lost, with the last step it recorded,
+ * when the next one opens; one that ended keeps its state. Where a restored mixture came from is read
+ * from the incarnation that first issued it. */
+static void test_lost_incarnation_and_mixture_origin(void **state)
+{
+    tmpdb *t = *state;
+    char err[256];
+    int64_t inc = 0;
+    birdie_store *s = open_run(t->path, &inc);
+    double w[2] = {0.25, 0.75};
+    store_mixture v0 = {.version = 0, .step = 0, .created_unix_ms = 1000, .source = "config", .weights = w};
+    store_mixture v3 = {.version = 3, .step = 40, .created_unix_ms = 1100, .source = "scheduler", .weights = w};
+    assert_int_equal(store_commit_mixture(s, &v0, NULL, err, sizeof(err)), 0);
+    assert_int_equal(store_commit_mixture(s, &v3, NULL, err, sizeof(err)), 0);
+    assert_int_equal(store_record_step(s, 41, 5000, 2.0, 1e-3, 1.0, 10.0, 3, err, sizeof(err)), 0);
+    assert_int_equal(store_record_step(s, 42, 5100, 2.0, 1e-3, 1.0, 10.0, 3, err, sizeof(err)), 0);
+    birdie_store_close(s); /* no end state: the process "died" */
+    s = open_run(t->path, &inc);
+    assert_int_equal(inc, 2);
+    assert_int_equal(raw_int(t->path, "SELECT count(*) FROM incarnations WHERE incarnation = 1 AND end_state = 'lost' "
+                                      "AND end_reason LIKE '%last step seen 42' AND ended_unix_ms = 5100"),
+                     1);
+    assert_int_equal(raw_int(t->path, "SELECT count(*) FROM incarnations WHERE incarnation = 2 AND end_state IS NULL"),
+                     1);
+    /* the version recorded again in this incarnation does not change where it first came from */
+    store_mixture again = {.version = 3, .step = 42, .created_unix_ms = 5200, .source = "operator", .weights = w};
+    assert_int_equal(store_commit_mixture(s, &again, NULL, err, sizeof(err)), 0);
+    char source[16] = "";
+    int64_t first = 0;
+    assert_int_equal(store_mixture_origin(s, 3, source, sizeof source, &first, err, sizeof(err)), 1);
+    assert_string_equal(source, "scheduler");
+    assert_int_equal(first, 1);
+    assert_int_equal(store_mixture_origin(s, 9, source, sizeof source, &first, err, sizeof(err)), 0);
+    assert_int_equal(store_set_state(s, "finished", NULL, 1, 6000, err, sizeof(err)), 0);
+    birdie_store_close(s);
+    s = open_run(t->path, &inc); /* an incarnation that ended is not touched */
+    birdie_store_close(s);
+    assert_int_equal(
+        raw_int(t->path, "SELECT count(*) FROM incarnations WHERE incarnation = 2 AND end_state = 'finished'"), 1);
+    assert_int_equal(raw_int(t->path, "SELECT count(*) FROM incarnations WHERE end_state = 'lost'"), 1);
+}
+
 static void test_arm_mismatch_refused(void **state)
 {
     tmpdb *t = *state;
@@ -366,6 +408,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fresh_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_incarnation_and_mixture_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arm_mismatch_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),

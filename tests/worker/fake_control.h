@@ -22,6 +22,7 @@ typedef struct fake_control {
     double weights[FAKE_MAX_VERSIONS][FAKE_MAX_ARMS];
     int n_arms;
     long stop_from, checkpoint_from; /* operator stop / checkpoint request (seq 1) */
+    long fail_from; /* the coordinator fails the run (a stop with failed set) */
     long signal_stop_at, signal_checkpoint_at; /* birdie_train_request_* called at this poll */
     /* what happened */
     long polls, waits;
@@ -46,6 +47,10 @@ static void fake_poll(void *ctx, birdie_control_state *st, double *weights)
     if (f->stop_from && f->polls >= f->stop_from) {
         st->stop = 1;
         snprintf(st->stop_reason, sizeof st->stop_reason, "operator");
+    }
+    if (f->fail_from && f->polls >= f->fail_from) {
+        st->stop = st->failed = 1;
+        snprintf(st->stop_reason, sizeof st->stop_reason, "store_write_failed: recording a step: disk full");
     }
     st->checkpoint_seq = f->checkpoint_from && f->polls >= f->checkpoint_from ? 1 : 0;
     if (f->polls == f->signal_stop_at)

@@ -406,13 +406,14 @@ int birdie_prep_main(int argc, char **argv)
     census c = {0};
     writer w = {0};
     prep_sink count = {census_bytes, census_end, &c};
+    int exit_code = BIRDIE_PREP_DATA; /* what a failure of the current phase means */
     int rc = read_all(&o, &count, err, sizeof err);
     if (rc == 0 && c.docs == 0) {
         snprintf(err, sizeof err, "no documents: every input is empty");
         rc = -ENODATA;
     }
-    if (rc == 0)
-        rc = prepare_out_dir(o.out, err, sizeof err);
+    if (rc == 0 && (rc = prepare_out_dir(o.out, err, sizeof err)) < 0)
+        exit_code = BIRDIE_PREP_USAGE;
     if (rc == 0)
         rc = write_shards(&o, &c, &w, err, sizeof err);
     if (rc == 0)
@@ -423,5 +424,5 @@ int birdie_prep_main(int argc, char **argv)
     free(w.val.buf);
     free(c.doc_tokens);
     free(o.files);
-    return rc == 0 ? BIRDIE_PREP_OK : BIRDIE_PREP_FAILED;
+    return rc == 0 ? BIRDIE_PREP_OK : rc == -ENOMEM ? BIRDIE_PREP_FAILED : exit_code;
 }

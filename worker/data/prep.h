@@ -14,11 +14,13 @@
 #ifndef BIRDIE_PREP_H
 #define BIRDIE_PREP_H
 
-enum { BIRDIE_PREP_OK = 0, BIRDIE_PREP_FAILED = 1, BIRDIE_PREP_USAGE = 2 };
+/* The exit codes of birdied (worker/error.h): internal (out of memory) 1, usage 2 (flags, an --out
+ * directory that cannot be used), data 3 (an input that cannot be read or parsed, no documents, a
+ * shard that cannot be written). */
+enum { BIRDIE_PREP_OK = 0, BIRDIE_PREP_FAILED = 1, BIRDIE_PREP_USAGE = 2, BIRDIE_PREP_DATA = 3 };
 
 /* argv[0] is the subcommand's name ("prep"), options and files follow. Prints a summary on
- * stdout, errors on stderr. Returns an exit code: BIRDIE_PREP_OK, BIRDIE_PREP_FAILED for bad or
- * unreadable input or a write error, BIRDIE_PREP_USAGE for bad arguments. Re-entrant: keeps no
+ * stdout, errors on stderr. Returns one of the exit codes above. Re-entrant: keeps no
  * global state (no getopt), so it can run more than once in one process. */
 int birdie_prep_main(int argc, char **argv);
 

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum { TEXT_CHUNK = 1 << 20 };
 
@@ -129,15 +131,23 @@ static int read_jsonl(FILE *f, const char *path, const prep_sink *sink, char *er
 
 int prep_read_file(const char *path, const prep_sink *sink, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; only regular files are read */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
         int rc = -errno;
         return birdie_fail(err, errlen, rc, "%s: cannot open: %s", path, strerror(-rc));
     }
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return birdie_fail(err, errlen, -EINVAL, "%s: not a regular file", path);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return birdie_fail(err, errlen, -EINVAL, "%s: not a regular file%s", path,
+                           S_ISDIR(st.st_mode) ? " (a directory)" : "");
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int rc = -errno;
+        close(fd);
+        return birdie_fail(err, errlen, rc, "%s: cannot open: %s", path, strerror(-rc));
     }
     int rc = prep_is_jsonl(path) ? read_jsonl(f, path, sink, err, errlen) : read_text(f, path, sink, err, errlen);
     fclose(f);

@@ -168,7 +168,9 @@ int birdie_shard_open(birdie_shard *shard, const char *path, char *err, size_t e
     if (!shard->path) {
         return birdie_fail(err, errlen, -ENOMEM, "shard '%s': out of memory", path);
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; a regular file
+     * is unaffected, and anything else is refused below */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     int rc = 0;
     if (fd < 0 || fstat(fd, &st) < 0) {

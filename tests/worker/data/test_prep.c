@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -151,7 +152,7 @@ static void test_text_and_jsonl(void **state)
     expect_stream(&got_val, &want_val);
     /* A second run into the same directory refuses to mix with the shards already there. */
     prep_run again = run_prep(dir, "--out", out, txt, NULL);
-    assert_int_equal(again.rc, BIRDIE_PREP_FAILED);
+    assert_int_equal(again.rc, 2); /* the --out flag names an unusable directory: usage */
     assert_non_null(strstr(again.err, "already holds shards"));
     free_run(&again);
     free(want_train.t), free(want_val.t), free(got_train.t), free(got_val.t);
@@ -199,7 +200,7 @@ static void test_shard_size_and_val_fraction(void **state)
     free(out), free(out0);
 }
 
-/* Runs prep on one input that must be rejected: exit code 1, the message holds `what`, and no
+/* Runs prep on one input that must be rejected: exit code 3 (data), the message holds `what`, and no
  * shard was written. */
 static void expect_input_error(const char *dir, const char *name, const char *content, size_t n, const char *what)
 {
@@ -207,7 +208,7 @@ static void expect_input_error(const char *dir, const char *name, const char *co
     if (content)
         test_write_file(input, content, n);
     prep_run r = run_prep(dir, "--out", out, input, NULL);
-    if (r.rc != BIRDIE_PREP_FAILED || !strstr(r.err, what))
+    if (r.rc != 3 || !strstr(r.err, what))
         fail_msg("%s: rc %d, stderr '%s', want '%s'", name, r.rc, r.err, what);
     assert_int_equal(count_bin_files(out), 0);
     free_run(&r);
@@ -232,6 +233,13 @@ static void test_bad_input(void **state)
     expect_input_error(dir, "zero.txt", nul_text, sizeof nul_text - 1, "zero.txt: byte 0 at offset 5");
     expect_input_error(dir, "absent.txt", NULL, 0, "absent.txt: cannot open");
     expect_input_error(dir, "empty.txt", "", 0, "no documents");
+    /* a directory and a FIFO are not documents; a FIFO must not block prep waiting for a writer */
+    char *sub = test_path(dir, "a_dir"), *fifo = test_path(dir, "a_fifo");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    expect_input_error(dir, "a_dir", NULL, 0, "a_dir: not a regular file (a directory)");
+    expect_input_error(dir, "a_fifo", NULL, 0, "a_fifo: not a regular file");
+    free(sub), free(fifo);
 }
 
 static void test_usage_errors(void **state)
@@ -256,6 +264,11 @@ static void test_usage_errors(void **state)
     free_run(&r);
     r = run_prep(dir, "--out", NULL);
     assert_int_equal(r.rc, BIRDIE_PREP_USAGE);
+    free_run(&r);
+    /* an --out that cannot be created is the flag's fault: usage, not data */
+    r = run_prep(dir, "--out", "/proc/birdie-no-such-dir/out", txt, NULL);
+    assert_int_equal(r.rc, BIRDIE_PREP_USAGE);
+    assert_non_null(strstr(r.err, "cannot create the directory"));
     free_run(&r);
     r = run_prep(dir, "--help", NULL);
     assert_int_equal(r.rc, BIRDIE_PREP_OK);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -167,6 +168,11 @@ static void test_open_errors_name_the_file(void **state)
     free(p), free(many);
 
     expect_open_error(dir, -EINVAL, "not a regular file");
+    /* a FIFO is refused at once: opening it must not wait for a writer (the test would hang) */
+    p = test_path(dir, "shard.fifo");
+    assert_int_equal(mkfifo(p, 0600), 0);
+    expect_open_error(p, -EINVAL, "not a regular file");
+    free(p);
 }
 
 int main(void)

@@ -22,6 +22,7 @@
 
 #include "tests/worker/fake_control.h"
 #include "worker/checkpoint.h"
+#include "worker/error.h"
 #include "worker/train.h"
 
 enum { STEPS = 6 };
@@ -270,6 +271,36 @@ static void test_signal_stop_one_rank(birdie_collective *coll)
     tap(checkpoint_exists(3), "the signal stop leaves the checkpoint of step 3");
 }
 
+/* The coordinator fails the run (a store write failed) and rank 1 hears it first, before step 4: both
+ * ranks stop after step 3 with the final checkpoint written (nothing trained is lost), and both end
+ * with the coordinator's exit class (7) and its reason, reported to it as a failed finish. */
+static void test_coordinator_failure_one_rank(birdie_collective *coll)
+{
+    remove_checkpoints();
+    birdie_config cfg;
+    config(&cfg);
+    cfg.ckpt_every = 1000;
+    fake_control f = {0};
+    if (rank == 1)
+        f.fail_from = 4;
+    birdie_control ctl = fake_control_table(&f, 2);
+    birdie_train_report rep = {0};
+    char err[512] = "";
+    int rc = birdie_train(&cfg, &birdie_ops_cpu, coll, &ctl, NULL, NULL, NULL, &rep, err, sizeof err);
+    int mine[4] = {birdie_error_exit_class(rc), (int)rep.steps_done, f.finish_failed,
+                   strstr(err, "the coordinator failed the run at step 3: ") != NULL &&
+                       strstr(err, rank == 1 ? "store_write_failed: recording a step" : "another rank") != NULL},
+        both[2][4];
+    MPI_Allgather(mine, 4, MPI_INT, both, 4, MPI_INT, harness);
+    tap(both[0][0] == BIRDIE_EXIT_COORDINATOR && both[1][0] == BIRDIE_EXIT_COORDINATOR && both[0][1] == 3 &&
+            both[1][1] == 3 && both[0][3] && both[1][3],
+        "a coordinator failure seen by rank 1 only ends both ranks after step 3 with exit class 7 and a reason "
+        "(exit classes %d %d, steps %d %d)",
+        both[0][0], both[1][0], both[0][1], both[1][1]);
+    tap(both[0][2] && both[1][2], "both ranks report a failed finish to the coordinator");
+    tap(checkpoint_exists(3), "the failed run still leaves the checkpoint of step 3");
+}
+
 int main(int argc, char **argv)
 {
     int provided;
@@ -291,7 +322,8 @@ int main(int argc, char **argv)
     test_stop_one_rank(coll);
     test_checkpoint_one_rank(coll);
     test_mixture_one_rank_first(coll);
-    test_signal_stop_one_rank(coll);
+    test_coordinator_failure_one_rank(coll);
+    test_signal_stop_one_rank(coll); /* last: a signal's stop request stays raised in this process */
     if (rank == 0) {
         printf("1..%d\n", n_tests);
         char cmd[600];
