@@ -2,7 +2,9 @@
  * ranks, picks the backend, and hands the training loop (worker/train.h) its control plane and
  * scheduler: the coordinator's link (daemon/run_link.h) when [daemon] listen is set, else the
  * scheduler in this process (daemon/local_scheduler.h) for mixture = birdie. Also the `prep`,
- * `generate` and `eval` subcommands (eval only with the daemon parts: it writes the SQLite store). The only place that exits; everything below returns errors.
+ * `generate`, `eval` and `finetune` subcommands (eval only with the daemon parts: it writes the SQLite
+ * store; finetune without its SQLite hooks for now: --db is refused). The only place that exits;
+ * everything below returns errors.
  *
  * Exit codes (worker/error.h): 0 done (or stopped by an operator); 1 internal error (out of memory);
  * 2 usage or configuration error; 3 data error (missing or corrupt shard or checkpoint, a checkpoint
@@ -27,6 +29,7 @@
 #include "daemon/local_scheduler.h"
 #include "worker/curriculum.h"
 #include "worker/error.h"
+#include "worker/finetune_main.h"
 #include "worker/generate_main.h"
 #ifdef BIRDIE_HAVE_EVAL
 #include "daemon/eval_main.h"
@@ -101,6 +104,9 @@ static void usage(FILE *out)
                  "                    [--db FILE [--run NAME]] [--items N] [--entries N] [--seed S] [--batch B]\n"
                  "                    [--long]\n"
                  "                                      measure a checkpoint on the evaluation tasks (eval --help)\n"
+                 "       birdied finetune --checkpoint DIR|FILE --task phonebook --out DIR [--steps N] [--lr X] ...\n"
+                 "                                      fine-tune a checkpoint, with a learning-speed curve\n"
+                 "                                      (finetune --help)\n"
                  "       birdied --print-config [...]   print the effective configuration and exit\n"
                  "\n"
                  "Trains a Gated SSM language model (the Birdie procedure). The configuration is an INI file;\n"
@@ -374,6 +380,8 @@ int main(int argc, char **argv)
         return birdie_prep_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "generate") == 0)
         return birdie_generate_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "finetune") == 0)
+        return birdie_finetune_main(argc - 1, argv + 1, NULL);
     if (argc > 1 && strcmp(argv[1], "eval") == 0) {
 #ifdef BIRDIE_HAVE_EVAL
         return birdie_eval_main(argc - 1, argv + 1);

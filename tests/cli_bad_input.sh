@@ -4,7 +4,8 @@
 # `birdied prep` on a text file and a short training run on the shards it made; then the signals, on
 # one process and on one rank of two under mpirun (both ranks must stop at the same step, with a
 # checkpoint that resumes); every documented exit code (0 to 7), each from the failure that carries it;
-# `birdied generate` from the checkpoints written here, and its errors. Every wait is
+# `birdied generate` from the checkpoints written here, and its errors; `birdied finetune` from them
+# (its checkpoint loads in generate with no flag, two runs are bit-identical, its JSON) and its errors. Every wait is
 # for an event (a log line, a file) with a generous deadline. Prints TAP.
 set -u
 birdied=$1
@@ -215,5 +216,50 @@ check "generate: a damaged config.ini is a data error" 3 "d_model" "$birdied" ge
   --prompt x
 check "generate: a bad flag is a usage error" 2 "--top-k" "$birdied" generate "${base[@]}" --checkpoint "$tmp/sig" \
   --top-k=-1
+
+# finetune: from the checkpoints of the signals run, with the config.ini beside them; the fine-tuned
+# checkpoint loads in generate with no other flag, and the same flags give the same checkpoint
+ft=(--task phonebook --steps 3 --batch 2 --curve-every 2 --curve-items 3)
+check "finetune from a checkpoint dir" 0 "finetune: wrote $tmp/ft1/ckpt_000000003.bin" "$birdied" finetune \
+  --checkpoint "$tmp/sig" "${ft[@]}" --out "$tmp/ft1"
+cp "$tmp/out" "$tmp/ft1.log"
+check "finetune prints its curve table" 0 "train_loss answer_loss  K  items digit_acc" cat "$tmp/ft1.log"
+check "generate from the fine-tuned checkpoint, no --config" 0 "ended by the token limit" "$birdied" generate \
+  --checkpoint "$tmp/ft1" --prompt "Look up: Ada Moreno" --max-tokens 8
+check "finetune -o json" 0 '"task":"phonebook"' "$birdied" finetune --checkpoint "$tmp/sig" "${ft[@]}" \
+  --out "$tmp/ft2" -o json
+n=$((n + 1))
+if python3 - "$tmp/out" "$tmp/ft1/manifest.json" "$tmp/ft2/manifest.json" <<'PY'
+import json, sys
+doc = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][0])
+assert doc["steps"] == 3 and doc["batch"] == 2 and doc["seq_len"] == 320 and doc["positions"] == 3 * 2 * 320, doc
+assert doc["entries"] == [2, 4] and doc["k"] == [1, 2] and doc["lr"] == 0.001, doc
+assert [p["step"] for p in doc["curve"]] == [0, 2, 3], doc["curve"]
+assert doc["curve"][0]["train_loss"] is None and doc["curve"][0]["k"] == 4 and doc["curve"][0]["items"] == 3
+sums = [json.load(open(m))["checkpoints"][0]["checksum"] for m in sys.argv[2:]]
+assert sums[0] == sums[1], sums  # table and json runs of the same flags: the same model, bit for bit
+PY
+then echo "ok $n - finetune: its JSON holds the curve, and two runs write the same checkpoint"
+else echo "not ok $n - finetune: its JSON holds the curve, and two runs write the same checkpoint"; failed=$((failed + 1)); fi
+check "finetune: a corrupt checkpoint is a data error" 3 "not a birdie checkpoint" "$birdied" finetune \
+  --checkpoint "$tmp/corrupt.bin" "${base[@]}" "${ft[@]}" --out "$tmp/ft3"
+check "finetune: another run's checkpoint is a data error" 3 "another configuration" "$birdied" finetune \
+  --checkpoint "$tmp/sig" "${base[@]}" --train.seq_len=32 "${ft[@]}" --out "$tmp/ft3"
+check "finetune: --out holding checkpoints is refused" 2 "already holds checkpoints" "$birdied" finetune \
+  --checkpoint "$tmp/sig" "${ft[@]}" --out "$tmp/sig"
+check "finetune: K above the smallest book is a usage error" 2 "--entries 2-4" "$birdied" finetune \
+  --checkpoint "$tmp/sig" "${ft[@]}" --k 1-3 --out "$tmp/ft3"
+check "finetune: rows too short for the items are a usage error" 2 "--seq-len 64" "$birdied" finetune \
+  --checkpoint "$tmp/sig" "${ft[@]}" --seq-len 64 --out "$tmp/ft3"
+check "finetune: a bad range is a usage error" 2 "--k '2-1'" "$birdied" finetune --checkpoint "$tmp/sig" "${ft[@]}" \
+  --k 2-1 --out "$tmp/ft3"
+check "finetune: an unknown task is a usage error" 2 "the one task is phonebook" "$birdied" finetune \
+  --checkpoint "$tmp/sig" --task infill --out "$tmp/ft3"
+check "finetune: --out is required" 2 "--out DIR is required" "$birdied" finetune --checkpoint "$tmp/sig" "${ft[@]}"
+check "finetune: --db without a store is a usage error" 2 "this build records no SQLite" "$birdied" finetune \
+  --checkpoint "$tmp/sig" "${ft[@]}" --out "$tmp/ft3" --db "$tmp/ft.db"
+check "finetune: an unknown flag is a usage error" 2 "unknown argument '--epochs'" "$birdied" finetune \
+  --checkpoint "$tmp/sig" "${ft[@]}" --out "$tmp/ft3" --epochs 2
+[ ! -e "$tmp/ft3" ] || { n=$((n + 1)); echo "not ok $n - a refused finetune wrote $tmp/ft3"; failed=$((failed + 1)); }
 echo "1..$n"
 exit $((failed > 0))

@@ -25,6 +25,7 @@ enum birdie_rng_purpose {
     BIRDIE_RNG_EVAL_INFILL = 10, /* evaluation: held-out documents and cut spans */
     BIRDIE_RNG_EVAL_BPC = 11, /* evaluation: held-out documents of bits per character */
     BIRDIE_RNG_GENERATE = 12, /* sampling during generation (row = prompt, step = token index) */
+    BIRDIE_RNG_FINETUNE = 13, /* fine-tuning data: books, K and asked names of a step's rows (finetune_data.h) */
     BIRDIE_RNG_TEST = 99 /* tests and benchmarks */
 };
 
