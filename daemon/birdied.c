@@ -2,8 +2,8 @@
  * ranks, picks the backend, and hands the training loop (worker/train.h) its control plane and
  * scheduler: the coordinator's link (daemon/run_link.h) when [daemon] listen is set, else the
  * scheduler in this process (daemon/local_scheduler.h) for mixture = birdie. Also the `prep`,
- * `generate`, `eval` and `finetune` subcommands (eval only with the daemon parts: it writes the SQLite
- * store; finetune without its SQLite hooks for now: --db is refused). The only place that exits;
+ * `generate`, `eval` and `finetune` subcommands (eval, and finetune's --db, only with the daemon parts:
+ * they write the SQLite store). The only place that exits;
  * everything below returns errors.
  *
  * Exit codes (worker/error.h): 0 done (or stopped by an operator); 1 internal error (out of memory);
@@ -30,6 +30,9 @@
 #include "worker/curriculum.h"
 #include "worker/error.h"
 #include "worker/finetune_main.h"
+#ifdef BIRDIE_HAVE_EVAL
+#include "daemon/finetune_record.h"
+#endif
 #include "worker/generate_main.h"
 #ifdef BIRDIE_HAVE_EVAL
 #include "daemon/eval_main.h"
@@ -380,8 +383,15 @@ int main(int argc, char **argv)
         return birdie_prep_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "generate") == 0)
         return birdie_generate_main(argc - 1, argv + 1);
-    if (argc > 1 && strcmp(argv[1], "finetune") == 0)
+    if (argc > 1 && strcmp(argv[1], "finetune") == 0) {
+#ifdef BIRDIE_HAVE_EVAL
+        birdie_finetune_recorder recorder;
+        birdie_finetune_hooks hooks = birdie_finetune_recorder_hooks(&recorder);
+        return birdie_finetune_main(argc - 1, argv + 1, &hooks);
+#else
         return birdie_finetune_main(argc - 1, argv + 1, NULL);
+#endif
+    }
     if (argc > 1 && strcmp(argv[1], "eval") == 0) {
 #ifdef BIRDIE_HAVE_EVAL
         return birdie_eval_main(argc - 1, argv + 1);

@@ -37,11 +37,20 @@ mkdir -p "$out"
 runs="ntp:false:ntp birdie:true:birdie birdie_causal:false:birdie uniform:true:uniform ul2:true:ul2"
 
 final_step=$(sed -n 's/^steps *= *\([0-9]*\).*/\1/p' "$conf" | head -1)
+final_ckpt=$(printf 'ckpt_%09d.bin' "$final_step")
+
+# A later phase run on its own must not use a run whose pre-training has not finished (its directory
+# may hold an intermediate checkpoint).
+pretrained() {
+    [ -f "$out/$1/ckpt/$final_ckpt" ] && return 0
+    echo "run-matrix: $1: not pre-trained to step $final_step yet; skipped"
+    return 1
+}
 
 pretrain() {
     local name=$1 bidi=$2 mix=$3 dir=$out/$1
     mkdir -p "$dir"
-    if [ -f "$dir/ckpt/ckpt_$final_step.bin" ]; then
+    if [ -f "$dir/ckpt/$final_ckpt" ]; then
         echo "run-matrix: $name: pre-trained already ($dir/ckpt)"
         return
     fi
@@ -61,7 +70,7 @@ pretrain() {
 # with the lowest held-out answer loss (fine-tune items, never the evaluation sets); that model is
 # the one evaluated. Every rate's curve is reported.
 case $profile in
-    cpu) ft_args=(--steps 250 --batch 16 --seq-len 320 --entries 2-4 --k 1-2 --curve-every 25 --curve-items 64)
+    cpu) ft_args=(--steps 250 --batch 16 --seq-len 320 --entries 2-4 --k 1-2 --curve-every 50 --curve-items 64)
          lrs="3e-4 1e-3 3e-3"
          items=128 eval_args=(--items 128 --entries 4 --long) ;;
     gpu) ft_args=(--steps 300 --batch 32 --seq-len 2048 --entries 8-64 --k 1-8 --curve-every 50 --curve-items 256)
@@ -80,6 +89,7 @@ run_flags() { # name bidirectional mixture
 evaluate_pretrained() {
     local name=$1 bidi=$2 mix=$3 dir=$out/$1
     [ -s "$dir/eval_pretrain.json" ] && return
+    pretrained "$name" || return 0
     echo "run-matrix: $name: evaluating the pre-trained model (bits/char, infilling)"
     # shellcheck disable=SC2046
     "$birdied" eval --checkpoint "$dir/ckpt" $(run_flags "$name" "$bidi" "$mix") --task bpc,infill --items "$items" \
@@ -90,6 +100,7 @@ evaluate_pretrained() {
 
 finetune_and_evaluate() {
     local name=$1 bidi=$2 mix=$3 dir=$out/$1 lr
+    pretrained "$name" || return 0
     for lr in $lrs; do
         if [ ! -s "$dir/finetune_$lr.json" ]; then
             echo "run-matrix: $name: fine-tuning on phonebooks at lr $lr"

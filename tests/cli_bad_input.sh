@@ -256,8 +256,6 @@ check "finetune: a bad range is a usage error" 2 "--k '2-1'" "$birdied" finetune
 check "finetune: an unknown task is a usage error" 2 "the one task is phonebook" "$birdied" finetune \
   --checkpoint "$tmp/sig" --task infill --out "$tmp/ft3"
 check "finetune: --out is required" 2 "--out DIR is required" "$birdied" finetune --checkpoint "$tmp/sig" "${ft[@]}"
-check "finetune: --db without a store is a usage error" 2 "this build records no SQLite" "$birdied" finetune \
-  --checkpoint "$tmp/sig" "${ft[@]}" --out "$tmp/ft3" --db "$tmp/ft.db"
 check "finetune: an unknown flag is a usage error" 2 "unknown argument '--epochs'" "$birdied" finetune \
   --checkpoint "$tmp/sig" "${ft[@]}" --out "$tmp/ft3" --epochs 2
 [ ! -e "$tmp/ft3" ] || { n=$((n + 1)); echo "not ok $n - a refused finetune wrote $tmp/ft3"; failed=$((failed + 1)); }

@@ -130,5 +130,14 @@ assert sorted({(r["k"], r["entries"]) for r in rows}) == [(1, 4), (2, 4), (4, 4)
 assert {r["metric"] for r in rows} == {"digit_accuracy", "exact_rate"}, rows
 ' "$tmp/h.json"
 
+# birdied finetune --db: its curve points go to the same store, under the fine-tune's run name
+check "finetune --db records its curve" 0 "finetune: wrote" "$birdied" finetune --checkpoint "$tmp/ck" \
+  --task phonebook --out "$tmp/ft" --steps 4 --batch 2 --curve-every 2 --curve-items 2 --db "$tmp/e.db"
+check "history --db shows the fine-tuning points" 0 "finetune points (3)" "$birdiectl" history --db "$tmp/e.db" \
+  --run evalrun-ft
+check "finetune: a --db that is not a database is a data error" 3 "text.db" "$birdied" finetune \
+  --checkpoint "$tmp/ck" --task phonebook --out "$tmp/ft2" --steps 2 --batch 2 --db "$tmp/text.db"
+[ ! -e "$tmp/ft2/manifest.json" ] || { n=$((n + 1)); echo "not ok $n - a refused --db still fine-tuned"; failed=$((failed + 1)); }
+
 echo "1..$n"
 [ "$failed" -eq 0 ]
