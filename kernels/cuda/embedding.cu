@@ -46,6 +46,16 @@ __global__ void embedding_segment_sum_kernel(float *dwte, const float *__restric
     dwte[(size_t)token * C + c] += sum;
 }
 
+size_t cuda_embedding_backward_scratch_bytes(int BT, int C)
+{
+    if (BT <= 0 || C <= 0)
+        return 0;
+    size_t temp_bytes = 0;
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, temp_bytes, (const int32_t *)NULL, (int32_t *)NULL,
+                                               (const int32_t *)NULL, (int32_t *)NULL, BT));
+    return 3 * scratch_align((size_t)BT * sizeof(int32_t)) + temp_bytes;
+}
+
 extern "C" void cuda_embedding_forward(float *out, const int32_t *tokens, const float *wte, int BT, int C)
 {
     if (BT <= 0 || C <= 0)
@@ -64,7 +74,7 @@ extern "C" void cuda_embedding_backward(float *dwte, const float *dout, const in
     size_t temp_bytes = 0;
     CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, temp_bytes, (const int32_t *)NULL, (int32_t *)NULL,
                                                (const int32_t *)NULL, (int32_t *)NULL, BT));
-    char *base = (char *)cuda_scratch(SCRATCH_SORT, 3 * list_bytes + temp_bytes);
+    char *base = (char *)cuda_scratch(SCRATCH_SORT, cuda_embedding_backward_scratch_bytes(BT, C));
     int32_t *rows = (int32_t *)base;
     int32_t *sorted_tokens = (int32_t *)(base + list_bytes);
     int32_t *sorted_rows = (int32_t *)(base + 2 * list_bytes);
