@@ -316,6 +316,46 @@ static void test_embedding(int BT, int C, int V)
     free(tokens), free(wte), free(want), free(dout), free(dwte), free(dwte_first), free(got);
 }
 
+/* Many rows of one token (the space byte of real text): every chunk of the backward holds that token,
+ * so the chunk partials and their join carry the sum. Every `other`-th row has another token, so runs
+ * start and end inside chunks too. The GPU adds in another order than the CPU twin: per element the
+ * tolerance is both sums' fp32 bound, 2 (count + 1) 2^-24 (|dwte| + sum over the token's rows |dout|). */
+static void test_embedding_repeated(int BT, int C, int V, int other)
+{
+    size_t n_out = (size_t)BT * C, n_wte = (size_t)V * C;
+    int32_t *tokens = host_alloc((size_t)BT * sizeof(int32_t));
+    for (int i = 0; i < BT; i++)
+        tokens[i] = other > 0 && i % other == other - 1 ? (int32_t)birdie_rng_below(&rng, (uint64_t)V) : 32 % V;
+    float *dout = random_floats(n_out, -1, 1), *dwte = random_floats(n_wte, -1, 1);
+    float *bound = host_alloc(n_wte * sizeof(float)), *dwte_first = host_alloc(n_wte * sizeof(float));
+    int *count = host_alloc((size_t)V * sizeof(int));
+    for (int i = 0; i < BT; i++)
+        count[tokens[i]]++;
+    double *abs_sum = host_alloc(n_wte * sizeof(double));
+    for (size_t i = 0; i < n_wte; i++)
+        abs_sum[i] = fabs((double)dwte[i]);
+    for (int i = 0; i < BT; i++)
+        for (int c = 0; c < C; c++)
+            abs_sum[(size_t)tokens[i] * C + c] += fabs((double)dout[(size_t)i * C + c]);
+    for (size_t i = 0; i < n_wte; i++)
+        bound[i] = (float)(2.0 * (count[i / (size_t)C] + 1) * 0x1.0p-24 * abs_sum[i]);
+    void *d_tokens = dev_copy(tokens, (size_t)BT * sizeof(int32_t)), *d_dout = dev_copy(dout, n_out * sizeof(float));
+    void *d_dwte = dev_copy(dwte, n_wte * sizeof(float));
+    gpu->embedding_backward(d_dwte, d_dout, d_tokens, BT, C);
+    gpu->download(dwte_first, d_dwte, n_wte * sizeof(float));
+    gpu->upload(d_dwte, dwte, n_wte * sizeof(float));
+    gpu->embedding_backward(d_dwte, d_dout, d_tokens, BT, C);
+    cpu->embedding_backward(dwte, dout, tokens, BT, C);
+    float *got = host_alloc(n_wte * sizeof(float));
+    int ok = dev_take(got, d_dwte, n_wte * sizeof(float), "embedding_backward repeated");
+    ok &= compare("embedding_backward repeated", got, dwte, n_wte, 0, 0, bound);
+    ok &= same_bits("embedding_backward repeated", got, dwte_first, n_wte * sizeof(float));
+    tap_result(ok, "embedding_backward BT=%d C=%d V=%d, %d rows of token %d (+=, deterministic)", BT, C, V,
+               count[32 % V], 32 % V);
+    gpu->free(d_tokens), gpu->free(d_dout);
+    free(tokens), free(dout), free(dwte), free(bound), free(dwte_first), free(count), free(abs_sum), free(got);
+}
+
 /* ---- rmsnorm ----------------------------------------------------------------------------------- */
 
 static void test_rmsnorm(int BT, int C)
@@ -778,6 +818,9 @@ int main(int argc, char **argv)
     test_embedding(1, 1, 1);
     test_embedding(37, 67, 384);
     test_embedding(1031, 129, 5); /* few tokens: long segments */
+    test_embedding_repeated(4096, 768, 384, 0); /* one token: every chunk of the backward is one run */
+    test_embedding_repeated(16411, 65, 384, 7); /* the space byte of real text, runs cut by other tokens */
+    test_embedding_repeated(129, 33, 3, 2); /* chunks of many short runs; BT not a multiple of a chunk */
     test_rmsnorm(1, 1);
     test_rmsnorm(37, 67);
     test_rmsnorm(517, 768);
