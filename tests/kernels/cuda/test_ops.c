@@ -781,12 +781,16 @@ static void perf(void)
          20.0 * n / (bwd_ms * 1e-3) / 1e9, 100.0 * 20.0 * n / (bwd_ms * 1e-3) / copy);
     gpu->free(x), gpu->free(f), gpu->free(h), gpu->free(dx), gpu->free(df), gpu->free(resets);
 
-    /* the model's projection GEMM: (B*T, D) @ (4N, D)^T */
+    /* the model's projection GEMM: (B*T, D) @ (4N, D)^T, on random inputs (zeros run about 10% fast) */
     const int BT = 16384, C = 2048, OC = 4 * 2048;
+    float *h_inp = random_floats((size_t)BT * C, -1, 1), *h_w = random_floats((size_t)OC * C, -1, 1);
     float *inp = gpu->alloc((size_t)BT * C * 4), *w = gpu->alloc((size_t)OC * C * 4),
           *out = gpu->alloc((size_t)BT * OC * 4);
     if (!inp || !w || !out)
         bail_out("perf: cuda alloc failed");
+    gpu->upload(inp, h_inp, (size_t)BT * C * 4);
+    gpu->upload(w, h_w, (size_t)OC * C * 4);
+    free(h_inp), free(h_w);
     gpu->matmul_forward(out, inp, w, NULL, BT, C, OC);
     birdie_cuda_timer_start(timer);
     for (int i = 0; i < reps; i++)
