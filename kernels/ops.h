@@ -33,6 +33,22 @@ typedef struct birdie_adamw_params {
     int step; /* 1-based, for the bias corrections */
 } birdie_adamw_params;
 
+/* One stretch of a flat parameter buffer for adamw_update_segments: elements [offset, offset + count)
+ * get the step, with the params' weight decay when decay is set and none otherwise. */
+typedef struct birdie_adamw_segment {
+    size_t offset, count;
+    int decay;
+} birdie_adamw_segment;
+
+/* The largest shapes a model will pass to the ops, for reserve. */
+enum { BIRDIE_MAX_RESERVED_MATMULS = 8 };
+typedef struct birdie_op_shapes {
+    int rows; /* the most rows (BT) of any op */
+    int width; /* the widest row of any op but matmul (C of embedding and RMSNorm, OC of a bias) */
+    int n_matmuls;
+    int matmul[BIRDIE_MAX_RESERVED_MATMULS][2]; /* (C, OC) of each linear layer, with up to `rows` rows */
+} birdie_op_shapes;
+
 typedef struct birdie_ops {
     const char *name;
 
@@ -43,6 +59,18 @@ typedef struct birdie_ops {
     void (*upload)(void *dst, const void *host_src, size_t bytes);
     void (*download)(void *host_dst, const void *src, size_t bytes);
     void (*synchronize)(void);
+    /* Host memory that upload_async can copy from without staging (pinned on CUDA); zeroed or NULL. */
+    void *(*host_alloc)(size_t bytes);
+    void (*host_free)(void *ptr);
+    /* Queues a copy of bytes from host_src (memory from host_alloc) to dst and returns without waiting:
+     * the ops queued after it see the data. host_src must stay unchanged until upload_wait returns. */
+    void (*upload_async)(void *dst, const void *host_src, size_t bytes);
+    /* Returns once every upload_async queued so far has read its host memory. */
+    void (*upload_wait)(void);
+    /* Sizes the backend's working memory once for the largest shapes to come, so that no op
+     * allocates (and so waits for the whole device) in the middle of a step; ops given larger shapes
+     * later still work. Never shrinks. 0, or -ENOMEM when the memory is not there. */
+    int (*reserve)(const birdie_op_shapes *shapes);
 
     /* out (BT,C) = wte[tokens[bt]] ; wte (V,C). */
     void (*embedding_forward)(float *out, const int32_t *tokens, const float *wte, int BT, int C);
@@ -99,6 +127,12 @@ typedef struct birdie_ops {
 
     /* One AdamW step on one tensor (n elements). */
     void (*adamw_update)(float *param, const float *grad, float *m, float *v, size_t n, const birdie_adamw_params *p);
+    /* One AdamW step on every segment of flat buffers (param, grad, m, v share the offsets), in one
+     * pass instead of one launch per tensor: per element the result of adamw_update with
+     * p->weight_decay where the segment has decay set and 0 elsewhere. segs (host memory) are sorted
+     * by offset and do not overlap; elements outside every segment are left alone. */
+    void (*adamw_update_segments)(float *param, const float *grad, float *m, float *v, const birdie_adamw_segment *segs,
+                                  int n_segs, const birdie_adamw_params *p);
 } birdie_ops;
 
 /* The CPU twin: always available. */

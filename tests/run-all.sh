@@ -4,6 +4,10 @@
 # and ends with one line "N passed, N failed, N skipped" counted per test case. Exits non-zero on any
 # failure. GPU tests skip (exit 77) where no GPU is visible. Both builds use -Dtests=enabled -Ddaemon=enabled:
 # a missing test dependency stops the run at setup instead of leaving its tests out.
+# Where nvcc is found, a third build is the standalone GPU build that deploy/gpu-check.sh carries to a
+# bare GPU machine (docs/build.md §1): its tests run too (the CPU twin's without OpenBLAS), and
+# 'standalone ldd' checks that its GPU binaries need only glibc, libstdc++, libgomp and cuBLAS.
+# Without nvcc that build counts as one skipped test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -20,8 +24,19 @@ run_build() { # dir, meson options...
 }
 run_build build-test -Dcuda=auto -Ddaemon=enabled -Dtests=enabled || rc=1
 run_build build-san -Dcuda=disabled -Ddaemon=enabled -Dtests=enabled -Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=all || rc=1
+[ -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc > /dev/null 2>&1 && export PATH="/usr/local/cuda/bin:$PATH"
 logs=()
-for d in build-test build-san; do
+if command -v nvcc > /dev/null 2>&1; then
+  run_build build-standalone -Ddaemon=disabled -Dcuda=enabled -Dblas=none -Dcudart=static -Dtests=enabled || rc=1
+else
+  rm -rf build-standalone
+  echo "standalone GPU build + ldd check: skipped (no nvcc on PATH or in /usr/local/cuda/bin)"
+  # one skipped test in the summary, written where meson would write the build's test log
+  mkdir -p build-standalone/meson-logs
+  echo '{"name": "standalone GPU build + ldd (no nvcc)", "result": "SKIP", "stdout": ""}' \
+    > build-standalone/meson-logs/testlog.json
+fi
+for d in build-test build-san build-standalone; do
   [ -f "$d/meson-logs/testlog.json" ] && logs+=("$d/meson-logs/testlog.json")
 done
 if [ ${#logs[@]} -eq 0 ]; then

@@ -7,6 +7,12 @@
  * ordered after the backward kernels that wrote it (an event on the compute stream), so the sums of
  * the upper layers overlap the backward pass of the lower ones.
  *
+ * Every error path aborts the communicator (ncclCommAbort): a rank that returns an error leaves the
+ * job, and a communicator left alive would keep its peers' collectives waiting on it. At the end the
+ * communicator is finalized against the same deadline (ncclCommFinalize, then polled): with a dead
+ * peer a plain ncclCommDestroy of a non-blocking communicator can block forever at exit, so one that
+ * is not quiescent by the deadline is aborted instead of destroyed.
+ *
  * Not measured yet: no GPU was available when this was written; deploy/gpu-check.sh and the data
  * parallel test are the checks to run on a multi-GPU machine. */
 #include <cuda_runtime.h>
@@ -32,6 +38,14 @@ typedef struct nccl_impl {
 /* The CUDA backend (kernels/cuda) queues all its work on the legacy default stream. */
 #define COMPUTE_STREAM ((cudaStream_t)0)
 
+/* After any failure: the communicator is unusable, and the peers must not wait on it. */
+static void nccl_abort(nccl_impl *im)
+{
+    if (im->comm)
+        ncclCommAbort(im->comm);
+    im->comm = NULL;
+}
+
 /* Polls the communicator (and, when given, the stream) until done, an error, or the deadline. */
 static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, const char *what, char *err,
                      size_t errlen)
@@ -44,8 +58,7 @@ static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, c
         if (rc != ncclSuccess || (state != ncclSuccess && state != ncclInProgress)) {
             snprintf(err, errlen, "%s on rank %d: %s", what, c->rank,
                      ncclGetErrorString(rc != ncclSuccess ? rc : state));
-            ncclCommAbort(im->comm);
-            im->comm = NULL;
+            nccl_abort(im);
             return birdie_error_tag(-EIO, BIRDIE_EXIT_PEER);
         }
         if (state == ncclSuccess) {
@@ -53,6 +66,7 @@ static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, c
             if (q == cudaSuccess)
                 return 0;
             if (q != cudaErrorNotReady) {
+                nccl_abort(im);
                 return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_BACKEND), "%s on rank %d: %s", what,
                                    c->rank, cudaGetErrorString(q));
             }
@@ -61,8 +75,7 @@ static int nccl_wait(birdie_collective *c, nccl_impl *im, cudaStream_t stream, c
             snprintf(err, errlen,
                      "%s on rank %d: no progress within %.0f s (a rank died or hangs); communicator aborted", what,
                      c->rank, c->deadline_s);
-            ncclCommAbort(im->comm);
-            im->comm = NULL;
+            nccl_abort(im);
             return birdie_error_tag(-ETIMEDOUT, BIRDIE_EXIT_PEER);
         }
         nanosleep(&nap, NULL);
@@ -81,11 +94,13 @@ static int nccl_grad_begin(birdie_collective *c, float *buf, size_t n, char *err
     if (ce == cudaSuccess)
         ce = cudaStreamWaitEvent(im->stream, im->grads_ready, 0);
     if (ce != cudaSuccess) {
+        nccl_abort(im);
         return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_BACKEND),
                            "gradient all-reduce on rank %d: %s", c->rank, cudaGetErrorString(ce));
     }
     ncclResult_t rc = ncclAllReduce(buf, buf, n, ncclFloat32, ncclSum, im->comm, im->stream);
     if (rc != ncclSuccess && rc != ncclInProgress) {
+        nccl_abort(im);
         return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_PEER), "gradient all-reduce on rank %d: %s",
                            c->rank, ncclGetErrorString(rc));
     }
@@ -130,11 +145,38 @@ static int nccl_barrier(birdie_collective *c, char *err, size_t errlen)
     return im->host->barrier(im->host, err, errlen);
 }
 
+/* Finalize flushes the sums still queued and waits for every peer to do the same; polled like a
+ * collective, because with a dead peer it never becomes quiescent. Destroy is only safe (and then
+ * local and quick) once it has; otherwise abort. destroy has no error to return, so a rank whose
+ * finalize failed says so on stderr. */
+static void nccl_finalize(birdie_collective *c, nccl_impl *im)
+{
+    ncclResult_t rc = ncclCommFinalize(im->comm);
+    double give_up = birdie_monotonic_seconds() + c->deadline_s;
+    struct timespec nap = {0, 1000000};
+    ncclResult_t state = rc;
+    while (rc == ncclSuccess || rc == ncclInProgress) {
+        rc = ncclCommGetAsyncError(im->comm, &state);
+        if (rc != ncclSuccess || state != ncclInProgress || birdie_monotonic_seconds() > give_up)
+            break;
+        nanosleep(&nap, NULL);
+    }
+    if (rc == ncclSuccess && state == ncclSuccess) {
+        ncclCommDestroy(im->comm);
+        im->comm = NULL;
+        return;
+    }
+    fprintf(stderr, "birdie: NCCL communicator of rank %d %s at exit; aborted\n", c->rank,
+            rc != ncclSuccess || state != ncclInProgress ? ncclGetErrorString(rc != ncclSuccess ? rc : state)
+                                                         : "not quiescent within the deadline (a peer died or hangs)");
+    nccl_abort(im);
+}
+
 static void nccl_destroy(birdie_collective *c)
 {
     nccl_impl *im = c->impl;
     if (im->comm)
-        ncclCommDestroy(im->comm);
+        nccl_finalize(c, im);
     if (im->grads_ready)
         cudaEventDestroy(im->grads_ready);
     if (im->stream)
@@ -205,10 +247,11 @@ birdie_collective *birdie_collective_nccl(birdie_collective *host, int local_ran
     }
     return c;
 fail:
+    nccl_abort(im);
     if (im->stream)
         cudaStreamDestroy(im->stream);
-    if (im->comm)
-        ncclCommAbort(im->comm);
+    if (im->grads_ready)
+        cudaEventDestroy(im->grads_ready);
     free(im);
     free(c);
     return NULL;

@@ -131,6 +131,12 @@ static void init_params(birdie_model *m, float *host, uint64_t seed)
 /* ------------------------------------------------------------------------------------------------
  * Allocation */
 
+/* Offsets of the parts of the batch buffers: 256 bytes, the alignment of a device allocation. */
+static size_t batch_align(size_t bytes)
+{
+    return (bytes + 255) / 256 * 256;
+}
+
 static void *balloc(birdie_model *m, size_t bytes, int *failed)
 {
     void *p = m->ops->alloc(bytes);
@@ -198,13 +204,31 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
     m->dh = balloc(m, BT * N * fb, &failed);
     m->dscan_x = balloc(m, BT * N * fb, &failed);
     m->dscan_f = balloc(m, BT * N * fb, &failed);
-    m->d_inputs = balloc(m, BT * sizeof(int32_t), &failed);
-    m->d_labels = balloc(m, BT * sizeof(int32_t), &failed);
-    m->d_resets = balloc(m, BT, &failed);
-    if (failed) {
+    /* The rows of a step: one buffer on each side, so a forward uploads them with one copy. */
+    m->batch_labels_at = batch_align(BT * sizeof(int32_t));
+    m->batch_resets_at = m->batch_labels_at + batch_align(BT * sizeof(int32_t));
+    m->d_batch = balloc(m, m->batch_resets_at + BT, &failed);
+    m->batch_host = ops->host_alloc(m->batch_resets_at + BT);
+    failed |= !m->batch_host;
+    if (m->d_batch) {
+        m->d_inputs = (int32_t *)m->d_batch;
+        m->d_labels = (int32_t *)((char *)m->d_batch + m->batch_labels_at);
+        m->d_resets = (uint8_t *)m->d_batch + m->batch_resets_at;
+    }
+    m->adamw_segs = calloc((size_t)m->n_tensors, sizeof *m->adamw_segs);
+    for (int i = 0; m->adamw_segs && i < m->n_tensors; i++)
+        m->adamw_segs[i] = (birdie_adamw_segment){m->tensors[i].offset, m->tensors[i].count, m->tensors[i].decay};
+    /* The backend's working memory for the largest shapes of a step, so no op allocates during one. */
+    birdie_op_shapes shapes = {.rows = (int)BT,
+                               .width = (int)C,
+                               .n_matmuls = 3,
+                               .matmul = {{(int)C, 4 * (int)N}, {(int)N, (int)C}, {(int)C, (int)V}}};
+    if (!failed && ops->reserve(&shapes) < 0)
+        failed = 1;
+    if (failed || !m->adamw_segs) {
         birdie_model_free(m);
-        snprintf(err, errlen, "model: out of %s memory for %zu parameters and B=%d T=%d activations", ops->name,
-                 (size_t)(pbytes / fb), B, T);
+        snprintf(err, errlen, "model: out of %s memory for %zu parameters, B=%d T=%d activations and working memory",
+                 ops->name, (size_t)(pbytes / fb), B, T);
         return -ENOMEM;
     }
 
@@ -223,10 +247,9 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
 void birdie_model_free(birdie_model *m)
 {
     if (m->ops) {
-        void *bufs[] = {m->params,    m->grads,    m->m,        m->v,       m->x_final,   m->rstd_final,
-                        m->u_final,   m->logits,   m->dlogits,  m->losses,  m->scratch_x, m->scratch_f,
-                        m->dresidual, m->du,       m->dproj,    m->dg,      m->dh,        m->dscan_x,
-                        m->dscan_f,   m->d_inputs, m->d_labels, m->d_resets};
+        void *bufs[] = {m->params, m->grads,   m->m,      m->v,         m->x_final,   m->rstd_final, m->u_final,
+                        m->logits, m->dlogits, m->losses, m->scratch_x, m->scratch_f, m->dresidual,  m->du,
+                        m->dproj,  m->dg,      m->dh,     m->dscan_x,   m->dscan_f,   m->d_batch};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i])
                 m->ops->free(bufs[i]);
@@ -237,7 +260,10 @@ void birdie_model_free(birdie_model *m)
                 if (lb[i])
                     m->ops->free(lb[i]);
         }
+        if (m->batch_host)
+            m->ops->host_free(m->batch_host);
     }
+    free(m->adamw_segs);
     free(m->tensors);
     free(m->layer);
     free(m->acts);
@@ -282,9 +308,14 @@ double birdie_model_forward(birdie_model *m, const birdie_rows *rows, float dlos
     const birdie_model_config *c = &m->cfg;
     int B = rows->B, T = m->T, BT = B * T, C = c->d_model, N = c->d_state, V = c->vocab;
     m->cur_B = B;
-    m->ops->upload(m->d_inputs, rows->inputs, (size_t)BT * sizeof(int32_t));
-    m->ops->upload(m->d_labels, rows->labels, (size_t)BT * sizeof(int32_t));
-    m->ops->upload(m->d_resets, rows->resets, (size_t)BT);
+    /* One pinned, asynchronous copy instead of three blocking ones; the host waits only for the
+     * previous step's copy (long done by now) before it refills the staging buffer. */
+    char *staging = m->batch_host;
+    m->ops->upload_wait();
+    memcpy(staging, rows->inputs, (size_t)BT * sizeof(int32_t));
+    memcpy(staging + m->batch_labels_at, rows->labels, (size_t)BT * sizeof(int32_t));
+    memcpy(staging + m->batch_resets_at, rows->resets, (size_t)BT);
+    m->ops->upload_async(m->d_batch, staging, m->batch_resets_at + (size_t)BT);
     float *p = m->params;
 
     OP(m, embedding_forward, m->acts[0].x, m->d_inputs, p + m->wte, BT, C);
@@ -369,20 +400,18 @@ double birdie_model_grad_norm(const birdie_model *m)
     return sqrt(m->ops->sum_squares(m->grads, m->n_params));
 }
 
+/* One op call over the flat buffers (one launch on CUDA, not one per tensor); each tensor's segment
+ * carries its decay flag, so weight decay applies exactly where it did tensor by tensor. */
 void birdie_model_adamw(birdie_model *m, float lr, float weight_decay, float grad_scale, int step)
 {
-    for (int i = 0; i < m->n_tensors; i++) {
-        const birdie_tensor *t = &m->tensors[i];
-        birdie_adamw_params ap = {.lr = lr,
-                                  .beta1 = 0.9f,
-                                  .beta2 = 0.95f,
-                                  .eps = 1e-8f,
-                                  .weight_decay = t->decay ? weight_decay : 0.0f,
-                                  .grad_scale = grad_scale,
-                                  .step = step};
-        OP(m, adamw_update, m->params + t->offset, m->grads + t->offset, m->m + t->offset, m->v + t->offset, t->count,
-           &ap);
-    }
+    birdie_adamw_params ap = {.lr = lr,
+                              .beta1 = 0.9f,
+                              .beta2 = 0.95f,
+                              .eps = 1e-8f,
+                              .weight_decay = weight_decay,
+                              .grad_scale = grad_scale,
+                              .step = step};
+    OP(m, adamw_update_segments, m->params, m->grads, m->m, m->v, m->adamw_segs, m->n_tensors, &ap);
 }
 
 long birdie_rows_label_count(const birdie_rows *rows)

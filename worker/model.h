@@ -7,8 +7,10 @@
  * Then a final RMSNorm and an untied head to the vocabulary.
  *
  * Parameters, gradients and both AdamW moments each live in one contiguous buffer of the backend;
- * a tensor is a view (offset, count). Activations are allocated once for (B, T). The model does not
- * build batches or run the optimiser schedule: that is worker/train.c.
+ * a tensor is a view (offset, count), and AdamW runs over all of them in one op call. Activations, and
+ * the backend's working memory (ops.h's reserve), are allocated once for (B, T); a step's rows go to
+ * the backend in one asynchronous copy. The model does not build batches or run the optimiser
+ * schedule: that is worker/train.c.
  */
 #ifndef BIRDIE_MODEL_H
 #define BIRDIE_MODEL_H
@@ -71,9 +73,15 @@ typedef struct birdie_model {
     birdie_layer_acts *acts;
     float *x_final, *rstd_final, *u_final, *logits, *dlogits, *losses;
     float *scratch_x, *scratch_f, *dresidual, *du, *dproj, *dg, *dh, *dscan_x, *dscan_f;
-    int32_t *d_inputs, *d_labels;
+    /* The rows a forward reads, in one backend buffer (d_batch: inputs | labels | resets at fixed
+     * offsets) filled from one pinned host buffer (batch_host, same layout) by one asynchronous copy. */
+    void *d_batch, *batch_host;
+    size_t batch_labels_at, batch_resets_at; /* byte offsets in both */
+    int32_t *d_inputs, *d_labels; /* views into d_batch */
     uint8_t *d_resets;
     int cur_B; /* rows of the last forward */
+
+    birdie_adamw_segment *adamw_segs; /* one per tensor (its decay flag), for the one-launch AdamW */
 
     float *losses_host; /* (B*T) per-position loss of the last forward, host memory */
 

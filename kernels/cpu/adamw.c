@@ -1,5 +1,6 @@
-/* kernels/cpu/adamw.c: AdamW (decoupled weight decay) on one tensor, and the gradient sum of squares
- * used for global-norm clipping. Sums are accumulated in double in a fixed order (deterministic). */
+/* kernels/cpu/adamw.c: AdamW (decoupled weight decay) on one tensor or on the segments of a flat buffer,
+ * and the gradient sum of squares used for global-norm clipping. Sums are accumulated in double in a
+ * fixed order (deterministic). */
 #include <math.h>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -27,6 +28,19 @@ void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_
     CPU_PARALLEL_RANGE(n, n, lo, hi,
                        adamw_range(param, grad, m, v, lo, hi, p->lr, p->beta1, p->beta2, p->eps, p->weight_decay,
                                    p->grad_scale, bc1, bc2));
+}
+
+/* The reference of the CUDA multi-tensor launch: each segment exactly as adamw_update on its own, so
+ * that a model stepping by segments trains bit for bit as one stepping tensor by tensor. */
+void cpu_adamw_update_segments(float *param, const float *grad, float *m, float *v, const birdie_adamw_segment *segs,
+                               int n_segs, const birdie_adamw_params *p)
+{
+    for (int s = 0; s < n_segs; s++) {
+        birdie_adamw_params ps = *p;
+        ps.weight_decay = segs[s].decay ? p->weight_decay : 0.0f;
+        size_t o = segs[s].offset;
+        cpu_adamw_update(param + o, grad + o, m + o, v + o, segs[s].count, &ps);
+    }
 }
 
 double cpu_sum_squares(const float *x, size_t n)

@@ -10,6 +10,7 @@ void cpu_free(void *ptr);
 void cpu_zero(void *ptr, size_t bytes);
 void cpu_copy(void *dst, const void *src, size_t bytes);
 void cpu_synchronize(void);
+int cpu_reserve(const birdie_op_shapes *shapes);
 
 void cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte, int BT, int C);
 void cpu_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int BT, int C);
@@ -32,6 +33,8 @@ void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const floa
                                        int BT, int V, float dloss);
 double cpu_sum_squares(const float *x, size_t n);
 void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n, const birdie_adamw_params *p);
+void cpu_adamw_update_segments(float *param, const float *grad, float *m, float *v, const birdie_adamw_segment *segs,
+                               int n_segs, const birdie_adamw_params *p);
 
 /* Threads of the CPU GEMMs (OpenBLAS); ranks sharing a machine split its cores. */
 void birdie_cpu_set_threads(int n);

@@ -1,4 +1,5 @@
-/* kernels/cpu/memory.c: the CPU backend's memory hooks (host memory, 64-byte aligned for SIMD). */
+/* kernels/cpu/memory.c: the CPU backend's memory hooks (host memory, 64-byte aligned for SIMD). Its
+ * "device" is the host: an asynchronous upload is a copy, and there is no working memory to reserve. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,3 +31,9 @@ void cpu_copy(void *dst, const void *src, size_t bytes)
 }
 
 void cpu_synchronize(void) {}
+
+int cpu_reserve(const birdie_op_shapes *shapes)
+{
+    (void)shapes;
+    return 0;
+}

@@ -9,6 +9,11 @@ const birdie_ops birdie_ops_cpu = {
     .upload = cpu_copy,
     .download = cpu_copy,
     .synchronize = cpu_synchronize,
+    .host_alloc = cpu_alloc,
+    .host_free = cpu_free,
+    .upload_async = cpu_copy,
+    .upload_wait = cpu_synchronize,
+    .reserve = cpu_reserve,
     .embedding_forward = cpu_embedding_forward,
     .embedding_backward = cpu_embedding_backward,
     .rmsnorm_forward = cpu_rmsnorm_forward,
@@ -25,4 +30,5 @@ const birdie_ops birdie_ops_cpu = {
     .crossentropy_forward_backward = cpu_crossentropy_forward_backward,
     .sum_squares = cpu_sum_squares,
     .adamw_update = cpu_adamw_update,
+    .adamw_update_segments = cpu_adamw_update_segments,
 };

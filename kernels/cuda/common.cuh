@@ -50,10 +50,20 @@ static inline int ceil_div(int a, int b)
 
 /* Scratch device memory, one grow-only buffer per purpose so that an op using two of them (matmul
  * backward: bf16 copies and the bias-gradient partial sums) never hands out overlapping memory.
- * The returned pointer is valid until the next call for the same slot; growing frees the old buffer
- * (cudaFree waits for the device, so kernels still reading it have finished). */
+ * The op table's reserve hook (runtime.cu) sizes every slot once, at model init, from the model's
+ * largest shapes, so no op allocates during a step. A request beyond the reserve still works: the slot
+ * grows by freeing and re-allocating, which is only safe because cudaFree waits for the whole device
+ * (kernels still reading the old buffer have finished) and stalls the step; each such growth is
+ * counted (birdie_cuda_scratch_growths) so a test can assert that a step had none. The returned
+ * pointer is valid until the next call for the same slot. */
 enum cuda_scratch_slot { SCRATCH_GEMM, SCRATCH_REDUCE, SCRATCH_SORT, SCRATCH_SLOTS };
 void *cuda_scratch(enum cuda_scratch_slot slot, size_t bytes);
+
+/* What each user of scratch asks for at a shape: reserve adds these up per slot. */
+size_t cuda_matmul_scratch_bytes(int BT, int C, int OC); /* SCRATCH_GEMM, forward or backward */
+size_t cuda_embedding_backward_scratch_bytes(int BT, int C); /* SCRATCH_SORT */
+size_t cuda_sum_squares_scratch_bytes(void); /* SCRATCH_REDUCE, any n */
+size_t cuda_column_sum_scratch_bytes(int R, int C); /* SCRATCH_REDUCE: bias and RMSNorm weight gradients */
 
 /* Rounds a byte count up so that regions carved out of one scratch buffer stay 256-byte aligned. */
 static inline size_t scratch_align(size_t bytes)

@@ -55,6 +55,11 @@ int birdie_cuda_measure_copy_bandwidth(double *bytes_per_s, size_t bytes, int re
  * inputs and output, fp32 accumulation: the ceiling for MFU. n of 0 means 8192; repeats of 0, 10. */
 int birdie_cuda_measure_gemm_rate(double *flops_per_s, int n, int repeats, char *err, size_t errlen);
 
+/* How many times an op had to grow the backend's scratch memory beyond its reserve (ops.h's reserve
+ * hook); each growth waits for the whole device. A model's steps after its init should add none.
+ * Always 0 in a build without CUDA. */
+long birdie_cuda_scratch_growths(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,11 @@ void cuda_zero(void *ptr, size_t bytes);
 void cuda_upload(void *dst, const void *host_src, size_t bytes);
 void cuda_download(void *host_dst, const void *src, size_t bytes);
 void cuda_synchronize(void);
+void *cuda_host_alloc(size_t bytes);
+void cuda_host_free(void *ptr);
+void cuda_upload_async(void *dst, const void *host_src, size_t bytes);
+void cuda_upload_wait(void);
+int cuda_reserve(const birdie_op_shapes *shapes);
 
 void cuda_embedding_forward(float *out, const int32_t *tokens, const float *wte, int BT, int C);
 void cuda_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int BT, int C);
@@ -38,6 +43,8 @@ void cuda_crossentropy_forward_backward(float *losses, float *dlogits, const flo
                                         int BT, int V, float dloss);
 double cuda_sum_squares(const float *x, size_t n);
 void cuda_adamw_update(float *param, const float *grad, float *m, float *v, size_t n, const birdie_adamw_params *p);
+void cuda_adamw_update_segments(float *param, const float *grad, float *m, float *v, const birdie_adamw_segment *segs,
+                                int n_segs, const birdie_adamw_params *p);
 
 #ifdef __cplusplus
 }

@@ -40,11 +40,29 @@ static __nv_bfloat16 *to_bf16(Bf16Scratch *s, const float *src, size_t n)
     return dst;
 }
 
+static size_t bf16_scratch_bytes(size_t n0, size_t n1, size_t n2)
+{
+    return scratch_align(n0 * 2) + scratch_align(n1 * 2) + scratch_align(n2 * 2);
+}
+
 static Bf16Scratch bf16_scratch(size_t n0, size_t n1, size_t n2)
 {
-    size_t bytes = scratch_align(n0 * 2) + scratch_align(n1 * 2) + scratch_align(n2 * 2);
-    Bf16Scratch s = {(char *)cuda_scratch(SCRATCH_GEMM, bytes)};
+    Bf16Scratch s = {(char *)cuda_scratch(SCRATCH_GEMM, bf16_scratch_bytes(n0, n1, n2))};
     return s;
+}
+
+/* reduce.cuh's sizing, out of line so runtime.cu need not include the kernels. */
+size_t cuda_column_sum_scratch_bytes(int R, int C)
+{
+    return column_sum_scratch_bytes(R, C);
+}
+
+/* The backward with dinp holds all three copies, so it needs at least what the forward does. */
+size_t cuda_matmul_scratch_bytes(int BT, int C, int OC)
+{
+    if (BT <= 0 || C <= 0 || OC <= 0)
+        return 0;
+    return bf16_scratch_bytes((size_t)BT * OC, (size_t)BT * C, (size_t)OC * C);
 }
 
 /* Column-major Cm (m, n) = beta * Cm + op(A) (m, k) @ op(B) (k, n); A, B bf16, Cm fp32. */

@@ -82,17 +82,32 @@ static __global__ void column_finish_kernel(float *out, const float *partial, in
     out[c] += sum;
 }
 
+/* Chunks of rows of a column sum over R rows (at most COLSUM_MAX_CHUNKS); rows_per_chunk may be NULL. */
+static inline int column_sum_chunks(int R, int *rows_per_chunk)
+{
+    int chunks = ceil_div(R, COLSUM_MIN_ROWS_PER_CHUNK);
+    if (chunks > COLSUM_MAX_CHUNKS)
+        chunks = COLSUM_MAX_CHUNKS;
+    const int per_chunk = ceil_div(R, chunks);
+    if (rows_per_chunk)
+        *rows_per_chunk = per_chunk;
+    return ceil_div(R, per_chunk);
+}
+
+/* Scratch (SCRATCH_REDUCE) of a column sum of R rows and C columns. */
+static inline size_t column_sum_scratch_bytes(int R, int C)
+{
+    return R <= 0 || C <= 0 ? 0 : (size_t)column_sum_chunks(R, NULL) * C * sizeof(float);
+}
+
 /* out (C) += sum over r in [0, R) of value(r, c); value is a device functor (int r, int c) -> float. */
 template <typename Value> void column_sum_accumulate(float *out, Value value, int R, int C)
 {
     if (R <= 0 || C <= 0)
         return;
-    int chunks = ceil_div(R, COLSUM_MIN_ROWS_PER_CHUNK);
-    if (chunks > COLSUM_MAX_CHUNKS)
-        chunks = COLSUM_MAX_CHUNKS;
-    const int rows_per_chunk = ceil_div(R, chunks);
-    chunks = ceil_div(R, rows_per_chunk);
-    float *partial = (float *)cuda_scratch(SCRATCH_REDUCE, (size_t)chunks * C * sizeof(float));
+    int rows_per_chunk = 0;
+    const int chunks = column_sum_chunks(R, &rows_per_chunk);
+    float *partial = (float *)cuda_scratch(SCRATCH_REDUCE, column_sum_scratch_bytes(R, C));
     dim3 block(32, COLSUM_ROWS), grid((unsigned)ceil_div(C, 32), (unsigned)chunks);
     column_partial_kernel<<<grid, block>>>(partial, value, R, C, rows_per_chunk);
     CUDA_CHECK_LAUNCH();

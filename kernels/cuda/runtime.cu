@@ -1,9 +1,11 @@
-/* kernels/cuda/runtime.cu: the CUDA backend's runtime: memory hooks of the op table, the GPU probe,
- * the failure policy of common.cuh, scratch buffers and the cuBLAS handle. No kernels here. */
+/* kernels/cuda/runtime.cu: the CUDA backend's runtime: memory hooks of the op table (device memory,
+ * pinned host memory and the asynchronous upload), the GPU probe, the failure policy of common.cuh,
+ * scratch buffers and their reserve, and the cuBLAS handle. No kernels here. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_backend.h"
@@ -41,12 +43,15 @@ static struct {
     void *ptr;
     size_t bytes;
 } scratch[SCRATCH_SLOTS];
+static long scratch_growths;
 
 void *cuda_scratch(enum cuda_scratch_slot slot, size_t bytes)
 {
     if (bytes <= scratch[slot].bytes)
         return scratch[slot].ptr;
-    /* Grow by half again so a slowly growing request does not reallocate every call. */
+    /* cudaFree waits for the whole device, so no kernel still reads the old buffer; that wait is what
+     * reserve keeps out of the step. Grow by half again so a slowly growing request does not
+     * reallocate every call. */
     size_t grown = bytes + bytes / 2;
     if (scratch[slot].ptr)
         CUDA_CHECK(cudaFree(scratch[slot].ptr));
@@ -54,7 +59,50 @@ void *cuda_scratch(enum cuda_scratch_slot slot, size_t bytes)
     scratch[slot].bytes = 0;
     CUDA_CHECK(cudaMalloc(&scratch[slot].ptr, grown));
     scratch[slot].bytes = grown;
+    scratch_growths++;
     return scratch[slot].ptr;
+}
+
+extern "C" long birdie_cuda_scratch_growths(void)
+{
+    return scratch_growths;
+}
+
+static size_t max_size(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Each slot at least what its users ask for at the largest shapes (common.cuh lists them). A reserve
+ * is not a growth: it happens before the step it serves. */
+extern "C" int cuda_reserve(const birdie_op_shapes *shapes)
+{
+    size_t need[SCRATCH_SLOTS] = {0};
+    const int rows = shapes->rows;
+    need[SCRATCH_REDUCE] =
+        max_size(cuda_sum_squares_scratch_bytes(), cuda_column_sum_scratch_bytes(rows, shapes->width));
+    need[SCRATCH_SORT] = cuda_embedding_backward_scratch_bytes(rows, shapes->width);
+    for (int i = 0; i < shapes->n_matmuls && i < BIRDIE_MAX_RESERVED_MATMULS; i++) {
+        const int C = shapes->matmul[i][0], OC = shapes->matmul[i][1];
+        need[SCRATCH_GEMM] = max_size(need[SCRATCH_GEMM], cuda_matmul_scratch_bytes(rows, C, OC));
+        need[SCRATCH_REDUCE] = max_size(need[SCRATCH_REDUCE], cuda_column_sum_scratch_bytes(rows, OC));
+        need[SCRATCH_REDUCE] = max_size(need[SCRATCH_REDUCE], cuda_column_sum_scratch_bytes(rows, C));
+    }
+    for (int slot = 0; slot < SCRATCH_SLOTS; slot++) {
+        if (need[slot] <= scratch[slot].bytes)
+            continue;
+        void *ptr = NULL;
+        if (cudaMalloc(&ptr, need[slot]) != cudaSuccess) {
+            (void)cudaGetLastError(); /* reported as -ENOMEM, like alloc's NULL, not at the next launch */
+            return -ENOMEM;
+        }
+        if (scratch[slot].ptr)
+            CUDA_CHECK(cudaFree(scratch[slot].ptr));
+        scratch[slot].ptr = ptr;
+        scratch[slot].bytes = need[slot];
+    }
+    (void)cuda_cublas(); /* its workspace, too, is allocated before the first step */
+    return 0;
 }
 
 cublasHandle_t cuda_cublas(void)
@@ -109,6 +157,46 @@ extern "C" void cuda_download(void *host_dst, const void *src, size_t bytes)
 extern "C" void cuda_synchronize(void)
 {
     CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+/* Pinned (page-locked) memory: a copy from it is a DMA the host does not wait for, where a copy from
+ * pageable memory is staged through a driver buffer and blocks. */
+extern "C" void *cuda_host_alloc(size_t bytes)
+{
+    void *ptr = NULL;
+    if (cudaMallocHost(&ptr, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    memset(ptr, 0, bytes ? bytes : 1);
+    return ptr;
+}
+
+extern "C" void cuda_host_free(void *ptr)
+{
+    if (ptr)
+        CUDA_CHECK(cudaFreeHost(ptr));
+}
+
+/* Recorded after each asynchronous upload: upload_wait waits for that copy (and what was queued
+ * before it), not for the kernels queued after it, so the host can refill its buffer while they run. */
+static cudaEvent_t upload_done;
+
+extern "C" void cuda_upload_async(void *dst, const void *host_src, size_t bytes)
+{
+    if (!bytes)
+        return;
+    if (!upload_done)
+        CUDA_CHECK(cudaEventCreateWithFlags(&upload_done, cudaEventDisableTiming));
+    /* the legacy default stream, like every op: the kernels queued after it see the data */
+    CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, 0));
+    CUDA_CHECK(cudaEventRecord(upload_done, 0));
+}
+
+extern "C" void cuda_upload_wait(void)
+{
+    if (upload_done)
+        CUDA_CHECK(cudaEventSynchronize(upload_done));
 }
 
 /* ---- probe ------------------------------------------------------------------------------------- */

@@ -10,6 +10,11 @@ static const birdie_ops cuda_table = {
     .upload = cuda_upload,
     .download = cuda_download,
     .synchronize = cuda_synchronize,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
+    .upload_async = cuda_upload_async,
+    .upload_wait = cuda_upload_wait,
+    .reserve = cuda_reserve,
     .embedding_forward = cuda_embedding_forward,
     .embedding_backward = cuda_embedding_backward,
     .rmsnorm_forward = cuda_rmsnorm_forward,
@@ -26,6 +31,7 @@ static const birdie_ops cuda_table = {
     .crossentropy_forward_backward = cuda_crossentropy_forward_backward,
     .sum_squares = cuda_sum_squares,
     .adamw_update = cuda_adamw_update,
+    .adamw_update_segments = cuda_adamw_update_segments,
 };
 
 const birdie_ops *birdie_ops_cuda_table(void)

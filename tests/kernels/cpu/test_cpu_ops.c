@@ -737,6 +737,48 @@ static void test_adamw(void **state)
     assert_true(fabs(cpu_sum_squares(g, n) - ss) <= 1e-15 * n * ss);
 }
 
+/* The one-call form over a flat buffer: each segment gets exactly adamw_update's bits with the
+ * params' decay where its flag is set and none where not; the elements between segments (a gap) and
+ * past the last are left alone. A mix-up of the flags, a segment updated twice or a gap updated
+ * shows as a bit difference against the tensor-by-tensor reference. */
+static void test_adamw_segments(void **state)
+{
+    (void)state;
+    enum { n = 101 };
+    const birdie_adamw_segment segs[] = {{0, 13, 1}, {13, 20, 0}, {33, 0, 1}, {33, 7, 0}, {45, 30, 1}, {75, 20, 1}};
+    const int n_segs = (int)(sizeof segs / sizeof segs[0]);
+    birdie_rng rng = birdie_rng_stream(11, 0, 0, BIRDIE_RNG_TEST);
+    float p[n], g[n], m[n] = {0}, v[n] = {0}, p_ref[n], m_ref[n] = {0}, v_ref[n] = {0}, p0[n];
+    fill_random(p, n, 1, &rng);
+    memcpy(p_ref, p, sizeof p);
+    memcpy(p0, p, sizeof p);
+    for (int step = 1; step <= 3; step++) {
+        fill_random(g, n, 1, &rng);
+        birdie_adamw_params ap = {.lr = 1e-2f,
+                                  .beta1 = 0.9f,
+                                  .beta2 = 0.95f,
+                                  .eps = 1e-8f,
+                                  .weight_decay = 0.3f,
+                                  .grad_scale = 0.5f,
+                                  .step = step};
+        cpu_adamw_update_segments(p, g, m, v, segs, n_segs, &ap);
+        for (int s = 0; s < n_segs; s++) {
+            birdie_adamw_params one = ap;
+            one.weight_decay = segs[s].decay ? ap.weight_decay : 0.0f;
+            size_t o = segs[s].offset;
+            cpu_adamw_update(p_ref + o, g + o, m_ref + o, v_ref + o, segs[s].count, &one);
+        }
+    }
+    assert_memory_equal(p, p_ref, sizeof p);
+    assert_memory_equal(m, m_ref, sizeof m);
+    assert_memory_equal(v, v_ref, sizeof v);
+    for (int i = 40; i < 45; i++) /* the gap */
+        assert_true(p[i] == p0[i] && m[i] == 0.0f && v[i] == 0.0f);
+    for (int i = 95; i < n; i++) /* past the last segment */
+        assert_true(p[i] == p0[i]);
+    assert_true(p[0] != p0[0] && p[45] != p0[45]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -753,6 +795,7 @@ int main(void)
         cmocka_unit_test(test_scan_reset_cuts),
         cmocka_unit_test(test_crossentropy),
         cmocka_unit_test(test_adamw),
+        cmocka_unit_test(test_adamw_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

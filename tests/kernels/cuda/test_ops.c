@@ -244,6 +244,41 @@ static void test_memory(void)
     tap_result(ok, "memory: alloc is zeroed, upload/zero/download round trip");
 }
 
+/* The model's batch path: pinned host memory, one asynchronous copy, then an op on the same stream
+ * that reads it (no synchronize in between), and a second upload from the same buffer after
+ * upload_wait. */
+static void test_upload_async(void)
+{
+    const int BT = 3001, C = 5;
+    int ok = 1;
+    int32_t *pinned = gpu->host_alloc((size_t)BT * sizeof(int32_t));
+    if (!pinned)
+        bail_out("host_alloc failed");
+    for (int i = 0; i < BT && ok; i++)
+        if (pinned[i] != 0) {
+            diag("host_alloc: element %d is %d, not zero", i, pinned[i]);
+            ok = 0;
+        }
+    float *wte = random_floats((size_t)3 * C, -1, 1), *want = host_alloc((size_t)BT * C * sizeof(float));
+    void *d_wte = dev_copy(wte, (size_t)3 * C * sizeof(float));
+    void *d_tokens = gpu->alloc((size_t)BT * sizeof(int32_t));
+    for (int round = 0; round < 2; round++) {
+        gpu->upload_wait();
+        for (int i = 0; i < BT; i++)
+            pinned[i] = (i + round) % 3;
+        gpu->upload_async(d_tokens, pinned, (size_t)BT * sizeof(int32_t));
+        void *d_out = dev_nan((size_t)BT * C * sizeof(float));
+        gpu->embedding_forward(d_out, d_tokens, d_wte, BT, C);
+        cpu->embedding_forward(want, pinned, wte, BT, C);
+        ok &= check_output("upload_async then embedding_forward", d_out, want, (size_t)BT * C, 0, 0, NULL);
+    }
+    gpu->upload_wait();
+    gpu->host_free(pinned);
+    gpu->free(d_wte), gpu->free(d_tokens);
+    free(wte), free(want);
+    tap_result(ok, "memory: host_alloc is zeroed, upload_async is seen by the next op, twice");
+}
+
 /* ---- embedding --------------------------------------------------------------------------------- */
 
 static void test_embedding(int BT, int C, int V)
@@ -279,6 +314,46 @@ static void test_embedding(int BT, int C, int V)
     gpu->free(d_wte);
     gpu->free(d_dout);
     free(tokens), free(wte), free(want), free(dout), free(dwte), free(dwte_first), free(got);
+}
+
+/* Many rows of one token (the space byte of real text): every chunk of the backward holds that token,
+ * so the chunk partials and their join carry the sum. Every `other`-th row has another token, so runs
+ * start and end inside chunks too. The GPU adds in another order than the CPU twin: per element the
+ * tolerance is both sums' fp32 bound, 2 (count + 1) 2^-24 (|dwte| + sum over the token's rows |dout|). */
+static void test_embedding_repeated(int BT, int C, int V, int other)
+{
+    size_t n_out = (size_t)BT * C, n_wte = (size_t)V * C;
+    int32_t *tokens = host_alloc((size_t)BT * sizeof(int32_t));
+    for (int i = 0; i < BT; i++)
+        tokens[i] = other > 0 && i % other == other - 1 ? (int32_t)birdie_rng_below(&rng, (uint64_t)V) : 32 % V;
+    float *dout = random_floats(n_out, -1, 1), *dwte = random_floats(n_wte, -1, 1);
+    float *bound = host_alloc(n_wte * sizeof(float)), *dwte_first = host_alloc(n_wte * sizeof(float));
+    int *count = host_alloc((size_t)V * sizeof(int));
+    for (int i = 0; i < BT; i++)
+        count[tokens[i]]++;
+    double *abs_sum = host_alloc(n_wte * sizeof(double));
+    for (size_t i = 0; i < n_wte; i++)
+        abs_sum[i] = fabs((double)dwte[i]);
+    for (int i = 0; i < BT; i++)
+        for (int c = 0; c < C; c++)
+            abs_sum[(size_t)tokens[i] * C + c] += fabs((double)dout[(size_t)i * C + c]);
+    for (size_t i = 0; i < n_wte; i++)
+        bound[i] = (float)(2.0 * (count[i / (size_t)C] + 1) * 0x1.0p-24 * abs_sum[i]);
+    void *d_tokens = dev_copy(tokens, (size_t)BT * sizeof(int32_t)), *d_dout = dev_copy(dout, n_out * sizeof(float));
+    void *d_dwte = dev_copy(dwte, n_wte * sizeof(float));
+    gpu->embedding_backward(d_dwte, d_dout, d_tokens, BT, C);
+    gpu->download(dwte_first, d_dwte, n_wte * sizeof(float));
+    gpu->upload(d_dwte, dwte, n_wte * sizeof(float));
+    gpu->embedding_backward(d_dwte, d_dout, d_tokens, BT, C);
+    cpu->embedding_backward(dwte, dout, tokens, BT, C);
+    float *got = host_alloc(n_wte * sizeof(float));
+    int ok = dev_take(got, d_dwte, n_wte * sizeof(float), "embedding_backward repeated");
+    ok &= compare("embedding_backward repeated", got, dwte, n_wte, 0, 0, bound);
+    ok &= same_bits("embedding_backward repeated", got, dwte_first, n_wte * sizeof(float));
+    tap_result(ok, "embedding_backward BT=%d C=%d V=%d, %d rows of token %d (+=, deterministic)", BT, C, V,
+               count[32 % V], 32 % V);
+    gpu->free(d_tokens), gpu->free(d_dout);
+    free(tokens), free(dout), free(dwte), free(bound), free(dwte_first), free(count), free(abs_sum), free(got);
 }
 
 /* ---- rmsnorm ----------------------------------------------------------------------------------- */
@@ -565,6 +640,108 @@ static void test_adamw(size_t n)
     free(param), free(m), free(v);
 }
 
+/* The one-launch AdamW against the CPU twin (same tolerances as adamw_update), and against the
+ * GPU's own per-tensor adamw_update bit for bit (the model switched from one to the other and must
+ * train the same). Segments have both decay flags, an empty one and a gap, which stays untouched. */
+static void test_adamw_segments(size_t scale)
+{
+    const birdie_adamw_segment segs[] = {{0, 13 * scale, 1},          {13 * scale, 20 * scale, 0},
+                                         {33 * scale, 0, 1},          {33 * scale, 7 * scale, 0},
+                                         {45 * scale, 30 * scale, 1}, {75 * scale, 20 * scale + 1, 1}};
+    const int n_segs = (int)(sizeof segs / sizeof segs[0]);
+    const size_t n = 101 * scale;
+    float *param = random_floats(n, -1, 1), *m = random_floats(n, -0.01f, 0.01f), *v = random_floats(n, 0, 1e-4f);
+    float *param0 = copy_floats(param, n);
+    void *d_param = dev_copy(param, n * sizeof(float)), *d_m = dev_copy(m, n * sizeof(float));
+    void *d_v = dev_copy(v, n * sizeof(float));
+    void *r_param = dev_copy(param, n * sizeof(float)), *r_m = dev_copy(m, n * sizeof(float));
+    void *r_v = dev_copy(v, n * sizeof(float));
+    for (int step = 1; step <= 3; step++) {
+        float *grad = random_floats(n, -2, 2);
+        void *d_grad = dev_copy(grad, n * sizeof(float));
+        birdie_adamw_params p = {.lr = 1e-3f,
+                                 .beta1 = 0.9f,
+                                 .beta2 = 0.95f,
+                                 .eps = 1e-8f,
+                                 .weight_decay = 0.1f,
+                                 .grad_scale = 0.5f,
+                                 .step = step};
+        cpu->adamw_update_segments(param, grad, m, v, segs, n_segs, &p);
+        gpu->adamw_update_segments(d_param, d_grad, d_m, d_v, segs, n_segs, &p);
+        for (int k = 0; k < n_segs; k++) {
+            birdie_adamw_params one = p;
+            one.weight_decay = segs[k].decay ? p.weight_decay : 0.0f;
+            size_t o = segs[k].offset * sizeof(float);
+            gpu->adamw_update((float *)((char *)r_param + o), (const float *)((char *)d_grad + o),
+                              (float *)((char *)r_m + o), (float *)((char *)r_v + o), segs[k].count, &one);
+        }
+        gpu->free(d_grad);
+        free(grad);
+    }
+    float *got = host_alloc(n * sizeof(float)), *per_tensor = host_alloc(n * sizeof(float));
+    gpu->download(got, d_param, n * sizeof(float));
+    int ok = 1;
+    for (size_t i = 40 * scale; i < 45 * scale && ok; i++)
+        if (memcmp(&got[i], &param0[i], sizeof(float)) != 0) {
+            diag("adamw_update_segments: element %zu of the gap changed", i);
+            ok = 0;
+        }
+    float *bufs[3] = {d_param, d_m, d_v}, *refs[3] = {r_param, r_m, r_v};
+    for (int b = 0; b < 3; b++) {
+        gpu->download(got, bufs[b], n * sizeof(float));
+        gpu->download(per_tensor, refs[b], n * sizeof(float));
+        if (memcmp(got, per_tensor, n * sizeof(float)) != 0) {
+            diag("adamw_update_segments: buffer %d differs from adamw_update tensor by tensor", b);
+            ok = 0;
+        }
+        gpu->free(refs[b]);
+    }
+    ok &= check_output("adamw_update_segments param", d_param, param, n, 1e-6, 1e-5, NULL);
+    ok &= check_output("adamw_update_segments m", d_m, m, n, 1e-8, 1e-5, NULL);
+    ok &= check_output("adamw_update_segments v", d_v, v, n, 1e-10, 1e-5, NULL);
+    tap_result(ok, "adamw_update_segments n=%zu, 6 segments with a gap, 3 steps (= adamw_update per tensor)", n);
+    free(param), free(m), free(v), free(param0), free(got), free(per_tensor);
+}
+
+/* After reserve for a step's shapes, the ops of such a step allocate nothing: a growth of scratch
+ * frees and re-allocates, which waits for the whole device in the middle of the step. */
+static void test_reserve(void)
+{
+    const int BT = 2048, C = 96, N = 160, V = 384;
+    birdie_op_shapes shapes = {.rows = BT, .width = C, .n_matmuls = 3, .matmul = {{C, 4 * N}, {N, C}, {C, V}}};
+    if (gpu->reserve(&shapes) < 0)
+        bail_out("reserve failed");
+    long before = birdie_cuda_scratch_growths();
+    const int mm[3][2] = {{C, 4 * N}, {N, C}, {C, V}};
+    for (int k = 0; k < 3; k++) {
+        int K = mm[k][0], OC = mm[k][1];
+        float *inp = gpu->alloc((size_t)BT * K * 4), *w = gpu->alloc((size_t)OC * K * 4);
+        float *bias = gpu->alloc((size_t)OC * 4), *out = gpu->alloc((size_t)BT * OC * 4);
+        float *dinp = gpu->alloc((size_t)BT * K * 4), *dw = gpu->alloc((size_t)OC * K * 4);
+        float *dbias = gpu->alloc((size_t)OC * 4);
+        if (!inp || !w || !bias || !out || !dinp || !dw || !dbias)
+            bail_out("cuda alloc failed");
+        gpu->matmul_forward(out, inp, w, bias, BT, K, OC);
+        gpu->matmul_backward(dinp, dw, dbias, out, inp, w, BT, K, OC);
+        gpu->free(inp), gpu->free(w), gpu->free(bias), gpu->free(out), gpu->free(dinp), gpu->free(dw), gpu->free(dbias);
+    }
+    float *x = gpu->alloc((size_t)BT * C * 4), *dx = gpu->alloc((size_t)BT * C * 4), *wt = gpu->alloc((size_t)C * 4);
+    float *rstd = gpu->alloc((size_t)BT * 4), *dwt = gpu->alloc((size_t)C * 4), *dwte = gpu->alloc((size_t)V * C * 4);
+    int32_t *tokens = gpu->alloc((size_t)BT * 4);
+    if (!x || !dx || !wt || !rstd || !dwt || !dwte || !tokens)
+        bail_out("cuda alloc failed");
+    gpu->rmsnorm_backward(dx, dwt, x, x, wt, rstd, BT, C);
+    gpu->embedding_backward(dwte, x, tokens, BT, C);
+    (void)gpu->sum_squares(x, (size_t)BT * C);
+    gpu->synchronize();
+    long after = birdie_cuda_scratch_growths();
+    if (after != before)
+        diag("scratch grew %ld times after reserve", after - before);
+    tap_result(after == before, "reserve: a step's matmuls, column sums, embedding backward and sum of squares "
+                                "allocate no scratch");
+    gpu->free(x), gpu->free(dx), gpu->free(wt), gpu->free(rstd), gpu->free(dwt), gpu->free(dwte), gpu->free(tokens);
+}
+
 /* ---- --perf: speed against the measured ceilings ----------------------------------------------- */
 
 static void perf(void)
@@ -604,12 +781,16 @@ static void perf(void)
          20.0 * n / (bwd_ms * 1e-3) / 1e9, 100.0 * 20.0 * n / (bwd_ms * 1e-3) / copy);
     gpu->free(x), gpu->free(f), gpu->free(h), gpu->free(dx), gpu->free(df), gpu->free(resets);
 
-    /* the model's projection GEMM: (B*T, D) @ (4N, D)^T */
+    /* the model's projection GEMM: (B*T, D) @ (4N, D)^T, on random inputs (zeros run about 10% fast) */
     const int BT = 16384, C = 2048, OC = 4 * 2048;
+    float *h_inp = random_floats((size_t)BT * C, -1, 1), *h_w = random_floats((size_t)OC * C, -1, 1);
     float *inp = gpu->alloc((size_t)BT * C * 4), *w = gpu->alloc((size_t)OC * C * 4),
           *out = gpu->alloc((size_t)BT * OC * 4);
     if (!inp || !w || !out)
         bail_out("perf: cuda alloc failed");
+    gpu->upload(inp, h_inp, (size_t)BT * C * 4);
+    gpu->upload(w, h_w, (size_t)OC * C * 4);
+    free(h_inp), free(h_w);
     gpu->matmul_forward(out, inp, w, NULL, BT, C, OC);
     birdie_cuda_timer_start(timer);
     for (int i = 0; i < reps; i++)
@@ -636,9 +817,14 @@ int main(int argc, char **argv)
     rng = birdie_rng_stream(20240607, 0, 0, BIRDIE_RNG_TEST);
 
     test_memory();
+    test_upload_async();
+    test_reserve(); /* first, before other tests grow the scratch past what it reserves */
     test_embedding(1, 1, 1);
     test_embedding(37, 67, 384);
     test_embedding(1031, 129, 5); /* few tokens: long segments */
+    test_embedding_repeated(4096, 768, 384, 0); /* one token: every chunk of the backward is one run */
+    test_embedding_repeated(16411, 65, 384, 7); /* the space byte of real text, runs cut by other tokens */
+    test_embedding_repeated(129, 33, 3, 2); /* chunks of many short runs; BT not a multiple of a chunk */
     test_rmsnorm(1, 1);
     test_rmsnorm(37, 67);
     test_rmsnorm(517, 768);
@@ -671,6 +857,8 @@ int main(int argc, char **argv)
     test_sum_squares(1000003);
     test_adamw(1);
     test_adamw(100003);
+    test_adamw_segments(1);
+    test_adamw_segments(1009);
 
     if (argc > 1 && strcmp(argv[1], "--perf") == 0)
         perf();

@@ -4,7 +4,9 @@
  * tolerances that allow for bf16 GEMM inputs on the GPU (fp32 accumulation and master weights).
  * Parameters after AdamW are not compared: its first step moves every weight by about +-lr whatever
  * the gradient's size, so a near-zero gradient whose sign bf16 flips would fail a correct kernel
- * (AdamW itself is compared op by op in test_ops).
+ * (AdamW itself is compared op by op in test_ops). The step does run AdamW, so that the whole of it,
+ * the pinned batch upload and the one-launch AdamW included, allocates no scratch on the GPU: the
+ * model reserves it at init, and a growth mid-step would wait for the whole device.
  * Plain C with TAP output (the GPU machine has no cmocka); exits 77 where no GPU is usable. */
 #include <math.h>
 #include <stdio.h>
@@ -45,7 +47,7 @@ static void make_rows(birdie_rows *r)
         }
 }
 
-/* Forward + backward; returns the loss, fills the norm and the gradients (host copy). */
+/* Forward + backward + AdamW; returns the loss, fills the norm and the gradients (host copy). */
 static double step(birdie_model *m, const birdie_rows *rows, double *norm, float *grads_out)
 {
     long labels = birdie_rows_label_count(rows);
@@ -54,6 +56,8 @@ static double step(birdie_model *m, const birdie_rows *rows, double *norm, float
     birdie_model_backward(m);
     *norm = birdie_model_grad_norm(m);
     m->ops->download(grads_out, m->grads, m->n_params * sizeof(float));
+    birdie_model_adamw(m, 1e-3f, 0.1f, *norm > 1.0 ? (float)(1.0 / *norm) : 1.0f, 1);
+    m->ops->synchronize();
     return loss;
 }
 
@@ -79,7 +83,10 @@ int main(void)
     make_rows(&rows);
     float *pc = malloc(mc.n_params * sizeof *pc), *pg = malloc(mg.n_params * sizeof *pg);
     double norm_c, norm_g;
+    long growths = birdie_cuda_scratch_growths();
     double loss_c = step(&mc, &rows, &norm_c, pc), loss_g = step(&mg, &rows, &norm_g, pg);
+    growths = birdie_cuda_scratch_growths() - growths;
+    check(growths == 0, "scratch growths during the GPU step (reserved at model init)", (double)growths, 0.0, 0.0);
     check(fabs(loss_g - loss_c) <= 2e-3 * fabs(loss_c), "loss", loss_g, loss_c, 2e-3 * fabs(loss_c));
     check(fabs(norm_g - norm_c) <= 2e-2 * norm_c, "gradient norm", norm_g, norm_c, 2e-2 * norm_c);
     /* every tensor's gradient: relative L2 error against the CPU twin */
