@@ -3,8 +3,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "worker/error.h"
 
 const char *birdie_flag_value(int argc, char **argv, int *i, const char *name)
 {
@@ -56,4 +59,13 @@ int birdie_parse_double(const char *s, double lo, double hi, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int birdie_subcommand_exit(const char *name, int rc, const char *err)
+{
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "birdied %s: %s\n", name, err);
+    int exit_class = birdie_error_exit_class(rc);
+    return exit_class ? exit_class : BIRDIE_EXIT_INTERNAL;
 }

@@ -20,4 +20,8 @@ int birdie_parse_long(const char *s, long lo, long hi, long *out);
 int birdie_parse_u64(const char *s, uint64_t *out);
 int birdie_parse_double(const char *s, double lo, double hi, double *out);
 
+/* The exit code of subcommand `name` that ended with rc (0, or a negative code whose message is err):
+ * 0, or the failure's exit class (worker/error.h; 1 when untagged) after "birdied NAME: ERR" on stderr. */
+int birdie_subcommand_exit(const char *name, int rc, const char *err);
+
 #endif

@@ -400,9 +400,5 @@ int birdie_finetune_main(int argc, char **argv, const birdie_finetune_hooks *hoo
     if (c.src.ck.params)
         birdie_trained_free(&c.src);
     free(c.points);
-    if (rc == 0)
-        return 0;
-    fprintf(stderr, "birdied finetune: %s\n", err);
-    int exit_class = birdie_error_exit_class(rc);
-    return exit_class ? exit_class : BIRDIE_EXIT_INTERNAL;
+    return birdie_subcommand_exit("finetune", rc, err);
 }

@@ -247,9 +247,5 @@ int birdie_generate_main(int argc, char **argv)
     }
     if (rc == 0)
         rc = generate(&o, err, sizeof err);
-    if (rc == 0)
-        return 0;
-    fprintf(stderr, "birdied generate: %s\n", err);
-    int exit_class = birdie_error_exit_class(rc);
-    return exit_class ? exit_class : BIRDIE_EXIT_INTERNAL;
+    return birdie_subcommand_exit("generate", rc, err);
 }

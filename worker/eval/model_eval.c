@@ -10,6 +10,92 @@
 #include "worker/error.h"
 #include "worker/vocab.h"
 
+/* One task's items through the generator in batches of g->cap rows: prompt(ctx, i) gives item i's
+ * tokens, done(ctx, i, out) scores its generation (a negative return is an item that cannot be
+ * scored: the run goes on and reports the first such item). Batches follow the items' order, so a
+ * run is deterministic for a given generator. */
+typedef const int32_t *(*item_prompt_fn)(void *ctx, int i, int *len);
+typedef int (*item_done_fn)(void *ctx, int i, const birdie_gen_output *out);
+
+static int generate_items(birdie_generator *g, int n_items, const birdie_gen_params *p, item_prompt_fn prompt,
+                          item_done_fn done, void *ctx, const char *task, char *err, size_t errlen)
+{
+    const int32_t **prompts = malloc((size_t)g->cap * sizeof *prompts);
+    int *lens = malloc((size_t)g->cap * sizeof *lens);
+    birdie_gen_output *out = calloc((size_t)g->cap, sizeof *out);
+    int rc = prompts && lens && out ? 0 : birdie_fail(err, errlen, -ENOMEM, "%s: out of host memory", task);
+    for (int first = 0; rc == 0 && first < n_items; first += g->cap) {
+        int n = n_items - first < g->cap ? n_items - first : g->cap;
+        for (int r = 0; r < n; r++)
+            prompts[r] = prompt(ctx, first + r, &lens[r]);
+        if ((rc = birdie_generate(g, prompts, lens, n, p, out, err, errlen)) < 0)
+            break;
+        for (int r = 0; r < n; r++) {
+            if (done(ctx, first + r, &out[r]) < 0 && rc == 0)
+                rc = birdie_fail(err, errlen, -EINVAL, "%s: item %d cannot be scored", task, first + r);
+            birdie_gen_output_free(&out[r]);
+        }
+    }
+    free(prompts);
+    free(lens);
+    free(out);
+    return rc;
+}
+
+typedef struct phonebook_run {
+    const birdie_phonebook_set *set;
+    birdie_phonebook_tally *tally;
+    birdie_phonebook_item_fn each;
+    void *ctx;
+} phonebook_run;
+
+static const int32_t *phonebook_prompt(void *ctx, int i, int *len)
+{
+    const birdie_phonebook_item *item = &((phonebook_run *)ctx)->set->items[i];
+    *len = item->n_prompt_tokens;
+    return item->prompt_tokens;
+}
+
+static int phonebook_done(void *ctx, int i, const birdie_gen_output *out)
+{
+    phonebook_run *run = ctx;
+    const birdie_phonebook_item *item = &run->set->items[i];
+    birdie_phonebook_score s;
+    if (birdie_phonebook_score_text(item, out->text, out->text_len, &s) < 0)
+        return -EINVAL;
+    birdie_phonebook_tally_add(run->tally, &s);
+    if (run->each)
+        run->each(run->ctx, item, out->text, out->text_len, &s);
+    return 0;
+}
+
+typedef struct infill_run {
+    const birdie_infill_set *set;
+    birdie_infill_tally *tally;
+    birdie_infill_item_fn each;
+    void *ctx;
+} infill_run;
+
+static const int32_t *infill_prompt(void *ctx, int i, int *len)
+{
+    const birdie_infill_item *item = &((infill_run *)ctx)->set->items[i];
+    *len = item->n_prompt_tokens;
+    return item->prompt_tokens;
+}
+
+static int infill_done(void *ctx, int i, const birdie_gen_output *out)
+{
+    infill_run *run = ctx;
+    const birdie_infill_item *item = &run->set->items[i];
+    birdie_infill_score s;
+    if (birdie_infill_score_tokens(item, out->tokens, out->n_tokens, &s) < 0)
+        return -EINVAL;
+    birdie_infill_tally_add(run->tally, &s);
+    if (run->each)
+        run->each(run->ctx, item, out->tokens, out->n_tokens, &s);
+    return 0;
+}
+
 int birdie_phonebook_set_longest_prompt(const birdie_phonebook_set *set)
 {
     int longest = 0;
@@ -29,35 +115,8 @@ int birdie_eval_phonebook(birdie_generator *g, const birdie_phonebook_set *set, 
                            "%d positions",
                            set->k, set->entries, longest, g->m->T);
     birdie_gen_params p = {.max_tokens = (int)birdie_phonebook_answer_len(set->k)};
-    const int32_t **prompts = malloc((size_t)g->cap * sizeof *prompts);
-    int *lens = malloc((size_t)g->cap * sizeof *lens);
-    birdie_gen_output *out = calloc((size_t)g->cap, sizeof *out);
-    int rc = prompts && lens && out ? 0 : birdie_fail(err, errlen, -ENOMEM, "phonebook: out of host memory");
-    for (int first = 0; rc == 0 && first < set->n_items; first += g->cap) {
-        int n = set->n_items - first < g->cap ? set->n_items - first : g->cap;
-        for (int r = 0; r < n; r++) {
-            prompts[r] = set->items[first + r].prompt_tokens;
-            lens[r] = set->items[first + r].n_prompt_tokens;
-        }
-        if ((rc = birdie_generate(g, prompts, lens, n, &p, out, err, errlen)) < 0)
-            break;
-        for (int r = 0; r < n; r++) {
-            const birdie_phonebook_item *item = &set->items[first + r];
-            birdie_phonebook_score s;
-            if (birdie_phonebook_score_text(item, out[r].text, out[r].text_len, &s) == 0) {
-                birdie_phonebook_tally_add(tally, &s);
-                if (each)
-                    each(ctx, item, out[r].text, out[r].text_len, &s);
-            } else if (rc == 0) {
-                rc = birdie_fail(err, errlen, -EINVAL, "phonebook: item %d has no scorable answer", first + r);
-            }
-            birdie_gen_output_free(&out[r]);
-        }
-    }
-    free(prompts);
-    free(lens);
-    free(out);
-    return rc;
+    phonebook_run run = {set, tally, each, ctx};
+    return generate_items(g, set->n_items, &p, phonebook_prompt, phonebook_done, &run, "phonebook", err, errlen);
 }
 
 int birdie_infill_set_longest_prompt(const birdie_infill_set *set)
@@ -80,35 +139,8 @@ int birdie_eval_infill(birdie_generator *g, const birdie_infill_set *set, birdie
                            set->context_len, set->span_len, longest, g->m->T);
     /* The answer is the span then its sentinel: one more id would only be scored as ignored. */
     birdie_gen_params p = {.max_tokens = set->span_len + 1};
-    const int32_t **prompts = malloc((size_t)g->cap * sizeof *prompts);
-    int *lens = malloc((size_t)g->cap * sizeof *lens);
-    birdie_gen_output *out = calloc((size_t)g->cap, sizeof *out);
-    int rc = prompts && lens && out ? 0 : birdie_fail(err, errlen, -ENOMEM, "infill: out of host memory");
-    for (int first = 0; rc == 0 && first < set->n_items; first += g->cap) {
-        int n = set->n_items - first < g->cap ? set->n_items - first : g->cap;
-        for (int r = 0; r < n; r++) {
-            prompts[r] = set->items[first + r].prompt_tokens;
-            lens[r] = set->items[first + r].n_prompt_tokens;
-        }
-        if ((rc = birdie_generate(g, prompts, lens, n, &p, out, err, errlen)) < 0)
-            break;
-        for (int r = 0; r < n; r++) {
-            const birdie_infill_item *item = &set->items[first + r];
-            birdie_infill_score s;
-            if (birdie_infill_score_tokens(item, out[r].tokens, out[r].n_tokens, &s) == 0) {
-                birdie_infill_tally_add(tally, &s);
-                if (each)
-                    each(ctx, item, out[r].tokens, out[r].n_tokens, &s);
-            } else if (rc == 0) {
-                rc = birdie_fail(err, errlen, -EINVAL, "infill: item %d cannot be scored", first + r);
-            }
-            birdie_gen_output_free(&out[r]);
-        }
-    }
-    free(prompts);
-    free(lens);
-    free(out);
-    return rc;
+    infill_run run = {set, tally, each, ctx};
+    return generate_items(g, set->n_items, &p, infill_prompt, infill_done, &run, "infill", err, errlen);
 }
 
 int birdie_bpc_fill_row(birdie_rows *rows, int r, const int32_t *doc, int n, int whole)
