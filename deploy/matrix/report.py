@@ -159,7 +159,8 @@ def write_dat(path, rows):
 def plots(runs, data, plotdir):
     os.makedirs(plotdir, exist_ok=True)
     made = []
-    term = "set terminal pngcairo size 900,560 font 'Sans,11'\nset key outside right\nset grid\n"
+    # noenhanced: run and class names hold underscores, which gnuplot would read as subscripts
+    term = "set terminal pngcairo noenhanced size 900,560 font 'Sans,11'\nset key outside right\nset grid\n"
     # phonebook digit accuracy against K, per run (best learning rate)
     lines = []
     for name in runs:
@@ -189,18 +190,19 @@ def plots(runs, data, plotdir):
             loss.append("'curve_%s.dat' using 1:3 with linespoints lw 2 title '%s'" % (name, name))
     if acc:
         gnuplot(
-            "set terminal pngcairo size 900,900 font 'Sans,11'\nset key outside right\nset grid\n"
+            "set terminal pngcairo noenhanced size 900,900 font 'Sans,11'\nset key outside right\nset grid\n"
             "set output 'learning_curve.png'\nset multiplot layout 2,1 title 'Fine-tuning on phonebooks (best lr per run)'\n"
-            "set ylabel 'K=4 digit accuracy (%)'\nset yrange [0:100]\nplot " + ", ".join(acc) + "\n"
-            "set xlabel 'fine-tune step'\nset ylabel 'held-out answer loss (nats/token)'\nset autoscale y\nplot "
-            + ", ".join(loss) + "\nunset multiplot\n",
+            "set ylabel 'K=4 digit accuracy (%)'\nset yrange [0:*]\nplot " + ", ".join(acc) + ", 10 with lines dt 2 lc 'gray' "
+            "title 'chance'\nset xlabel 'fine-tune step (from the first point after step 0)'\n"
+            "set ylabel 'held-out answer loss (nats/token)'\nset autoscale y\nplot "
+            + ", ".join(l.replace("using 1:3", "every ::1 using 1:3") for l in loss) + "\nunset multiplot\n",
             plotdir,
         )
         made.append("learning_curve.png")
     # the scheduler's mixture per class over pre-training (the paper's Fig 5 analogue)
     panels = [n for n in runs if len(data[n]["store"]["mix"]) > 1]
     if panels:
-        script = "set terminal pngcairo size 900,%d font 'Sans,11'\nset key outside right\nset grid\n" % (
+        script = "set terminal pngcairo noenhanced size 900,%d font 'Sans,11'\nset key outside right\nset grid\n" % (
             420 * len(panels)
         )
         script += "set output 'birdie_mixture.png'\nset multiplot layout %d,1\n" % len(panels)
@@ -331,7 +333,7 @@ def main():
             cells.append("%s / %s" % (num(c[-1].get("answer_loss")), pct(c[-1].get("digit_accuracy"))) if c else "-")
         md.append("| %s | %s |" % (n, " | ".join(cells)))
     md.append("")
-    md.append("### Learning-speed curve (K=4 digit accuracy %% during fine-tuning, best lr)")
+    md.append("### Learning-speed curve (K=4 digit accuracy % during fine-tuning, best lr)")
     md.append("")
     steps_seen = sorted({p["step"] for n in names for p in curve_of(data[n]["ft_best"])})
     if steps_seen:
