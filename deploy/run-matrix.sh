@@ -28,7 +28,7 @@ out=${out:-matrix-$profile}
 birdied=${BIRDIED:-./build/birdied}
 ranks=${RANKS:-2}
 [ "$profile" = gpu ] && ranks=${RANKS:-1}
-[ -x "$birdied" ] || { echo "run-matrix: $birdied is missing (build first: meson setup build && ninja -C build)" >&2; exit 2; }
+[ -x "$birdied" ] || { echo "run-matrix: $birdied is missing (build first: meson setup build -Ddaemon=enabled && ninja -C build)" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export BIRDIE_TOKEN=${BIRDIE_TOKEN:-matrix}
 mkdir -p "$out"

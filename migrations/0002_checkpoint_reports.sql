@@ -4,7 +4,8 @@
 
 ALTER TABLE checkpoints ADD COLUMN reported_by_rank INTEGER;
 ALTER TABLE checkpoints ADD COLUMN bytes INTEGER CHECK (bytes >= 0);
--- FNV-1a-64 of the file (worker/checkpoint.h), 16 lowercase hex digits.
+-- FNV-1a-64 of every byte of the file before its 8-byte trailer (the trailer holds this sum;
+-- worker/checkpoint.h), 16 lowercase hex digits.
 ALTER TABLE checkpoints ADD COLUMN checksum TEXT CHECK (length(checksum) = 16);
 
 -- seq counts the requests of one incarnation from 1 (what WorkerDirective.checkpoint_seq carries).
