@@ -221,7 +221,8 @@ static void coord_stream_pump(server_call *c)
 {
     if (c->phase != PHASE_STREAMING || c->send_in_flight || c->gone)
         return;
-    if (c->ending || c->co->shutting_down) {
+    int flushing = c->ending && c->drain && c->ev_count > 0 && !c->co->shutting_down;
+    if ((c->ending || c->co->shutting_down) && !flushing) {
         finish_call(c, c->ending ? c->end_code : GRPC_STATUS_UNAVAILABLE,
                     c->ending ? c->end_msg : "coordinator shutting down", NULL, 0, 0);
         return;
@@ -255,6 +256,24 @@ static void coord_stream_end(server_call *c, grpc_status_code code, const char *
     c->end_code = code;
     snprintf(c->end_msg, sizeof(c->end_msg), "%s", msg);
     coord_stream_pump(c);
+}
+
+void coord_end_event_streams(coordinator *co, grpc_status_code code, const char *msg)
+{
+    for (server_call *c = co->streams; c; c = c->next) {
+        if (c->stream != STREAM_EVENTS || c->gone || c->ending)
+            continue;
+        c->drain = 1;
+        coord_stream_end(c, code, msg);
+    }
+}
+
+int coord_event_streams_open(const coordinator *co)
+{
+    int n = 0;
+    for (const server_call *c = co->streams; c; c = c->next)
+        n += c->stream == STREAM_EVENTS && !c->gone;
+    return n;
 }
 
 void coord_mark_directives_dirty(coordinator *co)

@@ -12,6 +12,7 @@
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/mixture.h"
+#include "worker/clock.h"
 #include "daemon/thread_cpu.h"
 #include "worker/error.h"
 
@@ -264,7 +265,16 @@ static void *coordinator_main(void *arg)
         }
         if (!co->shutting_down) {
             coord_tick(co);
-            if (atomic_load(&co->stop_requested)) {
+            if (atomic_load(&co->stop_requested) && !co->draining) {
+                /* A finished run's watchers get its last events and an OK status, not a cancellation
+                 * they would retry; a run stopped before its end is cut off (UNAVAILABLE) at once. */
+                co->draining = 1;
+                co->drain_until_ms = birdie_monotonic_ms() + COORD_DRAIN_MS;
+                if (co->state == RUN_FINISHED)
+                    coord_end_event_streams(co, GRPC_STATUS_OK, "the run finished");
+            }
+            if (co->draining && (!coord_event_streams_open(co) || co->state != RUN_FINISHED ||
+                                 birdie_monotonic_ms() > co->drain_until_ms)) {
                 co->shutting_down = 1;
                 grpc_server_shutdown_and_notify(co->server, co->cq, &shutdown_tag);
                 grpc_server_cancel_all_calls(co->server);

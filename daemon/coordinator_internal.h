@@ -20,6 +20,7 @@
 #include "worker/clock.h"
 
 #define COORD_TICK_MS 50
+#define COORD_DRAIN_MS 2000 /* how long a finished run's Watch streams may take to flush at stop */
 #define COORD_OUTSTANDING_REQUESTS 8 /* request_call slots kept armed, for bursts of calls */
 #define COORD_EVENT_QUEUE_MAX 1024 /* per Watch stream; a slower client is cut off */
 #define COORD_MSG_MAX 512
@@ -93,6 +94,7 @@ typedef struct server_call {
     int send_in_flight;
     int gone; /* client gone or call failed: no more batches */
     int ending; /* send the final status when idle */
+    int drain; /* with ending: send the queued events first (a run that ended), then the status */
     grpc_status_code end_code;
     char end_msg[COORD_MSG_MAX];
     int directive_dirty;
@@ -134,6 +136,8 @@ struct coordinator {
     pthread_t thread;
     atomic_int stop_requested;
     int shutting_down;
+    int draining; /* stop requested: event streams of a finished run are flushing, ending with OK */
+    int64_t drain_until_ms; /* monotonic: the server shuts down then even if a watcher is slow */
     int shutdown_done;
     int live_calls;
     server_call *streams; /* every open stream call */
@@ -176,6 +180,10 @@ int64_t coord_now_unix_ms(void);
 void coord_request_call(coordinator *co);
 void coord_on_event(coordinator *co, call_tag *tag, int success);
 void coord_mark_directives_dirty(coordinator *co);
+/* Ends every Watch stream with code and msg after the events already queued for it. */
+void coord_end_event_streams(coordinator *co, grpc_status_code code, const char *msg);
+/* Watch streams still open. */
+int coord_event_streams_open(const coordinator *co);
 void coord_broadcast_event(coordinator *co, const Birdie__V1__Event *ev);
 
 /* coord_handlers.c */

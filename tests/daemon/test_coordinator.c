@@ -962,12 +962,51 @@ static void test_stop_with_live_streams(void **state)
     fix_stop(&f);
 }
 
+/* At the normal end of a run the Watch stream delivers the run's last events and ends with OK (a
+ * client following the usual gRPC advice would retry an UNAVAILABLE), and stopping stays prompt. */
+static void test_watch_ends_ok_when_the_run_finished(void **state)
+{
+    (void)state;
+    fixture f;
+    char err[256];
+    assert_int_equal(fix_start(&f, 1, 1, 1000), 0);
+    worker_client *w = open_worker(&f, 0, 1);
+    assert_true(worker_client_wait(w, 0, WORKER_WAKE_VERSION, 3000));
+    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
+    Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
+    birdie_rpc_stream *s = NULL;
+    birdie_rpc_status st;
+    assert_int_equal(birdie_rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, 0, &s, &st), 0);
+    ProtobufCMessage *m = NULL;
+    assert_int_equal(birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1); /* the snapshot */
+    protobuf_c_message_free_unpacked(m, NULL);
+    assert_int_equal(worker_client_finish(w, 5, 0, "", err, sizeof(err)), 0);
+    int64_t t0 = birdie_monotonic_ms();
+    coordinator_stop(f.co);
+    f.co = NULL;
+    assert_true(birdie_monotonic_ms() - t0 < 5000);
+    int finished_seen = 0, rc;
+    while ((rc = birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st)) == 1) {
+        const Birdie__V1__Event *ev = (const void *)m;
+        finished_seen |= !strcmp(ev->kind, "state") && !strcmp(ev->state, "finished");
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(st.code, GRPC_STATUS_OK);
+    assert_true(finished_seen);
+    birdie_rpc_stream_close(s);
+    worker_client_close(w);
+    birdie_rpc_channel_close(ch);
+    fix_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_register_and_initial_mixture, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_stalled_rank_is_flagged, setup_two_stall, teardown_two),
         cmocka_unit_test_setup_teardown(test_store_write_failure_fails_the_run, setup_two, teardown_two),
+        cmocka_unit_test(test_watch_ends_ok_when_the_run_finished),
         cmocka_unit_test_setup_teardown(test_eval_round_to_new_version, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_set_mixture_bad_inputs_change_nothing, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(test_expected_version_and_request_id, setup_two, teardown_two),
