@@ -196,7 +196,8 @@ static int report_error(const options *o, const char *code_name, const char *mes
     if (o->json) {
         json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code_name, "message", message ? message : "",
                               "exit_code", exit_code);
-        ctl_print_json(e, 0);
+        /* watch prints JSON lines, one object per line: its closing error is one more line */
+        ctl_print_json(e, o->command && !strcmp(o->command, "watch"));
     } else {
         fprintf(stderr, "birdiectl: %s: %s\n", code_name, message ? message : "");
     }

@@ -348,6 +348,17 @@ static void test_watch_and_stop(void **state)
     assert_string_equal(json_string_value(json_object_get(root, "state")), "paused");
     json_decref(first);
     json_decref(root);
+    /* its closing error is a JSON line too (a client reads one object per line, always) */
+    rc = ctl(e, e->f.addr, "not-the-token", (const char *[]){"watch", "-o", "json", "--timeout", "5000", NULL});
+    assert_int_not_equal(rc, 0);
+    text = output(e);
+    const char *nl = strchr(text, '\n');
+    if (!nl || nl[1] != '\0')
+        fail_msg("watch -o json: the error is not one line:\n%s", text);
+    json_t *err = json_loadb(text, (size_t)(nl - text), 0, NULL);
+    assert_non_null(err);
+    assert_non_null(json_object_get(err, "error"));
+    json_decref(err);
     assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"stop", "--reason", "test over", NULL}), 0);
     EXPECT_OUTPUT(e, "stopping");
     assert_true(worker_client_wait(e->w0, 0, WORKER_WAKE_STOP, 3000));
