@@ -95,7 +95,7 @@ grpc_byte_buffer *coord_pack_directive(coordinator *co)
     Birdie__V1__WorkerDirective d = BIRDIE__V1__WORKER_DIRECTIVE__INIT;
     d.mixture = build_current_mixture(&a, co);
     d.pause = co->state == RUN_PAUSED;
-    d.stop = co->state == RUN_STOPPING || co->state == RUN_FINISHED || co->state == RUN_FAILED;
+    d.stop = co->state == RUN_STOPPING || coord_run_ended(co->state);
     d.failed = co->state == RUN_FAILED;
     d.stop_reason = co->stop_reason;
     d.checkpoint_seq = co->checkpoint_seq;
@@ -140,7 +140,7 @@ static grpc_status_code check_registered(const coordinator *co, int32_t rank, ch
 
 static int run_over(const coordinator *co)
 {
-    return co->state == RUN_FINISHED || co->state == RUN_FAILED;
+    return coord_run_ended(co->state);
 }
 
 grpc_status_code coord_check_active(const coordinator *co, const char *what, char *msg, size_t msglen)
@@ -356,6 +356,11 @@ static grpc_status_code handle_finish(coordinator *co, const ProtobufCMessage *m
         if (req->failed) {
             coord_set_error(co, "%s", reason);
             coord_set_state(co, RUN_FAILED, reason, 1, ignored, sizeof(ignored));
+        } else if (all && co->state == RUN_STOPPING) {
+            /* an operator's stop ended it: say so, with the operator's reason, not "finished" */
+            char why[COORD_MSG_MAX];
+            snprintf(why, sizeof why, "%s", co->stop_reason);
+            coord_set_state(co, RUN_STOPPED, why, 1, ignored, sizeof(ignored));
         } else if (all) {
             coord_set_state(co, RUN_FINISHED, reason, 1, ignored, sizeof(ignored));
         }

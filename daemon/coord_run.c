@@ -42,7 +42,7 @@ void coord_store_failed(coordinator *co, const char *what, const char *err)
     char reason[COORD_MSG_MAX], ignored[COORD_MSG_MAX];
     co->store_failed = 1;
     snprintf(reason, sizeof reason, "store_write_failed: recording %s: %s", what, err);
-    if (co->state != RUN_FAILED && co->state != RUN_FINISHED)
+    if (!coord_run_ended(co->state))
         coord_set_state(co, RUN_FAILED, reason, 1, ignored, sizeof ignored);
     coord_set_error(co, "%s; the run fails rather than lose rows", reason); /* last: what GetStatus shows */
 }
@@ -60,11 +60,11 @@ static void emit_state_event(coordinator *co, const char *detail)
 
 int coord_set_state(coordinator *co, run_state s, const char *reason, int force, char *msg, size_t msglen)
 {
-    int ended = s == RUN_FINISHED || s == RUN_FAILED;
+    int ended = coord_run_ended(s);
     int rc = store_set_state(co->store, coord_run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
     if (rc) {
         coord_set_error(co, "recording run state %s: %s", coord_run_state_name(s), msg);
-        if (s != RUN_FAILED && s != RUN_FINISHED) {
+        if (!ended) {
             coord_store_failed(co, "the run state", msg);
             return rc;
         }
@@ -255,7 +255,7 @@ static void check_round_deadline(coordinator *co)
                        sizeof(ignored));
     eval_round_close(&co->round);
     coord_set_error(co, "%s", reason);
-    if (co->state != RUN_FINISHED && co->state != RUN_FAILED)
+    if (!coord_run_ended(co->state))
         coord_set_state(co, RUN_FAILED, reason, 1, ignored, sizeof(ignored));
 }
 

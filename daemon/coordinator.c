@@ -25,7 +25,7 @@ int64_t coord_now_unix_ms(void)
 
 const char *coord_run_state_name(run_state s)
 {
-    static const char *const names[] = {"starting", "running", "paused", "stopping", "finished", "failed"};
+    static const char *const names[] = {"starting", "running", "paused", "stopping", "finished", "failed", "stopped"};
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }
 
@@ -270,11 +270,13 @@ static void *coordinator_main(void *arg)
                  * they would retry; a run stopped before its end is cut off (UNAVAILABLE) at once. */
                 co->draining = 1;
                 co->drain_until_ms = birdie_monotonic_ms() + COORD_DRAIN_MS;
-                if (co->state == RUN_FINISHED)
-                    coord_end_event_streams(co, GRPC_STATUS_OK, "the run finished");
+                if (co->state == RUN_FINISHED || co->state == RUN_STOPPED)
+                    coord_end_event_streams(co, GRPC_STATUS_OK,
+                                            co->state == RUN_FINISHED ? "the run finished" : "the run was stopped");
             }
-            if (co->draining && (!coord_event_streams_open(co) || co->state != RUN_FINISHED ||
-                                 birdie_monotonic_ms() > co->drain_until_ms)) {
+            if (co->draining &&
+                (!coord_event_streams_open(co) || (co->state != RUN_FINISHED && co->state != RUN_STOPPED) ||
+                 birdie_monotonic_ms() > co->drain_until_ms)) {
                 co->shutting_down = 1;
                 grpc_server_shutdown_and_notify(co->server, co->cq, &shutdown_tag);
                 grpc_server_cancel_all_calls(co->server);
@@ -351,7 +353,7 @@ void coordinator_stop(coordinator *co)
     /* A run that did not finish by itself ends here; record how its incarnation ended. */
     char ignored[COORD_MSG_MAX];
     run_state s = co->state;
-    if (s != RUN_FINISHED && s != RUN_FAILED)
+    if (!coord_run_ended(s))
         store_set_state(co->store, coord_run_state_name(s), "coordinator stopped", 1, coord_now_unix_ms(), ignored,
                         sizeof(ignored));
     coordinator_free(co);

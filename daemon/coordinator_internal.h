@@ -32,9 +32,15 @@ typedef enum run_state {
     RUN_STOPPING,
     RUN_FINISHED,
     RUN_FAILED,
+    RUN_STOPPED, /* ended early by an operator's stop (distinct from a run that reached its last step) */
 } run_state;
 
 const char *coord_run_state_name(run_state s);
+/* The run is over: finished, stopped by an operator, or failed. */
+static inline int coord_run_ended(run_state s)
+{
+    return s == RUN_FINISHED || s == RUN_STOPPED || s == RUN_FAILED;
+}
 
 typedef enum auth_level {
     AUTH_NONE, /* health probes */

@@ -437,7 +437,7 @@ static void test_checkpoint_command(void **state)
     assert_int_equal(worker_client_finish(e->w0, 64, 0, "done", err, sizeof(err)), 0);
     assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"checkpoint", NULL}), 5);
     EXPECT_OUTPUT(e, "FAILED_PRECONDITION");
-    EXPECT_OUTPUT(e, "finished");
+    EXPECT_OUTPUT(e, "stopped");
     assert_int_equal(fix_count(&e->f, "checkpoint_requests", NULL), 2);
 }
 

@@ -484,9 +484,11 @@ static void test_pause_resume_stop_reach_workers(void **state)
     assert_int_equal(worker_client_finish(t->w1, 500, 0, "done", err, sizeof(err)), 0);
     char state_name[32];
     coordinator_state(t->f.co, state_name, sizeof(state_name));
-    assert_string_equal(state_name, "finished");
+    assert_string_equal(state_name, "stopped"); /* an operator's stop, not a run that reached its end */
     assert_int_equal(control(t->ch, "/birdie.v1.Control/Resume"), GRPC_STATUS_FAILED_PRECONDITION);
-    assert_int_equal(fix_count(&t->f, "incarnations", "end_state = 'finished'"), 1);
+    assert_int_equal(fix_count(&t->f, "incarnations", "end_state = 'stopped' AND end_reason LIKE '%operator stop%'"),
+                     1);
+    assert_int_equal(fix_count(&t->f, "runs", "state = 'stopped'"), 1);
 }
 
 static void test_heartbeats_show_in_status(void **state)
