@@ -17,50 +17,10 @@
 
 #include "daemon/migrations.h"
 #include "daemon/store.h"
+#include "tests/daemon/tmpdb.h"
 
 static const char *const names[2] = {"ntp", "copy"};
 static const char *const classes[2] = {"ntp", "copying"};
-
-typedef struct tmpdb {
-    char dir[64];
-    char path[128];
-} tmpdb;
-
-static int setup(void **state)
-{
-    tmpdb *t = calloc(1, sizeof(*t));
-    snprintf(t->dir, sizeof(t->dir), "/tmp/birdie-store-XXXXXX");
-    if (!mkdtemp(t->dir))
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/s.db", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tmpdb *t = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-    int rc = system(cmd);
-    free(t);
-    return rc == 0 ? 0 : -1;
-}
-
-static int64_t raw_int(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    int64_t v = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    return v;
-}
 
 static void raw_exec(const char *path, const char *sql)
 {
@@ -407,15 +367,15 @@ static void test_schema1_database(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fresh_and_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lost_incarnation_and_mixture_origin, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_arm_mismatch_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_newer_database_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_eval_commit_is_atomic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_only_history, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_checkpoints_and_requests, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema1_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_and_reopen, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_lost_incarnation_and_mixture_origin, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_arm_mismatch_refused, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_newer_database_refused, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_database_refused, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_eval_commit_is_atomic, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_history, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_and_requests, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_schema1_database, tmpdb_setup, tmpdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,48 +20,8 @@
 
 #include "daemon/migrations.h"
 #include "daemon/store.h"
+#include "tests/daemon/tmpdb.h"
 #include "daemon/store_eval.h"
-
-typedef struct tmpdb {
-    char dir[64];
-    char path[128];
-} tmpdb;
-
-static int setup(void **state)
-{
-    tmpdb *t = calloc(1, sizeof(*t));
-    snprintf(t->dir, sizeof(t->dir), "/tmp/birdie-store-eval-XXXXXX");
-    if (!mkdtemp(t->dir))
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/s.db", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tmpdb *t = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-    int rc = system(cmd);
-    free(t);
-    return rc == 0 ? 0 : -1;
-}
-
-static int64_t raw_int(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    int64_t v = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    return v;
-}
 
 static birdie_store *open_rw(const char *path)
 {
@@ -344,11 +304,11 @@ static void test_schema2_database_upgrades(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_eval_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finetune_points, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_fields_write_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_training_run_adopts_the_name, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema2_database_upgrades, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eval_round_trip, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_finetune_points, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_fields_write_nothing, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_training_run_adopts_the_name, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_schema2_database_upgrades, tmpdb_setup, tmpdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
