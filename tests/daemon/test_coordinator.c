@@ -927,22 +927,34 @@ static void test_port_in_use_and_bad_config(void **state)
     fix_stop(&f);
 }
 
+/* A world of one registered rank holding its mixture, and an operator's Watch stream read past its
+ * snapshot event: what the stream-ending tests start from. */
+static birdie_rpc_stream *open_one_rank_watch(fixture *f, worker_client **w, birdie_rpc_channel **ch)
+{
+    assert_int_equal(fix_start(f, 1, 1, 1000), 0);
+    *w = open_worker(f, 0, 1);
+    assert_true(worker_client_wait(*w, 0, WORKER_WAKE_VERSION, 3000));
+    *ch = fix_channel(f, FIX_TOKEN);
+    Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
+    birdie_rpc_stream *s = NULL;
+    birdie_rpc_status st;
+    assert_int_equal(birdie_rpc_stream_open(*ch, "/birdie.v1.Control/Watch", &req.base, 0, &s, &st), 0);
+    ProtobufCMessage *m = NULL;
+    assert_int_equal(birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1); /* the snapshot */
+    protobuf_c_message_free_unpacked(m, NULL);
+    return s;
+}
+
 /* Stopping the coordinator with live streams (a worker's WatchMixture, an operator's Watch) must not
  * hang, and the worker must notice the stream is gone. */
 static void test_stop_with_live_streams(void **state)
 {
     fixture f;
-    assert_int_equal(fix_start(&f, 1, 1, 1000), 0);
-    worker_client *w = open_worker(&f, 0, 1);
-    assert_true(worker_client_wait(w, 0, WORKER_WAKE_VERSION, 3000));
-    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
-    Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
-    birdie_rpc_stream *s = NULL;
+    worker_client *w;
+    birdie_rpc_channel *ch;
+    birdie_rpc_stream *s = open_one_rank_watch(&f, &w, &ch);
     birdie_rpc_status st;
-    assert_int_equal(birdie_rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, 0, &s, &st), 0);
     ProtobufCMessage *m = NULL;
-    assert_int_equal(birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1); /* the snapshot */
-    protobuf_c_message_free_unpacked(m, NULL);
     int64_t t0 = birdie_monotonic_ms();
     coordinator_stop(f.co);
     f.co = NULL;
@@ -971,17 +983,11 @@ static void test_watch_ends_ok_when_the_run_finished(void **state)
     (void)state;
     fixture f;
     char err[256];
-    assert_int_equal(fix_start(&f, 1, 1, 1000), 0);
-    worker_client *w = open_worker(&f, 0, 1);
-    assert_true(worker_client_wait(w, 0, WORKER_WAKE_VERSION, 3000));
-    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
-    Birdie__V1__WatchRequest req = BIRDIE__V1__WATCH_REQUEST__INIT;
-    birdie_rpc_stream *s = NULL;
+    worker_client *w;
+    birdie_rpc_channel *ch;
+    birdie_rpc_stream *s = open_one_rank_watch(&f, &w, &ch);
     birdie_rpc_status st;
-    assert_int_equal(birdie_rpc_stream_open(ch, "/birdie.v1.Control/Watch", &req.base, 0, &s, &st), 0);
     ProtobufCMessage *m = NULL;
-    assert_int_equal(birdie_rpc_stream_next(s, &birdie__v1__event__descriptor, &m, &st), 1); /* the snapshot */
-    protobuf_c_message_free_unpacked(m, NULL);
     assert_int_equal(worker_client_finish(w, 5, 0, "", err, sizeof(err)), 0);
     int64_t t0 = birdie_monotonic_ms();
     coordinator_stop(f.co);
