@@ -72,13 +72,13 @@ pretrain() {
 case $profile in
     cpu) ft_args=(--steps 250 --batch 16 --seq-len 320 --entries 2-4 --k 1-2 --curve-every 50 --curve-items 64)
          lrs="1e-3 3e-3" # two rates: the CPU budget (a fine-tune is about 3 minutes here); the GPU sweeps three
-         items=128 eval_args=(--items 128 --entries 4 --long) ;;
+         items=128 eval_args=(--entries 4 --long) ;;
     gpu) ft_args=(--steps 300 --batch 32 --seq-len 2048 --entries 8-64 --k 1-8 --curve-every 50 --curve-items 256)
          lrs="1e-4 3e-4 1e-3"
-         items=256 eval_args=(--items 256 --entries 48 --long) ;;
+         items=256 eval_args=(--entries 48 --long) ;;
     xs)  ft_args=(--steps 4 --batch 4 --seq-len 320 --entries 2-4 --k 1-2 --curve-every 2 --curve-items 4)
          lrs="1e-3 3e-3"
-         items=4 eval_args=(--items 4 --entries 4) ;;
+         items=4 eval_args=(--entries 4) ;;
 esac
 
 # The run's configuration as its pre-training had it (the checkpoints of a run also carry it).
@@ -116,7 +116,7 @@ finetune_and_evaluate() {
     [ -s "$dir/eval_ft.json" ] && return
     lr=$(python3 deploy/matrix/report.py --best-lr "$dir" --lrs "$lrs")
     echo "run-matrix: $name: evaluating the model fine-tuned at lr $lr (lowest held-out answer loss)"
-    "$birdied" eval --checkpoint "$dir/ft_$lr" --task phonebook "${eval_args[@]}" -o json \
+    "$birdied" eval --checkpoint "$dir/ft_$lr" --task phonebook --items "$items" "${eval_args[@]}" -o json \
         --db "$dir/store.db" --run "$name" > "$dir/eval_ft.json.tmp" 2> "$dir/eval_ft.log" || {
         echo "run-matrix: $name: evaluation failed:" >&2; tail -5 "$dir/eval_ft.log" >&2; exit 1; }
     mv "$dir/eval_ft.json.tmp" "$dir/eval_ft.json"
@@ -137,6 +137,6 @@ case $phase in
         docs=${DOCS:-$out/report}
         [ "$profile" = cpu ] && [ -z "${DOCS:-}" ] && docs=docs
         python3 deploy/matrix/report.py --profile "$profile" --config "$conf" --out "$out" --docs "$docs" \
-            --runs "$runs" --lrs "$lrs" --finetune "${ft_args[*]}" --eval "${eval_args[*]}" --ranks "$ranks" ;;
+            --runs "$runs" --lrs "$lrs" --finetune "${ft_args[*]}" --eval "--items $items ${eval_args[*]}" --ranks "$ranks" ;;
 esac
 echo "run-matrix: done in $(( $(date +%s) - start )) s"
