@@ -22,6 +22,12 @@
 /* Per-position reset bits of the gated scan (docs/algorithm.md §1.4). */
 enum { BIRDIE_RESET_FWD = 1, BIRDIE_RESET_REV = 2 };
 
+/* Taps of Hawk's temporal conv (docs/algorithm.md §1.1). */
+enum { BIRDIE_CONV_WIDTH = 4 };
+
+/* The cap of d sqrt(s)/ds in the RG-LRU input scale (docs/algorithm.md §1.1). */
+#define BIRDIE_RGLRU_GRAD_MAX 1000.0f
+
 /* Label that carries no loss (prefix, padding). */
 #define BIRDIE_IGNORE_LABEL (-1)
 
@@ -115,6 +121,39 @@ typedef struct birdie_ops {
     /* From dh (B,T,N) and the forward's h and f: dx = dL/dx, df = dL/df (both written). */
     void (*scan_backward)(float *dx, float *df, const float *dh, const float *h, const float *f, const uint8_t *resets,
                           int B, int T, int N, int n_fwd);
+
+    /* Hawk's temporal conv (docs/algorithm.md §1.1, §1.4): depthwise, BIRDIE_CONV_WIDTH taps per channel, over
+     * (B,T,N); the rows of inp (and dinp) are ld_in floats apart, so the conv can read one slot of a wider
+     * projection. w is (BIRDIE_CONV_WIDTH, N): tap k of channel n at w[k*N + n]; b (N).
+     *   channels [0, n_fwd):  out_t = b + sum_k w_k * inp_{t-k}; a tap reading s < t is used only when no
+     *                         position in (s, t] has BIRDIE_RESET_FWD (it would cross a sample start);
+     *   channels [n_fwd, N): out_t = b + sum_k w_k * inp_{t+k}; a tap reading s > t is used only when no
+     *                         position in [t, s) has BIRDIE_RESET_REV (the mirror image).
+     * Taps outside [0, T) read nothing. */
+    void (*conv1d_forward)(float *out, const float *inp, int ld_in, const float *w, const float *b,
+                           const uint8_t *resets, int B, int T, int N, int n_fwd);
+    /* dinp (stride ld_in) written; dw (BIRDIE_CONV_WIDTH,N) and db (N) += column sums in a fixed order. */
+    void (*conv1d_backward)(float *dinp, int ld_in, float *dw, float *db, const float *dout, const float *inp,
+                            const float *w, const uint8_t *resets, int B, int T, int N, int n_fwd);
+
+    /* RG-LRU gate math of Hawk (docs/algorithm.md §1.1). gates (BT,2N) holds [a_r | a_i] per position, v (BT,N)
+     * the conv output, lambda (N). r = sigmoid(a_r), i = sigmoid(a_i), log a = -8 r softplus(-lambda); a := 0
+     * where the channel's reset bit is set (BIRDIE_RESET_FWD for channels [0, n_fwd), BIRDIE_RESET_REV for
+     * [n_fwd, N); no position is reset implicitly, callers flag t = 0 and T-1 as rows do). Writes a (BT,N),
+     * the scan's gate, and x = sqrt(1 - a^2) * i * v (BT,N), the scan's input. */
+    void (*rglru_forward)(float *x, float *a, const float *gates, const float *v, const float *lambda,
+                          const uint8_t *resets, int B, int T, int N, int n_fwd);
+    /* From dx and da (BT,N): dgates (BT,2N) and dv (BT,N) written, dlambda (N) += (a fixed order). The
+     * derivative of sqrt(s), s = 1 - a^2, is taken at max(s, 1/(4 * 1000^2)): at most 1000. */
+    void (*rglru_backward)(float *dgates, float *dv, float *dlambda, const float *dx, const float *da,
+                           const float *gates, const float *v, const float *lambda, const uint8_t *resets, int B,
+                           int T, int N, int n_fwd);
+
+    /* Gated GeLU: out (BT,N) = gelu(gate) * val (tanh GeLU); gate rows ld_gate apart, val rows ld_val apart. */
+    void (*gelu_mul_forward)(float *out, const float *gate, int ld_gate, const float *val, int ld_val, int BT, int N);
+    /* dgate (stride ld_gate) and dval (stride ld_val) written from dout (BT,N). */
+    void (*gelu_mul_backward)(float *dgate, float *dval, const float *dout, const float *gate, int ld_gate,
+                              const float *val, int ld_val, int BT, int N);
 
     /* Fused softmax cross-entropy. losses (BT) = -log softmax(logits)[target], 0 where
      * target == BIRDIE_IGNORE_LABEL; dlogits (BT,V) = dloss * (softmax - onehot), 0 rows where

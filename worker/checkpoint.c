@@ -19,7 +19,8 @@
 
 typedef struct ckpt_header {
     char magic[8];
-    uint32_t version, reserved;
+    uint32_t version;
+    uint32_t family; /* enum birdie_model_family; was a reserved 0, so older files read as the Gated SSM */
     int64_t step;
     uint64_t n_params, config_hash, mixture_version, sched_len;
     int32_t n_arms, has_sched;
@@ -82,6 +83,7 @@ static int write_ckpt_file(const char *dir, const char *name, const birdie_check
     memset(&h, 0, sizeof h);
     memcpy(h.magic, CKPT_MAGIC, 8);
     h.version = CKPT_VERSION;
+    h.family = (uint32_t)c->family;
     h.step = c->step;
     h.n_params = c->n_params;
     h.config_hash = c->config_hash;
@@ -228,6 +230,8 @@ static const char *header_fault(const ckpt_header *h, const birdie_checkpoint *c
         return "its step is out of range [0, 2^50]";
     if (h->mixture_version > ((uint64_t)1 << 53))
         return "its mixture version is out of range [0, 2^53]";
+    if (h->family > BIRDIE_CHECKPOINT_FAMILY_MAX)
+        return "its model family is not one this build knows";
     if (h->has_sched != 0 && h->has_sched != 1)
         return "its scheduler flag is neither 0 nor 1";
     double total = 0;
@@ -281,6 +285,7 @@ static int load_verified(const char *path, birdie_checkpoint *c, uint64_t *sum, 
     c->step = h.step;
     c->n_params = (size_t)h.n_params;
     c->config_hash = h.config_hash;
+    c->family = (int32_t)h.family;
     c->mixture_version = h.mixture_version;
     c->n_arms = h.n_arms;
     c->params = malloc(c->n_params * sizeof(float) + 1);

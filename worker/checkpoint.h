@@ -26,7 +26,11 @@ typedef struct birdie_checkpoint {
     uint8_t *sched_state; /* scheduler state (birdie_sched_save), NULL when none */
     size_t sched_len;
     uint64_t config_hash; /* of the shape-defining config: a resume must match it */
+    int32_t family; /* the model family (worker/model.h enum birdie_model_family; 0 = Gated SSM) */
 } birdie_checkpoint;
+
+/* The largest family value a checkpoint may hold (BIRDIE_FAMILY_TRANSFORMER of worker/model.h). */
+#define BIRDIE_CHECKPOINT_FAMILY_MAX 2u
 
 /* Where a written checkpoint went (what a coordinator records). */
 typedef struct birdie_checkpoint_info {

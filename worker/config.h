@@ -19,6 +19,7 @@ typedef struct birdie_config {
     char backend[8]; /* cpu | cuda | auto */
     /* [model] */
     char size[8];
+    char family[16]; /* gated_ssm | hawk | transformer */
     int bidirectional;
     int d_model, d_state, n_layers; /* 0 = from the size */
     /* [train] */

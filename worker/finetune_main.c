@@ -270,7 +270,8 @@ static int write_output(ft_cmd *c, const birdie_model *m, birdie_checkpoint_info
                             .n_arms = src->n_arms,
                             .mixture_version = src->mixture_version,
                             .weights = src->weights,
-                            .config_hash = birdie_train_config_hash(&c->out_cfg)};
+                            .config_hash = birdie_train_config_hash(&c->out_cfg),
+                            .family = m->cfg.family};
     ck.params = malloc(bytes);
     ck.m = malloc(bytes);
     ck.v = malloc(bytes);

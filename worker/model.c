@@ -1,4 +1,5 @@
-/* worker/model.c: forward, backward and optimiser step of the Gated SSM (layout in model.h).
+/* worker/model.c: forward, backward and optimiser step of the models (layout in model.h); the Hawk family's
+ * layers are ordered in model_hawk.c, everything else (the Gated SSM, the shared ends) here.
  * Every numerical op goes through the backend table (kernels/ops.h); this file only orders the ops and
  * owns the buffers. Initialisation runs on the host and is uploaded once. */
 #include "worker/model.h"
@@ -11,21 +12,25 @@
 #include <time.h>
 
 #include "worker/clock.h"
+#include "worker/model_hawk.h"
+#include "worker/model_op.h"
 #include "worker/rng.h"
 
 int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
 {
+    /* Hawk's blocks carry a gated MLP (3 C M, M = 8/3 C) and dense N x N gates besides the recurrence, so it
+     * reaches a size's parameter count with fewer, narrower-state blocks than the fused Gated SSM block. */
     static const struct {
         const char *name;
-        int d_model, d_state, n_layers;
+        int family, d_model, d_state, n_layers;
     } sizes[] = {
-        {"XS", 64, 64, 2},
-        {"S", 384, 512, 8},
-        {"125M", 768, 1536, 20},
-        {"350M", 1024, 2048, 32},
+        {"XS", BIRDIE_FAMILY_GATED_SSM, 64, 64, 2},      {"S", BIRDIE_FAMILY_GATED_SSM, 384, 512, 8},
+        {"125M", BIRDIE_FAMILY_GATED_SSM, 768, 1536, 20}, {"350M", BIRDIE_FAMILY_GATED_SSM, 1024, 2048, 32},
+        {"XS", BIRDIE_FAMILY_HAWK, 64, 64, 2},            {"S", BIRDIE_FAMILY_HAWK, 384, 512, 4},
+        {"125M", BIRDIE_FAMILY_HAWK, 768, 1024, 12},      {"350M", BIRDIE_FAMILY_HAWK, 1024, 1536, 18},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        if (strcmp(name, sizes[i].name) == 0) {
+        if (strcmp(name, sizes[i].name) == 0 && cfg->family == sizes[i].family) {
             cfg->vocab = 384;
             cfg->d_model = sizes[i].d_model;
             cfg->d_state = sizes[i].d_state;
@@ -33,6 +38,21 @@ int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
             return 0;
         }
     return -EINVAL;
+}
+
+static const char *const family_names[] = {"gated_ssm", "hawk", "transformer"};
+
+int birdie_model_family_parse(const char *name)
+{
+    for (int f = 0; f < (int)(sizeof family_names / sizeof family_names[0]); f++)
+        if (strcmp(name, family_names[f]) == 0)
+            return f;
+    return -EINVAL;
+}
+
+const char *birdie_model_family_name(int family)
+{
+    return family >= 0 && family < (int)(sizeof family_names / sizeof family_names[0]) ? family_names[family] : "?";
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -155,21 +175,36 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
                  cfg->d_state, cfg->n_layers, cfg->vocab, B, T);
         return -EINVAL;
     }
+    if (cfg->family != BIRDIE_FAMILY_GATED_SSM && cfg->family != BIRDIE_FAMILY_HAWK) {
+        snprintf(err, errlen, "model: family %s is not implemented (gated_ssm or hawk)",
+                 birdie_model_family_name(cfg->family));
+        return -EINVAL;
+    }
+    int hawk = cfg->family == BIRDIE_FAMILY_HAWK;
     m->cfg = *cfg;
     m->ops = ops;
     m->B = B;
     m->T = T;
     int L = cfg->n_layers;
-    m->tensors = calloc((size_t)(6 * L + 3), sizeof *m->tensors);
+    m->tensors = calloc((size_t)((hawk ? 11 : 6) * L + 3), sizeof *m->tensors);
     m->layer = calloc((size_t)L, sizeof *m->layer);
     m->acts = calloc((size_t)L, sizeof *m->acts);
     m->losses_host = calloc((size_t)B * T, sizeof *m->losses_host);
-    if (!m->tensors || !m->layer || !m->acts || !m->losses_host) {
+    if (hawk && (m->hawk = calloc(1, sizeof *m->hawk)) != NULL) {
+        m->hawk->M = birdie_hawk_mlp_width(cfg->d_model);
+        m->hawk->layer = calloc((size_t)L, sizeof *m->hawk->layer);
+        m->hawk->acts = calloc((size_t)L, sizeof *m->hawk->acts);
+    }
+    if (!m->tensors || !m->layer || !m->acts || !m->losses_host ||
+        (hawk && (!m->hawk || !m->hawk->layer || !m->hawk->acts))) {
         birdie_model_free(m);
         snprintf(err, errlen, "model: out of host memory");
         return -ENOMEM;
     }
-    layout_params(m);
+    if (hawk)
+        birdie_hawk_layout(m);
+    else
+        layout_params(m);
 
     int failed = 0;
     size_t pbytes = m->n_params * sizeof(float);
@@ -180,7 +215,7 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
 
     size_t BT = (size_t)B * T, C = (size_t)cfg->d_model, N = (size_t)cfg->d_state, V = (size_t)cfg->vocab;
     size_t fb = sizeof(float);
-    for (int l = 0; l < L; l++) {
+    for (int l = 0; !hawk && l < L; l++) {
         birdie_layer_acts *a = &m->acts[l];
         a->x = balloc(m, BT * C * fb, &failed);
         a->rstd = balloc(m, BT * fb, &failed);
@@ -195,15 +230,19 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
     m->logits = balloc(m, BT * V * fb, &failed);
     m->dlogits = balloc(m, BT * V * fb, &failed);
     m->losses = balloc(m, BT * fb, &failed);
-    m->scratch_x = balloc(m, BT * N * fb, &failed);
-    m->scratch_f = balloc(m, BT * N * fb, &failed);
     m->dresidual = balloc(m, BT * C * fb, &failed);
     m->du = balloc(m, BT * C * fb, &failed);
-    m->dproj = balloc(m, BT * 4 * N * fb, &failed);
-    m->dg = balloc(m, BT * N * fb, &failed);
-    m->dh = balloc(m, BT * N * fb, &failed);
-    m->dscan_x = balloc(m, BT * N * fb, &failed);
-    m->dscan_f = balloc(m, BT * N * fb, &failed);
+    if (hawk) {
+        failed |= birdie_hawk_alloc(m) < 0;
+    } else {
+        m->scratch_x = balloc(m, BT * N * fb, &failed);
+        m->scratch_f = balloc(m, BT * N * fb, &failed);
+        m->dproj = balloc(m, BT * 4 * N * fb, &failed);
+        m->dg = balloc(m, BT * N * fb, &failed);
+        m->dh = balloc(m, BT * N * fb, &failed);
+        m->dscan_x = balloc(m, BT * N * fb, &failed);
+        m->dscan_f = balloc(m, BT * N * fb, &failed);
+    }
     /* The rows of a step: one buffer on each side, so a forward uploads them with one copy. */
     m->batch_labels_at = batch_align(BT * sizeof(int32_t));
     m->batch_resets_at = m->batch_labels_at + batch_align(BT * sizeof(int32_t));
@@ -223,6 +262,18 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
                                .width = (int)C,
                                .n_matmuls = 3,
                                .matmul = {{(int)C, 4 * (int)N}, {(int)N, (int)C}, {(int)C, (int)V}}};
+    if (hawk) {
+        int M = m->hawk->M;
+        shapes = (birdie_op_shapes){.rows = (int)BT,
+                                    .width = (int)(C > 2 * N ? C : 2 * N),
+                                    .n_matmuls = 6,
+                                    .matmul = {{(int)C, 2 * (int)N},
+                                               {(int)N, 2 * (int)N},
+                                               {(int)N, (int)C},
+                                               {(int)C, 2 * M},
+                                               {M, (int)C},
+                                               {(int)C, (int)V}}};
+    }
     if (!failed && ops->reserve(&shapes) < 0)
         failed = 1;
     if (failed || !m->adamw_segs) {
@@ -238,7 +289,10 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
         snprintf(err, errlen, "model: out of host memory for initialisation");
         return -ENOMEM;
     }
-    init_params(m, host, seed);
+    if (hawk)
+        birdie_hawk_init_params(m, host, seed);
+    else
+        init_params(m, host, seed);
     ops->upload(m->params, host, pbytes);
     free(host);
     return 0;
@@ -263,6 +317,7 @@ void birdie_model_free(birdie_model *m)
         if (m->batch_host)
             m->ops->host_free(m->batch_host);
     }
+    birdie_hawk_free(m);
     free(m->adamw_segs);
     free(m->tensors);
     free(m->layer);
@@ -274,7 +329,7 @@ void birdie_model_free(birdie_model *m)
 /* ------------------------------------------------------------------------------------------------
  * Profiling: with m->profile set, every op is synchronised and timed under its name. */
 
-static void profile_add(birdie_model *m, const char *op, double t0)
+void birdie_model_profile_add(birdie_model *m, const char *op, double t0)
 {
     m->ops->synchronize();
     double dt = birdie_monotonic_seconds() - t0;
@@ -288,37 +343,15 @@ static void profile_add(birdie_model *m, const char *op, double t0)
         m->prof[m->n_prof++] = (birdie_profile_entry){op, dt, 1};
 }
 
-#define OP(m, name, ...)                         \
-    do {                                         \
-        double op_t0_ = 0;                       \
-        if ((m)->profile) {                      \
-            (m)->ops->synchronize();             \
-            op_t0_ = birdie_monotonic_seconds(); \
-        }                                        \
-        (m)->ops->name(__VA_ARGS__);             \
-        if ((m)->profile)                        \
-            profile_add((m), #name, op_t0_);     \
-    } while (0)
-
 /* ------------------------------------------------------------------------------------------------
  * Forward and backward */
 
-double birdie_model_forward(birdie_model *m, const birdie_rows *rows, float dloss)
+/* The Gated SSM's layers: from m->acts[0].x (the embedding) to m->x_final. */
+static void gated_forward_layers(birdie_model *m, int B)
 {
     const birdie_model_config *c = &m->cfg;
-    int B = rows->B, T = m->T, BT = B * T, C = c->d_model, N = c->d_state, V = c->vocab;
-    m->cur_B = B;
-    /* One pinned, asynchronous copy instead of three blocking ones; the host waits only for the
-     * previous step's copy (long done by now) before it refills the staging buffer. */
-    char *staging = m->batch_host;
-    m->ops->upload_wait();
-    memcpy(staging, rows->inputs, (size_t)BT * sizeof(int32_t));
-    memcpy(staging + m->batch_labels_at, rows->labels, (size_t)BT * sizeof(int32_t));
-    memcpy(staging + m->batch_resets_at, rows->resets, (size_t)BT);
-    m->ops->upload_async(m->d_batch, staging, m->batch_resets_at + (size_t)BT);
+    int T = m->T, BT = B * T, C = c->d_model, N = c->d_state;
     float *p = m->params;
-
-    OP(m, embedding_forward, m->acts[0].x, m->d_inputs, p + m->wte, BT, C);
     for (int l = 0; l < c->n_layers; l++) {
         birdie_layer_acts *a = &m->acts[l];
         birdie_layer_params *lp = &m->layer[l];
@@ -332,6 +365,28 @@ double birdie_model_forward(birdie_model *m, const birdie_rows *rows, float dlos
         OP(m, matmul_forward, m->du, a->g, p + lp->w_out, p + lp->b_out, BT, N, C);
         OP(m, residual_forward, x_next, a->x, m->du, (size_t)BT * C);
     }
+}
+
+double birdie_model_forward(birdie_model *m, const birdie_rows *rows, float dloss)
+{
+    const birdie_model_config *c = &m->cfg;
+    int B = rows->B, T = m->T, BT = B * T, C = c->d_model, V = c->vocab;
+    m->cur_B = B;
+    /* One pinned, asynchronous copy instead of three blocking ones; the host waits only for the
+     * previous step's copy (long done by now) before it refills the staging buffer. */
+    char *staging = m->batch_host;
+    m->ops->upload_wait();
+    memcpy(staging, rows->inputs, (size_t)BT * sizeof(int32_t));
+    memcpy(staging + m->batch_labels_at, rows->labels, (size_t)BT * sizeof(int32_t));
+    memcpy(staging + m->batch_resets_at, rows->resets, (size_t)BT);
+    m->ops->upload_async(m->d_batch, staging, m->batch_resets_at + (size_t)BT);
+    float *p = m->params;
+
+    OP(m, embedding_forward, m->hawk ? m->hawk->acts[0].x : m->acts[0].x, m->d_inputs, p + m->wte, BT, C);
+    if (m->hawk)
+        birdie_hawk_forward_layers(m, B);
+    else
+        gated_forward_layers(m, B);
     OP(m, rmsnorm_forward, m->u_final, m->rstd_final, m->x_final, p + m->ln_f, BT, C);
     OP(m, matmul_forward, m->logits, m->u_final, p + m->head, NULL, BT, C, V);
     OP(m, crossentropy_forward_backward, m->losses, m->dlogits, m->logits, m->d_labels, BT, V, dloss);
@@ -348,18 +403,13 @@ static size_t layer_end(const birdie_model *m, int l)
     return l + 1 < m->cfg.n_layers ? m->layer[l + 1].ln : m->ln_f;
 }
 
-int birdie_model_backward_notify(birdie_model *m, birdie_grads_ready_fn ready, void *ctx)
+/* The Gated SSM's layers backward: dresidual holds dL/dx_final and ends as dL/d(embedding). */
+static int gated_backward_layers(birdie_model *m, birdie_grads_ready_fn ready, void *ctx)
 {
     const birdie_model_config *c = &m->cfg;
-    int B = m->cur_B, T = m->T, BT = B * T, C = c->d_model, N = c->d_state, V = c->vocab;
+    int B = m->cur_B, T = m->T, BT = B * T, C = c->d_model, N = c->d_state;
     float *p = m->params, *g = m->grads;
     int rc;
-
-    OP(m, zero, m->dresidual, (size_t)BT * C * sizeof(float));
-    OP(m, matmul_backward, m->du, g + m->head, NULL, m->dlogits, m->u_final, p + m->head, BT, C, V);
-    OP(m, rmsnorm_backward, m->dresidual, g + m->ln_f, m->du, m->x_final, p + m->ln_f, m->rstd_final, BT, C);
-    if (ready && (rc = ready(ctx, m->ln_f, m->n_params - m->ln_f)) < 0)
-        return rc;
     for (int l = c->n_layers - 1; l >= 0; l--) {
         birdie_layer_acts *a = &m->acts[l];
         birdie_layer_params *lp = &m->layer[l];
@@ -375,8 +425,27 @@ int birdie_model_backward_notify(birdie_model *m, birdie_grads_ready_fn ready, v
         if (ready && (rc = ready(ctx, lp->ln, layer_end(m, l) - lp->ln)) < 0)
             return rc;
     }
+    return 0;
+}
+
+int birdie_model_backward_notify(birdie_model *m, birdie_grads_ready_fn ready, void *ctx)
+{
+    const birdie_model_config *c = &m->cfg;
+    int B = m->cur_B, T = m->T, BT = B * T, C = c->d_model, V = c->vocab;
+    float *p = m->params, *g = m->grads;
+    int rc;
+
+    OP(m, zero, m->dresidual, (size_t)BT * C * sizeof(float));
+    OP(m, matmul_backward, m->du, g + m->head, NULL, m->dlogits, m->u_final, p + m->head, BT, C, V);
+    OP(m, rmsnorm_backward, m->dresidual, g + m->ln_f, m->du, m->x_final, p + m->ln_f, m->rstd_final, BT, C);
+    if (ready && (rc = ready(ctx, m->ln_f, m->n_params - m->ln_f)) < 0)
+        return rc;
+    rc = m->hawk ? birdie_hawk_backward_layers(m, ready, ctx) : gated_backward_layers(m, ready, ctx);
+    if (rc < 0)
+        return rc;
     OP(m, embedding_backward, g + m->wte, m->dresidual, m->d_inputs, BT, C);
-    return ready ? ready(ctx, m->wte, (c->n_layers ? m->layer[0].ln : m->ln_f) - m->wte) : 0;
+    size_t first = m->hawk ? m->hawk->layer[0].ln : m->layer[0].ln;
+    return ready ? ready(ctx, m->wte, first - m->wte) : 0;
 }
 
 void birdie_model_backward(birdie_model *m)

@@ -1,5 +1,6 @@
-/* worker/model.h: the Gated SSM language model (docs/algorithm.md §1.1-§1.3), one model for
- * every backend.
+/* worker/model.h: the language models of birdie (docs/algorithm.md §1.1-§1.3), one model for every
+ * backend. cfg.family picks the block: the Gated SSM (below, the default) or Hawk (worker/model_hawk.h, whose
+ * layers model.c hands over to model_hawk.c); embedding, final norm, head, loss and AdamW are shared.
  *
  * Block l: u = RMSNorm(x); proj = u @ W_in^T + b_in = [a_i | a_z | a_o | a_f] (4N);
  * h = scan(sigmoid(a_i) * a_z, sigmoid(a_f)); y = (gelu(a_o) * h) @ W_out^T + b_out; x += y.
@@ -21,16 +22,23 @@
 #include "kernels/ops.h"
 #include "worker/rows.h"
 
+/* Model families (docs/algorithm.md §1.1); the values are stored in checkpoints, never renumber them. */
+enum birdie_model_family { BIRDIE_FAMILY_GATED_SSM = 0, BIRDIE_FAMILY_HAWK = 1, BIRDIE_FAMILY_TRANSFORMER = 2 };
+
 typedef struct birdie_model_config {
     int vocab; /* V */
     int d_model; /* C */
     int d_state; /* N, even */
     int n_layers; /* L */
     int bidirectional; /* even layers split their channels in a forward and a reverse half */
+    int family; /* enum birdie_model_family; 0 (the Gated SSM) in a zeroed config */
 } birdie_model_config;
 
-/* Fills cfg from a size name (XS, S, 125M, 350M); returns 0 or -EINVAL. */
+/* Fills cfg's shape from a size name (XS, S, 125M, 350M) for cfg->family (set it first); returns 0 or -EINVAL. */
 int birdie_model_config_by_name(const char *name, birdie_model_config *cfg);
+/* The family of a name (gated_ssm, hawk, transformer), or -EINVAL; and the name of a family ("?" if none). */
+int birdie_model_family_parse(const char *name);
+const char *birdie_model_family_name(int family);
 
 typedef struct birdie_tensor {
     char name[32];
@@ -80,6 +88,8 @@ typedef struct birdie_model {
     int32_t *d_inputs, *d_labels; /* views into d_batch */
     uint8_t *d_resets;
     int cur_B; /* rows of the last forward */
+
+    struct birdie_hawk *hawk; /* the Hawk family's layers (worker/model_hawk.h); NULL for the Gated SSM */
 
     birdie_adamw_segment *adamw_segs; /* one per tensor (its decay flag), for the one-launch AdamW */
 

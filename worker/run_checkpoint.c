@@ -10,6 +10,10 @@
 
 int birdie_run_model_shape(const birdie_config *cfg, birdie_model_config *mc, char *err, size_t errlen)
 {
+    int family = birdie_model_family_parse(cfg->family[0] ? cfg->family : "gated_ssm");
+    if (family < 0)
+        return birdie_fail(err, errlen, -EINVAL, "[model] family = '%s': unknown", cfg->family);
+    mc->family = family;
     if (birdie_model_config_by_name(cfg->size, mc) < 0) {
         return birdie_fail(err, errlen, -EINVAL, "[model] size = '%s': unknown", cfg->size);
     }
@@ -32,6 +36,11 @@ uint64_t birdie_train_config_hash(const birdie_config *cfg)
     int64_t numbers[] = {mc.vocab,     mc.d_model, mc.d_state,         mc.n_layers,  mc.bidirectional,
                          cfg->seq_len, cfg->batch, (int64_t)cfg->seed, cfg->paradigm};
     uint64_t h = birdie_fnv1a(BIRDIE_FNV_OFFSET, numbers, sizeof numbers);
+    /* The Gated SSM hashes as it did before families existed, so its old checkpoints still resume. */
+    if (mc.family != BIRDIE_FAMILY_GATED_SSM) {
+        int64_t family = mc.family;
+        h = birdie_fnv1a(h, &family, sizeof family);
+    }
     h = birdie_fnv1a(h, cfg->arms, strlen(cfg->arms));
     return birdie_fnv1a(h, cfg->mixture, strlen(cfg->mixture));
 }
@@ -81,7 +90,8 @@ int birdie_run_checkpoint_write(const birdie_run_parts *p, long step, birdie_che
                             .n_arms = p->cur->arms.n,
                             .mixture_version = p->cur->version,
                             .weights = p->cur->weights,
-                            .config_hash = birdie_train_config_hash(p->cfg)};
+                            .config_hash = birdie_train_config_hash(p->cfg),
+                            .family = model->cfg.family};
     ck.params = malloc(bytes);
     ck.m = malloc(bytes);
     ck.v = malloc(bytes);
@@ -106,6 +116,12 @@ int birdie_run_checkpoint_write(const birdie_run_parts *p, long step, birdie_che
 int birdie_run_checkpoint_restore(const birdie_run_parts *p, const birdie_checkpoint *ck, char *err, size_t errlen)
 {
     birdie_curriculum *cur = p->cur;
+    if (ck->family != p->model->cfg.family)
+        return birdie_fail(err, errlen, -EINVAL,
+                           "checkpoint of step %lld holds a %s model; this run's [model] family is %s: it cannot "
+                           "continue this run",
+                           (long long)ck->step, birdie_model_family_name(ck->family),
+                           birdie_model_family_name(p->model->cfg.family));
     if (ck->config_hash != birdie_train_config_hash(p->cfg) || ck->n_params != p->model->n_params ||
         ck->n_arms != cur->arms.n) {
         snprintf(err, errlen,

@@ -29,6 +29,17 @@ void cpu_ssm_output_backward(float *dproj, float *dh, const float *dg, const flo
 void cpu_scan_forward(float *h, const float *x, const float *f, const uint8_t *resets, int B, int T, int N, int n_fwd);
 void cpu_scan_backward(float *dx, float *df, const float *dh, const float *h, const float *f, const uint8_t *resets,
                        int B, int T, int N, int n_fwd);
+void cpu_conv1d_forward(float *out, const float *inp, int ld_in, const float *w, const float *b, const uint8_t *resets,
+                        int B, int T, int N, int n_fwd);
+void cpu_conv1d_backward(float *dinp, int ld_in, float *dw, float *db, const float *dout, const float *inp,
+                         const float *w, const uint8_t *resets, int B, int T, int N, int n_fwd);
+void cpu_rglru_forward(float *x, float *a, const float *gates, const float *v, const float *lambda,
+                       const uint8_t *resets, int B, int T, int N, int n_fwd);
+void cpu_rglru_backward(float *dgates, float *dv, float *dlambda, const float *dx, const float *da, const float *gates,
+                        const float *v, const float *lambda, const uint8_t *resets, int B, int T, int N, int n_fwd);
+void cpu_gelu_mul_forward(float *out, const float *gate, int ld_gate, const float *val, int ld_val, int BT, int N);
+void cpu_gelu_mul_backward(float *dgate, float *dval, const float *dout, const float *gate, int ld_gate,
+                           const float *val, int ld_val, int BT, int N);
 void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits, const int32_t *targets,
                                        int BT, int V, float dloss);
 double cpu_sum_squares(const float *x, size_t n);

@@ -133,19 +133,20 @@ static void put(uint8_t **p, const void *src, size_t n)
     *p += n;
 }
 
-/* The file golden_ckpt must produce: header (magic, u32 version 1, u32 reserved 0, i64 step, u64
+/* The file golden_ckpt must produce: header (magic, u32 version 1, u32 family 0 (the Gated SSM; the field was
+ * reserved before model families, so older files read as the Gated SSM), i64 step, u64
  * n_params, config_hash, mixture_version, sched_len, i32 n_arms, i32 has_sched), params, m, v, the
  * weights, the scheduler state, then the u64 FNV-1a of everything before it. */
 static size_t expected_bytes(uint8_t *out)
 {
     birdie_checkpoint c = golden_ckpt();
     uint8_t *p = out;
-    uint32_t version = 1, reserved = 0;
+    uint32_t version = 1, family = 0;
     uint64_t n_params = c.n_params, sched_len = c.sched_len;
     int32_t n_arms = c.n_arms, has_sched = 1;
     put(&p, "BIRDCKPT", 8);
     put(&p, &version, 4);
-    put(&p, &reserved, 4);
+    put(&p, &family, 4);
     put(&p, &c.step, 8);
     put(&p, &n_params, 8);
     put(&p, &c.config_hash, 8);
@@ -272,7 +273,8 @@ static void test_round_trip_is_bit_exact(void **state)
                            .weights = w,
                            .sched_state = sched,
                            .sched_len = SCHED,
-                           .config_hash = 0xfedcba9876543210ull};
+                           .config_hash = 0xfedcba9876543210ull,
+                           .family = 2};
     char err[512], path[256];
     birdie_checkpoint_info info;
     if (birdie_checkpoint_write(s->dir, &c, 3, &info, err, sizeof err) != 0)
@@ -282,6 +284,7 @@ static void test_round_trip_is_bit_exact(void **state)
         fail_msg("load: %s", err);
     assert_true(back.step == c.step && back.n_params == N && back.n_arms == ARMS);
     assert_true(back.mixture_version == c.mixture_version && back.config_hash == c.config_hash);
+    assert_int_equal(back.family, c.family);
     assert_memory_equal(back.params, p, N * sizeof(float));
     assert_memory_equal(back.m, m, N * sizeof(float));
     assert_memory_equal(back.v, v, N * sizeof(float));
@@ -422,15 +425,23 @@ static void test_truncated_trailing_magic_version(void **state)
     spit(path, longer, len);
     assert_true(birdie_checkpoint_load_file(path, &c, err, sizeof err) < 0);
     expect_substr(err, "unsupported version 2");
-    /* a reserved field set with a correct checksum is still a valid version-1 file */
-    memcpy(longer, orig, len);
-    longer[12] = 1;
-    sum = ref_fnv1a(longer, len - 8);
-    memcpy(longer + len - 8, &sum, 8);
-    spit(path, longer, len);
-    assert_int_equal(birdie_checkpoint_load_file(path, &c, err, sizeof err), 0);
-    assert_true(c.step == 1234 && c.weights[1] == 0.75);
-    birdie_checkpoint_free(&c);
+    /* the family field (once reserved): 1 (Hawk) is a valid version-1 file of that family; 3, a family this
+     * build does not know, is refused by name although the checksum matches */
+    for (uint8_t family = 1; family <= 3; family += 2) {
+        memcpy(longer, orig, len);
+        longer[12] = family;
+        sum = ref_fnv1a(longer, len - 8);
+        memcpy(longer + len - 8, &sum, 8);
+        spit(path, longer, len);
+        if (family == 1) {
+            assert_int_equal(birdie_checkpoint_load_file(path, &c, err, sizeof err), 0);
+            assert_true(c.step == 1234 && c.weights[1] == 0.75 && c.family == 1);
+            birdie_checkpoint_free(&c);
+        } else {
+            assert_true(birdie_checkpoint_load_file(path, &c, err, sizeof err) < 0);
+            expect_substr(err, "model family");
+        }
+    }
     /* a missing file names the file */
     snprintf(path, sizeof path, "%s/no-such.bin", s->dir);
     assert_true(birdie_checkpoint_load_file(path, &c, err, sizeof err) < 0);

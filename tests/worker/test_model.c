@@ -573,7 +573,7 @@ static void test_bad_shape(void **state)
 {
     (void)state;
     birdie_model m;
-    birdie_model_config cfg = {384, 64, 63, 2, 1};
+    birdie_model_config cfg = {384, 64, 63, 2, 1, BIRDIE_FAMILY_GATED_SSM};
     char err[256] = "";
     assert_true(birdie_model_init(&m, &cfg, &birdie_ops_cpu, 1, 2, 8, err, sizeof err) < 0);
     assert_non_null(strstr(err, "N must be even"));

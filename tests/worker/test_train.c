@@ -72,6 +72,32 @@ static void test_learns(void **state)
     assert_true(rep.last_val_loss < rep.first_val_loss - 2.5);
 }
 
+/* The Hawk family trains through the same loop: causal and bidirectional, the validation loss falls well
+ * below the uniform guess within 150 steps. */
+static void check_hawk_learns(int bidirectional)
+{
+    birdie_config cfg;
+    xs_config(&cfg, 150);
+    snprintf(cfg.family, sizeof cfg.family, "hawk");
+    cfg.bidirectional = bidirectional;
+    birdie_train_report rep = {0};
+    char err[512];
+    if (train_local(&cfg, NULL, &rep, err, sizeof err) < 0)
+        fail_msg("train: %s", err);
+    print_message("# hawk (%s) val loss %.4f -> %.4f over %ld steps\n", bidirectional ? "bidirectional" : "causal",
+                  rep.first_val_loss, rep.last_val_loss, rep.steps_done);
+    assert_int_equal(rep.steps_done, 150);
+    assert_true(rep.first_val_loss > 5.0);
+    assert_true(rep.last_val_loss < rep.first_val_loss - 2.0);
+}
+
+static void test_hawk_learns(void **state)
+{
+    (void)state;
+    check_hawk_learns(0);
+    check_hawk_learns(1);
+}
+
 static void run_losses(int bidirectional, uint64_t seed, double *losses, long steps)
 {
     birdie_config cfg;
@@ -148,6 +174,13 @@ static void test_resume_bit_identical(void **state)
     int rc = train_local(&cfg, &ck, &rep2, err, sizeof err);
     assert_true(rc < 0);
     assert_non_null(strstr(err, "different configuration"));
+    /* so is one of another model family, before any shape comparison */
+    cfg.batch = 8;
+    snprintf(cfg.family, sizeof cfg.family, "hawk");
+    rc = train_local(&cfg, &ck, &rep2, err, sizeof err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err, "holds a gated_ssm model"));
+    assert_non_null(strstr(err, "family is hawk"));
     birdie_checkpoint_free(&ck);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -441,6 +474,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_hawk_learns),
         cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_stop_after_and_resume),
         cmocka_unit_test(test_grad_clip_scale),
