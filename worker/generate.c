@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "worker/error.h"
+#include "worker/generate_hawk.h"
+#include "worker/model_hawk.h"
 #include "worker/rng.h"
 #include "worker/vocab.h"
 
@@ -34,6 +36,8 @@ static int layer_n_fwd(const birdie_model *m, int l)
 void birdie_generator_free(birdie_generator *g)
 {
     const birdie_ops *ops = g->m ? g->m->ops : NULL;
+    if (g->m)
+        birdie_hawk_gen_free(g);
     if (ops) {
         void *bufs[] = {g->d_tokens, g->x[0], g->x[1],   g->u, g->rstd,    g->proj,
                         g->g,        g->y,    g->logits, g->f, g->d_resets};
@@ -99,6 +103,13 @@ int birdie_generator_init(birdie_generator *g, birdie_model *m, char *err, size_
         return birdie_fail(err, errlen, -ENOMEM, "generate: out of %s memory for the step buffers of %zu rows",
                            ops->name, R);
     }
+    if (m->hawk) {
+        int rc = birdie_hawk_gen_init(g, err, errlen);
+        if (rc < 0) {
+            birdie_generator_free(g);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -151,9 +162,13 @@ int birdie_generator_start(birdie_generator *g, const int32_t *const *prompts, c
         for (int r = 0; r < group; r++) {
             int i = i0 + r;
             birdie_model_logits(m, r, lens[i], g->logits_host + (size_t)i * V);
-            for (int l = 0; l < L; l++)
-                m->ops->download(g->host_state + ((size_t)l * n + i) * N, m->acts[l].h + ((size_t)r * T + lens[i]) * N,
+            for (int l = 0; l < L; l++) {
+                const float *h = m->hawk ? m->hawk->acts[l].h : m->acts[l].h;
+                m->ops->download(g->host_state + ((size_t)l * n + i) * N, h + ((size_t)r * T + lens[i]) * N,
                                  (size_t)layer_n_fwd(m, l) * sizeof(float));
+            }
+            if (m->hawk)
+                birdie_hawk_gen_take_row(g, r, i, lens[i]);
         }
     }
     birdie_rows_free(&rows);
@@ -178,6 +193,10 @@ static void step_matmul(const birdie_generator *g, float *out, const float *inp,
 
 void birdie_generator_step(birdie_generator *g, const int32_t *tokens)
 {
+    if (g->hawk) {
+        birdie_hawk_gen_step(g, tokens);
+        return;
+    }
     birdie_model *m = g->m;
     const birdie_ops *ops = m->ops;
     int n = g->n, C = m->cfg.d_model, N = m->cfg.d_state, V = m->cfg.vocab;

@@ -11,6 +11,8 @@
  *   - reverse-direction channels ([N/2, N) of a bidirectional layer) carry nothing: every target
  *     position has the reverse reset bit, so there h = x, the position's own input, as in training.
  *     The state kept per layer is therefore B x N floats of which only the forward channels matter.
+ * A Hawk model (worker/model_hawk.h) carries the same forward-channel state through its RG-LRU scan plus each
+ * layer's conv window, the last 4 conv inputs (worker/generate_hawk.c); also O(1) per token.
  * Greedy by default; temperature, top-k, a counter-based draw keyed by (seed, token index, row,
  * BIRDIE_RNG_GENERATE), a stop string, a token limit, and EOS ends a row. Many prompts of different
  * lengths run as one batch; each row's result does not depend on the others (bit for bit unless
@@ -65,6 +67,7 @@ typedef struct birdie_generator {
     uint8_t *d_resets; /* (2) zeros: the scan resets only at its two ends */
     float *logits_host; /* (cap, V) logits of the current position */
     float *host_state; /* (cap * N) staging of the states taken from the prefix pass */
+    struct birdie_hawk_gen *hawk; /* a Hawk model's conv windows and step buffers (generate_hawk.h); else NULL */
 } birdie_generator;
 
 /* Allocates step buffers for up to m->B rows. The generator uses m's parameters as they are at each

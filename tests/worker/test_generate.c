@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "worker/generate.h"
+#include "worker/model_hawk.h"
 #include "worker/rng.h"
 #include "worker/vocab.h"
 
@@ -32,10 +33,13 @@ enum { TC = 48, TN = 32, TL = 4, TB = 4, TT = 40, CONT = 14 };
 
 static const int PROMPT_LENS[TB] = {5, 0, 17, 11};
 
+static int family = BIRDIE_FAMILY_GATED_SSM; /* of the models the tests build */
+
 static birdie_model_config test_config(int bidirectional)
 {
     birdie_model_config c = {.vocab = BIRDIE_VOCAB, .d_model = TC, .d_state = TN, .n_layers = TL};
     c.bidirectional = bidirectional;
+    c.family = family;
     return c;
 }
 
@@ -98,7 +102,9 @@ static void teacher_forced_matches_forward(int bidirectional, int batch_gemm)
     const int32_t *ptrs[TB];
     prompt_ptrs(prompts, ptrs);
     assert_int_equal(birdie_generator_start(&g, ptrs, PROMPT_LENS, TB, err, sizeof err), 0);
-    double tol_factor = 16.0 * (TL * (TC + TN) + TC) * U32, worst = 0.0, worst_abs = 0.0;
+    /* A Hawk block has three more GEMMs on the path (the gates, K = N, and the MLP's two, K = C and K = M). */
+    double path = family == BIRDIE_FAMILY_HAWK ? TL * (2 * TC + 2 * TN + m.hawk->M) + TC : TL * (TC + TN) + TC;
+    double tol_factor = 16.0 * path * U32, worst = 0.0, worst_abs = 0.0;
     for (int j = 0; j < CONT; j++) {
         if (j > 0) {
             int32_t feed[TB];
@@ -122,8 +128,9 @@ static void teacher_forced_matches_forward(int bidirectional, int batch_gemm)
             worst_abs = fmax(worst_abs, err_max);
         }
     }
-    print_message("# %s, %s: worst |logit diff| %.3g = %.3f of the tolerance (%.3g x max|logit|)\n",
-                  bidirectional ? "bidirectional" : "causal", batch_gemm ? "batched GEMMs" : "GEMMs per row", worst_abs,
+    print_message("# %s%s, %s: worst |logit diff| %.3g = %.3f of the tolerance (%.3g x max|logit|)\n",
+                  family == BIRDIE_FAMILY_HAWK ? "hawk " : "", bidirectional ? "bidirectional" : "causal",
+                  batch_gemm ? "batched GEMMs" : "GEMMs per row", worst_abs,
                   worst, tol_factor);
     birdie_generator_free(&g);
     free(full);
@@ -143,6 +150,19 @@ static void test_teacher_forced_bidirectional(void **state)
     (void)state;
     teacher_forced_matches_forward(1, 0);
     teacher_forced_matches_forward(1, 1);
+}
+
+/* The same for Hawk: its conv window and RG-LRU state carried step to step give the logits of the full forward
+ * (prompts of 0 and 5 tokens start with windows shorter than the conv). */
+static void test_teacher_forced_hawk(void **state)
+{
+    (void)state;
+    family = BIRDIE_FAMILY_HAWK;
+    for (int bidirectional = 0; bidirectional <= 1; bidirectional++) {
+        teacher_forced_matches_forward(bidirectional, 0);
+        teacher_forced_matches_forward(bidirectional, 1);
+    }
+    family = BIRDIE_FAMILY_GATED_SSM;
 }
 
 static void batched_equals_one_by_one(void **state)
@@ -290,6 +310,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_teacher_forced_causal),
         cmocka_unit_test(test_teacher_forced_bidirectional),
+        cmocka_unit_test(test_teacher_forced_hawk),
         cmocka_unit_test(batched_equals_one_by_one),
         cmocka_unit_test(sampling_and_stop),
     };
