@@ -16,8 +16,10 @@
 #include <cmocka.h>
 
 #include "tests/common/testutil.h"
+#include "tests/worker/hawk_ref.h"
 #include "tests/worker/model_ref.h"
 #include "worker/model.h"
+#include "worker/model_hawk.h"
 #include "worker/vocab.h"
 
 /* fp32 unit roundoff */
@@ -85,20 +87,64 @@ static void make_main_rows(birdie_rows *r, uint64_t seed)
 
 /* ---- model set-up ---- */
 
+/* The family of the models the checks below build: the Gated SSM unless a Hawk test sets it. */
+static int family = BIRDIE_FAMILY_GATED_SSM;
+
 static void init_model(birdie_model *m, int V, int C, int N, int L, int bidirectional, int B, int T)
 {
-    birdie_model_config cfg = {.vocab = V, .d_model = C, .d_state = N, .n_layers = L, .bidirectional = bidirectional};
+    birdie_model_config cfg = {
+        .vocab = V, .d_model = C, .d_state = N, .n_layers = L, .bidirectional = bidirectional, .family = family};
     char err[256];
     int rc = birdie_model_init(m, &cfg, &birdie_ops_cpu, 1234, B, T, err, sizeof err);
     if (rc)
         fail_msg("model init: %s", err);
 }
 
-static void init_ref(model_ref *r, const birdie_model *m)
+/* The reference of the model's family. */
+typedef struct any_ref {
+    model_ref gated;
+    hawk_ref hawk;
+    int is_hawk;
+} any_ref;
+
+static void init_ref(any_ref *r, const birdie_model *m)
 {
     char err[256];
-    if (model_ref_init(r, m, err, sizeof err))
+    memset(r, 0, sizeof *r);
+    r->is_hawk = m->cfg.family == BIRDIE_FAMILY_HAWK;
+    if (r->is_hawk ? hawk_ref_init(&r->hawk, m, err, sizeof err) : model_ref_init(&r->gated, m, err, sizeof err))
         fail_msg("reference: %s", err);
+}
+
+static double ref_forward(const any_ref *r, const double *p, const birdie_rows *rows, double *losses, double *h_trace)
+{
+    return r->is_hawk ? hawk_ref_forward(&r->hawk, p, rows, losses, h_trace)
+                      : model_ref_forward(&r->gated, p, rows, losses, h_trace);
+}
+
+static void free_ref(any_ref *r)
+{
+    if (r->is_hawk)
+        hawk_ref_free(&r->hawk);
+    else
+        model_ref_free(&r->gated);
+}
+
+/* Layer l's scan state (BT,N) of the last forward. */
+static const float *layer_h(const birdie_model *m, int l)
+{
+    return m->hawk ? m->hawk->acts[l].h : m->acts[l].h;
+}
+
+/* The longest chain of fp32 sums one position passes through a block (docs/algorithm.md §1.1-§1.2): the Gated
+ * SSM's projections (K = C, N) and scan (K <= T); Hawk's two more projections (gates K = N, MLP K = C and M) and
+ * its conv (K = 4); 16 (32 for Hawk) u for the elementwise gates. */
+static double block_path(const birdie_model *m, int T)
+{
+    const birdie_model_config *c = &m->cfg;
+    if (m->hawk)
+        return 2.0 * c->d_model + 2.0 * c->d_state + m->hawk->M + T + 4 + 32;
+    return (double)(c->d_model + c->d_state + T + 16);
 }
 
 static int name_ends(const char *name, const char *suffix)
@@ -110,8 +156,43 @@ static int name_ends(const char *name, const char *suffix)
 /* Every parameter drawn afresh (the initialisation leaves biases at 0, norms at 1, which would hide a
  * bias or norm weight that is read wrongly). The embedding is small so that RMSNorm's eps is a visible
  * part of the first layer's normalisation; forget gates sit in (0.6, 0.95) so state flows far. */
+/* Hawk's parameters drawn the same way: sigmoid(lambda) in (0.62, 0.98) and the gate biases spread, so a =
+ * sigmoid(lambda)^(8 r) spans short and long memories; conv taps and biases large enough that a tap read wrongly
+ * shows. */
+static void randomize_hawk_params(birdie_model *m, uint64_t seed)
+{
+    birdie_rng rng = birdie_rng_stream(seed, 0, 0, BIRDIE_RNG_TEST);
+    int C = m->cfg.d_model, N = m->cfg.d_state, M = m->hawk->M;
+    for (int ti = 0; ti < m->n_tensors; ti++) {
+        const birdie_tensor *t = &m->tensors[ti];
+        float *p = m->params + t->offset;
+        if (strcmp(t->name, "wte") == 0)
+            fill_random(p, t->count, 0.05f, &rng);
+        else if (name_ends(t->name, "ln") || name_ends(t->name, "ln2") || strcmp(t->name, "ln_f") == 0)
+            for (size_t i = 0; i < t->count; i++)
+                p[i] = (float)(0.5 + birdie_rng_uniform(&rng));
+        else if (name_ends(t->name, "lambda"))
+            for (size_t i = 0; i < t->count; i++)
+                p[i] = (float)(0.5 + 3.5 * birdie_rng_uniform(&rng));
+        else if (name_ends(t->name, "conv_w"))
+            fill_random(p, t->count, 0.6f, &rng);
+        else if (name_ends(t->name, "conv_b") || name_ends(t->name, "b_rg"))
+            fill_random(p, t->count, 0.5f, &rng);
+        else if (name_ends(t->name, "w_rg") || name_ends(t->name, "w_out"))
+            fill_random(p, t->count, 1.0f / sqrtf((float)N), &rng);
+        else if (name_ends(t->name, "w_mo"))
+            fill_random(p, t->count, 1.0f / sqrtf((float)M), &rng);
+        else /* w_in, w_mlp, head */
+            fill_random(p, t->count, 1.5f / sqrtf((float)C), &rng);
+    }
+}
+
 static void randomize_params(birdie_model *m, uint64_t seed)
 {
+    if (m->hawk) {
+        randomize_hawk_params(m, seed);
+        return;
+    }
     birdie_rng rng = birdie_rng_stream(seed, 0, 0, BIRDIE_RNG_TEST);
     int C = m->cfg.d_model, N = m->cfg.d_state;
     for (int ti = 0; ti < m->n_tensors; ti++) {
@@ -168,7 +249,7 @@ static const char *tensor_of(const birdie_model *m, size_t i, size_t *within)
 static double loss_tolerance(const birdie_model *m, int T, double max_logit)
 {
     const birdie_model_config *c = &m->cfg;
-    double budget = (double)(c->n_layers * (c->d_model + c->d_state + T + 16) + c->d_model + c->vocab) * U32;
+    double budget = (c->n_layers * block_path(m, T) + c->d_model + c->vocab) * U32;
     return budget * (1.0 + 2.0 * max_logit);
 }
 
@@ -177,7 +258,7 @@ static void check_forward(int bidirectional)
     birdie_model m;
     init_model(&m, BIRDIE_VOCAB, MAIN_C, MAIN_N, MAIN_L, bidirectional, MAIN_B, MAIN_T);
     randomize_params(&m, 21 + (uint64_t)bidirectional);
-    model_ref r;
+    any_ref r;
     init_ref(&r, &m);
     birdie_rows rows;
     make_main_rows(&rows, 5);
@@ -186,7 +267,7 @@ static void check_forward(int bidirectional)
     double sum = birdie_model_forward(&m, &rows, 1.0f);
     double *p = params_double(&m), *want = malloc(BT * sizeof *want);
     double *h_ref = malloc((size_t)MAIN_L * BT * N * sizeof *h_ref);
-    double want_sum = model_ref_forward(&r, p, &rows, want, h_ref);
+    double want_sum = ref_forward(&r, p, &rows, want, h_ref);
 
     /* Layer by layer first, so that a failure names the layer and the channel: the scan state of each
      * layer against the reference's (same fp32 budget, relative to the layer's largest |h|). */
@@ -194,9 +275,9 @@ static void check_forward(int bidirectional)
         double hmax = 0;
         for (size_t i = 0; i < BT * N; i++)
             hmax = fmax(hmax, fabs(h_ref[(size_t)l * BT * N + i]));
-        double tol = (double)(l + 1) * (MAIN_C + MAIN_N + MAIN_T + 16) * U32 * 8 * hmax;
+        double tol = (double)(l + 1) * block_path(&m, MAIN_T) * U32 * 8 * hmax;
         for (size_t i = 0; i < BT * N; i++) {
-            double got = m.acts[l].h[i], ref = h_ref[(size_t)l * BT * N + i];
+            double got = layer_h(&m, l)[i], ref = h_ref[(size_t)l * BT * N + i];
             if (!(fabs(got - ref) <= tol))
                 fail_msg("layer %d h[bt=%zu][n=%zu]: model %.8g reference %.8g (tol %.2g)", l, i / N, i % N, got, ref,
                          tol);
@@ -231,11 +312,11 @@ static void check_forward(int bidirectional)
     /* the returned sum is the sum of the per-position losses, and matches the reference's */
     assert_true(fabs(sum - host_sum) <= 1e-9 * fabs(host_sum));
     assert_true(fabs(sum - want_sum) <= tol * (double)labelled);
-    print_message("# forward (%s): %ld labelled positions, loss sum %.6f, worst |error|/tol %.3g (tol %.2g)\n",
-                  bidirectional ? "bidirectional" : "causal", labelled, sum, worst, tol);
+    print_message("# forward (%s%s): %ld labelled positions, loss sum %.6f, worst |error|/tol %.3g (tol %.2g)\n",
+                  m.hawk ? "hawk, " : "", bidirectional ? "bidirectional" : "causal", labelled, sum, worst, tol);
 
     free(logits), free(p), free(want), free(h_ref);
-    model_ref_free(&r);
+    free_ref(&r);
     birdie_rows_free(&rows);
     birdie_model_free(&m);
 }
@@ -264,9 +345,11 @@ static const sample_shape GC_ROWS[GC_B][4] = {
 static void check_gradients(int bidirectional)
 {
     birdie_model m;
-    init_model(&m, GC_V, GC_C, GC_N, GC_L, bidirectional, GC_B, GC_T);
+    /* Hawk's blocks hold ~10x the parameters (the MLP is at least 64 wide): two layers, one of each kind in
+     * the bidirectional model, keep the finite differences affordable. */
+    init_model(&m, GC_V, GC_C, GC_N, family == BIRDIE_FAMILY_HAWK ? 2 : GC_L, bidirectional, GC_B, GC_T);
     randomize_params(&m, 31 + (uint64_t)bidirectional);
-    model_ref r;
+    any_ref r;
     init_ref(&r, &m);
     birdie_rows rows;
     make_rows(&rows, GC_B, GC_T, GC_ROWS, 2, GC_V, 1, 9);
@@ -290,7 +373,7 @@ static void check_gradients(int bidirectional)
      * large fraction of |g|. */
     double *p = params_double(&m);
     const double h = 1e-4;
-    const double budget = (double)(GC_L * (GC_C + GC_N + GC_T + 16) + GC_C + GC_V) * U32 * 4;
+    const double budget = (m.cfg.n_layers * block_path(&m, GC_T) + GC_C + GC_V) * U32 * 4;
     double worst = 0;
     size_t worst_i = 0;
     for (int ti = 0; ti < m.n_tensors; ti++) {
@@ -302,7 +385,7 @@ static void check_gradients(int bidirectional)
             const double at[4] = {-2 * h, -h, h, 2 * h};
             for (int s = 0; s < 4; s++) {
                 p[i] = keep + at[s];
-                f[s] = model_ref_forward(&r, p, &rows, NULL, NULL) * dloss;
+                f[s] = ref_forward(&r, p, &rows, NULL, NULL) * dloss;
             }
             p[i] = keep;
             num[k] = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * h);
@@ -322,8 +405,8 @@ static void check_gradients(int bidirectional)
     }
     size_t within;
     const char *name = tensor_of(&m, worst_i, &within);
-    print_message("# gradients (%s): all %zu parameters, worst |error|/tol %.3g at %s[%zu]\n",
-                  bidirectional ? "bidirectional" : "causal", m.n_params, worst, name, within);
+    print_message("# gradients (%s%s): all %zu parameters, worst |error|/tol %.3g at %s[%zu]\n",
+                  m.hawk ? "hawk, " : "", bidirectional ? "bidirectional" : "causal", m.n_params, worst, name, within);
 
     /* The backward accumulates: a second pass over the same rows doubles every gradient. */
     float *once = malloc(m.n_params * sizeof *once);
@@ -341,7 +424,7 @@ static void check_gradients(int bidirectional)
     }
 
     free(once), free(p);
-    model_ref_free(&r);
+    free_ref(&r);
     birdie_rows_free(&rows);
     birdie_model_free(&m);
 }
@@ -568,6 +651,70 @@ static void test_adamw_decay_flags(void **state)
     birdie_model_free(&m);
 }
 
+/* ---- the Hawk family: the same checks on its own reference (tests/worker/hawk_ref.c) ---- */
+
+static void test_hawk_forward_reference(void **state)
+{
+    (void)state;
+    family = BIRDIE_FAMILY_HAWK;
+    check_forward(0);
+    check_forward(1);
+    family = BIRDIE_FAMILY_GATED_SSM;
+}
+
+static void test_hawk_gradients(void **state)
+{
+    (void)state;
+    family = BIRDIE_FAMILY_HAWK;
+    check_gradients(0);
+    check_gradients(1);
+    family = BIRDIE_FAMILY_GATED_SSM;
+}
+
+/* Causality and packing isolation (§5) hold for Hawk too: its conv never reads across a sample start nor, in
+ * the reverse half, past the prefix; only the prefix is read both ways in the bidirectional model. */
+static void test_hawk_causality(void **state)
+{
+    (void)state;
+    family = BIRDIE_FAMILY_HAWK;
+    check_causality(0);
+    check_causality(1);
+    family = BIRDIE_FAMILY_GATED_SSM;
+}
+
+/* Weight decay applies to Hawk's projections, conv taps, embedding and head, and to none of the RG-LRU's own
+ * parameters (W_rg, b_rg, lambda), biases or norms (§1.0). */
+static void test_hawk_adamw_decay_flags(void **state)
+{
+    (void)state;
+    family = BIRDIE_FAMILY_HAWK;
+    birdie_model m;
+    init_model(&m, BIRDIE_VOCAB, MAIN_C, MAIN_N, 2, 1, 1, 8);
+    family = BIRDIE_FAMILY_GATED_SSM;
+    randomize_params(&m, 62);
+    float *before = malloc(m.n_params * sizeof *before);
+    memcpy(before, m.params, m.n_params * sizeof *before);
+    birdie_model_zero_grad(&m);
+    const float lr = 0.5f, wd = 0.2f;
+    birdie_model_adamw(&m, lr, wd, 1.0f, 1);
+    static const char *const decayed[] = {".w_in", ".conv_w", ".w_out", ".w_mlp", ".w_mo"};
+    for (int ti = 0; ti < m.n_tensors; ti++) {
+        const birdie_tensor *t = &m.tensors[ti];
+        int decays = strcmp(t->name, "wte") == 0 || strcmp(t->name, "head") == 0;
+        for (size_t d = 0; d < sizeof decayed / sizeof decayed[0]; d++)
+            decays |= name_ends(t->name, decayed[d]);
+        for (size_t k = 0; k < t->count; k++) {
+            double b = before[t->offset + k], want = decays ? b * (1.0 - (double)lr * wd) : b;
+            if (!(fabs(m.params[t->offset + k] - want) <= 4 * U32 * fabs(b)))
+                fail_msg("%s[%zu] (%s): %.9g -> %.9g, want %.9g", t->name, k, decays ? "decays" : "no decay", b,
+                         m.params[t->offset + k], want);
+        }
+    }
+    assert_int_equal(m.n_tensors, 3 + 11 * 2);
+    free(before);
+    birdie_model_free(&m);
+}
+
 /* Bad shapes are refused with a message, not a crash. */
 static void test_bad_shape(void **state)
 {
@@ -578,6 +725,10 @@ static void test_bad_shape(void **state)
     assert_true(birdie_model_init(&m, &cfg, &birdie_ops_cpu, 1, 2, 8, err, sizeof err) < 0);
     assert_non_null(strstr(err, "N must be even"));
     assert_true(birdie_model_config_by_name("XXL", &cfg) < 0);
+    /* an unbuilt family is refused by name */
+    cfg = (birdie_model_config){384, 64, 64, 2, 1, BIRDIE_FAMILY_TRANSFORMER};
+    assert_true(birdie_model_init(&m, &cfg, &birdie_ops_cpu, 1, 2, 8, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "transformer"));
 }
 
 int main(void)
@@ -594,6 +745,10 @@ int main(void)
         cmocka_unit_test(test_rows_independent),
         cmocka_unit_test(test_adamw_decay_flags),
         cmocka_unit_test(test_bad_shape),
+        cmocka_unit_test(test_hawk_forward_reference),
+        cmocka_unit_test(test_hawk_gradients),
+        cmocka_unit_test(test_hawk_causality),
+        cmocka_unit_test(test_hawk_adamw_decay_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
