@@ -568,6 +568,97 @@ static void test_scan(int B, int T, int N, int n_fwd, double p_reset)
     free(x), free(f), free(resets), free(h), free(dh), free(dx), free(df);
 }
 
+/* ---- Hawk: conv1d, RG-LRU, gated GeLU ----------------------------------------------------------- */
+
+/* The conv reads a strided slot (ld_in > N, as in Hawk's [gate | v0] projection); dinp is written into such a
+ * slot too, and the gap of each row must keep its contents. dw and db are "+=" column sums in a fixed order on
+ * both sides (another order on the GPU: per element the tolerance of a sum of B*T terms). */
+static void test_conv1d(int B, int T, int N, int n_fwd, int ld_in, double p_reset)
+{
+    size_t BT = (size_t)B * T, n_in = BT * ld_in, n = BT * N, nw = (size_t)BIRDIE_CONV_WIDTH * N;
+    float *inp = random_floats(n_in, -2, 2), *w = random_floats(nw, -1, 1), *b = random_floats(N, -1, 1);
+    uint8_t *resets = random_resets(B, T, p_reset);
+    float *out = host_alloc(n * sizeof(float));
+    cpu->conv1d_forward(out, inp, ld_in, w, b, resets, B, T, N, n_fwd);
+    void *d_inp = dev_copy(inp, n_in * sizeof(float)), *d_w = dev_copy(w, nw * sizeof(float));
+    void *d_b = dev_copy(b, N * sizeof(float)), *d_resets = dev_copy(resets, BT), *d_out = dev_nan(n * sizeof(float));
+    gpu->conv1d_forward(d_out, d_inp, ld_in, d_w, d_b, d_resets, B, T, N, n_fwd);
+    tap_result(check_output("conv1d_forward", d_out, out, n, 1e-5, 1e-5, NULL),
+               "conv1d_forward B=%d T=%d N=%d n_fwd=%d ld=%d resets=%.2f", B, T, N, n_fwd, ld_in, p_reset);
+
+    float *dout = random_floats(n, -1, 1), *dinp = random_floats(n_in, -1, 1);
+    float *dw = random_floats(nw, -1, 1), *db = random_floats(N, -1, 1);
+    void *d_dout = dev_copy(dout, n * sizeof(float)), *d_dinp = dev_copy(dinp, n_in * sizeof(float));
+    void *d_dw = dev_copy(dw, nw * sizeof(float)), *d_db = dev_copy(db, N * sizeof(float));
+    gpu->conv1d_backward(d_dinp, ld_in, d_dw, d_db, d_dout, d_inp, d_w, d_resets, B, T, N, n_fwd);
+    cpu->conv1d_backward(dinp, ld_in, dw, db, dout, inp, w, resets, B, T, N, n_fwd);
+    double sum_tol = 2.0 * (double)(BT + 1) * 0x1.0p-24 * 2.0 * (double)BT;
+    int ok = check_output("conv1d_backward dinp", d_dinp, dinp, n_in, 1e-5, 1e-5, NULL);
+    ok &= check_output("conv1d_backward dw", d_dw, dw, nw, sum_tol, 1e-5, NULL);
+    ok &= check_output("conv1d_backward db", d_db, db, N, sum_tol, 1e-5, NULL);
+    tap_result(ok, "conv1d_backward B=%d T=%d N=%d n_fwd=%d ld=%d (dw, db +=; slot gaps untouched)", B, T, N, n_fwd,
+               ld_in);
+    gpu->free(d_inp), gpu->free(d_w), gpu->free(d_b), gpu->free(d_resets), gpu->free(d_dout);
+    free(inp), free(w), free(b), free(resets), free(out), free(dout), free(dinp), free(dw), free(db);
+}
+
+/* lambda up to 12 puts some decays within 1e-4 of 1, and 20 in the square root's capped region. */
+static void test_rglru(int B, int T, int N, int n_fwd, double p_reset)
+{
+    size_t BT = (size_t)B * T, n = BT * N;
+    float *gates = random_floats(2 * n, -4, 4), *v = random_floats(n, -2, 2), *lambda = random_floats(N, -1, 12);
+    lambda[0] = 20.0f;
+    uint8_t *resets = random_resets(B, T, p_reset);
+    float *x = host_alloc(n * sizeof(float)), *a = host_alloc(n * sizeof(float));
+    cpu->rglru_forward(x, a, gates, v, lambda, resets, B, T, N, n_fwd);
+    void *d_gates = dev_copy(gates, 2 * n * sizeof(float)), *d_v = dev_copy(v, n * sizeof(float));
+    void *d_lambda = dev_copy(lambda, N * sizeof(float)), *d_resets = dev_copy(resets, BT);
+    void *d_x = dev_nan(n * sizeof(float)), *d_a = dev_nan(n * sizeof(float));
+    gpu->rglru_forward(d_x, d_a, d_gates, d_v, d_lambda, d_resets, B, T, N, n_fwd);
+    int ok = check_output("rglru_forward x", d_x, x, n, 1e-5, 1e-5, NULL);
+    ok &= check_output("rglru_forward a", d_a, a, n, 1e-6, 1e-5, NULL);
+    tap_result(ok, "rglru_forward B=%d T=%d N=%d n_fwd=%d resets=%.2f", B, T, N, n_fwd, p_reset);
+
+    float *dx = random_floats(n, -1, 1), *da = random_floats(n, -1, 1), *dlam = random_floats(N, -1, 1);
+    float *dgates = host_alloc(2 * n * sizeof(float)), *dv = host_alloc(n * sizeof(float));
+    void *d_dx = dev_copy(dx, n * sizeof(float)), *d_da = dev_copy(da, n * sizeof(float));
+    void *d_dlam = dev_copy(dlam, N * sizeof(float));
+    void *d_dgates = dev_nan(2 * n * sizeof(float)), *d_dv = dev_nan(n * sizeof(float));
+    gpu->rglru_backward(d_dgates, d_dv, d_dlam, d_dx, d_da, d_gates, d_v, d_lambda, d_resets, B, T, N, n_fwd);
+    cpu->rglru_backward(dgates, dv, dlam, dx, da, gates, v, lambda, resets, B, T, N, n_fwd);
+    /* the capped derivative reaches 1000: gradients up to ~1e4, so a relative tolerance */
+    ok = check_output("rglru_backward dgates", d_dgates, dgates, 2 * n, 1e-5, 1e-4, NULL);
+    ok &= check_output("rglru_backward dv", d_dv, dv, n, 1e-5, 1e-5, NULL);
+    ok &= check_output("rglru_backward dlambda", d_dlam, dlam, N, 1e-4, (double)(BT + 1) * 0x1.0p-22, NULL);
+    tap_result(ok, "rglru_backward B=%d T=%d N=%d n_fwd=%d (dlambda +=)", B, T, N, n_fwd);
+    gpu->free(d_gates), gpu->free(d_v), gpu->free(d_lambda), gpu->free(d_resets), gpu->free(d_dx), gpu->free(d_da);
+    free(gates), free(v), free(lambda), free(resets), free(x), free(a), free(dx), free(da), free(dlam), free(dgates),
+        free(dv);
+}
+
+/* Both operands strided (Hawk's MLP reads [m1 | m2] of one projection); the gaps of the gradients' rows stay. */
+static void test_gelu_mul(int BT, int N, int ld_gate, int ld_val)
+{
+    size_t n = (size_t)BT * N, ng = (size_t)BT * ld_gate, nv = (size_t)BT * ld_val;
+    float *gate = random_floats(ng, -5, 5), *val = random_floats(nv, -2, 2), *out = host_alloc(n * sizeof(float));
+    cpu->gelu_mul_forward(out, gate, ld_gate, val, ld_val, BT, N);
+    void *d_gate = dev_copy(gate, ng * sizeof(float)), *d_val = dev_copy(val, nv * sizeof(float));
+    void *d_out = dev_nan(n * sizeof(float));
+    gpu->gelu_mul_forward(d_out, d_gate, ld_gate, d_val, ld_val, BT, N);
+    tap_result(check_output("gelu_mul_forward", d_out, out, n, GELU_ATOL, 1e-5, NULL),
+               "gelu_mul_forward BT=%d N=%d ld=%d,%d", BT, N, ld_gate, ld_val);
+    float *dout = random_floats(n, -1, 1), *dgate = random_floats(ng, -1, 1), *dval = random_floats(nv, -1, 1);
+    void *d_dout = dev_copy(dout, n * sizeof(float)), *d_dgate = dev_copy(dgate, ng * sizeof(float));
+    void *d_dval = dev_copy(dval, nv * sizeof(float));
+    gpu->gelu_mul_backward(d_dgate, d_dval, d_dout, d_gate, ld_gate, d_val, ld_val, BT, N);
+    cpu->gelu_mul_backward(dgate, dval, dout, gate, ld_gate, val, ld_val, BT, N);
+    int ok = check_output("gelu_mul_backward dgate", d_dgate, dgate, ng, GELU_ATOL, 1e-5, NULL);
+    ok &= check_output("gelu_mul_backward dval", d_dval, dval, nv, GELU_ATOL, 1e-5, NULL);
+    tap_result(ok, "gelu_mul_backward BT=%d N=%d ld=%d,%d (gaps untouched)", BT, N, ld_gate, ld_val);
+    gpu->free(d_gate), gpu->free(d_val), gpu->free(d_dout);
+    free(gate), free(val), free(out), free(dout), free(dgate), free(dval);
+}
+
 /* ---- cross-entropy ----------------------------------------------------------------------------- */
 
 static void test_crossentropy(int BT, int V, int in_place)
@@ -849,6 +940,17 @@ int main(int argc, char **argv)
     test_scan(2, 1000, 300, 150, 0.01); /* T across many prefetch groups, several blocks */
     test_scan(1, 33, 129, 64, 0.5); /* dense resets */
     test_scan(65, 40, 512, 256, 0.05); /* B*N = 33280 channels: the 16-step prefetch (the others take 32) */
+    test_conv1d(1, 1, 1, 1, 1, 0.0);
+    test_conv1d(2, 17, 33, 33, 66, 0.1); /* causal, a slot of a 2N projection */
+    test_conv1d(3, 41, 67, 29, 70, 0.2); /* split inside a warp */
+    test_conv1d(4, 300, 256, 128, 512, 0.02);
+    test_rglru(1, 1, 1, 1, 0.0);
+    test_rglru(2, 17, 33, 33, 0.1);
+    test_rglru(3, 41, 67, 29, 0.2);
+    test_rglru(4, 300, 256, 128, 0.02);
+    test_gelu_mul(1, 1, 1, 1);
+    test_gelu_mul(37, 33, 66, 66); /* Hawk's MLP: [m1 | m2] */
+    test_gelu_mul(129, 256, 512, 256); /* Hawk's output gate: gate slot of [gate | v0], h contiguous */
     test_crossentropy(1, 1, 0);
     test_crossentropy(37, 384, 0);
     test_crossentropy(37, 384, 1);
