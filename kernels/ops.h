@@ -155,6 +155,31 @@ typedef struct birdie_ops {
     void (*gelu_mul_backward)(float *dgate, float *dval, const float *dout, const float *gate, int ld_gate,
                               const float *val, int ld_val, int BT, int N);
 
+    /* RoPE (docs/algorithm.md §1.3), in place: in each of `rows` rows of x (ld floats apart) n_heads heads of
+     * head_dim (even) floats sit side by side from the row's start; in each head the pairs (j, j + head_dim/2)
+     * rotate by the angle sign * pos[row] * base^(-2j/head_dim). sign = -1 undoes sign = +1 (the backward of a
+     * rotation is the inverse rotation). pos (rows, backend memory). */
+    void (*rope_forward)(float *x, int ld, const int32_t *pos, int rows, int n_heads, int head_dim, float base,
+                         int sign);
+
+    /* Attention with the packed rows' mask (docs/algorithm.md §1.3), taken from the reset bits: query t of a row
+     * reads keys s in [lo_t, hi_t], lo_t the last position <= t with BIRDIE_RESET_FWD (its sample's start; 0 if
+     * none), hi_t = t; with prefix_lm, a query without BIRDIE_RESET_REV (a prefix position) also reads ahead up
+     * to the last position before the next BIRDIE_RESET_REV or BIRDIE_RESET_FWD (the end of its prefix).
+     * qkv (B,T,3C) holds [q | k | v] per position, C = n_heads * head_dim with the heads side by side.
+     * out (B,T,C) = softmax(q k^T / sqrt(head_dim)) v per head; lse (B,n_heads,T) each query's log-sum-exp of
+     * scores, kept for the backward. Never holds a T x T matrix. */
+    void (*attention_forward)(float *out, float *lse, const float *qkv, const uint8_t *resets, int B, int T,
+                              int n_heads, int head_dim, int prefix_lm);
+    /* dqkv (B,T,3C) written from dout (B,T,C), the forward's qkv, out and lse. */
+    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                               const uint8_t *resets, int B, int T, int n_heads, int head_dim, int prefix_lm);
+    /* One query per row against a key/value cache (generation): out (n,C) = softmax(q k^T / sqrt(head_dim)) v
+     * per head over the keys [0, lens[r]) of row r; q rows ld_q apart; kcache, vcache (n, cap, C); lens (n,
+     * backend memory), 1 <= lens[r] <= cap. */
+    void (*attention_decode)(float *out, const float *q, int ld_q, const float *kcache, const float *vcache,
+                             const int32_t *lens, int n, int cap, int n_heads, int head_dim);
+
     /* Fused softmax cross-entropy. losses (BT) = -log softmax(logits)[target], 0 where
      * target == BIRDIE_IGNORE_LABEL; dlogits (BT,V) = dloss * (softmax - onehot), 0 rows where
      * ignored. dlogits may alias logits. */

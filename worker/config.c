@@ -40,8 +40,9 @@ static const config_key keys[] = {
     {"model", "size", KEY_CHOICE, FIELD(size), "XS", 0, 0, "XS|S|125M|350M",
      "model size: XS (D=64 N=64 L=2), S (384/512/8), 125M (768/1536/20), 350M (1024/2048/32)"},
     {"model", "family", KEY_CHOICE, FIELD(family), "gated_ssm", 0, 0, "gated_ssm|hawk|transformer",
-     "model family (docs/algorithm.md §1.1): gated_ssm (the fused Gated SSM block), hawk (RG-LRU block with a "
-     "width-4 conv + gated MLP), transformer (not implemented yet: rejected)"},
+     "model family (docs/algorithm.md §1.1-§1.3): gated_ssm (the fused Gated SSM block), hawk (RG-LRU block with a "
+     "width-4 conv + gated MLP), transformer (RoPE attention + gated MLP; bidirectional = prefix-LM attention in "
+     "every layer; d_state unused)"},
     {"model", "bidirectional", KEY_BOOL, FIELD(bidirectional), "true", 0, 0, NULL,
      "even layers scan half their channels right to left inside prefixes (Birdie); false = causal"},
     {"model", "d_model", KEY_INT, FIELD(d_model), "0", 0, 65536, NULL, "residual width D; 0 = from size"},
@@ -336,10 +337,6 @@ int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen)
     if (cfg->top_k > cfg->candidates) {
         return birdie_fail(err, errlen, -EINVAL, "[scheduler] top_k = %d exceeds [scheduler] candidates = %d",
                            cfg->top_k, cfg->candidates);
-    }
-    if (strcmp(cfg->family, "transformer") == 0) {
-        return birdie_fail(err, errlen, -EINVAL,
-                           "[model] family = transformer: not implemented in this build (gated_ssm or hawk)");
     }
     if (cfg->d_state % 2) {
         return birdie_fail(err, errlen, -EINVAL,

@@ -14,20 +14,25 @@
 #include "worker/clock.h"
 #include "worker/model_hawk.h"
 #include "worker/model_op.h"
+#include "worker/model_transformer.h"
 #include "worker/rng.h"
 
 int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
 {
     /* Hawk's blocks carry a gated MLP (3 C M, M = 8/3 C) and dense N x N gates besides the recurrence, so it
-     * reaches a size's parameter count with fewer, narrower-state blocks than the fused Gated SSM block. */
+     * reaches a size's parameter count with fewer, narrower-state blocks than the fused Gated SSM block.
+     * The Transformer (no state: d_state = d_model) spends 4 C^2 on attention and 3 C M on the MLP per block;
+     * its heads are 64 wide from S up (16 at XS). */
     static const struct {
         const char *name;
-        int family, d_model, d_state, n_layers;
+        int family, d_model, d_state, n_layers, n_heads;
     } sizes[] = {
-        {"XS", BIRDIE_FAMILY_GATED_SSM, 64, 64, 2},      {"S", BIRDIE_FAMILY_GATED_SSM, 384, 512, 8},
-        {"125M", BIRDIE_FAMILY_GATED_SSM, 768, 1536, 20}, {"350M", BIRDIE_FAMILY_GATED_SSM, 1024, 2048, 32},
-        {"XS", BIRDIE_FAMILY_HAWK, 64, 64, 2},            {"S", BIRDIE_FAMILY_HAWK, 384, 512, 4},
-        {"125M", BIRDIE_FAMILY_HAWK, 768, 1024, 12},      {"350M", BIRDIE_FAMILY_HAWK, 1024, 1536, 18},
+        {"XS", BIRDIE_FAMILY_GATED_SSM, 64, 64, 2, 0},        {"S", BIRDIE_FAMILY_GATED_SSM, 384, 512, 8, 0},
+        {"125M", BIRDIE_FAMILY_GATED_SSM, 768, 1536, 20, 0},   {"350M", BIRDIE_FAMILY_GATED_SSM, 1024, 2048, 32, 0},
+        {"XS", BIRDIE_FAMILY_HAWK, 64, 64, 2, 0},              {"S", BIRDIE_FAMILY_HAWK, 384, 512, 4, 0},
+        {"125M", BIRDIE_FAMILY_HAWK, 768, 1024, 12, 0},        {"350M", BIRDIE_FAMILY_HAWK, 1024, 1536, 18, 0},
+        {"XS", BIRDIE_FAMILY_TRANSFORMER, 64, 64, 2, 4},       {"S", BIRDIE_FAMILY_TRANSFORMER, 384, 384, 4, 6},
+        {"125M", BIRDIE_FAMILY_TRANSFORMER, 768, 768, 12, 12}, {"350M", BIRDIE_FAMILY_TRANSFORMER, 1024, 1024, 24, 16},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (strcmp(name, sizes[i].name) == 0 && cfg->family == sizes[i].family) {
@@ -35,6 +40,7 @@ int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
             cfg->d_model = sizes[i].d_model;
             cfg->d_state = sizes[i].d_state;
             cfg->n_layers = sizes[i].n_layers;
+            cfg->n_heads = sizes[i].n_heads;
             return 0;
         }
     return -EINVAL;
@@ -175,18 +181,26 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
                  cfg->d_state, cfg->n_layers, cfg->vocab, B, T);
         return -EINVAL;
     }
-    if (cfg->family != BIRDIE_FAMILY_GATED_SSM && cfg->family != BIRDIE_FAMILY_HAWK) {
-        snprintf(err, errlen, "model: family %s is not implemented (gated_ssm or hawk)",
-                 birdie_model_family_name(cfg->family));
+    if (cfg->family < BIRDIE_FAMILY_GATED_SSM || cfg->family > BIRDIE_FAMILY_TRANSFORMER) {
+        snprintf(err, errlen, "model: unknown family %d", cfg->family);
         return -EINVAL;
     }
-    int hawk = cfg->family == BIRDIE_FAMILY_HAWK;
+    int hawk = cfg->family == BIRDIE_FAMILY_HAWK, tf = cfg->family == BIRDIE_FAMILY_TRANSFORMER;
+    if (tf && birdie_tf_check(cfg, err, errlen) < 0)
+        return -EINVAL;
     m->cfg = *cfg;
     m->ops = ops;
     m->B = B;
     m->T = T;
     int L = cfg->n_layers;
     m->tensors = calloc((size_t)((hawk ? 11 : 6) * L + 3), sizeof *m->tensors);
+    if (tf && (m->tf = calloc(1, sizeof *m->tf)) != NULL) {
+        m->tf->M = birdie_hawk_mlp_width(cfg->d_model);
+        m->tf->H = cfg->n_heads;
+        m->tf->D = cfg->d_model / cfg->n_heads;
+        m->tf->layer = calloc((size_t)L, sizeof *m->tf->layer);
+        m->tf->acts = calloc((size_t)L, sizeof *m->tf->acts);
+    }
     m->layer = calloc((size_t)L, sizeof *m->layer);
     m->acts = calloc((size_t)L, sizeof *m->acts);
     m->losses_host = calloc((size_t)B * T, sizeof *m->losses_host);
@@ -196,13 +210,15 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
         m->hawk->acts = calloc((size_t)L, sizeof *m->hawk->acts);
     }
     if (!m->tensors || !m->layer || !m->acts || !m->losses_host ||
-        (hawk && (!m->hawk || !m->hawk->layer || !m->hawk->acts))) {
+        (hawk && (!m->hawk || !m->hawk->layer || !m->hawk->acts)) || (tf && (!m->tf || !m->tf->layer || !m->tf->acts))) {
         birdie_model_free(m);
         snprintf(err, errlen, "model: out of host memory");
         return -ENOMEM;
     }
     if (hawk)
         birdie_hawk_layout(m);
+    else if (tf)
+        birdie_tf_layout(m);
     else
         layout_params(m);
 
@@ -215,7 +231,7 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
 
     size_t BT = (size_t)B * T, C = (size_t)cfg->d_model, N = (size_t)cfg->d_state, V = (size_t)cfg->vocab;
     size_t fb = sizeof(float);
-    for (int l = 0; !hawk && l < L; l++) {
+    for (int l = 0; !hawk && !tf && l < L; l++) {
         birdie_layer_acts *a = &m->acts[l];
         a->x = balloc(m, BT * C * fb, &failed);
         a->rstd = balloc(m, BT * fb, &failed);
@@ -234,6 +250,8 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
     m->du = balloc(m, BT * C * fb, &failed);
     if (hawk) {
         failed |= birdie_hawk_alloc(m) < 0;
+    } else if (tf) {
+        failed |= birdie_tf_alloc(m) < 0;
     } else {
         m->scratch_x = balloc(m, BT * N * fb, &failed);
         m->scratch_f = balloc(m, BT * N * fb, &failed);
@@ -274,6 +292,14 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
                                                {M, (int)C},
                                                {(int)C, (int)V}}};
     }
+    if (tf) {
+        int M = m->tf->M;
+        shapes = (birdie_op_shapes){.rows = (int)BT,
+                                    .width = (int)C,
+                                    .n_matmuls = 5,
+                                    .matmul = {{(int)C, 3 * (int)C}, {(int)C, (int)C}, {(int)C, 2 * M}, {M, (int)C},
+                                               {(int)C, (int)V}}};
+    }
     if (!failed && ops->reserve(&shapes) < 0)
         failed = 1;
     if (failed || !m->adamw_segs) {
@@ -291,6 +317,8 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
     }
     if (hawk)
         birdie_hawk_init_params(m, host, seed);
+    else if (tf)
+        birdie_tf_init_params(m, host, seed);
     else
         init_params(m, host, seed);
     ops->upload(m->params, host, pbytes);
@@ -318,6 +346,7 @@ void birdie_model_free(birdie_model *m)
             m->ops->host_free(m->batch_host);
     }
     birdie_hawk_free(m);
+    birdie_tf_free(m);
     free(m->adamw_segs);
     free(m->tensors);
     free(m->layer);
@@ -382,9 +411,12 @@ double birdie_model_forward(birdie_model *m, const birdie_rows *rows, float dlos
     m->ops->upload_async(m->d_batch, staging, m->batch_resets_at + (size_t)BT);
     float *p = m->params;
 
-    OP(m, embedding_forward, m->hawk ? m->hawk->acts[0].x : m->acts[0].x, m->d_inputs, p + m->wte, BT, C);
+    float *x0 = m->hawk ? m->hawk->acts[0].x : m->tf ? m->tf->acts[0].x : m->acts[0].x;
+    OP(m, embedding_forward, x0, m->d_inputs, p + m->wte, BT, C);
     if (m->hawk)
         birdie_hawk_forward_layers(m, B);
+    else if (m->tf)
+        birdie_tf_forward_layers(m, B);
     else
         gated_forward_layers(m, B);
     OP(m, rmsnorm_forward, m->u_final, m->rstd_final, m->x_final, p + m->ln_f, BT, C);
@@ -440,11 +472,13 @@ int birdie_model_backward_notify(birdie_model *m, birdie_grads_ready_fn ready, v
     OP(m, rmsnorm_backward, m->dresidual, g + m->ln_f, m->du, m->x_final, p + m->ln_f, m->rstd_final, BT, C);
     if (ready && (rc = ready(ctx, m->ln_f, m->n_params - m->ln_f)) < 0)
         return rc;
-    rc = m->hawk ? birdie_hawk_backward_layers(m, ready, ctx) : gated_backward_layers(m, ready, ctx);
+    rc = m->hawk ? birdie_hawk_backward_layers(m, ready, ctx)
+         : m->tf ? birdie_tf_backward_layers(m, ready, ctx)
+                 : gated_backward_layers(m, ready, ctx);
     if (rc < 0)
         return rc;
     OP(m, embedding_backward, g + m->wte, m->dresidual, m->d_inputs, BT, C);
-    size_t first = m->hawk ? m->hawk->layer[0].ln : m->layer[0].ln;
+    size_t first = m->hawk ? m->hawk->layer[0].ln : m->tf ? m->tf->layer[0].ln : m->layer[0].ln;
     return ready ? ready(ctx, m->wte, first - m->wte) : 0;
 }
 

@@ -1,6 +1,7 @@
 /* worker/model.h: the language models of birdie (docs/algorithm.md §1.1-§1.3), one model for every
- * backend. cfg.family picks the block: the Gated SSM (below, the default) or Hawk (worker/model_hawk.h, whose
- * layers model.c hands over to model_hawk.c); embedding, final norm, head, loss and AdamW are shared.
+ * backend. cfg.family picks the block: the Gated SSM (below, the default), Hawk (worker/model_hawk.h) or the
+ * Transformer (worker/model_transformer.h), whose layers model.c hands over to model_hawk.c and
+ * model_transformer.c; embedding, final norm, head, loss and AdamW are shared.
  *
  * Block l: u = RMSNorm(x); proj = u @ W_in^T + b_in = [a_i | a_z | a_o | a_f] (4N);
  * h = scan(sigmoid(a_i) * a_z, sigmoid(a_f)); y = (gelu(a_o) * h) @ W_out^T + b_out; x += y.
@@ -32,6 +33,7 @@ typedef struct birdie_model_config {
     int n_layers; /* L */
     int bidirectional; /* even layers split their channels in a forward and a reverse half */
     int family; /* enum birdie_model_family; 0 (the Gated SSM) in a zeroed config */
+    int n_heads; /* the Transformer's attention heads (d_state is not used by it) */
 } birdie_model_config;
 
 /* Fills cfg's shape from a size name (XS, S, 125M, 350M) for cfg->family (set it first); returns 0 or -EINVAL. */
@@ -89,7 +91,8 @@ typedef struct birdie_model {
     uint8_t *d_resets;
     int cur_B; /* rows of the last forward */
 
-    struct birdie_hawk *hawk; /* the Hawk family's layers (worker/model_hawk.h); NULL for the Gated SSM */
+    struct birdie_hawk *hawk; /* the Hawk family's layers (worker/model_hawk.h); NULL for the others */
+    struct birdie_tf *tf; /* the Transformer's layers (worker/model_transformer.h); NULL for the others */
 
     birdie_adamw_segment *adamw_segs; /* one per tensor (its decay flag), for the one-launch AdamW */
 

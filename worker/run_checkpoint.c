@@ -24,6 +24,8 @@ int birdie_run_model_shape(const birdie_config *cfg, birdie_model_config *mc, ch
     if (cfg->n_layers)
         mc->n_layers = cfg->n_layers;
     mc->bidirectional = cfg->bidirectional;
+    if (mc->family == BIRDIE_FAMILY_TRANSFORMER)
+        mc->d_state = mc->d_model; /* no recurrent state: the width that shapes nothing, fixed */
     return 0;
 }
 

@@ -40,6 +40,13 @@ void cpu_rglru_backward(float *dgates, float *dv, float *dlambda, const float *d
 void cpu_gelu_mul_forward(float *out, const float *gate, int ld_gate, const float *val, int ld_val, int BT, int N);
 void cpu_gelu_mul_backward(float *dgate, float *dval, const float *dout, const float *gate, int ld_gate,
                            const float *val, int ld_val, int BT, int N);
+void cpu_rope_forward(float *x, int ld, const int32_t *pos, int rows, int n_heads, int head_dim, float base, int sign);
+void cpu_attention_forward(float *out, float *lse, const float *qkv, const uint8_t *resets, int B, int T, int n_heads,
+                           int head_dim, int prefix_lm);
+void cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                            const uint8_t *resets, int B, int T, int n_heads, int head_dim, int prefix_lm);
+void cpu_attention_decode(float *out, const float *q, int ld_q, const float *kcache, const float *vcache,
+                          const int32_t *lens, int n, int cap, int n_heads, int head_dim);
 void cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits, const int32_t *targets,
                                        int BT, int V, float dloss);
 double cpu_sum_squares(const float *x, size_t n);

@@ -720,15 +720,15 @@ static void test_bad_shape(void **state)
 {
     (void)state;
     birdie_model m;
-    birdie_model_config cfg = {384, 64, 63, 2, 1, BIRDIE_FAMILY_GATED_SSM};
+    birdie_model_config cfg = {384, 64, 63, 2, 1, BIRDIE_FAMILY_GATED_SSM, 0};
     char err[256] = "";
     assert_true(birdie_model_init(&m, &cfg, &birdie_ops_cpu, 1, 2, 8, err, sizeof err) < 0);
     assert_non_null(strstr(err, "N must be even"));
     assert_true(birdie_model_config_by_name("XXL", &cfg) < 0);
-    /* an unbuilt family is refused by name */
-    cfg = (birdie_model_config){384, 64, 64, 2, 1, BIRDIE_FAMILY_TRANSFORMER};
+    /* a Transformer whose heads do not split its width evenly */
+    cfg = (birdie_model_config){384, 64, 64, 2, 1, BIRDIE_FAMILY_TRANSFORMER, 3};
     assert_true(birdie_model_init(&m, &cfg, &birdie_ops_cpu, 1, 2, 8, err, sizeof err) < 0);
-    assert_non_null(strstr(err, "transformer"));
+    assert_non_null(strstr(err, "3 heads"));
 }
 
 int main(void)
