@@ -22,7 +22,9 @@
 
 #include "worker/error.h"
 #include "worker/generate_hawk.h"
+#include "worker/generate_transformer.h"
 #include "worker/model_hawk.h"
+#include "worker/model_transformer.h"
 #include "worker/rng.h"
 #include "worker/vocab.h"
 
@@ -36,8 +38,10 @@ static int layer_n_fwd(const birdie_model *m, int l)
 void birdie_generator_free(birdie_generator *g)
 {
     const birdie_ops *ops = g->m ? g->m->ops : NULL;
-    if (g->m)
+    if (g->m) {
         birdie_hawk_gen_free(g);
+        birdie_tf_gen_free(g);
+    }
     if (ops) {
         void *bufs[] = {g->d_tokens, g->x[0], g->x[1],   g->u, g->rstd,    g->proj,
                         g->g,        g->y,    g->logits, g->f, g->d_resets};
@@ -103,8 +107,8 @@ int birdie_generator_init(birdie_generator *g, birdie_model *m, char *err, size_
         return birdie_fail(err, errlen, -ENOMEM, "generate: out of %s memory for the step buffers of %zu rows",
                            ops->name, R);
     }
-    if (m->hawk) {
-        int rc = birdie_hawk_gen_init(g, err, errlen);
+    if (m->hawk || m->tf) {
+        int rc = m->hawk ? birdie_hawk_gen_init(g, err, errlen) : birdie_tf_gen_init(g, err, errlen);
         if (rc < 0) {
             birdie_generator_free(g);
             return rc;
@@ -162,13 +166,15 @@ int birdie_generator_start(birdie_generator *g, const int32_t *const *prompts, c
         for (int r = 0; r < group; r++) {
             int i = i0 + r;
             birdie_model_logits(m, r, lens[i], g->logits_host + (size_t)i * V);
-            for (int l = 0; l < L; l++) {
+            for (int l = 0; !m->tf && l < L; l++) {
                 const float *h = m->hawk ? m->hawk->acts[l].h : m->acts[l].h;
                 m->ops->download(g->host_state + ((size_t)l * n + i) * N, h + ((size_t)r * T + lens[i]) * N,
                                  (size_t)layer_n_fwd(m, l) * sizeof(float));
             }
             if (m->hawk)
                 birdie_hawk_gen_take_row(g, r, i, lens[i]);
+            if (m->tf)
+                birdie_tf_gen_take_row(g, r, i, lens[i]);
         }
     }
     birdie_rows_free(&rows);
@@ -179,9 +185,8 @@ int birdie_generator_start(birdie_generator *g, const int32_t *const *prompts, c
     return 0;
 }
 
-/* out (n,OC) = inp (n,C) @ w^T + b: one GEMM, or one per row (see batch_gemm in generate.h). */
-static void step_matmul(const birdie_generator *g, float *out, const float *inp, const float *w, const float *b, int C,
-                        int OC)
+void birdie_generator_matmul(const birdie_generator *g, float *out, const float *inp, const float *w, const float *b,
+                             int C, int OC)
 {
     if (g->batch_gemm) {
         g->m->ops->matmul_forward(out, inp, w, b, g->n, C, OC);
@@ -193,8 +198,11 @@ static void step_matmul(const birdie_generator *g, float *out, const float *inp,
 
 void birdie_generator_step(birdie_generator *g, const int32_t *tokens)
 {
-    if (g->hawk) {
-        birdie_hawk_gen_step(g, tokens);
+    if (g->hawk || g->tf) {
+        if (g->hawk)
+            birdie_hawk_gen_step(g, tokens);
+        else
+            birdie_tf_gen_step(g, tokens);
         return;
     }
     birdie_model *m = g->m;
@@ -210,7 +218,7 @@ void birdie_generator_step(birdie_generator *g, const int32_t *tokens)
         float *xin = g->x[cur], *xout = g->x[cur ^ 1];
         float *in = odd ? g->state_b[l] : g->state_a[l], *out = odd ? g->state_a[l] : g->state_b[l];
         ops->rmsnorm_forward(g->u, g->rstd, xin, p + lp->ln, n, C);
-        step_matmul(g, g->proj, g->u, p + lp->w_in, p + lp->b_in, C, 4 * N);
+        birdie_generator_matmul(g, g->proj, g->u, p + lp->w_in, p + lp->b_in, C, 4 * N);
         ops->ssm_gates_forward(in + slot * nN, g->f + slot * nN, g->proj, n, N);
         ops->scan_forward(out, in, g->f, g->d_resets, 1, 2, (int)nN, odd ? 0 : (int)nN);
         float *h = out + slot * nN;
@@ -218,12 +226,12 @@ void birdie_generator_step(birdie_generator *g, const int32_t *tokens)
         int n_fwd = layer_n_fwd(m, l);
         for (int r = 0; n_fwd < N && r < n; r++)
             ops->zero(h + (size_t)r * N + n_fwd, (size_t)(N - n_fwd) * sizeof(float));
-        step_matmul(g, g->y, g->g, p + lp->w_out, p + lp->b_out, N, C);
+        birdie_generator_matmul(g, g->y, g->g, p + lp->w_out, p + lp->b_out, N, C);
         ops->residual_forward(xout, xin, g->y, (size_t)n * C);
         cur ^= 1;
     }
     ops->rmsnorm_forward(g->u, g->rstd, g->x[cur], p + m->ln_f, n, C);
-    step_matmul(g, g->logits, g->u, p + m->head, NULL, C, V);
+    birdie_generator_matmul(g, g->logits, g->u, p + m->head, NULL, C, V);
     ops->download(g->logits_host, g->logits, (size_t)n * V * sizeof(float));
     g->steps++;
 }
@@ -361,6 +369,10 @@ int birdie_generate(birdie_generator *g, const int32_t *const *prompts, const in
                 }
                 next[r] = birdie_gen_sample(birdie_generator_logits(g, r), V, p, p->row0 + (uint64_t)r, i);
                 done[r] = (char)take_token(&out[r], next[r], stop, stop_len, p->max_tokens);
+                if (!done[r] && g->tf && birdie_tf_gen_full(g, r)) { /* the context is used up */
+                    out[r].finish = BIRDIE_GEN_LENGTH;
+                    done[r] = 1;
+                }
                 active += !done[r];
             }
             if (!active)

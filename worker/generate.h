@@ -12,7 +12,9 @@
  *     position has the reverse reset bit, so there h = x, the position's own input, as in training.
  *     The state kept per layer is therefore B x N floats of which only the forward channels matter.
  * A Hawk model (worker/model_hawk.h) carries the same forward-channel state through its RG-LRU scan plus each
- * layer's conv window, the last 4 conv inputs (worker/generate_hawk.c); also O(1) per token.
+ * layer's conv window, the last 4 conv inputs (worker/generate_hawk.c); also O(1) per token. A Transformer keeps
+ * a key/value cache of every position (worker/generate_transformer.c), O(length) per token, and a row ends
+ * (BIRDIE_GEN_LENGTH) when the model's T positions are used up.
  * Greedy by default; temperature, top-k, a counter-based draw keyed by (seed, token index, row,
  * BIRDIE_RNG_GENERATE), a stop string, a token limit, and EOS ends a row. Many prompts of different
  * lengths run as one batch; each row's result does not depend on the others (bit for bit unless
@@ -68,6 +70,7 @@ typedef struct birdie_generator {
     float *logits_host; /* (cap, V) logits of the current position */
     float *host_state; /* (cap * N) staging of the states taken from the prefix pass */
     struct birdie_hawk_gen *hawk; /* a Hawk model's conv windows and step buffers (generate_hawk.h); else NULL */
+    struct birdie_tf_gen *tf; /* a Transformer's key/value caches (generate_transformer.h); else NULL */
 } birdie_generator;
 
 /* Allocates step buffers for up to m->B rows. The generator uses m's parameters as they are at each
@@ -82,6 +85,10 @@ int birdie_generator_start(birdie_generator *g, const int32_t *const *prompts, c
 /* Feeds one token per row (tokens[n]) as the next input: one recurrent step per layer; afterwards the
  * logits predict the token after it. */
 void birdie_generator_step(birdie_generator *g, const int32_t *tokens);
+/* out (n,OC) = inp (n,C) @ w^T + b for the n rows of a step: one GEMM, or one per row (batch_gemm); what
+ * every family's step uses. */
+void birdie_generator_matmul(const birdie_generator *g, float *out, const float *inp, const float *w, const float *b,
+                             int C, int OC);
 /* Host logits (V) of row r's current position. */
 const float *birdie_generator_logits(const birdie_generator *g, int r);
 

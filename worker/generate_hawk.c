@@ -116,18 +116,6 @@ void birdie_hawk_gen_take_row(birdie_generator *g, int r, int i, int len)
     hg->filled[i] = len + 1 < W - 1 ? len + 1 : W - 1;
 }
 
-/* out (n,OC) = inp (n,C) @ w^T + b, one GEMM or one per row, as generate.c's step does. */
-static void step_matmul(const birdie_generator *g, float *out, const float *inp, const float *w, const float *b, int C,
-                        int OC)
-{
-    if (g->batch_gemm) {
-        g->m->ops->matmul_forward(out, inp, w, b, g->n, C, OC);
-        return;
-    }
-    for (int r = 0; r < g->n; r++)
-        g->m->ops->matmul_forward(out + (size_t)r * OC, inp + (size_t)r * C, w, b, 1, C, OC);
-}
-
 void birdie_hawk_gen_step(birdie_generator *g, const int32_t *tokens)
 {
     birdie_model *m = g->m;
@@ -155,7 +143,7 @@ void birdie_hawk_gen_step(birdie_generator *g, const int32_t *tokens)
         float *in = odd ? g->state_b[l] : g->state_a[l], *out = odd ? g->state_a[l] : g->state_b[l];
         float *win_old = hg->win[odd][l], *win = hg->win[!odd][l];
         ops->rmsnorm_forward(g->u, g->rstd, x, p + lp->ln, n, C);
-        step_matmul(g, g->proj, g->u, p + lp->w_in, NULL, C, 2 * N);
+        birdie_generator_matmul(g, g->proj, g->u, p + lp->w_in, NULL, C, 2 * N);
         for (int r = 0; r < n; r++) {
             float *wr = win + (size_t)r * W * N;
             ops->residual_forward(wr, win_old + ((size_t)r * W + 1) * N, hg->zeros, (size_t)(W - 1) * N);
@@ -165,21 +153,21 @@ void birdie_hawk_gen_step(birdie_generator *g, const int32_t *tokens)
         for (int r = 0; r < n; r++)
             ops->residual_forward(hg->conv + (size_t)r * N, hg->conv_out + ((size_t)r * W + W - 1) * N, hg->zeros,
                                   (size_t)N);
-        step_matmul(g, hg->gates, hg->conv, p + lp->w_rg, p + lp->b_rg, N, 2 * N);
+        birdie_generator_matmul(g, hg->gates, hg->conv, p + lp->w_rg, p + lp->b_rg, N, 2 * N);
         ops->rglru_forward(in + slot * nN, g->f + slot * nN, hg->gates, hg->conv, p + lp->lambda, hg->d_rev, 1, n, N,
                            n_fwd);
         ops->scan_forward(out, in, g->f, g->d_resets, 1, 2, (int)nN, odd ? 0 : (int)nN);
         ops->gelu_mul_forward(g->g, g->proj, 2 * N, out + slot * nN, N, n, N);
-        step_matmul(g, g->y, g->g, p + lp->w_out, NULL, N, C);
+        birdie_generator_matmul(g, g->y, g->g, p + lp->w_out, NULL, N, C);
         ops->residual_forward(x_mid, x, g->y, (size_t)n * C);
         ops->rmsnorm_forward(g->u, g->rstd, x_mid, p + lp->ln2, n, C);
-        step_matmul(g, hg->mlp, g->u, p + lp->w_mlp, NULL, C, 2 * M);
+        birdie_generator_matmul(g, hg->mlp, g->u, p + lp->w_mlp, NULL, C, 2 * M);
         ops->gelu_mul_forward(hg->mlp_g, hg->mlp, 2 * M, hg->mlp + M, 2 * M, n, M);
-        step_matmul(g, g->y, hg->mlp_g, p + lp->w_mo, NULL, M, C);
+        birdie_generator_matmul(g, g->y, hg->mlp_g, p + lp->w_mo, NULL, M, C);
         ops->residual_forward(x, x_mid, g->y, (size_t)n * C);
     }
     ops->rmsnorm_forward(g->u, g->rstd, x, p + m->ln_f, n, C);
-    step_matmul(g, g->logits, g->u, p + m->head, NULL, C, V);
+    birdie_generator_matmul(g, g->logits, g->u, p + m->head, NULL, C, V);
     ops->download(g->logits_host, g->logits, (size_t)n * V * sizeof(float));
     g->steps++;
 }

@@ -24,6 +24,7 @@
 
 #include "worker/generate.h"
 #include "worker/model_hawk.h"
+#include "worker/model_transformer.h"
 #include "worker/rng.h"
 #include "worker/vocab.h"
 
@@ -40,6 +41,7 @@ static birdie_model_config test_config(int bidirectional)
     birdie_model_config c = {.vocab = BIRDIE_VOCAB, .d_model = TC, .d_state = TN, .n_layers = TL};
     c.bidirectional = bidirectional;
     c.family = family;
+    c.n_heads = 4; /* the Transformer's: 4 heads of 12 */
     return c;
 }
 
@@ -103,7 +105,9 @@ static void teacher_forced_matches_forward(int bidirectional, int batch_gemm)
     prompt_ptrs(prompts, ptrs);
     assert_int_equal(birdie_generator_start(&g, ptrs, PROMPT_LENS, TB, err, sizeof err), 0);
     /* A Hawk block has three more GEMMs on the path (the gates, K = N, and the MLP's two, K = C and K = M). */
-    double path = family == BIRDIE_FAMILY_HAWK ? TL * (2 * TC + 2 * TN + m.hawk->M) + TC : TL * (TC + TN) + TC;
+    double path = family == BIRDIE_FAMILY_HAWK          ? TL * (2 * TC + 2 * TN + m.hawk->M) + TC
+                  : family == BIRDIE_FAMILY_TRANSFORMER ? TL * (3 * TC + TT + m.tf->M) + TC
+                                                        : TL * (TC + TN) + TC;
     double tol_factor = 16.0 * path * U32, worst = 0.0, worst_abs = 0.0;
     for (int j = 0; j < CONT; j++) {
         if (j > 0) {
@@ -129,7 +133,8 @@ static void teacher_forced_matches_forward(int bidirectional, int batch_gemm)
         }
     }
     print_message("# %s%s, %s: worst |logit diff| %.3g = %.3f of the tolerance (%.3g x max|logit|)\n",
-                  family == BIRDIE_FAMILY_HAWK ? "hawk " : "", bidirectional ? "bidirectional" : "causal",
+                  family == BIRDIE_FAMILY_HAWK ? "hawk " : family == BIRDIE_FAMILY_TRANSFORMER ? "transformer " : "",
+                  bidirectional ? "bidirectional" : "causal",
                   batch_gemm ? "batched GEMMs" : "GEMMs per row", worst_abs,
                   worst, tol_factor);
     birdie_generator_free(&g);
@@ -158,6 +163,19 @@ static void test_teacher_forced_hawk(void **state)
 {
     (void)state;
     family = BIRDIE_FAMILY_HAWK;
+    for (int bidirectional = 0; bidirectional <= 1; bidirectional++) {
+        teacher_forced_matches_forward(bidirectional, 0);
+        teacher_forced_matches_forward(bidirectional, 1);
+    }
+    family = BIRDIE_FAMILY_GATED_SSM;
+}
+
+/* The Transformer's key/value cache: each generated token's logits are those of the full forward, causal and
+ * prefix-LM (the prompt read both ways by the prefix pass, the generated tokens causally). */
+static void test_teacher_forced_transformer(void **state)
+{
+    (void)state;
+    family = BIRDIE_FAMILY_TRANSFORMER;
     for (int bidirectional = 0; bidirectional <= 1; bidirectional++) {
         teacher_forced_matches_forward(bidirectional, 0);
         teacher_forced_matches_forward(bidirectional, 1);
@@ -311,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_teacher_forced_causal),
         cmocka_unit_test(test_teacher_forced_bidirectional),
         cmocka_unit_test(test_teacher_forced_hawk),
+        cmocka_unit_test(test_teacher_forced_transformer),
         cmocka_unit_test(batched_equals_one_by_one),
         cmocka_unit_test(sampling_and_stop),
     };
