@@ -18,8 +18,10 @@
 #include "tests/common/testutil.h"
 #include "tests/worker/hawk_ref.h"
 #include "tests/worker/model_ref.h"
+#include "tests/worker/tf_ref.h"
 #include "worker/model.h"
 #include "worker/model_hawk.h"
+#include "worker/model_transformer.h"
 #include "worker/vocab.h"
 
 /* fp32 unit roundoff */
@@ -94,6 +96,10 @@ static void init_model(birdie_model *m, int V, int C, int N, int L, int bidirect
 {
     birdie_model_config cfg = {
         .vocab = V, .d_model = C, .d_state = N, .n_layers = L, .bidirectional = bidirectional, .family = family};
+    /* a Transformer gets the most heads of {3, 2, 1} that split C into even widths: 3 x 8 at C = 24, 1 x 10 at 10 */
+    for (int h = 3; h >= 1 && !cfg.n_heads; h--)
+        if (C % h == 0 && (C / h) % 2 == 0)
+            cfg.n_heads = h;
     char err[256];
     int rc = birdie_model_init(m, &cfg, &birdie_ops_cpu, 1234, B, T, err, sizeof err);
     if (rc)
@@ -104,36 +110,44 @@ static void init_model(birdie_model *m, int V, int C, int N, int L, int bidirect
 typedef struct any_ref {
     model_ref gated;
     hawk_ref hawk;
-    int is_hawk;
+    tf_ref tf;
+    int family;
 } any_ref;
 
 static void init_ref(any_ref *r, const birdie_model *m)
 {
     char err[256];
     memset(r, 0, sizeof *r);
-    r->is_hawk = m->cfg.family == BIRDIE_FAMILY_HAWK;
-    if (r->is_hawk ? hawk_ref_init(&r->hawk, m, err, sizeof err) : model_ref_init(&r->gated, m, err, sizeof err))
+    r->family = m->cfg.family;
+    int rc = r->family == BIRDIE_FAMILY_HAWK          ? hawk_ref_init(&r->hawk, m, err, sizeof err)
+             : r->family == BIRDIE_FAMILY_TRANSFORMER ? tf_ref_init(&r->tf, m, err, sizeof err)
+                                                      : model_ref_init(&r->gated, m, err, sizeof err);
+    if (rc)
         fail_msg("reference: %s", err);
 }
 
 static double ref_forward(const any_ref *r, const double *p, const birdie_rows *rows, double *losses, double *h_trace)
 {
-    return r->is_hawk ? hawk_ref_forward(&r->hawk, p, rows, losses, h_trace)
-                      : model_ref_forward(&r->gated, p, rows, losses, h_trace);
+    if (r->family == BIRDIE_FAMILY_TRANSFORMER)
+        return tf_ref_forward(&r->tf, p, rows, losses); /* no recurrent state to trace */
+    return r->family == BIRDIE_FAMILY_HAWK ? hawk_ref_forward(&r->hawk, p, rows, losses, h_trace)
+                                           : model_ref_forward(&r->gated, p, rows, losses, h_trace);
 }
 
 static void free_ref(any_ref *r)
 {
-    if (r->is_hawk)
+    if (r->family == BIRDIE_FAMILY_HAWK)
         hawk_ref_free(&r->hawk);
+    else if (r->family == BIRDIE_FAMILY_TRANSFORMER)
+        tf_ref_free(&r->tf);
     else
         model_ref_free(&r->gated);
 }
 
-/* Layer l's scan state (BT,N) of the last forward. */
+/* Layer l's scan state (BT,N) of the last forward; NULL for the Transformer, which has none. */
 static const float *layer_h(const birdie_model *m, int l)
 {
-    return m->hawk ? m->hawk->acts[l].h : m->acts[l].h;
+    return m->hawk ? m->hawk->acts[l].h : m->tf ? NULL : m->acts[l].h;
 }
 
 /* The longest chain of fp32 sums one position passes through a block (docs/algorithm.md §1.1-§1.2): the Gated
@@ -144,6 +158,8 @@ static double block_path(const birdie_model *m, int T)
     const birdie_model_config *c = &m->cfg;
     if (m->hawk)
         return 2.0 * c->d_model + 2.0 * c->d_state + m->hawk->M + T + 4 + 32;
+    if (m->tf) /* the projections (K = C three times, M once), scores (K = C / H), softmax and values (K <= T) */
+        return 3.0 * c->d_model + m->tf->M + 2.0 * T + 32;
     return (double)(c->d_model + c->d_state + T + 16);
 }
 
@@ -187,10 +203,37 @@ static void randomize_hawk_params(birdie_model *m, uint64_t seed)
     }
 }
 
+/* The Transformer's: norms in (0.5, 1.5), projections at 1.5 / sqrt(fan-in) so that attention is far from
+ * uniform (a wrong mask or rotation moves the losses), the embedding small as above. */
+static void randomize_tf_params(birdie_model *m, uint64_t seed)
+{
+    birdie_rng rng = birdie_rng_stream(seed, 0, 0, BIRDIE_RNG_TEST);
+    int C = m->cfg.d_model, M = m->tf->M;
+    for (int ti = 0; ti < m->n_tensors; ti++) {
+        const birdie_tensor *t = &m->tensors[ti];
+        float *p = m->params + t->offset;
+        if (strcmp(t->name, "wte") == 0)
+            fill_random(p, t->count, 0.05f, &rng);
+        else if (name_ends(t->name, "ln") || name_ends(t->name, "ln2") || strcmp(t->name, "ln_f") == 0)
+            for (size_t i = 0; i < t->count; i++)
+                p[i] = (float)(0.5 + birdie_rng_uniform(&rng));
+        else if (name_ends(t->name, "w_mo"))
+            fill_random(p, t->count, 1.0f / sqrtf((float)M), &rng);
+        else if (name_ends(t->name, "w_qkv"))
+            fill_random(p, t->count, 2.5f / sqrtf((float)C), &rng);
+        else /* w_o, w_mlp, head */
+            fill_random(p, t->count, 1.5f / sqrtf((float)C), &rng);
+    }
+}
+
 static void randomize_params(birdie_model *m, uint64_t seed)
 {
     if (m->hawk) {
         randomize_hawk_params(m, seed);
+        return;
+    }
+    if (m->tf) {
+        randomize_tf_params(m, seed);
         return;
     }
     birdie_rng rng = birdie_rng_stream(seed, 0, 0, BIRDIE_RNG_TEST);
@@ -271,7 +314,7 @@ static void check_forward(int bidirectional)
 
     /* Layer by layer first, so that a failure names the layer and the channel: the scan state of each
      * layer against the reference's (same fp32 budget, relative to the layer's largest |h|). */
-    for (int l = 0; l < MAIN_L; l++) {
+    for (int l = 0; layer_h(&m, 0) && l < MAIN_L; l++) {
         double hmax = 0;
         for (size_t i = 0; i < BT * N; i++)
             hmax = fmax(hmax, fabs(h_ref[(size_t)l * BT * N + i]));
@@ -313,7 +356,8 @@ static void check_forward(int bidirectional)
     assert_true(fabs(sum - host_sum) <= 1e-9 * fabs(host_sum));
     assert_true(fabs(sum - want_sum) <= tol * (double)labelled);
     print_message("# forward (%s%s): %ld labelled positions, loss sum %.6f, worst |error|/tol %.3g (tol %.2g)\n",
-                  m.hawk ? "hawk, " : "", bidirectional ? "bidirectional" : "causal", labelled, sum, worst, tol);
+                  m.hawk ? "hawk, " : m.tf ? "transformer, " : "", bidirectional ? "bidirectional" : "causal", labelled,
+                  sum, worst, tol);
 
     free(logits), free(p), free(want), free(h_ref);
     free_ref(&r);
@@ -347,7 +391,7 @@ static void check_gradients(int bidirectional)
     birdie_model m;
     /* Hawk's blocks hold ~10x the parameters (the MLP is at least 64 wide): two layers, one of each kind in
      * the bidirectional model, keep the finite differences affordable. */
-    init_model(&m, GC_V, GC_C, GC_N, family == BIRDIE_FAMILY_HAWK ? 2 : GC_L, bidirectional, GC_B, GC_T);
+    init_model(&m, GC_V, GC_C, GC_N, family != BIRDIE_FAMILY_GATED_SSM ? 2 : GC_L, bidirectional, GC_B, GC_T);
     randomize_params(&m, 31 + (uint64_t)bidirectional);
     any_ref r;
     init_ref(&r, &m);
@@ -406,7 +450,8 @@ static void check_gradients(int bidirectional)
     size_t within;
     const char *name = tensor_of(&m, worst_i, &within);
     print_message("# gradients (%s%s): all %zu parameters, worst |error|/tol %.3g at %s[%zu]\n",
-                  m.hawk ? "hawk, " : "", bidirectional ? "bidirectional" : "causal", m.n_params, worst, name, within);
+                  m.hawk ? "hawk, " : m.tf ? "transformer, " : "", bidirectional ? "bidirectional" : "causal", m.n_params,
+                  worst, name, within);
 
     /* The backward accumulates: a second pass over the same rows doubles every gradient. */
     float *once = malloc(m.n_params * sizeof *once);
@@ -562,7 +607,10 @@ static void check_causality(int bidirectional)
             const uint8_t *pre = rows.prefix + row * T;
             if (seg[at] == 0)
                 continue;
-            int at_begin = !pre[at] && at > 0 && seg[at - 1] == seg[at] && pre[at - 1];
+            /* The SSMs' reverse channels read BEGIN's own input into the prefix (§1.4); prefix-LM attention reads
+             * prefix keys only (§1.3). */
+            int at_begin = family != BIRDIE_FAMILY_TRANSFORMER && !pre[at] && at > 0 && seg[at - 1] == seg[at] &&
+                           pre[at - 1];
             changed_positions(&m, &rows, row, at, changed);
             int earlier_prefix_seen = 0;
             for (int t = 0; t < T; t++) {
@@ -715,6 +763,37 @@ static void test_hawk_adamw_decay_flags(void **state)
     birdie_model_free(&m);
 }
 
+/* ---- the Transformer: the same checks on its reference (tests/worker/tf_ref.c) ---- */
+
+static void test_transformer_forward_reference(void **state)
+{
+    (void)state;
+    family = BIRDIE_FAMILY_TRANSFORMER;
+    check_forward(0);
+    check_forward(1);
+    family = BIRDIE_FAMILY_GATED_SSM;
+}
+
+static void test_transformer_gradients(void **state)
+{
+    (void)state;
+    family = BIRDIE_FAMILY_TRANSFORMER;
+    check_gradients(0);
+    check_gradients(1);
+    family = BIRDIE_FAMILY_GATED_SSM;
+}
+
+/* Causality and packing isolation (§5): a target never sees its future, samples never see each other, and the
+ * prefix reads both ways only with the prefix-LM mask. */
+static void test_transformer_causality(void **state)
+{
+    (void)state;
+    family = BIRDIE_FAMILY_TRANSFORMER;
+    check_causality(0);
+    check_causality(1);
+    family = BIRDIE_FAMILY_GATED_SSM;
+}
+
 /* Bad shapes are refused with a message, not a crash. */
 static void test_bad_shape(void **state)
 {
@@ -749,6 +828,9 @@ int main(void)
         cmocka_unit_test(test_hawk_gradients),
         cmocka_unit_test(test_hawk_causality),
         cmocka_unit_test(test_hawk_adamw_decay_flags),
+        cmocka_unit_test(test_transformer_forward_reference),
+        cmocka_unit_test(test_transformer_gradients),
+        cmocka_unit_test(test_transformer_causality),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,20 +72,20 @@ static void test_learns(void **state)
     assert_true(rep.last_val_loss < rep.first_val_loss - 2.5);
 }
 
-/* The Hawk family trains through the same loop: causal and bidirectional, the validation loss falls well
- * below the uniform guess within 150 steps. */
-static void check_hawk_learns(int bidirectional)
+/* The Hawk and Transformer families train through the same loop: causal and bidirectional, the validation
+ * loss falls well below the uniform guess within 150 steps. */
+static void check_family_learns(const char *family, int bidirectional)
 {
     birdie_config cfg;
     xs_config(&cfg, 150);
-    snprintf(cfg.family, sizeof cfg.family, "hawk");
+    snprintf(cfg.family, sizeof cfg.family, "%s", family);
     cfg.bidirectional = bidirectional;
     birdie_train_report rep = {0};
     char err[512];
     if (train_local(&cfg, NULL, &rep, err, sizeof err) < 0)
         fail_msg("train: %s", err);
-    print_message("# hawk (%s) val loss %.4f -> %.4f over %ld steps\n", bidirectional ? "bidirectional" : "causal",
-                  rep.first_val_loss, rep.last_val_loss, rep.steps_done);
+    print_message("# %s (%s) val loss %.4f -> %.4f over %ld steps\n", family,
+                  bidirectional ? "bidirectional" : "causal", rep.first_val_loss, rep.last_val_loss, rep.steps_done);
     assert_int_equal(rep.steps_done, 150);
     assert_true(rep.first_val_loss > 5.0);
     assert_true(rep.last_val_loss < rep.first_val_loss - 2.0);
@@ -94,8 +94,15 @@ static void check_hawk_learns(int bidirectional)
 static void test_hawk_learns(void **state)
 {
     (void)state;
-    check_hawk_learns(0);
-    check_hawk_learns(1);
+    check_family_learns("hawk", 0);
+    check_family_learns("hawk", 1);
+}
+
+static void test_transformer_learns(void **state)
+{
+    (void)state;
+    check_family_learns("transformer", 0);
+    check_family_learns("transformer", 1);
 }
 
 static void run_losses(int bidirectional, uint64_t seed, double *losses, long steps)
@@ -475,6 +482,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_learns),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_hawk_learns),
+        cmocka_unit_test(test_transformer_learns),
         cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_stop_after_and_resume),
         cmocka_unit_test(test_grad_clip_scale),
