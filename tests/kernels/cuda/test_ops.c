@@ -659,6 +659,90 @@ static void test_gelu_mul(int BT, int N, int ld_gate, int ld_val)
     free(gate), free(val), free(out), free(dout), free(dgate), free(dval);
 }
 
+/* ---- Transformer: RoPE, attention, the cached step ---------------------------------------------- */
+
+static void test_rope(int rows, int H, int D, int ld)
+{
+    size_t n = (size_t)rows * ld;
+    float *x = random_floats(n, -2, 2), *want = copy_floats(x, n);
+    int32_t *pos = host_alloc((size_t)rows * sizeof *pos);
+    for (int r = 0; r < rows; r++)
+        pos[r] = (int32_t)birdie_rng_below(&rng, 4096);
+    cpu->rope_forward(want, ld, pos, rows, H, D, 250000.0f, 1);
+    void *d_x = dev_copy(x, n * sizeof(float)), *d_pos = dev_copy(pos, (size_t)rows * sizeof *pos);
+    gpu->rope_forward(d_x, ld, d_pos, rows, H, D, 250000.0f, 1);
+    int ok = check_output("rope_forward", d_x, want, n, 2e-6, 2e-6, NULL);
+    /* and back */
+    d_x = dev_copy(want, n * sizeof(float));
+    gpu->rope_forward(d_x, ld, d_pos, rows, H, D, 250000.0f, -1);
+    ok &= check_output("rope_forward inverse", d_x, x, n, 4e-6, 4e-6, NULL);
+    tap_result(ok, "rope_forward rows=%d H=%d D=%d ld=%d (and its inverse)", rows, H, D, ld);
+    gpu->free(d_pos);
+    free(x), free(want), free(pos);
+}
+
+/* Packed rows: samples of random prefix and target lengths, padding at the end. */
+static uint8_t *packed_resets(int B, int T)
+{
+    uint8_t *r = host_alloc((size_t)B * T);
+    for (int b = 0; b < B; b++) {
+        int t = 0;
+        while (t < T - T / 8) {
+            int np = (int)birdie_rng_below(&rng, 40), nt = 1 + (int)birdie_rng_below(&rng, 60);
+            for (int i = 0; i < np + nt && t < T; i++, t++)
+                r[(size_t)b * T + t] = (uint8_t)((i == 0 ? BIRDIE_RESET_FWD : 0) | (i < np ? 0 : BIRDIE_RESET_REV));
+        }
+        for (; t < T; t++)
+            r[(size_t)b * T + t] = BIRDIE_RESET_FWD | BIRDIE_RESET_REV;
+    }
+    return r;
+}
+
+static void test_attention(int B, int T, int H, int D, int prefix_lm)
+{
+    int C = H * D;
+    size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, nl = (size_t)B * H * T;
+    float *qkv = random_floats(nq, -2, 2), *out = host_alloc(no * sizeof(float)), *lse = host_alloc(nl * sizeof(float));
+    uint8_t *resets = packed_resets(B, T);
+    cpu->attention_forward(out, lse, qkv, resets, B, T, H, D, prefix_lm);
+    void *d_qkv = dev_copy(qkv, nq * sizeof(float)), *d_resets = dev_copy(resets, (size_t)B * T);
+    void *d_out = dev_nan(no * sizeof(float)), *d_lse = dev_nan(nl * sizeof(float));
+    gpu->attention_forward(d_out, d_lse, d_qkv, d_resets, B, T, H, D, prefix_lm);
+    int ok = check_output("attention_forward out", d_out, out, no, 1e-5, 1e-4, NULL);
+    ok &= check_output("attention_forward lse", d_lse, lse, nl, 1e-5, 1e-5, NULL);
+    tap_result(ok, "attention_forward B=%d T=%d H=%d D=%d prefix_lm=%d", B, T, H, D, prefix_lm);
+
+    float *dout = random_floats(no, -1, 1), *dqkv = host_alloc(nq * sizeof(float));
+    cpu->attention_backward(dqkv, dout, qkv, out, lse, resets, B, T, H, D, prefix_lm);
+    void *d_dout = dev_copy(dout, no * sizeof(float)), *d_o = dev_copy(out, no * sizeof(float));
+    void *d_l = dev_copy(lse, nl * sizeof(float)), *d_dqkv = dev_nan(nq * sizeof(float));
+    gpu->attention_backward(d_dqkv, d_dout, d_qkv, d_o, d_l, d_resets, B, T, H, D, prefix_lm);
+    tap_result(check_output("attention_backward dqkv", d_dqkv, dqkv, nq, 1e-4, 1e-3, NULL),
+               "attention_backward B=%d T=%d H=%d D=%d prefix_lm=%d", B, T, H, D, prefix_lm);
+    gpu->free(d_qkv), gpu->free(d_resets), gpu->free(d_dout), gpu->free(d_o), gpu->free(d_l);
+    free(qkv), free(out), free(lse), free(resets), free(dout), free(dqkv);
+}
+
+static void test_attention_decode(int n, int cap, int H, int D)
+{
+    int C = H * D;
+    size_t nc = (size_t)n * cap * C;
+    float *q = random_floats((size_t)n * 3 * C, -2, 2), *kc = random_floats(nc, -2, 2), *vc = random_floats(nc, -2, 2);
+    int32_t *lens = host_alloc((size_t)n * sizeof *lens);
+    for (int r = 0; r < n; r++)
+        lens[r] = 1 + (int32_t)birdie_rng_below(&rng, (uint64_t)cap);
+    float *out = host_alloc((size_t)n * C * sizeof(float));
+    cpu->attention_decode(out, q, 3 * C, kc, vc, lens, n, cap, H, D);
+    void *d_q = dev_copy(q, (size_t)n * 3 * C * sizeof(float)), *d_kc = dev_copy(kc, nc * sizeof(float));
+    void *d_vc = dev_copy(vc, nc * sizeof(float)), *d_lens = dev_copy(lens, (size_t)n * sizeof *lens);
+    void *d_out = dev_nan((size_t)n * C * sizeof(float));
+    gpu->attention_decode(d_out, d_q, 3 * C, d_kc, d_vc, d_lens, n, cap, H, D);
+    tap_result(check_output("attention_decode", d_out, out, (size_t)n * C, 1e-5, 1e-4, NULL),
+               "attention_decode n=%d cap=%d H=%d D=%d", n, cap, H, D);
+    gpu->free(d_q), gpu->free(d_kc), gpu->free(d_vc), gpu->free(d_lens);
+    free(q), free(kc), free(vc), free(lens), free(out);
+}
+
 /* ---- cross-entropy ----------------------------------------------------------------------------- */
 
 static void test_crossentropy(int BT, int V, int in_place)
@@ -951,6 +1035,16 @@ int main(int argc, char **argv)
     test_gelu_mul(1, 1, 1, 1);
     test_gelu_mul(37, 33, 66, 66); /* Hawk's MLP: [m1 | m2] */
     test_gelu_mul(129, 256, 512, 256); /* Hawk's output gate: gate slot of [gate | v0], h contiguous */
+    test_rope(1, 1, 2, 2);
+    test_rope(517, 12, 64, 3 * 768);
+    test_attention(1, 1, 1, 2, 1);
+    test_attention(2, 150, 3, 8, 0); /* row longer than a query tile, several key tiles */
+    test_attention(2, 150, 3, 8, 1);
+    test_attention(3, 700, 4, 64, 1);
+    test_attention(1, 257, 2, 128, 1); /* the widest head */
+    test_attention_decode(1, 1, 1, 2);
+    test_attention_decode(5, 300, 4, 64);
+    test_attention_decode(3, 77, 2, 128);
     test_crossentropy(1, 1, 0);
     test_crossentropy(37, 384, 0);
     test_crossentropy(37, 384, 1);

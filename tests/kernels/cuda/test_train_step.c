@@ -1,4 +1,4 @@
-/* tests/kernels/cuda/test_train_step.c: one full train step of the XS model (Gated SSM, then Hawk) on the GPU
+/* tests/kernels/cuda/test_train_step.c: one full train step of the XS model (Gated SSM, Hawk, Transformer) on the GPU
  * matches the same step
  * on the CPU twin: same initial parameters (both initialise on the host from the seed), same rows,
  * forward + backward; the loss, the gradient norm and every tensor's gradient are compared with
@@ -119,7 +119,8 @@ int main(void)
         return 77;
     }
     const birdie_ops *gpu = birdie_ops_cuda_table();
-    if (compare_family(BIRDIE_FAMILY_GATED_SSM, gpu) || compare_family(BIRDIE_FAMILY_HAWK, gpu))
+    if (compare_family(BIRDIE_FAMILY_GATED_SSM, gpu) || compare_family(BIRDIE_FAMILY_HAWK, gpu) ||
+        compare_family(BIRDIE_FAMILY_TRANSFORMER, gpu))
         return 1;
     printf("1..%d\n", n_checks);
     return n_failed ? 1 : 0;
