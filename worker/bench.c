@@ -1,15 +1,19 @@
 /* worker/bench.c: birdie-bench, the speed measurements (never a test).
  *
- *   birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] [--steps N]
+ *   birdie-bench [--backend cpu|cuda|auto] [--family gated_ssm|hawk|transformer|all] [--model XS|S|125M|350M]
+ *                [--batch B] [--seq T] [--steps N]
  *   birdie-bench --packer
- *   birdie-bench --generate [--model S] [--batch B]
+ *   birdie-bench --generate [--family F] [--model S] [--batch B]
+ *   birdie-bench --attention [--backend B]
  *
  * Times full train steps (forward + backward + AdamW) of the model on random tokens and prints
  * tokens/s, the model FLOP rate against the machine's measured GEMM rate (the practical ceiling of
  * this work; on the GPU also against the H100's 989 TFLOP/s bf16 peak), the scan's achieved bandwidth
  * against a measured copy, and the share of time per op. --generate times generation on the CPU
  * (worker/generate.h): tokens/s of one stream and of a batch, and the time per token after prompts of
- * growing length (flat: one recurrent step per token). Numbers go to stdout, one block per run. */
+ * growing length (flat for the SSMs: one recurrent step per token; growing for the Transformer's cache).
+ * --family all runs the train measurement once per model family. --attention times the attention op (forward
+ * and backward) on one head group against the row length. Numbers go to stdout, one block per run. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,17 +36,23 @@
 #define H100_BF16_DENSE_FLOPS 989e12
 
 typedef struct bench_args {
-    const char *backend, *model;
+    const char *backend, *model, *family;
     int batch, seq, steps;
     int packer;
     int generate;
+    int attention;
 } bench_args;
 
-/* Matmul FLOPs per token of one train step: 2 per multiply-add, x3 for forward + two backward GEMMs. */
-static double train_flops_per_token(const birdie_model_config *c)
+/* Matmul FLOPs per token of one train step: 2 per multiply-add, x3 for forward + two backward GEMMs. The
+ * Transformer's attention counts as GEMM work at T/2 keys per query (the causal average): QK^T and PV. */
+static double train_flops_per_token(const birdie_model_config *c, int T)
 {
-    double C = c->d_model, N = c->d_state, V = c->vocab;
+    double C = c->d_model, N = c->d_state, V = c->vocab, M = (8 * c->d_model / 3 + 63) / 64 * 64;
     double per_layer = C * 4 * N + N * C;
+    if (c->family == BIRDIE_FAMILY_HAWK)
+        per_layer = 2 * C * N + 2 * N * N + N * C + 3 * C * M;
+    else if (c->family == BIRDIE_FAMILY_TRANSFORMER)
+        per_layer = 4 * C * C + 3 * C * M + 2 * (T / 2.0) * C;
     return 6.0 * (c->n_layers * per_layer + V * C);
 }
 
@@ -106,9 +116,10 @@ static int run_model_bench(const bench_args *args)
         fprintf(stderr, "birdie-bench: %s\n", err);
         return 5;
     }
-    birdie_model_config mc;
-    if (birdie_model_config_by_name(args->model, &mc) < 0) {
-        fprintf(stderr, "birdie-bench: unknown model '%s' (XS, S, 125M, 350M)\n", args->model);
+    birdie_model_config mc = {.family = birdie_model_family_parse(args->family)};
+    if (mc.family < 0 || birdie_model_config_by_name(args->model, &mc) < 0) {
+        fprintf(stderr, "birdie-bench: unknown model '%s' of family '%s' (XS, S, 125M, 350M; gated_ssm, hawk, "
+                        "transformer)\n", args->model, args->family);
         return 2;
     }
     mc.bidirectional = 1;
@@ -129,8 +140,9 @@ static int run_model_bench(const bench_args *args)
     long labels = birdie_rows_label_count(&rows);
 
     printf("birdie-bench: %s\n", note);
-    printf("model %s bidirectional | D=%d N=%d L=%d V=%d | %.2fM parameters | B=%d T=%d\n", args->model, mc.d_model,
-           mc.d_state, mc.n_layers, mc.vocab, m.n_params / 1e6, B, T);
+    printf("model %s %s bidirectional | D=%d N=%d L=%d V=%d | %.2fM parameters | B=%d T=%d\n",
+           birdie_model_family_name(mc.family), args->model, mc.d_model, mc.d_state, mc.n_layers, mc.vocab,
+           m.n_params / 1e6, B, T);
     int steps = args->steps ? args->steps : 5;
     double total = 0;
     for (int s = 0; s <= steps; s++) { /* step 0 warms caches and is not timed */
@@ -152,7 +164,7 @@ static int run_model_bench(const bench_args *args)
     if (steps == 1)
         total = prof_total; /* only the profiled step exists (its per-op synchronisation included) */
     double step_s = total / timed, tokens = (double)B * T;
-    double flops = train_flops_per_token(&mc) * tokens / step_s;
+    double flops = train_flops_per_token(&mc, T) * tokens / step_s;
     double gemm = measure_matmul_rate(ops, ops == &birdie_ops_cpu ? 1024 : 8192);
     printf("train step (fwd+bwd+AdamW): %.1f ms | %.0f tokens/s | %.2f GFLOP/s model matmul work\n", step_s * 1e3,
            tokens / step_s, flops / 1e9);
@@ -160,6 +172,7 @@ static int run_model_bench(const bench_args *args)
            ops == &birdie_ops_cpu ? "fp32 sgemm, 1024^3 through the same op"
                                   : "8192^3 through the same op: bf16 GEMM with its fp32->bf16 conversions",
            gemm / 1e9, 100.0 * flops / gemm);
+    printf("%s: %.0f tokens/s\n", birdie_model_family_name(mc.family), tokens / step_s);
     if (ops != &birdie_ops_cpu) {
         double bf16 = 0, copy = 0;
         if (birdie_cuda_measure_gemm_rate(&bf16, 0, 0, err, sizeof err) == 0)
@@ -173,7 +186,8 @@ static int run_model_bench(const bench_args *args)
                     scan_s += m.prof[i].seconds;
             /* forward reads x, f and writes h; backward reads dh, h, f and writes dx, df */
             double scan_bytes = 8.0 * 4.0 * tokens * mc.d_state * mc.n_layers;
-            printf("scan fwd+bwd: %.1f GB/s | measured D2D copy %.1f GB/s -> %.1f%%\n", scan_bytes / scan_s / 1e9,
+            if (scan_s > 0)
+                printf("scan fwd+bwd: %.1f GB/s | measured D2D copy %.1f GB/s -> %.1f%%\n", scan_bytes / scan_s / 1e9,
                    copy / 1e9, 100.0 * scan_bytes / scan_s / copy);
         }
     }
@@ -278,9 +292,9 @@ static double time_steps(birdie_generator *g, int n, int len, int steps, double 
 static int run_generate_bench(const bench_args *args)
 {
     char err[512], cpu[256];
-    birdie_model_config mc;
-    if (birdie_model_config_by_name(args->model, &mc) < 0) {
-        fprintf(stderr, "birdie-bench: unknown model '%s' (XS, S, 125M, 350M)\n", args->model);
+    birdie_model_config mc = {.family = birdie_model_family_parse(args->family)};
+    if (mc.family < 0 || birdie_model_config_by_name(args->model, &mc) < 0) {
+        fprintf(stderr, "birdie-bench: unknown model '%s' of family '%s'\n", args->model, args->family);
         return 2;
     }
     mc.bidirectional = 1;
@@ -301,8 +315,9 @@ static int run_generate_bench(const bench_args *args)
         fprintf(stderr, "birdie-bench: %s\n", err);
         return 1;
     }
-    printf("model %s bidirectional | D=%d N=%d L=%d V=%d | %.2fM parameters | greedy, %d steps per measurement\n",
-           args->model, mc.d_model, mc.d_state, mc.n_layers, mc.vocab, m.n_params / 1e6, steps);
+    printf("model %s %s bidirectional | D=%d N=%d L=%d V=%d | %.2fM parameters | greedy, %d steps per measurement\n",
+           birdie_model_family_name(mc.family), args->model, mc.d_model, mc.d_state, mc.n_layers, mc.vocab,
+           m.n_params / 1e6, steps);
     time_steps(&g, 1, 16, 4, NULL); /* warm-up */
     printf("time per token against the prompt's length (one stream):\n");
     for (int i = 0; i < N_CTX; i++) {
@@ -332,6 +347,65 @@ static int run_generate_bench(const bench_args *args)
     return 0;
 }
 
+/* The attention op alone against the row length: one row holding one sample (a 1/4 prefix, so both mask kinds
+ * run), 4 heads of 64, forward + backward; time per call and per query-key pair it reads. The op holds per
+ * thread a 32 x 64 score tile and a 32 x 64 accumulator whatever T is (memory O(T) per head, never T x T). */
+static int run_attention_bench(const bench_args *args)
+{
+    char err[512], note[256];
+    const birdie_ops *ops;
+    if (birdie_backend_choose(args->backend, &birdie_ops_cpu, &ops, note, sizeof note, err, sizeof err) < 0) {
+        fprintf(stderr, "birdie-bench: %s\n", err);
+        return 5;
+    }
+    enum { H = 4, D = 64, C = H * D, N_T = 5 };
+    const int lens[N_T] = {256, 512, 1024, 2048, 4096};
+    printf("birdie-bench: %s\nattention (prefix-LM mask, one sample per row of T, prefix T/4), H=%d D=%d, fwd+bwd:\n",
+           note, H, D);
+    for (int i = 0; i < N_T; i++) {
+        int T = lens[i];
+        size_t nq = (size_t)T * 3 * C, no = (size_t)T * C;
+        float *host = malloc(nq * sizeof *host);
+        uint8_t *resets = malloc((size_t)T);
+        float *qkv = ops->alloc(nq * sizeof(float)), *dqkv = ops->alloc(nq * sizeof(float));
+        float *out = ops->alloc(no * sizeof(float)), *dout = ops->alloc(no * sizeof(float));
+        float *lse = ops->alloc((size_t)H * T * sizeof(float));
+        uint8_t *d_resets = ops->alloc((size_t)T);
+        if (!host || !resets || !qkv || !dqkv || !out || !dout || !lse || !d_resets) {
+            fprintf(stderr, "birdie-bench: out of memory at T=%d\n", T);
+            return 1;
+        }
+        birdie_rng rng = birdie_rng_stream(3, 0, 0, BIRDIE_RNG_TEST);
+        for (size_t k = 0; k < nq; k++)
+            host[k] = (float)(2.0 * birdie_rng_uniform(&rng) - 1.0);
+        ops->upload(qkv, host, nq * sizeof(float));
+        ops->upload(dout, host, no * sizeof(float));
+        for (int t = 0; t < T; t++)
+            resets[t] = (uint8_t)((t == 0 ? BIRDIE_RESET_FWD : 0) | (t >= T / 4 ? BIRDIE_RESET_REV : 0));
+        ops->upload(d_resets, resets, (size_t)T);
+        double fwd = 0, bwd = 0;
+        int reps = 0;
+        do {
+            double t0 = birdie_monotonic_seconds();
+            ops->attention_forward(out, lse, qkv, d_resets, 1, T, H, D, 1);
+            ops->synchronize();
+            double t1 = birdie_monotonic_seconds();
+            ops->attention_backward(dqkv, dout, qkv, out, lse, d_resets, 1, T, H, D, 1);
+            ops->synchronize();
+            fwd += t1 - t0;
+            bwd += birdie_monotonic_seconds() - t1;
+            reps++;
+        } while (fwd + bwd < 1.0 && reps < 1000);
+        /* pairs read: the causal triangle plus the prefix's square */
+        double pairs = (double)H * ((double)T * (T + 1) / 2 + (double)(T / 4) * (T / 4 - 1) / 2);
+        printf("  T=%5d: forward %9.2f ms | backward %9.2f ms | %.2f ns per query-key pair and head (fwd+bwd)\n", T,
+               fwd / reps * 1e3, bwd / reps * 1e3, (fwd + bwd) / reps / pairs * 1e9);
+        free(host), free(resets);
+        ops->free(qkv), ops->free(dqkv), ops->free(out), ops->free(dout), ops->free(lse), ops->free(d_resets);
+    }
+    return 0;
+}
+
 static int parse_int(const char *flag, const char *v, int *out)
 {
     char *end;
@@ -346,7 +420,7 @@ static int parse_int(const char *flag, const char *v, int *out)
 
 int main(int argc, char **argv)
 {
-    bench_args args = {"auto", "S", 0, 0, 0, 0, 0};
+    bench_args args = {"auto", "S", "gated_ssm", 0, 0, 0, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--backend") && v)
@@ -357,6 +431,10 @@ int main(int argc, char **argv)
             args.packer = 1;
         else if (!strcmp(a, "--generate"))
             args.generate = 1;
+        else if (!strcmp(a, "--attention"))
+            args.attention = 1;
+        else if (!strcmp(a, "--family") && v)
+            args.family = argv[++i];
         else if (!strcmp(a, "--batch")) {
             if (parse_int(a, v, &args.batch) < 0)
                 return 2;
@@ -371,10 +449,12 @@ int main(int argc, char **argv)
             i++;
         } else {
             fprintf(stderr,
-                    "usage: birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] "
-                    "[--steps N]\n"
+                    "usage: birdie-bench [--backend cpu|cuda|auto] [--family gated_ssm|hawk|transformer|all] "
+                    "[--model XS|S|125M|350M] [--batch B] [--seq T] [--steps N]\n"
                     "       birdie-bench --packer [--batch B] [--seq T]   row building + packing, tokens/s\n"
-                    "       birdie-bench --generate [--model M] [--batch B] [--steps N]   generation on the cpu\n"
+                    "       birdie-bench --generate [--family F] [--model M] [--batch B] [--steps N]   generation on "
+                    "the cpu\n"
+                    "       birdie-bench --attention [--backend B]   attention fwd+bwd time against the row length\n"
                     "(seconds per scheduler decision: birdie-sched-bench)\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
@@ -383,5 +463,17 @@ int main(int argc, char **argv)
         return run_packer_bench(&args);
     if (args.generate)
         return run_generate_bench(&args);
+    if (args.attention)
+        return run_attention_bench(&args);
+    if (!strcmp(args.family, "all")) {
+        static const char *const families[] = {"gated_ssm", "hawk", "transformer"};
+        for (int f = 0; f < 3; f++) {
+            args.family = families[f];
+            int rc = run_model_bench(&args);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
     return run_model_bench(&args);
 }
