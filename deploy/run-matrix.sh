@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/run-matrix.sh: the run matrix that compares Birdie with next-token prediction
-# (docs/results.md): five pre-training runs with the same seed, model and token budget, then the same
-# fine-tuning and the same fixed evaluation sets for each, then the table and the plots.
+# (docs/results.md): nine pre-training runs (five of the Gated SSM, Hawk and the Transformer each with
+# NTP and with Birdie) with the same seed, token budget and about the same parameter count, then the
+# same fine-tuning and the same fixed evaluation sets for each, then the table and the plots.
 #
 #   bash deploy/run-matrix.sh [cpu|gpu|xs] [--out DIR] [--phase pretrain|finetune|eval|report|all]
 #
@@ -33,8 +34,26 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 export BIRDIE_TOKEN=${BIRDIE_TOKEN:-matrix}
 mkdir -p "$out"
 
-# name  bidirectional  mixture   (docs/results.md: what each run isolates)
+# name  bidirectional  mixture  [family]   (docs/results.md: what each run isolates). The Hawk and
+# Transformer rows are the paper's Fig. 1 comparison: each family with next-token prediction and with
+# Birdie (bidirectional prefix for Hawk, prefix-LM attention for the Transformer).
 runs="ntp:false:ntp birdie:true:birdie birdie_causal:false:birdie uniform:true:uniform ul2:true:ul2"
+runs="$runs hawk_ntp:false:ntp:hawk hawk_birdie:true:birdie:hawk tf_ntp:false:ntp:transformer"
+runs="$runs tf_birdie:true:birdie:transformer"
+
+# The model overrides of a family on this profile: the cpu profile's Gated SSM (D=192, N=256, 6 layers,
+# 1.6M parameters) is matched by Hawk with N=128 over 4 layers (1.6M) and a Transformer of 4 layers
+# (1.8M); the xs and gpu profiles use each family's own size of their [model] size.
+family_flags() { # family
+    [ -n "$1" ] || return 0
+    echo -n "--model.family=$1"
+    if [ "$profile" = cpu ]; then
+        case $1 in
+            hawk) echo -n " --model.d_state=128 --model.n_layers=4" ;;
+            transformer) echo -n " --model.n_layers=4" ;;
+        esac
+    fi
+}
 
 final_step=$(sed -n 's/^steps *= *\([0-9]*\).*/\1/p' "$conf" | head -1)
 final_ckpt=$(printf 'ckpt_%09d.bin' "$final_step")
@@ -48,14 +67,15 @@ pretrained() {
 }
 
 pretrain() {
-    local name=$1 bidi=$2 mix=$3 dir=$out/$1
+    local name=$1 bidi=$2 mix=$3 fam=${4:-} dir=$out/$1
     mkdir -p "$dir"
     if [ -f "$dir/ckpt/$final_ckpt" ]; then
         echo "run-matrix: $name: pre-trained already ($dir/ckpt)"
         return
     fi
-    echo "run-matrix: $name: pre-training (bidirectional=$bidi, mixture=$mix)"
-    mpirun -np "$ranks" "$birdied" --config "$conf" --run.name="$name" --model.bidirectional="$bidi" \
+    echo "run-matrix: $name: pre-training (bidirectional=$bidi, mixture=$mix${fam:+, family=$fam})"
+    # shellcheck disable=SC2046
+    mpirun -np "$ranks" "$birdied" --config "$conf" --run.name="$name" --model.bidirectional="$bidi" $(family_flags "$fam") \
         --objectives.mixture="$mix" --checkpoint.dir="$dir/ckpt" --daemon.db="$dir/store.db" \
         --resume auto > "$dir/pretrain.log" 2>&1 || {
         echo "run-matrix: $name: pre-training failed; the end of $dir/pretrain.log:" >&2
@@ -82,31 +102,31 @@ case $profile in
 esac
 
 # The run's configuration as its pre-training had it (the checkpoints of a run also carry it).
-run_flags() { # name bidirectional mixture
-    echo "--config $conf --run.name=$1 --model.bidirectional=$2 --objectives.mixture=$3"
+run_flags() { # name bidirectional mixture [family]
+    echo "--config $conf --run.name=$1 --model.bidirectional=$2 --objectives.mixture=$3 $(family_flags "${4:-}")"
 }
 
 evaluate_pretrained() {
-    local name=$1 bidi=$2 mix=$3 dir=$out/$1
+    local name=$1 bidi=$2 mix=$3 fam=${4:-} dir=$out/$1
     [ -s "$dir/eval_pretrain.json" ] && return
     pretrained "$name" || return 0
     echo "run-matrix: $name: evaluating the pre-trained model (bits/char, infilling)"
     # shellcheck disable=SC2046
-    "$birdied" eval --checkpoint "$dir/ckpt" $(run_flags "$name" "$bidi" "$mix") --task bpc,infill --items "$items" \
+    "$birdied" eval --checkpoint "$dir/ckpt" $(run_flags "$name" "$bidi" "$mix" "$fam") --task bpc,infill --items "$items" \
         -o json --db "$dir/store.db" --run "$name" > "$dir/eval_pretrain.json.tmp" 2> "$dir/eval_pretrain.log" || {
         echo "run-matrix: $name: evaluation failed:" >&2; tail -5 "$dir/eval_pretrain.log" >&2; exit 1; }
     mv "$dir/eval_pretrain.json.tmp" "$dir/eval_pretrain.json"
 }
 
 finetune_and_evaluate() {
-    local name=$1 bidi=$2 mix=$3 dir=$out/$1 lr
+    local name=$1 bidi=$2 mix=$3 fam=${4:-} dir=$out/$1 lr
     pretrained "$name" || return 0
     for lr in $lrs; do
         if [ ! -s "$dir/finetune_$lr.json" ]; then
             echo "run-matrix: $name: fine-tuning on phonebooks at lr $lr"
             rm -rf "$dir/ft_$lr"
             # shellcheck disable=SC2046
-            "$birdied" finetune --checkpoint "$dir/ckpt" $(run_flags "$name" "$bidi" "$mix") --task phonebook \
+            "$birdied" finetune --checkpoint "$dir/ckpt" $(run_flags "$name" "$bidi" "$mix" "$fam") --task phonebook \
                 --out "$dir/ft_$lr" --lr "$lr" "${ft_args[@]}" -o json > "$dir/finetune_$lr.json.tmp" \
                 2> "$dir/finetune_$lr.log" || {
                 echo "run-matrix: $name: fine-tuning failed:" >&2; tail -5 "$dir/finetune_$lr.log" >&2; exit 1; }
@@ -124,13 +144,13 @@ finetune_and_evaluate() {
 
 start=$(date +%s)
 for r in $runs; do
-    IFS=: read -r name bidi mix <<< "$r"
-    case $phase in all | pretrain) pretrain "$name" "$bidi" "$mix" ;; esac
+    IFS=: read -r name bidi mix fam <<< "$r"
+    case $phase in all | pretrain) pretrain "$name" "$bidi" "$mix" "$fam" ;; esac
 done
 for r in $runs; do
-    IFS=: read -r name bidi mix <<< "$r"
-    case $phase in all | eval) evaluate_pretrained "$name" "$bidi" "$mix" ;; esac
-    case $phase in all | finetune) finetune_and_evaluate "$name" "$bidi" "$mix" ;; esac
+    IFS=: read -r name bidi mix fam <<< "$r"
+    case $phase in all | eval) evaluate_pretrained "$name" "$bidi" "$mix" "$fam" ;; esac
+    case $phase in all | finetune) finetune_and_evaluate "$name" "$bidi" "$mix" "$fam" ;; esac
 done
 case $phase in
     all | report)

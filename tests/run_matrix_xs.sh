@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/run_matrix_xs.sh BIRDIED: the run matrix end to end at CI size (deploy/run-matrix.sh xs): five
+# tests/run_matrix_xs.sh BIRDIED: the run matrix end to end at CI size (deploy/run-matrix.sh xs): nine
 # XS pre-training runs of a few steps, fine-tuning at two learning rates, evaluation, then the table
 # and the plots. Checks what a reader of docs/results.md relies on: every run has a row with numbers
 # (not dashes) in each table, every plot is a real PNG image of a plausible size, the Birdie runs'
@@ -22,7 +22,7 @@ else
 fi
 md=$tmp/docs/results-xs.md
 if [ -s "$md" ]; then ok "results-xs.md written"; else not_ok "results-xs.md written"; fi
-for run in ntp birdie birdie_causal uniform ul2; do
+for run in ntp birdie birdie_causal uniform ul2 hawk_ntp hawk_birdie tf_ntp tf_birdie; do
   row=$(grep "^| $run |" "$md" 2>/dev/null | head -1)
   pb=$(grep "^| $run |" "$md" 2>/dev/null | sed -n 2p)
   # pre-training row: val loss, bits/char and infill filled in; phonebook row: K=1 accuracy and a best lr

@@ -34,6 +34,10 @@ WHAT = {
     "birdie_causal": "Birdie - Causal: the scheduler with a causal model",
     "uniform": "fixed uniform mixture over the same arms, bidirectional (no scheduler)",
     "ul2": "UL2 mixture, bidirectional",
+    "hawk_ntp": "Hawk (RG-LRU), next-token prediction, causal",
+    "hawk_birdie": "Hawk (RG-LRU), Birdie: bidirectional prefix + scheduler",
+    "tf_ntp": "Transformer, next-token prediction, causal attention",
+    "tf_birdie": "Transformer, Birdie: prefix-LM attention + scheduler",
 }
 # the store's class names (arms.class), in the order of docs/algorithm.md
 CLASSES = ["ntp", "prefix_lm", "copying", "deshuffling", "infilling", "autoencoding", "selective_copying"]
@@ -259,7 +263,8 @@ def main():
     names = [r[0] for r in runs]
     lrs = a.lrs.split()
     data = {}
-    for name, bidi, mix in runs:
+    for run in runs:  # name:bidirectional:mixture[:family]
+        name, bidi, mix = run[0], run[1], run[2]
         d = os.path.join(a.out, name)
         fts = {lr: load_json(os.path.join(d, "finetune_%s.json" % lr)) for lr in lrs}
         fts = {lr: ft for lr, ft in fts.items() if ft}
@@ -285,7 +290,8 @@ def main():
     md.append("Profile `%s` (`%s`), %s ranks, on %s (%d cores), %s." % (
         a.profile, a.config, a.ranks, cpu_model(), os.cpu_count() or 0, datetime.date.today().isoformat()))
     md.append("")
-    md.append("Model: Gated SSM %s, %s parameters. Pre-training: %d steps x %d rows x %d positions = "
+    md.append("Model of the Gated SSM rows: %s, %s parameters (the Hawk and Transformer rows: about as many, "
+              "deploy/run-matrix.sh). Pre-training: %d steps x %d rows x %d positions = "
               "%.2fM positions per run%s. Fine-tuning: `%s` at each lr of {%s}. Evaluation: `%s`." % (
                   shape, "{:,}".format(params) if params else "?", steps, batch,
                   seq, positions / 1e6,
