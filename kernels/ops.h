@@ -22,10 +22,10 @@
 /* Per-position reset bits of the gated scan (docs/algorithm.md §1.4). */
 enum { BIRDIE_RESET_FWD = 1, BIRDIE_RESET_REV = 2 };
 
-/* Taps of Hawk's temporal conv (docs/algorithm.md §1.1). */
+/* Taps of Hawk's temporal conv (docs/algorithm.md §1.5). */
 enum { BIRDIE_CONV_WIDTH = 4 };
 
-/* The cap of d sqrt(s)/ds in the RG-LRU input scale (docs/algorithm.md §1.1). */
+/* The cap of d sqrt(s)/ds in the RG-LRU input scale (docs/algorithm.md §1.5). */
 #define BIRDIE_RGLRU_GRAD_MAX 1000.0f
 
 /* Label that carries no loss (prefix, padding). */
@@ -122,7 +122,7 @@ typedef struct birdie_ops {
     void (*scan_backward)(float *dx, float *df, const float *dh, const float *h, const float *f, const uint8_t *resets,
                           int B, int T, int N, int n_fwd);
 
-    /* Hawk's temporal conv (docs/algorithm.md §1.1, §1.4): depthwise, BIRDIE_CONV_WIDTH taps per channel, over
+    /* Hawk's temporal conv (docs/algorithm.md §1.5, §1.4): depthwise, BIRDIE_CONV_WIDTH taps per channel, over
      * (B,T,N); the rows of inp (and dinp) are ld_in floats apart, so the conv can read one slot of a wider
      * projection. w is (BIRDIE_CONV_WIDTH, N): tap k of channel n at w[k*N + n]; b (N).
      *   channels [0, n_fwd):  out_t = b + sum_k w_k * inp_{t-k}; a tap reading s < t is used only when no
@@ -136,7 +136,7 @@ typedef struct birdie_ops {
     void (*conv1d_backward)(float *dinp, int ld_in, float *dw, float *db, const float *dout, const float *inp,
                             const float *w, const uint8_t *resets, int B, int T, int N, int n_fwd);
 
-    /* RG-LRU gate math of Hawk (docs/algorithm.md §1.1). gates (BT,2N) holds [a_r | a_i] per position, v (BT,N)
+    /* RG-LRU gate math of Hawk (docs/algorithm.md §1.5). gates (BT,2N) holds [a_r | a_i] per position, v (BT,N)
      * the conv output, lambda (N). r = sigmoid(a_r), i = sigmoid(a_i), log a = -8 r softplus(-lambda); a := 0
      * where the channel's reset bit is set (BIRDIE_RESET_FWD for channels [0, n_fwd), BIRDIE_RESET_REV for
      * [n_fwd, N); no position is reset implicitly, callers flag t = 0 and T-1 as rows do). Writes a (BT,N),
@@ -155,14 +155,14 @@ typedef struct birdie_ops {
     void (*gelu_mul_backward)(float *dgate, float *dval, const float *dout, const float *gate, int ld_gate,
                               const float *val, int ld_val, int BT, int N);
 
-    /* RoPE (docs/algorithm.md §1.3), in place: in each of `rows` rows of x (ld floats apart) n_heads heads of
+    /* RoPE (docs/algorithm.md §1.6), in place: in each of `rows` rows of x (ld floats apart) n_heads heads of
      * head_dim (even) floats sit side by side from the row's start; in each head the pairs (j, j + head_dim/2)
      * rotate by the angle sign * pos[row] * base^(-2j/head_dim). sign = -1 undoes sign = +1 (the backward of a
      * rotation is the inverse rotation). pos (rows, backend memory). */
     void (*rope_forward)(float *x, int ld, const int32_t *pos, int rows, int n_heads, int head_dim, float base,
                          int sign);
 
-    /* Attention with the packed rows' mask (docs/algorithm.md §1.3), taken from the reset bits: query t of a row
+    /* Attention with the packed rows' mask (docs/algorithm.md §1.6), taken from the reset bits: query t of a row
      * reads keys s in [lo_t, hi_t], lo_t the last position <= t with BIRDIE_RESET_FWD (its sample's start; 0 if
      * none), hi_t = t; with prefix_lm, a query without BIRDIE_RESET_REV (a prefix position) also reads ahead up
      * to the last position before the next BIRDIE_RESET_REV or BIRDIE_RESET_FWD (the end of its prefix).

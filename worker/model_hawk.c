@@ -1,5 +1,5 @@
 /* worker/model_hawk.c: the Hawk family's parameter layout, initialisation, buffers and the order of its ops in
- * a forward and a backward pass (block structure in model_hawk.h, docs/algorithm.md §1.1). Every number is
+ * a forward and a backward pass (block structure in model_hawk.h, docs/algorithm.md §1.5). Every number is
  * computed by the backend's ops; this file only orders them. What the families share (embedding, the batch
  * upload, final norm, head, loss, AdamW) stays in model.c. */
 #include "worker/model_hawk.h"
@@ -69,7 +69,7 @@ static void fill_uniform(float *p, size_t n, float bound, birdie_rng *rng)
 }
 
 /* lambda = logit(a) with a log-spaced in 1 - a from 0.1 to 0.001 across the channels of one direction, so
- * a^(8 r) starts with memories from ~10 to ~1000 positions (docs/algorithm.md §1.1: a in [0.9, 0.999]). */
+ * a^(8 r) starts with memories from ~10 to ~1000 positions (docs/algorithm.md §1.5: a in [0.9, 0.999]). */
 static void init_lambda(float *lambda, int count)
 {
     for (int n = 0; n < count; n++) {

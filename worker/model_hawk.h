@@ -1,4 +1,4 @@
-/* worker/model_hawk.h: the Hawk family of birdie_model (docs/algorithm.md §1.1, §1.4): the parameter layout,
+/* worker/model_hawk.h: the Hawk family of birdie_model (docs/algorithm.md §1.5, §1.4): the parameter layout,
  * activations and passes that worker/model.c calls when cfg.family is BIRDIE_FAMILY_HAWK. Internal to the
  * model and its generator (worker/generate_hawk.c); everything else uses worker/model.h.
  *

@@ -1,5 +1,5 @@
 /* worker/model_transformer.c: the Transformer family's parameter layout, initialisation, buffers and the order of
- * its ops in a forward and a backward pass (block structure in model_transformer.h, docs/algorithm.md §1.3). The
+ * its ops in a forward and a backward pass (block structure in model_transformer.h, docs/algorithm.md §1.6). The
  * numbers are the backend's ops; what the families share stays in model.c. */
 #include "worker/model_transformer.h"
 

@@ -1,4 +1,4 @@
-/* worker/model_transformer.h: the Transformer family of birdie_model (docs/algorithm.md §1.3): the layout,
+/* worker/model_transformer.h: the Transformer family of birdie_model (docs/algorithm.md §1.6): the layout,
  * activations and passes that worker/model.c calls when cfg.family is BIRDIE_FAMILY_TRANSFORMER. Internal to the
  * model and its generator (worker/generate_transformer.c).
  *
@@ -12,7 +12,7 @@
 
 #include "worker/model.h"
 
-/* RoPE's base ("decay rate"), the paper's 250,000 (docs/algorithm.md §1.3). */
+/* RoPE's base ("decay rate"), the paper's 250,000 (docs/algorithm.md §1.6). */
 #define BIRDIE_ROPE_BASE 250000.0f
 
 typedef struct birdie_tf_layer_params {

@@ -1,4 +1,4 @@
-/* kernels/cpu/attention.c: attention over packed rows with the segment + prefix mask (docs/algorithm.md §1.3;
+/* kernels/cpu/attention.c: attention over packed rows with the segment + prefix mask (docs/algorithm.md §1.6;
  * contract in kernels/ops.h), its backward, and the one-query step against a key/value cache (generation).
  *
  * Blocked, with the online softmax of FlashAttention: for a block of queries, key blocks are visited in order

@@ -1,4 +1,4 @@
-/* kernels/cpu/conv1d.c: Hawk's depthwise temporal conv of width BIRDIE_CONV_WIDTH (docs/algorithm.md §1.1)
+/* kernels/cpu/conv1d.c: Hawk's depthwise temporal conv of width BIRDIE_CONV_WIDTH (docs/algorithm.md §1.5)
  * and its backward. Forward-direction channels read the current and the previous positions of their sample,
  * reverse-direction channels the current and the following ones (the mirror image, for the reverse half of a
  * bidirectional layer); a tap never crosses a reset bit of its direction (kernels/ops.h). The recurrence itself

@@ -1,6 +1,6 @@
 /* kernels/cpu/gelu_mul.c: the gated GeLU out = gelu(gate) * val and its backward, with row strides so that
  * both operands can be slots of one wider projection: Hawk's output gate (gelu(W_gate u) * h) and the gated
- * MLP (gelu(u W_1) * (u W_2)), docs/algorithm.md §1.1. The GeLU is the tanh approximation of the Gated SSM's
+ * MLP (gelu(u W_1) * (u W_2)), docs/algorithm.md §1.5. The GeLU is the tanh approximation of the Gated SSM's
  * output gate (cpu_gelu in ssm_gates.c), so the families share one activation. Positions are spread over
  * cores. */
 #include "kernels/cpu/cpu_ops.h"

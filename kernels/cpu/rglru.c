@@ -1,4 +1,4 @@
-/* kernels/cpu/rglru.c: the RG-LRU gate math of a Hawk block (docs/algorithm.md §1.1) and its backward: from
+/* kernels/cpu/rglru.c: the RG-LRU gate math of a Hawk block (docs/algorithm.md §1.5) and its backward: from
  * the gate pre-activations [a_r | a_i], the conv output v and the decay parameter lambda, the scan's gate a
  * and input x = sqrt(1 - a^2) * i * v. The recurrence h_t = a_t h_{t-1} + x_t is the gated scan (scan.c).
  *

@@ -1,4 +1,4 @@
-/* kernels/cpu/rope.c: rotary position embedding (docs/algorithm.md §1.3) on the query and key slots of a
+/* kernels/cpu/rope.c: rotary position embedding (docs/algorithm.md §1.6) on the query and key slots of a
  * projection, in place, and its inverse (the backward). Angles are computed in double per (position, pair), so
  * long rows lose no accuracy to an fp32 angle. Rows are spread over cores. */
 #include <math.h>

@@ -1,4 +1,4 @@
-/* kernels/cuda/conv1d.cu: Hawk's depthwise temporal conv and its backward (docs/algorithm.md §1.1; semantics
+/* kernels/cuda/conv1d.cu: Hawk's depthwise temporal conv and its backward (docs/algorithm.md §1.5; semantics
  * in kernels/ops.h, CPU twin kernels/cpu/conv1d.c, same taps and reset rules). The forward and the input
  * gradient are one thread per (position, channel); the weight and bias gradients are one thread per channel
  * that walks every position in order, a fixed-order sum with no float atomics (simple rather than fast: it

@@ -1,4 +1,4 @@
-/* kernels/cuda/rglru.cu: the RG-LRU gate math of Hawk and its backward (docs/algorithm.md §1.1; semantics in
+/* kernels/cuda/rglru.cu: the RG-LRU gate math of Hawk and its backward (docs/algorithm.md §1.5; semantics in
  * kernels/ops.h, CPU twin kernels/cpu/rglru.c, same formulas: 1 - a^2 as -expm1(2 log a), the square root's
  * derivative capped at BIRDIE_RGLRU_GRAD_MAX). The forward and the per-position gradients are one thread per
  * (position, channel); the lambda gradient is one thread per channel summing every position in order (no

@@ -109,7 +109,7 @@ static void linear(double *out, const double *w, const double *b, const double *
     }
 }
 
-/* Does a tap of the conv at t read position s of the same row (§1.1, §1.4)? Forward channels read back, never
+/* Does a tap of the conv at t read position s of the same row (§1.5, §1.4)? Forward channels read back, never
  * across a forward reset at a position in (s, t]; reverse channels read ahead, never across a reverse reset at a
  * position in [t, s). */
 static int tap_reads(const uint8_t *rb, int t, int s, int reverse)

@@ -1,5 +1,5 @@
 /* tests/worker/hawk_ref.h: an independent double-precision reference of the Hawk language model, written from
- * docs/algorithm.md (§1.1 the block: conv of width 4, RG-LRU with a = sigmoid(lambda)^(8 r) and the
+ * docs/algorithm.md (§1.5 the block: conv of width 4, RG-LRU with a = sigmoid(lambda)^(8 r) and the
  * sqrt(1 - a^2) input scale, gated MLP; §1.3 the bidirectional split and reset bits) and the layout contract of
  * worker/model_hawk.h, for the Hawk tests to hold birdie's model against.
  *

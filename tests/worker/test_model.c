@@ -150,7 +150,7 @@ static const float *layer_h(const birdie_model *m, int l)
     return m->hawk ? m->hawk->acts[l].h : m->tf ? NULL : m->acts[l].h;
 }
 
-/* The longest chain of fp32 sums one position passes through a block (docs/algorithm.md §1.1-§1.2): the Gated
+/* The longest chain of fp32 sums one position passes through a block (docs/algorithm.md §1.2, §1.5, §1.6): the Gated
  * SSM's projections (K = C, N) and scan (K <= T); Hawk's two more projections (gates K = N, MLP K = C and M) and
  * its conv (K = 4); 16 (32 for Hawk) u for the elementwise gates. */
 static double block_path(const birdie_model *m, int T)
@@ -608,7 +608,7 @@ static void check_causality(int bidirectional)
             if (seg[at] == 0)
                 continue;
             /* The SSMs' reverse channels read BEGIN's own input into the prefix (§1.4); prefix-LM attention reads
-             * prefix keys only (§1.3). */
+             * prefix keys only (§1.6). */
             int at_begin = family != BIRDIE_FAMILY_TRANSFORMER && !pre[at] && at > 0 && seg[at - 1] == seg[at] &&
                            pre[at - 1];
             changed_positions(&m, &rows, row, at, changed);

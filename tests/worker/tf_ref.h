@@ -1,5 +1,5 @@
 /* tests/worker/tf_ref.h: an independent double-precision reference of the Transformer language model, written
- * from docs/algorithm.md §1.3 (attention allowed(q,k) = same segment and (k <= q, or with the prefix-LM mask
+ * from docs/algorithm.md §1.6 (attention allowed(q,k) = same segment and (k <= q, or with the prefix-LM mask
  * both in the prefix), RoPE with base 250,000 on pairs (j, j + d/2) at the position's place in its row) and the
  * layout of worker/model_transformer.h. The mask is taken from the rows' segment ids and prefix flags, not from
  * the reset bits the kernels read. Forward and loss only; gradients by finite differences of it. */

@@ -1,5 +1,5 @@
 /* tests/kernels/cpu/test_attention_ops.c: the Transformer's CPU ops (kernels/cpu/rope.c, attention.c) against
- * double-precision references written from kernels/ops.h and docs/algorithm.md §1.3. The attention reference
+ * double-precision references written from kernels/ops.h and docs/algorithm.md §1.6. The attention reference
  * takes its mask from the rows' sample layout (segment and prefix of every position), not from the reset bits
  * the kernel reads, and computes the full softmax. Rows are longer than the kernel's query and key blocks (32 and
  * 64), so block edges, skipped blocks and the online rescaling all run. Tolerances from fp32 rounding (op_check.h):
@@ -87,7 +87,7 @@ static void free_layout(layout *L)
     free(L->seg), free(L->prefix), free(L->resets);
 }
 
-/* May query q read key k (same row)? docs/algorithm.md §1.3: same sample and (k <= q or, with the prefix-LM mask,
+/* May query q read key k (same row)? docs/algorithm.md §1.6: same sample and (k <= q or, with the prefix-LM mask,
  * both in the prefix); a padding position reads only itself. */
 static int allowed(const layout *L, int b, int q, int k, int prefix_lm)
 {

@@ -1,5 +1,5 @@
 /* tests/kernels/cpu/test_hawk_ops.c: the CPU ops of the Hawk block (kernels/cpu/conv1d.c, rglru.c, gelu_mul.c)
- * against double-precision references written from the contracts in kernels/ops.h and docs/algorithm.md §1.1,
+ * against double-precision references written from the contracts in kernels/ops.h and docs/algorithm.md §1.5,
  * with tolerances from fp32 rounding (op_check.h: u = 2^-24; a sum of K terms is within K u of the sum of
  * |terms|; a libm call within 1 u). Backwards are compared with central differences of the double forward,
  * except where the specification itself departs from the exact derivative: the RG-LRU's square root, whose
@@ -286,7 +286,7 @@ static void test_rglru_split(void **state)
 }
 
 /* A decay this close to 1 (lambda = 20: 1 - a^2 ~ 1.6e-8) puts the square root's derivative (~3900) above the
- * cap: the backward must use 1000, the bounded derivative of docs/algorithm.md §1.1, for a_r and lambda. */
+ * cap: the backward must use 1000, the bounded derivative of docs/algorithm.md §1.5, for a_r and lambda. */
 static void test_rglru_gradient_cap(void **state)
 {
     (void)state;
