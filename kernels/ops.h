@@ -146,8 +146,8 @@ typedef struct birdie_ops {
     /* From dx and da (BT,N): dgates (BT,2N) and dv (BT,N) written, dlambda (N) += (a fixed order). The
      * derivative of sqrt(s), s = 1 - a^2, is taken at max(s, 1/(4 * 1000^2)): at most 1000. */
     void (*rglru_backward)(float *dgates, float *dv, float *dlambda, const float *dx, const float *da,
-                           const float *gates, const float *v, const float *lambda, const uint8_t *resets, int B,
-                           int T, int N, int n_fwd);
+                           const float *gates, const float *v, const float *lambda, const uint8_t *resets, int B, int T,
+                           int N, int n_fwd);
 
     /* Gated GeLU: out (BT,N) = gelu(gate) * val (tanh GeLU); gate rows ld_gate apart, val rows ld_val apart. */
     void (*gelu_mul_forward)(float *out, const float *gate, int ld_gate, const float *val, int ld_val, int BT, int N);

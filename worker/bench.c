@@ -118,8 +118,10 @@ static int run_model_bench(const bench_args *args)
     }
     birdie_model_config mc = {.family = birdie_model_family_parse(args->family)};
     if (mc.family < 0 || birdie_model_config_by_name(args->model, &mc) < 0) {
-        fprintf(stderr, "birdie-bench: unknown model '%s' of family '%s' (XS, S, 125M, 350M; gated_ssm, hawk, "
-                        "transformer)\n", args->model, args->family);
+        fprintf(stderr,
+                "birdie-bench: unknown model '%s' of family '%s' (XS, S, 125M, 350M; gated_ssm, hawk, "
+                "transformer)\n",
+                args->model, args->family);
         return 2;
     }
     mc.bidirectional = 1;
@@ -188,7 +190,7 @@ static int run_model_bench(const bench_args *args)
             double scan_bytes = 8.0 * 4.0 * tokens * mc.d_state * mc.n_layers;
             if (scan_s > 0)
                 printf("scan fwd+bwd: %.1f GB/s | measured D2D copy %.1f GB/s -> %.1f%%\n", scan_bytes / scan_s / 1e9,
-                   copy / 1e9, 100.0 * scan_bytes / scan_s / copy);
+                       copy / 1e9, 100.0 * scan_bytes / scan_s / copy);
         }
     }
     qsort(m.prof, (size_t)m.n_prof, sizeof m.prof[0], cmp_prof);

@@ -40,7 +40,8 @@ static const config_key keys[] = {
     {"model", "size", KEY_CHOICE, FIELD(size), "XS", 0, 0, "XS|S|125M|350M",
      "model size: XS (D=64 N=64 L=2), S (384/512/8), 125M (768/1536/20), 350M (1024/2048/32)"},
     {"model", "family", KEY_CHOICE, FIELD(family), "gated_ssm", 0, 0, "gated_ssm|hawk|transformer",
-     "model family (docs/algorithm.md §1.2, §1.5, §1.6): gated_ssm (the fused Gated SSM block), hawk (RG-LRU block with a "
+     "model family (docs/algorithm.md §1.2, §1.5, §1.6): gated_ssm (the fused Gated SSM block), hawk (RG-LRU block "
+     "with a "
      "width-4 conv + gated MLP), transformer (RoPE attention + gated MLP; bidirectional = prefix-LM attention in "
      "every layer; d_state unused)"},
     {"model", "bidirectional", KEY_BOOL, FIELD(bidirectional), "true", 0, 0, NULL,

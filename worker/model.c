@@ -27,12 +27,18 @@ int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
         const char *name;
         int family, d_model, d_state, n_layers, n_heads;
     } sizes[] = {
-        {"XS", BIRDIE_FAMILY_GATED_SSM, 64, 64, 2, 0},        {"S", BIRDIE_FAMILY_GATED_SSM, 384, 512, 8, 0},
-        {"125M", BIRDIE_FAMILY_GATED_SSM, 768, 1536, 20, 0},   {"350M", BIRDIE_FAMILY_GATED_SSM, 1024, 2048, 32, 0},
-        {"XS", BIRDIE_FAMILY_HAWK, 64, 64, 2, 0},              {"S", BIRDIE_FAMILY_HAWK, 384, 512, 4, 0},
-        {"125M", BIRDIE_FAMILY_HAWK, 768, 1024, 12, 0},        {"350M", BIRDIE_FAMILY_HAWK, 1024, 1536, 18, 0},
-        {"XS", BIRDIE_FAMILY_TRANSFORMER, 64, 64, 2, 4},       {"S", BIRDIE_FAMILY_TRANSFORMER, 384, 384, 4, 6},
-        {"125M", BIRDIE_FAMILY_TRANSFORMER, 768, 768, 12, 12}, {"350M", BIRDIE_FAMILY_TRANSFORMER, 1024, 1024, 24, 16},
+        {"XS", BIRDIE_FAMILY_GATED_SSM, 64, 64, 2, 0},
+        {"S", BIRDIE_FAMILY_GATED_SSM, 384, 512, 8, 0},
+        {"125M", BIRDIE_FAMILY_GATED_SSM, 768, 1536, 20, 0},
+        {"350M", BIRDIE_FAMILY_GATED_SSM, 1024, 2048, 32, 0},
+        {"XS", BIRDIE_FAMILY_HAWK, 64, 64, 2, 0},
+        {"S", BIRDIE_FAMILY_HAWK, 384, 512, 4, 0},
+        {"125M", BIRDIE_FAMILY_HAWK, 768, 1024, 12, 0},
+        {"350M", BIRDIE_FAMILY_HAWK, 1024, 1536, 18, 0},
+        {"XS", BIRDIE_FAMILY_TRANSFORMER, 64, 64, 2, 4},
+        {"S", BIRDIE_FAMILY_TRANSFORMER, 384, 384, 4, 6},
+        {"125M", BIRDIE_FAMILY_TRANSFORMER, 768, 768, 12, 12},
+        {"350M", BIRDIE_FAMILY_TRANSFORMER, 1024, 1024, 24, 16},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (strcmp(name, sizes[i].name) == 0 && cfg->family == sizes[i].family) {
@@ -210,7 +216,8 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
         m->hawk->acts = calloc((size_t)L, sizeof *m->hawk->acts);
     }
     if (!m->tensors || !m->layer || !m->acts || !m->losses_host ||
-        (hawk && (!m->hawk || !m->hawk->layer || !m->hawk->acts)) || (tf && (!m->tf || !m->tf->layer || !m->tf->acts))) {
+        (hawk && (!m->hawk || !m->hawk->layer || !m->hawk->acts)) ||
+        (tf && (!m->tf || !m->tf->layer || !m->tf->acts))) {
         birdie_model_free(m);
         snprintf(err, errlen, "model: out of host memory");
         return -ENOMEM;
@@ -294,11 +301,11 @@ int birdie_model_init(birdie_model *m, const birdie_model_config *cfg, const bir
     }
     if (tf) {
         int M = m->tf->M;
-        shapes = (birdie_op_shapes){.rows = (int)BT,
-                                    .width = (int)C,
-                                    .n_matmuls = 5,
-                                    .matmul = {{(int)C, 3 * (int)C}, {(int)C, (int)C}, {(int)C, 2 * M}, {M, (int)C},
-                                               {(int)C, (int)V}}};
+        shapes = (birdie_op_shapes){
+            .rows = (int)BT,
+            .width = (int)C,
+            .n_matmuls = 5,
+            .matmul = {{(int)C, 3 * (int)C}, {(int)C, (int)C}, {(int)C, 2 * M}, {M, (int)C}, {(int)C, (int)V}}};
     }
     if (!failed && ops->reserve(&shapes) < 0)
         failed = 1;

@@ -157,14 +157,14 @@ void birdie_hawk_free(birdie_model *m)
     if (m->ops) {
         for (int l = 0; hk->acts && l < m->cfg.n_layers; l++) {
             birdie_hawk_layer_acts *a = &hk->acts[l];
-            float *bufs[] = {a->x,     a->rstd,  a->u,  a->proj,  a->conv, a->gates, a->h,
-                             a->gh,    a->x_mid, a->rstd2, a->u2, a->mlp,  a->mlp_g};
+            float *bufs[] = {a->x,  a->rstd,  a->u,     a->proj, a->conv, a->gates, a->h,
+                             a->gh, a->x_mid, a->rstd2, a->u2,   a->mlp,  a->mlp_g};
             for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
                 if (bufs[i])
                     m->ops->free(bufs[i]);
         }
-        float *bufs[] = {hk->sx,  hk->sa,  hk->dproj, hk->dgates, hk->dconv, hk->dtmp,
-                         hk->dh,  hk->dgh, hk->dsx,   hk->dsa,    hk->dmlp,  hk->dmlp_g};
+        float *bufs[] = {hk->sx, hk->sa,  hk->dproj, hk->dgates, hk->dconv, hk->dtmp,
+                         hk->dh, hk->dgh, hk->dsx,   hk->dsa,    hk->dmlp,  hk->dmlp_g};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i])
                 m->ops->free(bufs[i]);
@@ -188,8 +188,7 @@ void birdie_hawk_forward_layers(birdie_model *m, int B)
         int n_fwd = birdie_hawk_n_fwd(m, l);
         OP(m, rmsnorm_forward, a->u, a->rstd, a->x, p + lp->ln, BT, C);
         OP(m, matmul_forward, a->proj, a->u, p + lp->w_in, NULL, BT, C, 2 * N);
-        OP(m, conv1d_forward, a->conv, a->proj + N, 2 * N, p + lp->conv_w, p + lp->conv_b, m->d_resets, B, T, N,
-           n_fwd);
+        OP(m, conv1d_forward, a->conv, a->proj + N, 2 * N, p + lp->conv_w, p + lp->conv_b, m->d_resets, B, T, N, n_fwd);
         OP(m, matmul_forward, a->gates, a->conv, p + lp->w_rg, p + lp->b_rg, BT, N, 2 * N);
         OP(m, rglru_forward, hk->sx, hk->sa, a->gates, a->conv, p + lp->lambda, m->d_resets, B, T, N, n_fwd);
         OP(m, scan_forward, a->h, hk->sx, hk->sa, m->d_resets, B, T, N, n_fwd);

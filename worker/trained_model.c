@@ -107,8 +107,8 @@ int birdie_trained_load(birdie_trained *t, const birdie_trained_args *a, char *e
         rc = birdie_fail(err, errlen, birdie_error_tag(-EINVAL, BIRDIE_EXIT_DATA),
                          "checkpoint %s (step %lld) holds a %s model; the configuration from %s with the overrides "
                          "asks for [model] family = %s",
-                         t->checkpoint, (long long)t->ck.step, birdie_model_family_name(t->ck.family),
-                         t->config_from, birdie_model_family_name(t->mc.family));
+                         t->checkpoint, (long long)t->ck.step, birdie_model_family_name(t->ck.family), t->config_from,
+                         birdie_model_family_name(t->mc.family));
         birdie_trained_free(t);
     } else if (t->ck.config_hash != want) {
         rc = birdie_fail(err, errlen, birdie_error_tag(-EINVAL, BIRDIE_EXIT_DATA),

@@ -211,9 +211,9 @@ void cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, co
                             const uint8_t *resets, int B, int T, int n_heads, int head_dim, int prefix_lm)
 {
     long items = (long)B * n_heads;
-    CPU_PARALLEL_RANGE(items, (long)B * T * T * n_heads * head_dim / 8, lo, hi,
-                       attention_backward_items(dqkv, dout, qkv, out, lse, resets, T, n_heads, head_dim, prefix_lm,
-                                                lo, hi));
+    CPU_PARALLEL_RANGE(
+        items, (long)B * T * T * n_heads * head_dim / 8, lo, hi,
+        attention_backward_items(dqkv, dout, qkv, out, lse, resets, T, n_heads, head_dim, prefix_lm, lo, hi));
 }
 
 static void decode_rows(float *out, const float *q, int ld_q, const float *kc, const float *vc, const int32_t *lens,

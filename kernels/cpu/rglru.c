@@ -32,7 +32,7 @@ static inline int channel_reset(uint8_t bits, int n, int n_fwd)
 }
 
 CPU_HOT static void rglru_forward_rows(float *x, float *a, const float *gates, const float *v, const float *lambda,
-                                      const uint8_t *resets, int N, int n_fwd, long bt0, long bt1)
+                                       const uint8_t *resets, int N, int n_fwd, long bt0, long bt1)
 {
     for (long bt = bt0; bt < bt1; bt++) {
         const float *ar = gates + (size_t)bt * 2 * N, *ai = ar + N, *vr = v + (size_t)bt * N;
@@ -88,8 +88,8 @@ static void rglru_backward_block(float *dgates, float *dv, float *dlambda, const
 }
 
 CPU_HOT static void rglru_backward_blocks(float *dgates, float *dv, float *dlambda, const float *dx, const float *da,
-                                         const float *gates, const float *v, const float *lambda,
-                                         const uint8_t *resets, long BT, int N, int n_fwd, long k0, long k1)
+                                          const float *gates, const float *v, const float *lambda,
+                                          const uint8_t *resets, long BT, int N, int n_fwd, long k0, long k1)
 {
     for (long k = k0; k < k1; k++) {
         int c0 = (int)k * RGLRU_BLOCK, c1 = c0 + RGLRU_BLOCK < N ? c0 + RGLRU_BLOCK : N;
@@ -101,7 +101,7 @@ void cpu_rglru_backward(float *dgates, float *dv, float *dlambda, const float *d
                         const float *v, const float *lambda, const uint8_t *resets, int B, int T, int N, int n_fwd)
 {
     long BT = (long)B * T, blocks = (N + RGLRU_BLOCK - 1) / RGLRU_BLOCK;
-    CPU_PARALLEL_RANGE(blocks, BT * N * 8, lo, hi,
-                       rglru_backward_blocks(dgates, dv, dlambda, dx, da, gates, v, lambda, resets, BT, N, n_fwd, lo,
-                                             hi));
+    CPU_PARALLEL_RANGE(
+        blocks, BT * N * 8, lo, hi,
+        rglru_backward_blocks(dgates, dv, dlambda, dx, da, gates, v, lambda, resets, BT, N, n_fwd, lo, hi));
 }

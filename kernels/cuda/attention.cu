@@ -235,9 +235,9 @@ __global__ void attention_dkv_kernel(float *dqkv, const float *__restrict__ dout
 }
 
 /* One warp per (row, head): lanes split the head's channels; every lane runs the same online softmax. */
-__global__ void attention_decode_kernel(float *out, const float *__restrict__ q, int ld_q,
-                                        const float *__restrict__ kc, const float *__restrict__ vc,
-                                        const int32_t *__restrict__ lens, int cap, int H, int D)
+__global__ void attention_decode_kernel(float *out, const float *__restrict__ q, int ld_q, const float *__restrict__ kc,
+                                        const float *__restrict__ vc, const int32_t *__restrict__ lens, int cap, int H,
+                                        int D)
 {
     int r = blockIdx.x, h = blockIdx.y, lane = threadIdx.x, C = H * D;
     const float scale = rsqrtf((float)D);

@@ -113,8 +113,8 @@ extern "C" void cuda_conv1d_backward(float *dinp, int ld_in, float *dw, float *d
     size_t n = B > 0 && T > 0 && N > 0 ? (size_t)B * T * N : 0;
     if (!n)
         return;
-    conv1d_dinp_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(dinp, ld_in, dout, w, resets,
-                                                                                        T, N, n_fwd, n);
+    conv1d_dinp_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(dinp, ld_in, dout, w, resets, T,
+                                                                                        N, n_fwd, n);
     CUDA_CHECK_LAUNCH();
     conv1d_dweight_kernel<<<ceil_div(N, 128), 128>>>(dw, db, dout, inp, ld_in, resets, B, T, N, n_fwd);
     CUDA_CHECK_LAUNCH();

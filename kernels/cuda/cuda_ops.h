@@ -39,22 +39,20 @@ void cuda_ssm_output_backward(float *dproj, float *dh, const float *dg, const fl
 void cuda_scan_forward(float *h, const float *x, const float *f, const uint8_t *resets, int B, int T, int N, int n_fwd);
 void cuda_scan_backward(float *dx, float *df, const float *dh, const float *h, const float *f, const uint8_t *resets,
                         int B, int T, int N, int n_fwd);
-void cuda_conv1d_forward(float *out, const float *inp, int ld_in, const float *w, const float *b,
-                         const uint8_t *resets, int B, int T, int N, int n_fwd);
+void cuda_conv1d_forward(float *out, const float *inp, int ld_in, const float *w, const float *b, const uint8_t *resets,
+                         int B, int T, int N, int n_fwd);
 void cuda_conv1d_backward(float *dinp, int ld_in, float *dw, float *db, const float *dout, const float *inp,
                           const float *w, const uint8_t *resets, int B, int T, int N, int n_fwd);
 void cuda_rglru_forward(float *x, float *a, const float *gates, const float *v, const float *lambda,
                         const uint8_t *resets, int B, int T, int N, int n_fwd);
-void cuda_rglru_backward(float *dgates, float *dv, float *dlambda, const float *dx, const float *da,
-                         const float *gates, const float *v, const float *lambda, const uint8_t *resets, int B, int T,
-                         int N, int n_fwd);
+void cuda_rglru_backward(float *dgates, float *dv, float *dlambda, const float *dx, const float *da, const float *gates,
+                         const float *v, const float *lambda, const uint8_t *resets, int B, int T, int N, int n_fwd);
 void cuda_gelu_mul_forward(float *out, const float *gate, int ld_gate, const float *val, int ld_val, int BT, int N);
 void cuda_gelu_mul_backward(float *dgate, float *dval, const float *dout, const float *gate, int ld_gate,
                             const float *val, int ld_val, int BT, int N);
-void cuda_rope_forward(float *x, int ld, const int32_t *pos, int rows, int n_heads, int head_dim, float base,
-                       int sign);
-void cuda_attention_forward(float *out, float *lse, const float *qkv, const uint8_t *resets, int B, int T,
-                            int n_heads, int head_dim, int prefix_lm);
+void cuda_rope_forward(float *x, int ld, const int32_t *pos, int rows, int n_heads, int head_dim, float base, int sign);
+void cuda_attention_forward(float *out, float *lse, const float *qkv, const uint8_t *resets, int B, int T, int n_heads,
+                            int head_dim, int prefix_lm);
 void cuda_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
                              const uint8_t *resets, int B, int T, int n_heads, int head_dim, int prefix_lm);
 void cuda_attention_decode(float *out, const float *q, int ld_q, const float *kcache, const float *vcache,

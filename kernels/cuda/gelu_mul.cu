@@ -60,8 +60,7 @@ extern "C" void cuda_gelu_mul_backward(float *dgate, float *dval, const float *d
     size_t n = BT > 0 && N > 0 ? (size_t)BT * N : 0;
     if (!n)
         return;
-    gelu_mul_backward_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(dgate, dval, dout, gate,
-                                                                                              ld_gate, val, ld_val, N,
-                                                                                              n);
+    gelu_mul_backward_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(
+        dgate, dval, dout, gate, ld_gate, val, ld_val, N, n);
     CUDA_CHECK_LAUNCH();
 }

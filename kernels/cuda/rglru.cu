@@ -112,11 +112,9 @@ extern "C" void cuda_rglru_backward(float *dgates, float *dv, float *dlambda, co
     size_t n = B > 0 && T > 0 && N > 0 ? (size_t)B * T * N : 0;
     if (!n)
         return;
-    rglru_backward_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(dgates, dv, dx, da, gates,
-                                                                                           v, lambda, resets, N, n_fwd,
-                                                                                           n);
+    rglru_backward_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(dgates, dv, dx, da, gates, v,
+                                                                                           lambda, resets, N, n_fwd, n);
     CUDA_CHECK_LAUNCH();
-    rglru_dlambda_kernel<<<ceil_div(N, 128), 128>>>(dlambda, dx, da, gates, v, lambda, resets, (size_t)B * T, N,
-                                                    n_fwd);
+    rglru_dlambda_kernel<<<ceil_div(N, 128), 128>>>(dlambda, dx, da, gates, v, lambda, resets, (size_t)B * T, N, n_fwd);
     CUDA_CHECK_LAUNCH();
 }

@@ -133,9 +133,10 @@ static void teacher_forced_matches_forward(int bidirectional, int batch_gemm)
         }
     }
     print_message("# %s%s, %s: worst |logit diff| %.3g = %.3f of the tolerance (%.3g x max|logit|)\n",
-                  family == BIRDIE_FAMILY_HAWK ? "hawk " : family == BIRDIE_FAMILY_TRANSFORMER ? "transformer " : "",
-                  bidirectional ? "bidirectional" : "causal",
-                  batch_gemm ? "batched GEMMs" : "GEMMs per row", worst_abs,
+                  family == BIRDIE_FAMILY_HAWK          ? "hawk "
+                  : family == BIRDIE_FAMILY_TRANSFORMER ? "transformer "
+                                                        : "",
+                  bidirectional ? "bidirectional" : "causal", batch_gemm ? "batched GEMMs" : "GEMMs per row", worst_abs,
                   worst, tol_factor);
     birdie_generator_free(&g);
     free(full);
@@ -326,12 +327,9 @@ static void sampling_and_stop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_teacher_forced_causal),
-        cmocka_unit_test(test_teacher_forced_bidirectional),
-        cmocka_unit_test(test_teacher_forced_hawk),
-        cmocka_unit_test(test_teacher_forced_transformer),
-        cmocka_unit_test(batched_equals_one_by_one),
-        cmocka_unit_test(sampling_and_stop),
+        cmocka_unit_test(test_teacher_forced_causal), cmocka_unit_test(test_teacher_forced_bidirectional),
+        cmocka_unit_test(test_teacher_forced_hawk),   cmocka_unit_test(test_teacher_forced_transformer),
+        cmocka_unit_test(batched_equals_one_by_one),  cmocka_unit_test(sampling_and_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -356,8 +356,10 @@ static void check_forward(int bidirectional)
     assert_true(fabs(sum - host_sum) <= 1e-9 * fabs(host_sum));
     assert_true(fabs(sum - want_sum) <= tol * (double)labelled);
     print_message("# forward (%s%s): %ld labelled positions, loss sum %.6f, worst |error|/tol %.3g (tol %.2g)\n",
-                  m.hawk ? "hawk, " : m.tf ? "transformer, " : "", bidirectional ? "bidirectional" : "causal", labelled,
-                  sum, worst, tol);
+                  m.hawk ? "hawk, "
+                  : m.tf ? "transformer, "
+                         : "",
+                  bidirectional ? "bidirectional" : "causal", labelled, sum, worst, tol);
 
     free(logits), free(p), free(want), free(h_ref);
     free_ref(&r);
@@ -450,8 +452,10 @@ static void check_gradients(int bidirectional)
     size_t within;
     const char *name = tensor_of(&m, worst_i, &within);
     print_message("# gradients (%s%s): all %zu parameters, worst |error|/tol %.3g at %s[%zu]\n",
-                  m.hawk ? "hawk, " : m.tf ? "transformer, " : "", bidirectional ? "bidirectional" : "causal", m.n_params,
-                  worst, name, within);
+                  m.hawk ? "hawk, "
+                  : m.tf ? "transformer, "
+                         : "",
+                  bidirectional ? "bidirectional" : "causal", m.n_params, worst, name, within);
 
     /* The backward accumulates: a second pass over the same rows doubles every gradient. */
     float *once = malloc(m.n_params * sizeof *once);
@@ -609,8 +613,8 @@ static void check_causality(int bidirectional)
                 continue;
             /* The SSMs' reverse channels read BEGIN's own input into the prefix (§1.4); prefix-LM attention reads
              * prefix keys only (§1.6). */
-            int at_begin = family != BIRDIE_FAMILY_TRANSFORMER && !pre[at] && at > 0 && seg[at - 1] == seg[at] &&
-                           pre[at - 1];
+            int at_begin =
+                family != BIRDIE_FAMILY_TRANSFORMER && !pre[at] && at > 0 && seg[at - 1] == seg[at] && pre[at - 1];
             changed_positions(&m, &rows, row, at, changed);
             int earlier_prefix_seen = 0;
             for (int t = 0; t < T; t++) {

@@ -9,8 +9,7 @@
 
 #include "kernels/ops.h"
 
-static int find(const birdie_model *m, int l, const char *what, size_t count, size_t *offset, char *err,
-                size_t errlen)
+static int find(const birdie_model *m, int l, const char *what, size_t count, size_t *offset, char *err, size_t errlen)
 {
     char name[32];
     if (l >= 0)

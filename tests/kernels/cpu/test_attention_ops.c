@@ -151,8 +151,6 @@ static double attn_loss(void *vctx, const double *qkv)
     return attn_ref(vctx, qkv, NULL, NULL);
 }
 
-
-
 /* Rows of 150 (five query blocks, three key blocks): long prefixes, NTP samples, padding. */
 static void check_attention_forward(int prefix_lm)
 {

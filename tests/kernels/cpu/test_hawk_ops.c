@@ -364,9 +364,9 @@ static void test_gelu_mul(void **state)
     for (int i = 0; i < GBT * GLG; i++) {
         int row = i / GLG, n = i % GLG;
         double g = gd[i];
-        tg[i] = n < GN ? 18 * U32 * fabs(dd[row * GN + n] * vd[row * GLV + n]) *
-                             (1 + fabs(g) * (1 + 3 * GELU_C * g * g))
-                       : 0;
+        tg[i] = n < GN
+                    ? 18 * U32 * fabs(dd[row * GN + n] * vd[row * GLV + n]) * (1 + fabs(g) * (1 + 3 * GELU_C * g * g))
+                    : 0;
         if (n >= GN)
             gg[i] = 99.0;
     }
@@ -385,9 +385,12 @@ static void test_gelu_mul(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv1d_causal),      cmocka_unit_test(test_conv1d_split),
-        cmocka_unit_test(test_conv1d_taps_by_hand), cmocka_unit_test(test_rglru_causal),
-        cmocka_unit_test(test_rglru_split),        cmocka_unit_test(test_rglru_gradient_cap),
+        cmocka_unit_test(test_conv1d_causal),
+        cmocka_unit_test(test_conv1d_split),
+        cmocka_unit_test(test_conv1d_taps_by_hand),
+        cmocka_unit_test(test_rglru_causal),
+        cmocka_unit_test(test_rglru_split),
+        cmocka_unit_test(test_rglru_gradient_cap),
         cmocka_unit_test(test_gelu_mul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
