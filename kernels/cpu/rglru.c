@@ -31,21 +31,33 @@ static inline int channel_reset(uint8_t bits, int n, int n_fwd)
     return (bits & (n < n_fwd ? BIRDIE_RESET_FWD : BIRDIE_RESET_REV)) != 0;
 }
 
+/* softplus(-lambda) of channels [c0, c1) (at most RGLRU_BLOCK): a per-channel constant of every position. */
+static void channel_softplus(float *sp, const float *lambda, int c0, int c1)
+{
+    for (int n = c0; n < c1; n++)
+        sp[n - c0] = softplus(-lambda[n]);
+}
+
 CPU_HOT static void rglru_forward_rows(float *x, float *a, const float *gates, const float *v, const float *lambda,
                                        const uint8_t *resets, int N, int n_fwd, long bt0, long bt1)
 {
-    for (long bt = bt0; bt < bt1; bt++) {
-        const float *ar = gates + (size_t)bt * 2 * N, *ai = ar + N, *vr = v + (size_t)bt * N;
-        float *xr = x + (size_t)bt * N, *aout = a + (size_t)bt * N;
-        for (int n = 0; n < N; n++) {
-            float i = sigmoid(ai[n]), scale = 1.0f, an = 0.0f;
-            if (!channel_reset(resets[bt], n, n_fwd)) {
-                float log_a = -RGLRU_C * sigmoid(ar[n]) * softplus(-lambda[n]);
-                an = expf(log_a);
-                scale = sqrtf(-expm1f(2.0f * log_a));
+    float sp[RGLRU_BLOCK];
+    for (int c0 = 0; c0 < N; c0 += RGLRU_BLOCK) {
+        int c1 = c0 + RGLRU_BLOCK < N ? c0 + RGLRU_BLOCK : N;
+        channel_softplus(sp, lambda, c0, c1);
+        for (long bt = bt0; bt < bt1; bt++) {
+            const float *ar = gates + (size_t)bt * 2 * N, *ai = ar + N, *vr = v + (size_t)bt * N;
+            float *xr = x + (size_t)bt * N, *aout = a + (size_t)bt * N;
+            for (int n = c0; n < c1; n++) {
+                float i = sigmoid(ai[n]), scale = 1.0f, an = 0.0f;
+                if (!channel_reset(resets[bt], n, n_fwd)) {
+                    float log_a = -RGLRU_C * sigmoid(ar[n]) * sp[n - c0];
+                    an = expf(log_a);
+                    scale = sqrtf(-expm1f(2.0f * log_a));
+                }
+                aout[n] = an;
+                xr[n] = scale * i * vr[n];
             }
-            aout[n] = an;
-            xr[n] = scale * i * vr[n];
         }
     }
 }
@@ -62,6 +74,10 @@ static void rglru_backward_block(float *dgates, float *dv, float *dlambda, const
                                  long BT, int N, int n_fwd, int c0, int c1)
 {
     const float s_min = 1.0f / (4.0f * BIRDIE_RGLRU_GRAD_MAX * BIRDIE_RGLRU_GRAD_MAX);
+    float spb[RGLRU_BLOCK], sneg[RGLRU_BLOCK];
+    channel_softplus(spb, lambda, c0, c1);
+    for (int n = c0; n < c1; n++)
+        sneg[n - c0] = sigmoid(-lambda[n]);
     for (long bt = 0; bt < BT; bt++) {
         const float *ar = gates + (size_t)bt * 2 * N, *ai = ar + N, *vr = v + (size_t)bt * N;
         const float *dxr = dx + (size_t)bt * N, *dar = da + (size_t)bt * N;
@@ -74,7 +90,7 @@ static void rglru_backward_block(float *dgates, float *dv, float *dlambda, const
                 dgr[n] = 0.0f;
                 continue;
             }
-            float r = sigmoid(ar[n]), sp = softplus(-lambda[n]);
+            float r = sigmoid(ar[n]), sp = spb[n - c0];
             float log_a = -RGLRU_C * r * sp, an = expf(log_a), s = -expm1f(2.0f * log_a), scale = sqrtf(s);
             dvr[n] = dxr[n] * scale * i;
             dgi[n] = dxr[n] * scale * vr[n] * i * (1.0f - i);
@@ -82,7 +98,7 @@ static void rglru_backward_block(float *dgates, float *dv, float *dlambda, const
             float dsqrt = 0.5f / sqrtf(fmaxf(s, s_min));
             float dlog_a = (dar[n] + dscale * dsqrt * (-2.0f * an)) * an;
             dgr[n] = dlog_a * (-RGLRU_C * sp) * r * (1.0f - r);
-            dlambda[n] += dlog_a * RGLRU_C * r * sigmoid(-lambda[n]);
+            dlambda[n] += dlog_a * RGLRU_C * r * sneg[n - c0];
         }
     }
 }
