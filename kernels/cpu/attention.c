@@ -34,10 +34,17 @@ static void key_ranges(const uint8_t *rb, int T, int prefix_lm, int *lo, int *hi
     }
 }
 
-static float dot(const float *a, const float *b, int n)
+/* Eight running sums, so the loop vectorises (a single sum is a serial chain the compiler may not reorder);
+ * a fixed order, so the result is the same on every call. */
+static inline __attribute__((always_inline)) float dot(const float *a, const float *b, int n)
 {
-    float s = 0.0f;
-    for (int i = 0; i < n; i++)
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += a[i + j] * b[i + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++)
         s += a[i] * b[i];
     return s;
 }
@@ -76,8 +83,9 @@ static void block_keys(const attn_scratch *w, int i0, int i1, int *k0, int *k1)
     }
 }
 
-static void attention_item(float *out, float *lse, const float *qkv, const uint8_t *resets, int T, int H, int D,
-                           int prefix_lm, long item, attn_scratch *w)
+static inline __attribute__((always_inline)) void attention_item(float *out, float *lse, const float *qkv,
+                                                                 const uint8_t *resets, int T, int H, int D,
+                                                                 int prefix_lm, long item, attn_scratch *w)
 {
     int b = (int)(item / H), h = (int)(item % H), C = H * D;
     size_t ld = (size_t)3 * C, base = (size_t)b * T;
@@ -128,8 +136,8 @@ static void attention_item(float *out, float *lse, const float *qkv, const uint8
     }
 }
 
-static void attention_items(float *out, float *lse, const float *qkv, const uint8_t *resets, int T, int H, int D,
-                            int prefix_lm, long k0, long k1)
+CPU_HOT static void attention_items(float *out, float *lse, const float *qkv, const uint8_t *resets, int T, int H,
+                                    int D, int prefix_lm, long k0, long k1)
 {
     attn_scratch w;
     if (scratch_alloc(&w, T, D) < 0)
@@ -149,9 +157,11 @@ void cpu_attention_forward(float *out, float *lse, const float *qkv, const uint8
 
 /* dV_j += sum_i P_ij dO_i;  dS_ij = P_ij (dO_i . V_j - D_i);  dQ_i += scale dS_ij K_j;  dK_j += scale dS_ij Q_i,
  * with P_ij = exp(score_ij - lse_i) recomputed and D_i = dO_i . O_i. Key blocks outer, query blocks inner. */
-static void attention_backward_item(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                    const float *lse, const uint8_t *resets, int T, int H, int D, int prefix_lm,
-                                    long item, attn_scratch *w)
+static inline __attribute__((always_inline)) void attention_backward_item(float *dqkv, const float *dout,
+                                                                          const float *qkv, const float *out,
+                                                                          const float *lse, const uint8_t *resets,
+                                                                          int T, int H, int D, int prefix_lm, long item,
+                                                                          attn_scratch *w)
 {
     int b = (int)(item / H), h = (int)(item % H), C = H * D;
     size_t ld = (size_t)3 * C, base = (size_t)b * T;
@@ -195,9 +205,9 @@ static void attention_backward_item(float *dqkv, const float *dout, const float 
     }
 }
 
-static void attention_backward_items(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                     const float *lse, const uint8_t *resets, int T, int H, int D, int prefix_lm,
-                                     long k0, long k1)
+CPU_HOT static void attention_backward_items(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                             const float *lse, const uint8_t *resets, int T, int H, int D,
+                                             int prefix_lm, long k0, long k1)
 {
     attn_scratch w;
     if (scratch_alloc(&w, T, D) < 0)
@@ -216,8 +226,8 @@ void cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, co
         attention_backward_items(dqkv, dout, qkv, out, lse, resets, T, n_heads, head_dim, prefix_lm, lo, hi));
 }
 
-static void decode_rows(float *out, const float *q, int ld_q, const float *kc, const float *vc, const int32_t *lens,
-                        int cap, int H, int D, long r0, long r1)
+CPU_HOT static void decode_rows(float *out, const float *q, int ld_q, const float *kc, const float *vc,
+                                const int32_t *lens, int cap, int H, int D, long r0, long r1)
 {
     int C = H * D;
     const float scale = 1.0f / sqrtf((float)D);
