@@ -116,8 +116,8 @@ static int run_model_bench(const bench_args *args)
         fprintf(stderr, "birdie-bench: %s\n", err);
         return 5;
     }
-    birdie_model_config mc = {.family = birdie_model_family_parse(args->family)};
-    if (mc.family < 0 || birdie_model_config_by_name(args->model, &mc) < 0) {
+    birdie_model_config mc = {0};
+    if (birdie_model_config_of_family(args->model, birdie_model_family_parse(args->family), &mc) < 0) {
         fprintf(stderr,
                 "birdie-bench: unknown model '%s' of family '%s' (XS, S, 125M, 350M; gated_ssm, hawk, "
                 "transformer)\n",
@@ -294,8 +294,8 @@ static double time_steps(birdie_generator *g, int n, int len, int steps, double 
 static int run_generate_bench(const bench_args *args)
 {
     char err[512], cpu[256];
-    birdie_model_config mc = {.family = birdie_model_family_parse(args->family)};
-    if (mc.family < 0 || birdie_model_config_by_name(args->model, &mc) < 0) {
+    birdie_model_config mc = {0};
+    if (birdie_model_config_of_family(args->model, birdie_model_family_parse(args->family), &mc) < 0) {
         fprintf(stderr, "birdie-bench: unknown model '%s' of family '%s'\n", args->model, args->family);
         return 2;
     }

@@ -17,7 +17,7 @@
 #include "worker/model_transformer.h"
 #include "worker/rng.h"
 
-int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
+int birdie_model_config_of_family(const char *name, int family, birdie_model_config *cfg)
 {
     /* Hawk's blocks carry a gated MLP (3 C M, M = 8/3 C) and dense N x N gates besides the recurrence, so it
      * reaches a size's parameter count with fewer, narrower-state blocks than the fused Gated SSM block.
@@ -41,7 +41,8 @@ int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
         {"350M", BIRDIE_FAMILY_TRANSFORMER, 1024, 1024, 24, 16},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        if (strcmp(name, sizes[i].name) == 0 && cfg->family == sizes[i].family) {
+        if (strcmp(name, sizes[i].name) == 0 && family == sizes[i].family) {
+            cfg->family = family;
             cfg->vocab = 384;
             cfg->d_model = sizes[i].d_model;
             cfg->d_state = sizes[i].d_state;
@@ -50,6 +51,11 @@ int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
             return 0;
         }
     return -EINVAL;
+}
+
+int birdie_model_config_by_name(const char *name, birdie_model_config *cfg)
+{
+    return birdie_model_config_of_family(name, BIRDIE_FAMILY_GATED_SSM, cfg);
 }
 
 static const char *const family_names[] = {"gated_ssm", "hawk", "transformer"};

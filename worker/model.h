@@ -36,7 +36,9 @@ typedef struct birdie_model_config {
     int n_heads; /* the Transformer's attention heads (d_state is not used by it) */
 } birdie_model_config;
 
-/* Fills cfg's shape from a size name (XS, S, 125M, 350M) for cfg->family (set it first); returns 0 or -EINVAL. */
+/* Fills cfg's family and shape (vocab, widths, layers, heads) from a size name (XS, S, 125M, 350M) of a family;
+ * leaves bidirectional alone. 0 or -EINVAL. by_name is the Gated SSM's. */
+int birdie_model_config_of_family(const char *name, int family, birdie_model_config *cfg);
 int birdie_model_config_by_name(const char *name, birdie_model_config *cfg);
 /* The family of a name (gated_ssm, hawk, transformer), or -EINVAL; and the name of a family ("?" if none). */
 int birdie_model_family_parse(const char *name);

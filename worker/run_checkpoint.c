@@ -13,8 +13,7 @@ int birdie_run_model_shape(const birdie_config *cfg, birdie_model_config *mc, ch
     int family = birdie_model_family_parse(cfg->family[0] ? cfg->family : "gated_ssm");
     if (family < 0)
         return birdie_fail(err, errlen, -EINVAL, "[model] family = '%s': unknown", cfg->family);
-    mc->family = family;
-    if (birdie_model_config_by_name(cfg->size, mc) < 0) {
+    if (birdie_model_config_of_family(cfg->size, family, mc) < 0) {
         return birdie_fail(err, errlen, -EINVAL, "[model] size = '%s': unknown", cfg->size);
     }
     if (cfg->d_model)

@@ -66,8 +66,8 @@ static double step(birdie_model *m, const birdie_rows *rows, double *norm, float
 static int compare_family(int family, const birdie_ops *gpu)
 {
     char err[512];
-    birdie_model_config cfg = {.family = family};
-    birdie_model_config_by_name("XS", &cfg);
+    birdie_model_config cfg = {0};
+    birdie_model_config_of_family("XS", family, &cfg);
     cfg.bidirectional = 1;
     birdie_model mc, mg;
     if (birdie_model_init(&mc, &cfg, &birdie_ops_cpu, 7, B, T, err, sizeof err) < 0 ||
