@@ -258,6 +258,11 @@ CPU_HOT static void decode_rows(float *out, const float *q, int ld_q, const floa
 void cpu_attention_decode(float *out, const float *q, int ld_q, const float *kcache, const float *vcache,
                           const int32_t *lens, int n, int cap, int n_heads, int head_dim)
 {
-    CPU_PARALLEL_RANGE(n, (long)n * cap * n_heads * head_dim, lo, hi,
+    /* the keys actually read, not the cache's capacity, decide whether threads are worth waking; one row is one
+     * item, so it never is */
+    long work = 0;
+    for (int r = 0; n > 1 && r < n; r++)
+        work += (long)lens[r] * n_heads * head_dim;
+    CPU_PARALLEL_RANGE(n, work, lo, hi,
                        decode_rows(out, q, ld_q, kcache, vcache, lens, cap, n_heads, head_dim, lo, hi));
 }
