@@ -271,7 +271,8 @@ static double time_steps(birdie_generator *g, int n, int len, int steps, double 
     for (int i = 0; i < n; i++)
         ptrs[i] = prompt, lens[i] = len;
     double t0 = birdie_monotonic_seconds();
-    if (birdie_generator_start(g, ptrs, lens, n, err, sizeof err) < 0) {
+    if (birdie_generator_start(g, ptrs, lens, n, err, sizeof err) < 0 ||
+        birdie_generator_reserve(g, len + 1 + steps, err, sizeof err) < 0) {
         fprintf(stderr, "birdie-bench: %s\n", err);
         free(prompt);
         return NAN;

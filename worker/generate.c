@@ -196,6 +196,11 @@ void birdie_generator_matmul(const birdie_generator *g, float *out, const float 
         g->m->ops->matmul_forward(out + (size_t)r * OC, inp + (size_t)r * C, w, b, 1, C, OC);
 }
 
+int birdie_generator_reserve(birdie_generator *g, int positions, char *err, size_t errlen)
+{
+    return g->tf ? birdie_tf_gen_reserve(g, positions, err, errlen) : 0;
+}
+
 void birdie_generator_step(birdie_generator *g, const int32_t *tokens)
 {
     if (g->hawk || g->tf) {
@@ -335,6 +340,14 @@ static int take_token(birdie_gen_output *o, int32_t tok, const char *stop, size_
     return 0;
 }
 
+static int longest_prompt(const int *lens, int n)
+{
+    int longest = 0;
+    for (int i = 0; i < n; i++)
+        longest = lens[i] > longest ? lens[i] : longest;
+    return longest;
+}
+
 int birdie_generate(birdie_generator *g, const int32_t *const *prompts, const int *lens, int n,
                     const birdie_gen_params *p, birdie_gen_output *out, char *err, size_t errlen)
 {
@@ -356,7 +369,8 @@ int birdie_generate(birdie_generator *g, const int32_t *const *prompts, const in
     }
     if (rc < 0) {
         birdie_fail(err, errlen, rc, "generate: out of host memory for %d rows of %d tokens", n, p->max_tokens);
-    } else if ((rc = birdie_generator_start(g, prompts, lens, n, err, errlen)) == 0) {
+    } else if ((rc = birdie_generator_start(g, prompts, lens, n, err, errlen)) == 0 &&
+               (rc = birdie_generator_reserve(g, longest_prompt(lens, n) + 1 + p->max_tokens, err, errlen)) == 0) {
         const char *stop = p->stop ? p->stop : "";
         size_t stop_len = strlen(stop);
         int V = g->m->cfg.vocab;
@@ -369,7 +383,8 @@ int birdie_generate(birdie_generator *g, const int32_t *const *prompts, const in
                 }
                 next[r] = birdie_gen_sample(birdie_generator_logits(g, r), V, p, p->row0 + (uint64_t)r, i);
                 done[r] = (char)take_token(&out[r], next[r], stop, stop_len, p->max_tokens);
-                if (!done[r] && g->tf && birdie_tf_gen_full(g, r)) { /* the context is used up */
+                /* never after the reserve above; a row must not write past its cache whatever happens */
+                if (!done[r] && g->tf && birdie_tf_gen_full(g, r)) {
                     out[r].finish = BIRDIE_GEN_LENGTH;
                     done[r] = 1;
                 }

@@ -13,8 +13,8 @@
  *     The state kept per layer is therefore B x N floats of which only the forward channels matter.
  * A Hawk model (worker/model_hawk.h) carries the same forward-channel state through its RG-LRU scan plus each
  * layer's conv window, the last 4 conv inputs (worker/generate_hawk.c); also O(1) per token. A Transformer keeps
- * a key/value cache of every position (worker/generate_transformer.c), O(length) per token, and a row ends
- * (BIRDIE_GEN_LENGTH) when the model's T positions are used up.
+ * a key/value cache of every position (worker/generate_transformer.c), O(length) per token; birdie_generate
+ * makes the caches hold the prompt and max_tokens.
  * Greedy by default; temperature, top-k, a counter-based draw keyed by (seed, token index, row,
  * BIRDIE_RNG_GENERATE), a stop string, a token limit, and EOS ends a row. Many prompts of different
  * lengths run as one batch; each row's result does not depend on the others (bit for bit unless
@@ -82,8 +82,12 @@ void birdie_generator_free(birdie_generator *g);
  * birdie_model_forward, and leaves the logits predicting each row's first token (after BEGIN). */
 int birdie_generator_start(birdie_generator *g, const int32_t *const *prompts, const int *lens, int n, char *err,
                            size_t errlen);
+/* Makes room for rows of `positions` positions (prompt, BEGIN and generated tokens) before steps past the
+ * model's T: a Transformer's key/value caches grow; nothing for the SSMs, whose state does not. 0 or -ENOMEM. */
+int birdie_generator_reserve(birdie_generator *g, int positions, char *err, size_t errlen);
 /* Feeds one token per row (tokens[n]) as the next input: one recurrent step per layer; afterwards the
- * logits predict the token after it. */
+ * logits predict the token after it (a Transformer's row without room, see birdie_generator_reserve, takes
+ * no new position). */
 void birdie_generator_step(birdie_generator *g, const int32_t *tokens);
 /* out (n,OC) = inp (n,C) @ w^T + b for the n rows of a step: one GEMM, or one per row (batch_gemm); what
  * every family's step uses. */

@@ -66,6 +66,7 @@ int birdie_tf_gen_init(birdie_generator *g, char *err, size_t errlen)
         tg->kc[l] = alloc_or_flag(ops, R * T * C * fb, &failed);
         tg->vc[l] = alloc_or_flag(ops, R * T * C * fb, &failed);
     }
+    tg->room = (int)T;
     tg->d_pos = alloc_or_flag(ops, R * sizeof(int32_t), &failed);
     tg->d_lens = alloc_or_flag(ops, R * sizeof(int32_t), &failed);
     tg->qkv = alloc_or_flag(ops, R * 3 * C * fb, &failed);
@@ -85,12 +86,12 @@ void birdie_tf_gen_take_row(birdie_generator *g, int r, int i, int len)
 {
     birdie_model *m = g->m;
     birdie_tf_gen *tg = g->tf;
-    size_t T = (size_t)m->T, C = (size_t)m->cfg.d_model;
+    size_t T = (size_t)m->T, room = (size_t)tg->room, C = (size_t)m->cfg.d_model;
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int pos = 0; pos <= len; pos++) {
             m->ops->download(tg->host_row, m->tf->acts[l].qkv + ((size_t)r * T + (size_t)pos) * 3 * C,
                              3 * C * sizeof(float));
-            size_t at = ((size_t)i * T + (size_t)pos) * C;
+            size_t at = ((size_t)i * room + (size_t)pos) * C;
             m->ops->upload(tg->kc[l] + at, tg->host_row + C, C * sizeof(float));
             m->ops->upload(tg->vc[l] + at, tg->host_row + 2 * C, C * sizeof(float));
         }
@@ -99,7 +100,44 @@ void birdie_tf_gen_take_row(birdie_generator *g, int r, int i, int len)
 
 int birdie_tf_gen_full(const birdie_generator *g, int r)
 {
-    return g->tf->lens[r] >= g->m->T;
+    return g->tf->lens[r] >= g->tf->room;
+}
+
+int birdie_tf_gen_reserve(birdie_generator *g, int positions, char *err, size_t errlen)
+{
+    birdie_model *m = g->m;
+    birdie_tf_gen *tg = g->tf;
+    const birdie_ops *ops = m->ops;
+    if (positions <= tg->room)
+        return 0;
+    int L = m->cfg.n_layers;
+    size_t R = (size_t)g->cap, C = (size_t)m->cfg.d_model, old = (size_t)tg->room, room = (size_t)positions;
+    /* every new cache first, so that a failure changes nothing */
+    float **grown = calloc((size_t)2 * L, sizeof *grown), *host = malloc(old * C * sizeof *host);
+    int failed = !grown || !host;
+    for (int i = 0; !failed && i < 2 * L; i++)
+        failed = !(grown[i] = ops->alloc(R * room * C * sizeof(float)));
+    if (failed) {
+        for (int i = 0; grown && i < 2 * L; i++)
+            if (grown[i])
+                ops->free(grown[i]);
+        free(grown), free(host);
+        return birdie_fail(err, errlen, -ENOMEM, "generate: out of memory for key/value caches of %d positions",
+                           positions);
+    }
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < 2; k++) {
+            float **cache = k ? &tg->vc[l] : &tg->kc[l], *to = grown[2 * l + k];
+            for (size_t r = 0; r < R; r++) { /* rows keep their place; each row's room grows */
+                ops->download(host, *cache + r * old * C, old * C * sizeof(float));
+                ops->upload(to + r * room * C, host, old * C * sizeof(float));
+            }
+            ops->free(*cache);
+            *cache = to;
+        }
+    free(grown), free(host);
+    tg->room = positions;
+    return 0;
 }
 
 void birdie_tf_gen_step(birdie_generator *g, const int32_t *tokens)
@@ -107,7 +145,7 @@ void birdie_tf_gen_step(birdie_generator *g, const int32_t *tokens)
     birdie_model *m = g->m;
     birdie_tf_gen *tg = g->tf;
     const birdie_ops *ops = m->ops;
-    int n = g->n, C = m->cfg.d_model, V = m->cfg.vocab, M = m->tf->M, H = m->tf->H, D = m->tf->D, T = m->T;
+    int n = g->n, C = m->cfg.d_model, V = m->cfg.vocab, M = m->tf->M, H = m->tf->H, D = m->tf->D, T = tg->room;
     const float *p = m->params;
     float *x = g->x[0], *x_mid = g->x[1];
     /* a full row re-reads its last position instead of writing past its cache */

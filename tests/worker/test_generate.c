@@ -184,6 +184,52 @@ static void test_teacher_forced_transformer(void **state)
     family = BIRDIE_FAMILY_GATED_SSM;
 }
 
+/* A Transformer generates past the rows its model was built for (eval and generate build them prompt-long): the
+ * key/value caches grow, and what was cached stays. With rows of 12, the prompt of 5 and 14 generated tokens need
+ * 20 positions; the logits match those of a model built with rows of 40 (the caches' contents survive the
+ * growth: a lost or misplaced key changes the logits far beyond the tolerance). */
+static void test_transformer_cache_grows(void **state)
+{
+    (void)state;
+    char err[256];
+    family = BIRDIE_FAMILY_TRANSFORMER;
+    birdie_model_config c = test_config(1);
+    family = BIRDIE_FAMILY_GATED_SSM;
+    birdie_model small, big;
+    assert_int_equal(birdie_model_init(&small, &c, &birdie_ops_cpu, 11, 1, 12, err, sizeof err), 0);
+    assert_int_equal(birdie_model_init(&big, &c, &birdie_ops_cpu, 11, 1, TT, err, sizeof err), 0);
+    int32_t prompts[TB][TT], cont[TB][CONT];
+    make_tokens(prompts, cont);
+    const int32_t *ptrs[1] = {prompts[0]};
+    int lens[1] = {PROMPT_LENS[0]};
+    birdie_generator gs, gb;
+    assert_int_equal(birdie_generator_init(&gs, &small, err, sizeof err), 0);
+    assert_int_equal(birdie_generator_init(&gb, &big, err, sizeof err), 0);
+    assert_int_equal(birdie_generator_start(&gs, ptrs, lens, 1, err, sizeof err), 0);
+    assert_int_equal(birdie_generator_start(&gb, ptrs, lens, 1, err, sizeof err), 0);
+    assert_int_equal(birdie_generator_reserve(&gs, lens[0] + 1 + CONT, err, sizeof err), 0);
+    for (int j = 0; j < CONT; j++) {
+        if (j > 0) {
+            birdie_generator_step(&gs, &cont[0][j - 1]);
+            birdie_generator_step(&gb, &cont[0][j - 1]);
+        }
+        /* the prefix passes run over rows of 12 and of 40, whose GEMMs may round differently: the teacher-forced
+         * tolerance */
+        const float *a = birdie_generator_logits(&gs, 0), *b = birdie_generator_logits(&gb, 0);
+        double scale = 0.0, tol = 16.0 * (TL * (3 * TC + TT + small.tf->M) + TC) * U32;
+        for (int v = 0; v < BIRDIE_VOCAB; v++)
+            scale = fmax(scale, fabs(b[v]));
+        for (int v = 0; v < BIRDIE_VOCAB; v++)
+            if (!(fabs((double)a[v] - b[v]) <= tol * scale))
+                fail_msg("generated position %d: logit %d is %.9g with grown caches, %.9g with room from the start", j,
+                         v, a[v], b[v]);
+    }
+    birdie_generator_free(&gs);
+    birdie_generator_free(&gb);
+    birdie_model_free(&small);
+    birdie_model_free(&big);
+}
+
 static void batched_equals_one_by_one(void **state)
 {
     (void)state;
@@ -327,9 +373,13 @@ static void sampling_and_stop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_teacher_forced_causal), cmocka_unit_test(test_teacher_forced_bidirectional),
-        cmocka_unit_test(test_teacher_forced_hawk),   cmocka_unit_test(test_teacher_forced_transformer),
-        cmocka_unit_test(batched_equals_one_by_one),  cmocka_unit_test(sampling_and_stop),
+        cmocka_unit_test(test_teacher_forced_causal),
+        cmocka_unit_test(test_teacher_forced_bidirectional),
+        cmocka_unit_test(test_teacher_forced_hawk),
+        cmocka_unit_test(test_teacher_forced_transformer),
+        cmocka_unit_test(test_transformer_cache_grows),
+        cmocka_unit_test(batched_equals_one_by_one),
+        cmocka_unit_test(sampling_and_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
