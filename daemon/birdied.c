@@ -113,6 +113,9 @@ static void usage(FILE *out)
                  "       birdied finetune --checkpoint DIR|FILE --task phonebook --out DIR [--steps N] [--lr X] ...\n"
                  "                                      fine-tune a checkpoint, with a learning-speed curve\n"
                  "                                      (finetune --help)\n"
+                 "       birdied verify-resume --config FILE --at K [--np N] [--dir DIR] [--section.key=value ...]\n"
+                 "                                      check that a run killed at step K and resumed ends\n"
+                 "                                      bit-identical to the run without the kill\n"
                  "       birdied --print-config [...]   print the effective configuration and exit\n"
                  "\n"
                  "Trains a Gated SSM language model (the Birdie procedure). The configuration is an INI file;\n"
@@ -126,6 +129,12 @@ static void usage(FILE *out)
                  "\n"
                  "signals: SIGTERM/SIGINT stop at the next step (with a checkpoint when [checkpoint] every > 0),\n"
                  "         SIGUSR1 writes a checkpoint to [checkpoint] dir.\n"
+                 "\n"
+                 "A rank that fails writes a flight record (its step, last collectives and RPCs) to stderr and,\n"
+                 "when the run checkpoints, to [checkpoint] dir/flight-rank<R>.txt.\n"
+                 "BIRDIE_FAULT=point@step[=count][/rank],... injects faults for tests (docs/design.md, Faults):\n"
+                 "kill, hang_collective, stop_heartbeat, corrupt_shard, fail_fsync, fail_store, store_busy,\n"
+                 "drop_push, nan_loss, kill_before_rename.\n"
                  "\n"
                  "exit codes: 0 done, 1 internal error (out of memory), 2 usage/config error,\n"
                  "            3 data error (shard, checkpoint), 4 non-finite loss or gradient, 5 no usable backend,\n"
@@ -407,7 +416,8 @@ int main(int argc, char **argv)
 #ifdef BIRDIE_HAVE_EVAL
         return birdie_verify_resume_main(argc - 1, argv + 1);
 #else
-        fprintf(stderr, "birdied verify-resume: this build has no daemon parts (SQLite): configure with -Ddaemon=enabled\n");
+        fprintf(stderr,
+                "birdied verify-resume: this build has no daemon parts (SQLite): configure with -Ddaemon=enabled\n");
         return BIRDIE_EXIT_USAGE;
 #endif
     }

@@ -249,11 +249,9 @@ static int load_rows(sqlite3 *db, const char *sql, int n_keys, rows *out, int *r
             char cell[256];
             column_text(st, c, cell, sizeof cell);
             if (c < n_keys)
-                kl += (size_t)snprintf(t.key + kl, sizeof t.key - (kl < sizeof t.key ? kl : sizeof t.key), "%s ",
-                                       cell);
+                kl += (size_t)snprintf(t.key + kl, sizeof t.key - (kl < sizeof t.key ? kl : sizeof t.key), "%s ", cell);
             else
-                vl += (size_t)snprintf(t.val + vl, sizeof t.val - (vl < sizeof t.val ? vl : sizeof t.val), "%s ",
-                                       cell);
+                vl += (size_t)snprintf(t.val + vl, sizeof t.val - (vl < sizeof t.val ? vl : sizeof t.val), "%s ", cell);
             if (kl >= sizeof t.key || vl >= sizeof t.val)
                 break;
         }
@@ -291,8 +289,7 @@ static const table_check table_checks[] = {
      "SELECT step, mixture_version, source, explore, predicted_reward, observed_reward, fit_error, record, "
      "incarnation FROM decisions ORDER BY 1, 2, 9",
      2, 0},
-    {"mixture weights",
-     "SELECT version, arm_index, weight, incarnation FROM mixture_weights ORDER BY 1, 2, 4", 2, 0},
+    {"mixture weights", "SELECT version, arm_index, weight, incarnation FROM mixture_weights ORDER BY 1, 2, 4", 2, 0},
     /* heartbeats report where a version applied, so a version replaced before the next heartbeat has
      * no applied_step (nor has one decided before the kill and applied after it, in the first
      * incarnation): the steps both stores hold */
@@ -320,7 +317,8 @@ static int compare_table(sqlite3 *a, sqlite3 *b, const table_check *t, int *diff
         if (order) {
             only_one += !t->common_only;
             if (!t->common_only && only_one <= 3)
-                printf("    %s only in %s: %s\n", t->what, order < 0 ? "A" : "B", order < 0 ? ra.r[i].key : rb.r[j].key);
+                printf("    %s only in %s: %s\n", t->what, order < 0 ? "A" : "B",
+                       order < 0 ? ra.r[i].key : rb.r[j].key);
             order < 0 ? i++ : j++;
             continue;
         }

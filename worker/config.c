@@ -338,7 +338,8 @@ int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen)
                            cfg->listen);
     }
     if (cfg->collective_floor_s > cfg->collective_deadline_s) {
-        return birdie_fail(err, errlen, -EINVAL, "[run] collective_floor_s = %g exceeds [run] collective_deadline_s = %g",
+        return birdie_fail(err, errlen, -EINVAL,
+                           "[run] collective_floor_s = %g exceeds [run] collective_deadline_s = %g",
                            cfg->collective_floor_s, cfg->collective_deadline_s);
     }
     if (cfg->top_k > cfg->candidates) {

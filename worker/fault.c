@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,8 +13,8 @@
 #include "worker/error.h"
 
 static const char *const point_names[BIRDIE_FAULT_POINTS] = {
-    "kill",      "hang_collective", "stop_heartbeat", "corrupt_shard", "fail_fsync",
-    "fail_store", "store_busy",     "drop_push",      "nan_loss",      "kill_before_rename",
+    "kill",       "hang_collective", "stop_heartbeat", "corrupt_shard", "fail_fsync",
+    "fail_store", "store_busy",      "drop_push",      "nan_loss",      "kill_before_rename",
 };
 
 typedef struct armed_point {
@@ -126,8 +127,12 @@ int birdie_fault_fire(birdie_fault_point p, long at_step)
         return 0;
     int left = atomic_load(&points[p].left);
     while (left > 0)
-        if (atomic_compare_exchange_weak(&points[p].left, &left, left - 1))
+        if (atomic_compare_exchange_weak(&points[p].left, &left, left - 1)) {
+            /* said before the harm, so a test (or an operator) sees which fault it was */
+            fprintf(stderr, "birdied: fault %s fires (step %ld, %d left)\n", point_names[p],
+                    at_step >= 0 ? at_step : atomic_load(&current_step), left - 1);
             return 1;
+        }
     return 0;
 }
 
