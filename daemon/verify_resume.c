@@ -4,7 +4,8 @@
  * Three runs of the same config, each through this birdied (under `mpirun -np N` when N > 1), with a
  * coordinator and a store of their own:
  *   A: the whole run, uninterrupted;
- *   B: the same, killed with SIGKILL at the start of step K on the last rank (fault kill@K, fault.h),
+ *   B: the same, killed with SIGKILL at the start of step K on one rank (--kill-rank, default the last;
+ *      fault kill@K, fault.h),
  *      as a node failure would; mpirun then takes the job down;
  *   B': `--checkpoint.resume=auto` on B's checkpoints and store, to the end.
  * Then it compares A with B+B': the final checkpoints (parameters, both AdamW moments, the mixture
@@ -37,7 +38,7 @@ extern char **environ;
 typedef struct verify_options {
     const char *config;
     long at;
-    int np;
+    int np, kill_rank;
     char dir[1024];
     const char *overrides[64];
     int n_overrides;
@@ -45,12 +46,14 @@ typedef struct verify_options {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: birdied verify-resume --config RUN.ini --at K [--np N] [--dir DIR] [--section.key=value ...]\n"
+    fprintf(f, "usage: birdied verify-resume --config RUN.ini --at K [--np N] [--kill-rank R] [--dir DIR]\n"
+               "                             [--section.key=value ...]\n"
                "  Runs the config three times: whole (A); killed at the start of step K (B); B resumed from\n"
                "  its newest checkpoint to the end. Prints whether the final parameters, optimizer moments,\n"
                "  mixture and scheduler state, and the store's evaluations, rewards, decisions, mixtures and\n"
                "  step losses of A and of B are identical.\n"
                "  --np N     ranks (mpirun -np N; default 1: no mpirun)\n"
+               "  --kill-rank R  the rank killed (default: the last)\n"
                "  --dir DIR  where the runs' checkpoints, stores and logs go (default: a new /tmp/birdie-verify-*)\n"
                "exit codes: 0 identical, 1 a difference, 2 usage; a run that fails where it must not\n"
                "            exits with its own code (see birdied --help)\n");
@@ -59,7 +62,7 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, verify_options *o, birdie_config *cfg, int *help, char *err, size_t errlen)
 {
     const int usage_error = birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE);
-    *o = (verify_options){.np = 1};
+    *o = (verify_options){.np = 1, .kill_rank = -1};
     birdie_config_defaults(cfg);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -77,6 +80,10 @@ static int parse(int argc, char **argv, verify_options *o, birdie_config *cfg, i
             o->np = (int)strtol(argv[++i], &end, 10);
             if (*end || o->np < 1 || o->np > 64)
                 return birdie_fail(err, errlen, usage_error, "--np %s: want 1 to 64 ranks", v);
+        } else if (strcmp(a, "--kill-rank") == 0 && v) {
+            o->kill_rank = (int)strtol(argv[++i], &end, 10);
+            if (*end || o->kill_rank < 0)
+                return birdie_fail(err, errlen, usage_error, "--kill-rank %s: want a rank >= 0", v);
         } else if (strcmp(a, "--dir") == 0 && v) {
             snprintf(o->dir, sizeof o->dir, "%s", argv[++i]);
         } else if (strncmp(a, "--", 2) == 0 && strchr(a, '=') && o->n_overrides < 64) {
@@ -94,6 +101,11 @@ static int parse(int argc, char **argv, verify_options *o, birdie_config *cfg, i
             return usage_error;
     if (birdie_config_validate(cfg, err, errlen) < 0)
         return usage_error;
+    if (o->kill_rank >= o->np)
+        return birdie_fail(err, errlen, usage_error, "--kill-rank %d: the run has %d rank%s", o->kill_rank, o->np,
+                           o->np > 1 ? "s" : "");
+    if (o->kill_rank < 0)
+        o->kill_rank = o->np - 1;
     if (o->at >= cfg->steps)
         return birdie_fail(err, errlen, usage_error, "--at %ld: the run has only %ld steps", o->at, cfg->steps);
     if (!o->dir[0]) {
@@ -374,7 +386,7 @@ int birdie_verify_resume_main(int argc, char **argv)
     }
     long every = cfg.ckpt_every > 0 && cfg.ckpt_every < o.at ? cfg.ckpt_every : (o.at / 2 > 0 ? o.at / 2 : 1);
     char fault[64];
-    snprintf(fault, sizeof fault, "kill@%ld/%d", o.at, o.np - 1);
+    snprintf(fault, sizeof fault, "kill@%ld/%d", o.at, o.kill_rank);
     printf("verify-resume: %ld steps on %d rank%s, killed at step %ld (%s), checkpoints every %ld steps, in %s\n",
            cfg.steps, o.np, o.np > 1 ? "s" : "", o.at, fault, every, o.dir);
     int ra = run_birdied(&o, "a", every, 0, NULL);
