@@ -38,7 +38,8 @@ static const config_key keys[] = {
      "once steps are timed the wait is shortened to deadline_factor times the longest step seen, but not "
      "below collective_floor_s"},
     {"run", "collective_floor_s", KEY_DOUBLE, FIELD(collective_floor_s), "30", 1, 1e6, NULL,
-     "the shortest collective deadline the step times may bring it down to"},
+     "the shortest collective deadline the step times may bring it down to (collective_deadline_s "
+     "when that is shorter)"},
     {"run", "deadline_factor", KEY_DOUBLE, FIELD(deadline_factor), "10", 2, 1e6, NULL,
      "the collective deadline, once steps are timed: this many times the longest step (with its "
      "evaluation and checkpoint) seen so far"},
@@ -336,11 +337,6 @@ int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen)
         return birdie_fail(err, errlen, -EINVAL,
                            "[daemon] listen = '%s': want HOST:PORT with a port from 0 to 65535 (0 picks a free one)",
                            cfg->listen);
-    }
-    if (cfg->collective_floor_s > cfg->collective_deadline_s) {
-        return birdie_fail(err, errlen, -EINVAL,
-                           "[run] collective_floor_s = %g exceeds [run] collective_deadline_s = %g",
-                           cfg->collective_floor_s, cfg->collective_deadline_s);
     }
     if (cfg->top_k > cfg->candidates) {
         return birdie_fail(err, errlen, -EINVAL, "[scheduler] top_k = %d exceeds [scheduler] candidates = %d",

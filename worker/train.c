@@ -46,7 +46,8 @@ double birdie_collective_deadline(double longest_step_s, double factor, double f
     if (longest_step_s <= 0)
         return ceiling_s;
     double d = factor * longest_step_s;
-    return d < floor_s ? floor_s : d > ceiling_s ? ceiling_s : d;
+    d = d < floor_s ? floor_s : d;
+    return d > ceiling_s ? ceiling_s : d; /* a configured deadline below the floor wins */
 }
 
 /* Both sources belong to the run from here on: a failure leaves what opened for run_close to close. */

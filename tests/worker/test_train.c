@@ -220,6 +220,7 @@ static void test_collective_deadline(void **state)
     assert_true(birdie_collective_deadline(2.0, 10, 1, 300) == 20);
     assert_true(birdie_collective_deadline(100.0, 10, 30, 300) == 300); /* the ceiling */
     assert_true(birdie_collective_deadline(4.0, 3, 1, 300) == 12); /* the factor, not a constant */
+    assert_true(birdie_collective_deadline(0.01, 10, 30, 2) == 2); /* a deadline set below the floor wins */
 }
 
 /* One step of a run with the control double attached: its final parameters and the gradient norm the
