@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "ctl/ctl_json.h"
 #include "ctl/ctl_table.h"
 #include "ctl/ctl_weights.h"

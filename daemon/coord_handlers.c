@@ -13,7 +13,7 @@
 #include "daemon/mixture.h"
 #include "daemon/msg_arena.h"
 #include "daemon/rpc_wire.h"
-#include "health.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "worker/error.h"
 
 /* ---- message builders ------------------------------------------------------------------------ */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 
 #define STORE_APPLICATION_ID 0x42524431 /* "BRD1" in the SQLite header */
 
