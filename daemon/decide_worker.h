@@ -25,6 +25,7 @@ typedef struct decide_result {
     int explore;
     double predicted_reward, observed_reward, fit_error;
     char record[DECIDE_RECORD_MAX];
+    birdie_decision_detail detail; /* detail.record is owned by the result */
     struct decide_result *next;
 } decide_result;
 

@@ -408,6 +408,8 @@ int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie_
     }
     if (rc == 0)
         rc = store_history_results(s, since_step, limit, h, err, errlen);
+    if (rc == 0)
+        rc = store_history_series(s, since_step, limit, h, err, errlen);
     if (rc) {
         birdie_store_history_free(h);
         return rc;
@@ -454,6 +456,7 @@ void birdie_store_history_free(Birdie__V1__GetHistoryResponse *h)
         free(h->checkpoints[i]);
     }
     store_history_results_free(h);
+    store_history_series_free(h);
     free(h->checkpoints);
     free(h->evals);
     free(h->rewards);
