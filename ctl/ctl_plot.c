@@ -3,6 +3,7 @@
 #include "ctl/ctl_plot.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -104,7 +105,7 @@ static void begin(FILE *f, const char *term, const char *ext, const char *name, 
     quoted(f, title);
     fprintf(f, "\nset xlabel 'training step'\nset ylabel ");
     quoted(f, ylabel);
-    fprintf(f, "\nunset yrange\nset autoscale y\n");
+    fprintf(f, "\nunset yrange\nset autoscale y\nset autoscale xfix\n");
 }
 
 /* The script for one terminal: the same four pictures, each only with the series that have data. */
@@ -168,6 +169,11 @@ static int run_gnuplot(const char *gnuplot, const char *dir, char *err, size_t e
     posix_spawn_file_actions_init(&fa);
     /* gnuplot writes the pictures relative to its working folder: the output folder */
     int rc = posix_spawn_file_actions_addchdir_np(&fa, dir);
+    /* its warnings (an empty range of a one-point series, ...) go to a log, not into our output */
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addopen(&fa, 2, "gnuplot.log", O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, 2, 1);
     pid_t pid;
     char *argv[] = {(char *)gnuplot, "plot.gp", NULL};
     if (rc == 0)
@@ -186,7 +192,7 @@ static int run_gnuplot(const char *gnuplot, const char *dir, char *err, size_t e
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
         return birdie_fail(err, errlen, -ENOENT, "gnuplot '%s' could not be run (exit status 127)", gnuplot);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return birdie_fail(err, errlen, -ECHILD, "gnuplot failed (%s %d); the script is %s/plot.gp",
+        return birdie_fail(err, errlen, -ECHILD, "gnuplot failed (%s %d); its messages are in %s/gnuplot.log",
                            WIFEXITED(status) ? "exit status" : "signal",
                            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), dir);
     return 0;

@@ -2,8 +2,8 @@
  * an output folder: loss (training and validation), class_loss (validation loss per objective class),
  * mixture (the mixture per class over steps with the scheduler's decisions marked: the Birdie paper's
  * Fig. 5 analogue) and rewards (mean reward per class and the observed class-weighted reward). The
- * data files (*.dat) and the gnuplot script (plot.gp) stay beside the pictures, so a picture can be
- * redrawn or restyled by hand. gnuplot runs as a child process; this file does not read the store or
+ * data files (*.dat), the gnuplot script (plot.gp) and gnuplot's messages (gnuplot.log) stay beside
+ * the pictures, so a picture can be redrawn or restyled by hand. gnuplot runs as a child process; this file does not read the store or
  * talk gRPC. */
 #ifndef BIRDIE_CTL_PLOT_H
 #define BIRDIE_CTL_PLOT_H

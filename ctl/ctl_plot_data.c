@@ -229,18 +229,16 @@ static int build_mixtures(const Birdie__V1__GetHistoryResponse *h, ctl_plot_data
     return 0;
 }
 
-/* The scheduler's kind from its record text ("decision eval=.. step=.. kind=warmup ..."); -1 none. */
-static int record_kind(const char *record)
+/* The mark of a scheduler decision's kind (DecisionRecord.kind); -1 none. */
+static int kind_mark(const char *kind)
 {
-    const char *k = record ? strstr(record, " kind=") : NULL;
-    if (!k)
+    if (!kind)
         return -1;
-    k += 6;
-    if (!strncmp(k, "explore", 7))
+    if (!strcmp(kind, "explore"))
         return CTL_MARK_EXPLORE;
-    if (!strncmp(k, "exploit", 7))
+    if (!strcmp(kind, "exploit"))
         return CTL_MARK_EXPLOIT;
-    if (!strncmp(k, "warmup", 6) || !strncmp(k, "initial", 7))
+    if (!strcmp(kind, "warmup") || !strcmp(kind, "initial"))
         return CTL_MARK_WARMUP;
     return -1;
 }
@@ -257,7 +255,7 @@ static int build_decisions(const Birdie__V1__GetHistoryResponse *h, ctl_plot_dat
         int mark;
         if (!strcmp(r->source, "operator"))
             mark = CTL_MARK_OPERATOR;
-        else if ((mark = record_kind(r->record)) < 0)
+        else if ((mark = kind_mark(r->kind)) < 0)
             mark = r->explore ? CTL_MARK_EXPLORE : -1; /* a fixed mixture's evaluation decides nothing */
         if (mark >= 0)
             series_point(&d->marks[mark], (double)r->step);

@@ -422,6 +422,7 @@ void birdie_store_history_free(Birdie__V1__GetHistoryResponse *h)
 {
     if (!h)
         return;
+    store_history_series_free(h); /* first: it clears what it added to the decisions */
     for (size_t i = 0; i < h->n_evals; i++) {
         free(h->evals[i]->arm);
         free(h->evals[i]);
@@ -456,7 +457,6 @@ void birdie_store_history_free(Birdie__V1__GetHistoryResponse *h)
         free(h->checkpoints[i]);
     }
     store_history_results_free(h);
-    store_history_series_free(h);
     free(h->checkpoints);
     free(h->evals);
     free(h->rewards);
