@@ -1,4 +1,4 @@
--- 0005: what explains a scheduler decision (`birdiectl explain`, docs/operations.md), beside its row
+-- 0005: what explains a scheduler decision (`birdiectl explain`, docs/plot-and-explain.md), beside its row
 -- in decisions (same key). Written in the decision's transaction when the reward-driven scheduler
 -- made it; operator decisions and decisions of a fixed mixture have none.
 -- record is the whole decision as bytes (daemon/scheduler/record_io.c: the inputs, per-arm losses,

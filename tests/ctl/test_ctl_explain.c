@@ -206,6 +206,12 @@ static void test_decision_option_and_operator(void **state)
     json_t *o = json_out(e);
     check_explained(e, o, 4, e->r.store_version[3]);
     json_decref(o);
+    /* the decision before the operator's mixture: its chosen mixture was observed at the next
+     * scheduler decision, not at the operator's (which observes nothing) */
+    assert_int_equal(ctl(e, (const char *[]){"-o", "json", "explain", "--decision", "6", NULL}), 0);
+    o = json_out(e);
+    check_explained(e, o, RUN_OPERATOR_AFTER, e->r.store_version[RUN_OPERATOR_AFTER - 1]);
+    json_decref(o);
     /* an operator's decision: no scheduler record, the mixture it set */
     char step[24];
     snprintf(step, sizeof(step), "%lld", (long long)e->r.d[RUN_OPERATOR_AFTER].step + 50);

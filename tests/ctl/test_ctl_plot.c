@@ -80,6 +80,13 @@ static void check_png(const char *path)
     assert_true(size > 10000);
 }
 
+static const char *slurp_dat(env *e, const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/%s", e->plots, name);
+    return fix_slurp(path);
+}
+
 static void test_pictures(void **state)
 {
     env *e = *state;
@@ -116,9 +123,25 @@ static void test_pictures(void **state)
     while (fscanf(f, "%lf %lf %lf %lf", &x, &w[0], &w[1], &w[2]) == 4)
         rows++;
     fclose(f);
-    /* config + one per evaluation + the operator's + the last repeated at the last step (1000) */
-    assert_int_equal(rows, 1 + RUN_EVALS + 1 + 0);
+    /* config + one per evaluation + the operator's; the last (applied at 1001) is past every step */
+    assert_int_equal(rows, 1 + RUN_EVALS + 1);
     assert_true(x == 1001);
+    /* the decisions by kind: evaluations 0 and 1 keep the uniform mixture, the operator's at 750,
+     * the scheduler's choices at every other evaluation */
+    assert_string_equal(slurp_dat(e, "marks_3.dat"), "100\n200\n");
+    assert_string_equal(slurp_dat(e, "marks_2.dat"), "750\n");
+    int choices = 0;
+    for (int k = 0; k < 2; k++)
+        for (const char *p = slurp_dat(e, k ? "marks_1.dat" : "marks_0.dat"); *p; p++)
+            choices += *p == '\n';
+    assert_int_equal(choices, RUN_EVALS - 2);
+    int explores = 0;
+    for (int k = 0; k < RUN_EVALS; k++)
+        explores += e->r.d[k].kind == BIRDIE_DECISION_EXPLORE;
+    int lines = 0;
+    for (const char *p = slurp_dat(e, "marks_1.dat"); *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, explores);
 }
 
 static void test_missing_gnuplot_and_usage(void **state)
