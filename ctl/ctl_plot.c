@@ -150,13 +150,14 @@ static void write_pictures(FILE *f, const ctl_plot_data *d, const char *term, co
         fprintf(f, "\nset ytics autofreq\n");
     }
     if (have[3]) {
-        begin(f, term, ext, "rewards", "Rewards per objective class", "reward (relative loss decrease)");
+        begin(f, term, ext, "rewards", "Rewards per objective class (docs/algorithm.md 3.3)",
+              "reward (per arm in [-1, 1])");
         fprintf(f, "set xzeroaxis lt -1 lc rgb '#888888'\n");
         int first = plot_classes(f, d, &d->reward, "rewards.dat", "linespoints pt 7 ps 0.5", 1);
         if (any_data(&d->observed))
             fprintf(f,
                     "%s'observed.dat' using 1:2 with lines lw 3 dt 2 lc rgb '#000000' "
-                    "title 'observed score (class-weighted sum)'",
+                    "title 'observed score (sum of the class means)'",
                     first ? "plot " : ", \\\n     ");
         fprintf(f, "\nunset xzeroaxis\n");
     }
