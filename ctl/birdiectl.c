@@ -611,6 +611,10 @@ int main(int argc, char **argv)
     } else if (!known_command(o.command)) {
         snprintf(err, sizeof(err), "unknown command '%s'", o.command);
         rc = usage_error(&o, err);
+    } else if ((o.replay || o.has_decision || o.checkpoint) && strcmp(o.command, "explain") != 0) {
+        rc = usage_error(&o, "--replay, --decision and --checkpoint work with explain only");
+    } else if ((o.out_dir || o.gnuplot) && strcmp(o.command, "plot") != 0) {
+        rc = usage_error(&o, "--out and --gnuplot work with plot only");
     } else if (!strcmp(o.command, "explain")) {
         rc = cmd_explain(&o);
     } else if (o.n_args && strcmp(o.command, "set-mixture") != 0) {

@@ -323,6 +323,11 @@ static void test_bad_input(void **state)
     assert_int_equal(ctl(e, (const char *[]){"explain", "750", "--replay", NULL}), 5);
     EXPECT_OUTPUT(e, "no scheduler record");
     assert_int_equal(ctl(e, (const char *[]){"explain", "400", "--replay", "--checkpoint", "/nonexistent", NULL}), 5);
+    /* explain's options elsewhere, plot's options here */
+    assert_int_equal(ctl(e, (const char *[]){"history", "--replay", NULL}), 2);
+    EXPECT_OUTPUT(e, "work with explain only");
+    assert_int_equal(ctl(e, (const char *[]){"explain", "400", "--out", "x", NULL}), 2);
+    EXPECT_OUTPUT(e, "work with plot only");
     /* without --db: a usage error, not a server call */
     char *argv[] = {(char *)e->ctl, "explain", "400", NULL};
     assert_int_equal(fix_run(argv, e->out, 60000), 2);
