@@ -135,27 +135,36 @@ static int candidate_paths(birdie_store *store, const ctl_explain_args *a, int64
     if (!dir)
         return birdie_fail(err, errlen, -EIO, "--checkpoint %s: %s", a->checkpoint, strerror(errno));
     struct dirent *ent;
-    int cap = 0;
-    while ((ent = readdir(dir)) != NULL) {
+    int cap = 0, rc = 0;
+    while (rc == 0 && (ent = readdir(dir)) != NULL) {
         size_t len = strlen(ent->d_name);
         if (strncmp(ent->d_name, "ckpt_", 5) != 0 || len < 9 || strcmp(ent->d_name + len - 4, ".bin") != 0)
             continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 8;
             char **grown = realloc(*paths, (size_t)cap * sizeof(char *));
-            if (!grown)
+            if (!grown) {
+                rc = birdie_fail(err, errlen, -ENOMEM, "out of memory");
                 break;
+            }
             *paths = grown;
         }
         size_t plen = strlen(a->checkpoint) + len + 2;
         (*paths)[*n] = malloc(plen);
-        if (!(*paths)[*n])
+        if (!(*paths)[*n]) {
+            rc = birdie_fail(err, errlen, -ENOMEM, "out of memory");
             break;
+        }
         snprintf((*paths)[*n], plen, "%s/%s", a->checkpoint, ent->d_name);
         (*n)++;
     }
     closedir(dir);
-    return 0;
+    if (rc) {
+        store_paths_free(*paths, *n);
+        *paths = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 /* Replays evaluations from..target from `state` with the stored records, comparing each. */
