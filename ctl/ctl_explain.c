@@ -50,6 +50,15 @@ static void print_real(const char *fmt, double v)
         printf(fmt, v);
 }
 
+/* One right-aligned table cell after a space: "-" for NaN. */
+static void column(double v, int width, int precision, int sign)
+{
+    if (isnan(v))
+        printf(" %*s", width, "-");
+    else
+        printf(sign ? " %+*.*f" : " %*.*f", width, precision, v);
+}
+
 static double mean_loss(const store_explained *e, int a)
 {
     return e->tokens[a] > 0 ? e->loss_sum[a] / e->tokens[a] : NAN;
@@ -358,20 +367,14 @@ static void print_text(birdie_store *store, const explained *x, const replay_res
     printf("  %-28s %-18s %10s %12s %10s %10s %10s %10s %10s\n", "ARM", "CLASS", "VAL LOSS", "TOKENS", "REWARD",
            "BEFORE", "AFTER", "CHANGE", "PREDICTED");
     for (int a = 0; a < e->n_arms; a++) {
-        printf("  %-28s %-18s ", store_arm_name(store, a), x->classes[a]);
-        print_real("%10.5f", mean_loss(e, a));
-        printf(" ");
-        print_real("%12.0f", e->tokens[a]);
-        printf(" ");
-        print_real("%10.6f", e->rewards[a]);
-        printf(" ");
-        print_real("%10.6f", e->weights_before[a]);
-        printf(" ");
-        print_real("%10.6f", e->weights_after[a]);
-        printf(" ");
-        print_real("%+10.6f", e->weights_after[a] - e->weights_before[a]);
-        printf(" ");
-        print_real("%10.6f", x->has_record && x->rec.history_len > 0 ? x->rec.predicted_out[a] : NAN);
+        printf("  %-28s %-18s", store_arm_name(store, a), x->classes[a]);
+        column(mean_loss(e, a), 10, 5, 0);
+        column(e->tokens[a], 12, 0, 0);
+        column(e->rewards[a], 10, 6, 0);
+        column(e->weights_before[a], 10, 6, 0);
+        column(e->weights_after[a], 10, 6, 0);
+        column(e->weights_after[a] - e->weights_before[a], 10, 6, 1);
+        column(x->has_record && x->rec.history_len > 0 ? x->rec.predicted_out[a] : NAN, 10, 6, 0);
         printf("\n");
     }
     int heads[e->n_arms > 0 ? e->n_arms : 1];
