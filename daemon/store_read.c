@@ -407,9 +407,9 @@ int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie_
                               "reading checkpoints", err, errlen);
     }
     if (rc == 0)
-        rc = store_history_results(s, since_step, limit, h, err, errlen);
-    if (rc == 0)
         rc = store_history_series(s, since_step, limit, h, err, errlen);
+    if (rc == 0)
+        rc = store_history_results(s, since_step, limit, h, err, errlen);
     if (rc) {
         birdie_store_history_free(h);
         return rc;
