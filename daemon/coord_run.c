@@ -291,6 +291,7 @@ void coord_tick(coordinator *co)
 {
     check_round_deadline(co);
     check_stalled_ranks(co);
+    coord_repush_directives(co);
     decide_result *res;
     while ((res = decide_worker_poll(co->decider)) != NULL) {
         apply_decision(co, res);

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/store_internal.h"
 #include "worker/error.h"
+#include "worker/fault.h"
 
 static int need_run(birdie_store *s, char *err, size_t errlen)
 {
@@ -14,11 +16,51 @@ static int need_run(birdie_store *s, char *err, size_t errlen)
     return 0;
 }
 
+static void release_fault_locker(birdie_store *s)
+{
+    if (!s->fault_locker)
+        return;
+    sqlite3_exec(s->fault_locker, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(s->fault_locker);
+    s->fault_locker = NULL;
+}
+
+int store_busy_retry(void *store, int tries)
+{
+    birdie_store *s = store;
+    if (s->fault_locker && tries + 1 >= s->fault_busy_tries)
+        release_fault_locker(s);
+    if (tries >= STORE_BUSY_TRIES)
+        return 0;
+    long ms = tries < 6 ? 1L << tries : 50;
+    struct timespec nap = {0, ms * 1000000L};
+    nanosleep(&nap, NULL);
+    return 1;
+}
+
+/* Fault store_busy: another connection takes the write lock, as a backup tool or a second writer would. */
+static void take_fault_locker(birdie_store *s)
+{
+    sqlite3 *other = NULL;
+    if (sqlite3_open_v2(sqlite3_db_filename(s->db, "main"), &other, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        s->fault_locker = other;
+        s->fault_busy_tries = birdie_fault_count(BIRDIE_FAULT_STORE_BUSY);
+        return;
+    }
+    sqlite3_close(other);
+}
+
 static int begin(birdie_store *s, const char *what, char *err, size_t errlen)
 {
     int rc = need_run(s, err, errlen);
+    if (rc == 0 && birdie_fault_fire(BIRDIE_FAULT_FAIL_STORE, -1))
+        return birdie_fail(err, errlen, -EIO, "%s: injected write failure (BIRDIE_FAULT fail_store)", what);
+    if (rc == 0 && birdie_fault_fire(BIRDIE_FAULT_STORE_BUSY, -1))
+        take_fault_locker(s);
     if (rc == 0)
         rc = store_exec(s, "BEGIN IMMEDIATE", what, err, errlen);
+    release_fault_locker(s);
     return rc;
 }
 
@@ -263,8 +305,12 @@ int store_mark_applied(birdie_store *s, int64_t version, int64_t applied_step, c
     if (rc)
         return rc;
     sqlite3_stmt *st;
+    /* A version restored by a resume was applied in an earlier incarnation, at the step recorded there
+     * (the resumed ranks report it as in force from their first step): keep that step. */
     rc = prepare_keyed(s,
-                       "UPDATE mixtures SET applied_step = ?4 WHERE run_id = ?1 AND incarnation = ?2 AND version = ?3 "
+                       "UPDATE mixtures SET applied_step = COALESCE((SELECT e.applied_step FROM mixtures e WHERE "
+                       "e.run_id = ?1 AND e.incarnation < ?2 AND e.version = ?3 AND e.applied_step IS NOT NULL "
+                       "ORDER BY e.incarnation LIMIT 1), ?4) WHERE run_id = ?1 AND incarnation = ?2 AND version = ?3 "
                        "AND applied_step IS NULL",
                        &st, "marking the mixture applied", err, errlen);
     if (rc)
