@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""TAP: the .proto files compile with proto/ as the only include root, and the Python modules the
-build generated from them import without shadowing grpcio.
+"""TAP: the .proto files compile with proto/ as the only include root, C code includes the generated
+headers by their package path, and the Python modules the build generated from them import without
+shadowing grpcio.
 
 usage: check_proto.py PROTOC PROTO_ROOT PROTO_PY_DIR
 """
 import glob
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +35,16 @@ def main():
     for name in names:
         module = os.path.join(py_dir, name[:-len('.proto')] + '_pb2.py')
         check(os.path.isfile(module), f'generated {os.path.relpath(module, py_dir)} in the build tree')
+    # C code names generated headers by their package path ("birdie/v1/birdie.pb-c.h"), never bare
+    repo = os.path.dirname(os.path.abspath(root))
+    bare = re.compile(r'#\s*include\s*"[^"/]+\.pb-c\.h"')
+    offenders = []
+    for folder in ('ctl', 'daemon', 'worker', 'kernels', 'tests'):
+        for path in glob.glob(os.path.join(repo, folder, '**', '*.[ch]'), recursive=True):
+            with open(path, encoding='utf-8', errors='replace') as f:
+                if bare.search(f.read()):
+                    offenders.append(os.path.relpath(path, repo))
+    check(not offenders, 'C code includes generated headers by their package path', ' '.join(offenders))
     in_source = glob.glob(os.path.join(root, '**', '*_pb2.py'), recursive=True)
     check(not in_source, 'nothing generated beside the .proto files', ' '.join(in_source))
     try:
