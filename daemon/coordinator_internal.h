@@ -12,7 +12,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/coordinator.h"
 #include "daemon/decide_worker.h"
 #include "daemon/eval_round.h"

@@ -46,5 +46,9 @@ int store_read_table(birdie_store *s, const char *sql, int64_t since_step, int l
 int store_history_results(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse *h, char *err,
                           size_t errlen);
 void store_history_results_free(Birdie__V1__GetHistoryResponse *h);
+/* The history's training steps and arm list (store_series.c). */
+int store_history_series(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse *h, char *err,
+                         size_t errlen);
+void store_history_series_free(Birdie__V1__GetHistoryResponse *h);
 
 #endif

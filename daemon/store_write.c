@@ -136,6 +136,33 @@ static int insert_mixture(birdie_store *s, const store_mixture *m, char *err, si
     return rc;
 }
 
+/* Migration 0005's row beside the decision (same key): the scheduler's record and what explains it. */
+static int insert_decision_detail(birdie_store *s, const store_decision *d, char *err, size_t errlen)
+{
+    const birdie_decision_detail *x = d->detail;
+    sqlite3_stmt *st;
+    int rc = prepare_keyed(s,
+                           "INSERT INTO decision_details(run_id, incarnation, step, mixture_version, eval_index, kind, "
+                           "explore_prob, explore_draw, fit_mse_first, fit_mse_last, fit_mse_clean, "
+                           "predicted_out_score, history_len, n_candidates, record) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                           &st, "recording the decision details", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 3, d->step);
+    sqlite3_bind_int64(st, 4, d->mixture_version);
+    sqlite3_bind_int64(st, 5, x->eval_index);
+    sqlite3_bind_text(st, 6, x->kind, -1, SQLITE_TRANSIENT);
+    const double reals[] = {x->explore_prob, x->explore_draw,  x->fit_mse_first,
+                            x->fit_mse_last, x->fit_mse_clean, x->predicted_out_score};
+    for (int i = 0; i < 6; i++)
+        store_bind_real(st, 7 + i, reals[i]);
+    sqlite3_bind_int(st, 13, x->history_len);
+    sqlite3_bind_int(st, 14, x->n_candidates);
+    sqlite3_bind_blob(st, 15, x->record, (int)x->record_len, SQLITE_TRANSIENT);
+    return store_step_done(s, st, "recording the decision details", err, errlen);
+}
+
 static int insert_decision(birdie_store *s, const store_decision *d, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
@@ -155,7 +182,10 @@ static int insert_decision(birdie_store *s, const store_decision *d, char *err, 
     store_bind_real(st, 9, d->fit_error);
     store_bind_text_or_null(st, 10, d->record);
     sqlite3_bind_int64(st, 11, d->unix_ms);
-    return store_step_done(s, st, "recording the decision", err, errlen);
+    rc = store_step_done(s, st, "recording the decision", err, errlen);
+    if (rc == 0 && d->detail && d->detail->record)
+        rc = insert_decision_detail(s, d, err, errlen);
+    return rc;
 }
 
 /* evals (or rewards when rewards != NULL) rows of one step. */

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/rpc_client.h"
 #include "daemon/rpc_wire.h"
 #include "daemon/thread_cpu.h"
