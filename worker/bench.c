@@ -116,7 +116,7 @@ static int run_model_bench(const bench_args *args)
         fprintf(stderr, "birdie-bench: %s\n", err);
         return birdie_error_exit_class(rc);
     }
-    int bf16 = ops != &birdie_ops_cpu || !cpu;
+    int half = ops != &birdie_ops_cpu || !cpu; /* bf16 GEMM inputs */
     birdie_model_config mc;
     if (birdie_model_config_by_name(args->model, &mc) < 0) {
         fprintf(stderr, "birdie-bench: unknown model '%s' (XS, S, 125M, 350M)\n", args->model);
@@ -165,12 +165,12 @@ static int run_model_bench(const bench_args *args)
         total = prof_total; /* only the profiled step exists (its per-op synchronisation included) */
     double step_s = total / timed, tokens = (double)B * T;
     double flops = train_flops_per_token(&mc) * tokens / step_s;
-    int gemm_n = cpu ? (bf16 ? 2048 : 1024) : 8192;
+    int gemm_n = cpu ? (half ? 2048 : 1024) : 8192;
     double gemm = measure_matmul_rate(ops, gemm_n);
     printf("train step (fwd+bwd+AdamW): %.1f ms | %.0f tokens/s | %.2f GFLOP/s model matmul work\n", step_s * 1e3,
            tokens / step_s, flops / 1e9);
     printf("measured %s matmul op ceiling (%s, %d^3 through the same op%s): %.2f GFLOP/s -> %.1f%% of it\n", ops->name,
-           bf16 ? "bf16 GEMM" : "fp32 sgemm", gemm_n, bf16 ? " with its fp32->bf16 conversions" : "", gemm / 1e9,
+           half ? "bf16 GEMM" : "fp32 sgemm", gemm_n, half ? " with its fp32->bf16 conversions" : "", gemm / 1e9,
            100.0 * flops / gemm);
     if (!cpu) {
         double bf16 = 0, copy = 0;

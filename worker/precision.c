@@ -51,6 +51,6 @@ int birdie_precision_choose(const char *request, const birdie_ops *backend, cons
     if (bf16)
         snprintf(note, notelen, "precision fp32 (auto: %s has no bf16 matrix instructions)", info.isa);
     else
-        snprintf(note, notelen, "precision fp32 (auto: %s%s%s)", info.why, info.isa[0] ? "; " : "", info.isa);
+        snprintf(note, notelen, "precision fp32 (auto: %s)", info.why);
     return 0;
 }
