@@ -201,15 +201,15 @@ static void dnnl_round(void *dst, const float *src, size_t n)
 
 static void dnnl_forward(float *out, const void *inp, const void *weight, const float *bias, int BT, int C, int OC)
 {
-    cpu_onednn_forward(out, inp, weight, bias, BT, C, OC);
+    cpu_onednn_forward(out, inp, weight, bias, BT, C, OC, 0);
 }
 
 static void dnnl_backward(float *dinp, float *dweight, const void *dout, const void *inp, const void *weight, int BT,
                           int C, int OC)
 {
     if (dinp)
-        cpu_onednn_backward_data(dinp, dout, weight, BT, C, OC);
-    cpu_onednn_backward_weight(dweight, dout, inp, BT, C, OC);
+        cpu_onednn_backward_data(dinp, dout, weight, BT, C, OC, 0);
+    cpu_onednn_backward_weight(dweight, dout, inp, BT, C, OC, 0);
 }
 
 static const gemm_engine dnnl_engine = {sizeof(uint16_t), dnnl_round, dnnl_forward, dnnl_backward};

@@ -25,6 +25,7 @@ enum gemm_kind { FWD, FWD_BIAS, BWD_DATA, BWD_WEIGHT };
 typedef struct gemm_prim {
     enum gemm_kind kind;
     int BT, C, OC;
+    dnnl_data_type_t in; /* the operands' type: bf16, or f32 for the layout check (onednn.h) */
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, bias, c; /* descriptors bound once; data handles set per call */
 } gemm_prim;
@@ -58,25 +59,26 @@ static void md_transposed(dnnl_memory_desc_t *md, int rows, int cols, dnnl_data_
 }
 
 /* The primitive descriptor of one GEMM: src (M,K) @ weights (K,N) (+ bias) -> dst (M,N). */
-static dnnl_status_t describe(enum gemm_kind kind, int BT, int C, int OC, dnnl_primitive_desc_t *pd, gemm_prim *g)
+static dnnl_status_t describe(enum gemm_kind kind, dnnl_data_type_t in, int BT, int C, int OC,
+                              dnnl_primitive_desc_t *pd, gemm_prim *g)
 {
     dnnl_memory_desc_t a, b, bias, c;
     switch (kind) {
     case FWD:
     case FWD_BIAS: /* out (BT,OC) = inp (BT,C) @ weight^T (C,OC) */
-        md_plain(&a, BT, C, dnnl_bf16);
-        md_transposed(&b, C, OC, dnnl_bf16);
+        md_plain(&a, BT, C, in);
+        md_transposed(&b, C, OC, in);
         md_plain(&c, BT, OC, dnnl_f32);
         break;
     case BWD_DATA: /* dinp (BT,C) = dout (BT,OC) @ weight (OC,C) */
-        md_plain(&a, BT, OC, dnnl_bf16);
-        md_plain(&b, OC, C, dnnl_bf16);
+        md_plain(&a, BT, OC, in);
+        md_plain(&b, OC, C, in);
         md_plain(&c, BT, C, dnnl_f32);
         break;
     case BWD_WEIGHT: /* dweight (OC,C) += dout^T (OC,BT) @ inp (BT,C) */
     default:
-        md_transposed(&a, OC, BT, dnnl_bf16);
-        md_plain(&b, BT, C, dnnl_bf16);
+        md_transposed(&a, OC, BT, in);
+        md_plain(&b, BT, C, in);
         md_plain(&c, OC, C, dnnl_f32);
         break;
     }
@@ -104,10 +106,10 @@ static dnnl_status_t describe(enum gemm_kind kind, int BT, int C, int OC, dnnl_p
     return s;
 }
 
-static gemm_prim *get_prim(enum gemm_kind kind, int BT, int C, int OC)
+static gemm_prim *get_prim(enum gemm_kind kind, dnnl_data_type_t in, int BT, int C, int OC)
 {
     for (int i = 0; i < n_prims; i++)
-        if (prims[i].kind == kind && prims[i].BT == BT && prims[i].C == C && prims[i].OC == OC)
+        if (prims[i].kind == kind && prims[i].in == in && prims[i].BT == BT && prims[i].C == C && prims[i].OC == OC)
             return &prims[i];
     DNNL_CHECK(ensure_engine());
     if (n_prims == cap_prims) {
@@ -121,9 +123,9 @@ static gemm_prim *get_prim(enum gemm_kind kind, int BT, int C, int OC)
         cap_prims = cap;
     }
     gemm_prim *g = &prims[n_prims];
-    *g = (gemm_prim){.kind = kind, .BT = BT, .C = C, .OC = OC};
+    *g = (gemm_prim){.kind = kind, .in = in, .BT = BT, .C = C, .OC = OC};
     dnnl_primitive_desc_t pd;
-    DNNL_CHECK(describe(kind, BT, C, OC, &pd, g));
+    DNNL_CHECK(describe(kind, in, BT, C, OC, &pd, g));
     DNNL_CHECK(dnnl_primitive_create(&g->prim, pd));
     DNNL_CHECK(dnnl_primitive_desc_destroy(pd));
     n_prims++;
@@ -145,20 +147,25 @@ static void run(gemm_prim *g, const void *a, const void *b, const float *bias, f
     DNNL_CHECK(dnnl_stream_wait(stream));
 }
 
-void cpu_onednn_forward(float *out, const uint16_t *inp, const uint16_t *weight, const float *bias, int BT, int C,
-                        int OC)
+static dnnl_data_type_t in_type(int f32)
 {
-    run(get_prim(bias ? FWD_BIAS : FWD, BT, C, OC), inp, weight, bias, out);
+    return f32 ? dnnl_f32 : dnnl_bf16;
 }
 
-void cpu_onednn_backward_data(float *dinp, const uint16_t *dout, const uint16_t *weight, int BT, int C, int OC)
+void cpu_onednn_forward(float *out, const void *inp, const void *weight, const float *bias, int BT, int C, int OC,
+                        int f32)
 {
-    run(get_prim(BWD_DATA, BT, C, OC), dout, weight, NULL, dinp);
+    run(get_prim(bias ? FWD_BIAS : FWD, in_type(f32), BT, C, OC), inp, weight, bias, out);
 }
 
-void cpu_onednn_backward_weight(float *dweight, const uint16_t *dout, const uint16_t *inp, int BT, int C, int OC)
+void cpu_onednn_backward_data(float *dinp, const void *dout, const void *weight, int BT, int C, int OC, int f32)
 {
-    run(get_prim(BWD_WEIGHT, BT, C, OC), dout, inp, NULL, dweight);
+    run(get_prim(BWD_DATA, in_type(f32), BT, C, OC), dout, weight, NULL, dinp);
+}
+
+void cpu_onednn_backward_weight(float *dweight, const void *dout, const void *inp, int BT, int C, int OC, int f32)
+{
+    run(get_prim(BWD_WEIGHT, in_type(f32), BT, C, OC), dout, inp, NULL, dweight);
 }
 
 static const char *isa_name(dnnl_cpu_isa_t isa)
@@ -188,7 +195,7 @@ int cpu_onednn_bf16_probe(int *native, char *isa, size_t isalen, char *why, size
         return 0;
     }
     dnnl_primitive_desc_t pd;
-    dnnl_status_t s = describe(FWD_BIAS, 16, 32, 48, &pd, NULL);
+    dnnl_status_t s = describe(FWD_BIAS, dnnl_bf16, 16, 32, 48, &pd, NULL);
     if (s != dnnl_success) {
         snprintf(why, whylen,
                  "oneDNN %d.%d.%d has no bf16 matmul on this CPU (its ISA: %s; bf16 GEMMs need AVX-512, "

@@ -6,6 +6,9 @@
  *   test_matmul_bf16            the reference table (birdie_ops_cpu_bf16_reference_table): every CPU
  *   test_matmul_bf16 onednn     the oneDNN table; prints why and exits 77 (skip) where this build or
  *                               this CPU has no oneDNN bf16 matmul
+ *   test_matmul_bf16 layout     oneDNN's GEMMs with the same descriptors (strides, bias, accumulating
+ *                               post-op) but fp32 operands, which every x86-64 CPU runs: the layouts
+ *                               are checked where bf16 is not (fp32 tolerances; 77 without oneDNN)
  *
  * Tolerances, per element, from the magnitudes the reference sums (u32 = 2^-24, ub = 2^-8, bf16's unit
  * roundoff): against the double GEMM of the bf16-rounded inputs, (K+2) u32 sum|a b| (any order of K fp32
@@ -23,12 +26,16 @@
 #include <cmocka.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#ifdef BIRDIE_HAVE_DNNL
+#include "kernels/cpu/onednn.h"
+#endif
 #include "tests/common/testutil.h"
 
 #define U32 0x1.0p-24
 #define UB 0x1.0p-8
 
 static const birdie_ops *ops; /* the table under test */
+static int f32_operands; /* the layout check: nothing is rounded, fp32 tolerances only */
 
 /* ---- bf16 rounding ---- */
 
@@ -176,7 +183,9 @@ static void check_gemm(const float *got, const double *want_r, const double *wan
 {
     for (size_t i = 0; i < n; i++) {
         double tol_r = (K + 2) * U32 * mag[i] * (1 + UB) * (1 + UB);
-        double tol_f = tol_r + (2 * UB + UB * UB) * mag[i];
+        double tol_f = f32_operands ? (K + 2) * U32 * mag[i] : tol_r + (2 * UB + UB * UB) * mag[i];
+        if (f32_operands)
+            want_r = want_f, tol_r = tol_f;
         double er = fabs(got[i] - want_r[i]), ef = fabs(got[i] - want_f[i]);
         if (!(er <= tol_r) || !(ef <= tol_f))
             fail_msg("%s (BT=%d C=%d OC=%d)[%zu]: got %.9g, bf16-input reference %.9g (|e| %.3g, tol %.3g), fp32 "
@@ -358,8 +367,45 @@ static void test_weights_follow_updates(void **state)
         ops->free(bufs[i]);
 }
 
+#ifdef BIRDIE_HAVE_DNNL
+static void layout_forward(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC)
+{
+    cpu_onednn_forward(out, inp, weight, bias, BT, C, OC, 1);
+}
+
+static void layout_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int BT, int C, int OC)
+{
+    if (dbias)
+        for (int r = 0; r < BT; r++)
+            for (int o = 0; o < OC; o++)
+                dbias[o] += dout[(size_t)r * OC + o];
+    if (dinp)
+        cpu_onednn_backward_data(dinp, dout, weight, BT, C, OC, 1);
+    cpu_onednn_backward_weight(dweight, dout, inp, BT, C, OC, 1);
+}
+#endif
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "layout") == 0) {
+#ifdef BIRDIE_HAVE_DNNL
+        static birdie_ops layout;
+        layout = birdie_ops_cpu;
+        layout.matmul_forward = layout_forward;
+        layout.matmul_backward = layout_backward;
+        ops = &layout;
+        f32_operands = 1;
+        const struct CMUnitTest layout_tests[] = {
+            cmocka_unit_test(test_shapes),
+            cmocka_unit_test(test_repeatable),
+        };
+        return cmocka_run_group_tests(layout_tests, NULL, NULL);
+#else
+        printf("1..0 # SKIP this build has no oneDNN (meson option -Donednn)\n");
+        return 77;
+#endif
+    }
     if (argc > 1 && strcmp(argv[1], "onednn") == 0) {
         birdie_bf16_support info;
         ops = birdie_ops_cpu_bf16_table(&info);
