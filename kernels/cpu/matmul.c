@@ -1,10 +1,13 @@
 /* kernels/cpu/matmul.c: the linear layer (out = inp @ weight^T + bias) and its backward.
  * The GEMMs go to OpenBLAS cblas_sgemm when the build found it (BIRDIE_HAVE_OPENBLAS); otherwise to a
- * cache-blocked C loop that is correct everywhere but about 10x slower. Bias and its gradient are plain
- * loops here: they are O(BT*OC), negligible next to the GEMMs. */
+ * cache-blocked C loop that is correct everywhere but about 10x slower. Bias and its gradient are
+ * O(BT*OC) loops beside the GEMMs, spread over cores (rows for the bias, columns for its gradient, so
+ * each column is still summed by one thread in row order: the same bits for any thread count); they
+ * matter once the GEMMs are bf16 (matmul_bf16.c calls these too). The residual add is here as well. */
 #include <string.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/parallel.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -55,12 +58,36 @@ static void gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, 
 #endif
 }
 
+static void broadcast_rows(float *out, const float *bias, long r0, long r1, int OC)
+{
+    for (long r = r0; r < r1; r++)
+        memcpy(out + (size_t)r * OC, bias, (size_t)OC * sizeof(float));
+}
+
+CPU_HOT static void bias_grad_columns(float *dbias, const float *dout, int BT, int OC, long o0, long o1)
+{
+    for (int bt = 0; bt < BT; bt++) {
+        const float *d = dout + (size_t)bt * OC;
+        for (long o = o0; o < o1; o++)
+            dbias[o] += d[o];
+    }
+}
+
+void cpu_bias_broadcast(float *out, const float *bias, int BT, int OC)
+{
+    CPU_PARALLEL_RANGE(BT, (long)BT * OC, lo, hi, broadcast_rows(out, bias, lo, hi, OC));
+}
+
+void cpu_bias_backward(float *dbias, const float *dout, int BT, int OC)
+{
+    CPU_PARALLEL_RANGE(OC, (long)BT * OC, lo, hi, bias_grad_columns(dbias, dout, BT, OC, lo, hi));
+}
+
 void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC)
 {
     float beta = 0.0f;
     if (bias) {
-        for (int bt = 0; bt < BT; bt++)
-            memcpy(out + (size_t)bt * OC, bias, (size_t)OC * sizeof(float));
+        cpu_bias_broadcast(out, bias, BT, OC);
         beta = 1.0f;
     }
     /* out (BT,OC) = inp (BT,C) @ weight (OC,C)^T */
@@ -75,11 +102,7 @@ void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float 
     /* dweight (OC,C) += dout^T (OC,BT) @ inp (BT,C) */
     gemm(GEMM_T, GEMM_N, OC, C, BT, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias)
-        for (int bt = 0; bt < BT; bt++) {
-            const float *d = dout + (size_t)bt * OC;
-            for (int o = 0; o < OC; o++)
-                dbias[o] += d[o];
-        }
+        cpu_bias_backward(dbias, dout, BT, OC);
 }
 
 void birdie_cpu_set_threads(int n)
@@ -92,8 +115,13 @@ void birdie_cpu_set_threads(int n)
 #endif
 }
 
+CPU_HOT static void add_range(float *out, const float *a, const float *b, long i0, long i1)
+{
+    for (long i = i0; i < i1; i++)
+        out[i] = a[i] + b[i];
+}
+
 void cpu_residual_forward(float *out, const float *a, const float *b, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = a[i] + b[i];
+    CPU_PARALLEL_RANGE(n, n, lo, hi, add_range(out, a, b, lo, hi));
 }

@@ -142,11 +142,7 @@ static void bf16_backward(bf16_state *s, float *dinp, float *dweight, float *dbi
     if (BT <= 0 || OC <= 0)
         return;
     if (dbias) /* from the fp32 output gradient, as on the GPU */
-        for (int bt = 0; bt < BT; bt++) {
-            const float *d = dout + (size_t)bt * OC;
-            for (int o = 0; o < OC; o++)
-                dbias[o] += d[o];
-        }
+        cpu_bias_backward(dbias, dout, BT, OC);
     if (C <= 0)
         return;
     void *d16 = scratch(s, 0, (size_t)BT * OC);
