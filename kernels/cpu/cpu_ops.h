@@ -44,7 +44,7 @@ void cpu_bf16_round(uint16_t *dst, const float *src, size_t n);
 void cpu_bf16_round_f32(float *dst, const float *src, size_t n);
 
 /* The bias parts of the linear layer (matmul.c), shared by both precisions: out (BT,OC) = bias in every
- * row; dbias (OC) += column sums of dout (BT,OC), each column in row order. */
+ * row; dbias (OC) += column sums of dout (BT,OC) in row order. */
 void cpu_bias_broadcast(float *out, const float *bias, int BT, int OC);
 void cpu_bias_backward(float *dbias, const float *dout, int BT, int OC);
 

@@ -1,13 +1,13 @@
 /* kernels/cpu/matmul.c: the linear layer (out = inp @ weight^T + bias) and its backward.
  * The GEMMs go to OpenBLAS cblas_sgemm when the build found it (BIRDIE_HAVE_OPENBLAS); otherwise to a
  * cache-blocked C loop that is correct everywhere but about 10x slower. Bias and its gradient are
- * O(BT*OC) loops beside the GEMMs, spread over cores (rows for the bias, columns for its gradient, so
- * each column is still summed by one thread in row order: the same bits for any thread count); they
- * matter once the GEMMs are bf16 (matmul_bf16.c calls these too). The residual add is here as well. */
+ * plain O(BT*OC) loops, shared with the bf16 layer (matmul_bf16.c). Spread over two threads they
+ * measured slower, not faster, on a shared 2-core machine (a parallel region waits for its slowest
+ * thread), and a single thread streams them near memory speed; so they stay serial, as does the
+ * residual add. */
 #include <string.h>
 
 #include "kernels/cpu/cpu_ops.h"
-#include "kernels/cpu/parallel.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -58,29 +58,19 @@ static void gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, 
 #endif
 }
 
-static void broadcast_rows(float *out, const float *bias, long r0, long r1, int OC)
-{
-    for (long r = r0; r < r1; r++)
-        memcpy(out + (size_t)r * OC, bias, (size_t)OC * sizeof(float));
-}
-
-CPU_HOT static void bias_grad_columns(float *dbias, const float *dout, int BT, int OC, long o0, long o1)
-{
-    for (int bt = 0; bt < BT; bt++) {
-        const float *d = dout + (size_t)bt * OC;
-        for (long o = o0; o < o1; o++)
-            dbias[o] += d[o];
-    }
-}
-
 void cpu_bias_broadcast(float *out, const float *bias, int BT, int OC)
 {
-    CPU_PARALLEL_RANGE(BT, (long)BT * OC, lo, hi, broadcast_rows(out, bias, lo, hi, OC));
+    for (int bt = 0; bt < BT; bt++)
+        memcpy(out + (size_t)bt * OC, bias, (size_t)OC * sizeof(float));
 }
 
 void cpu_bias_backward(float *dbias, const float *dout, int BT, int OC)
 {
-    CPU_PARALLEL_RANGE(OC, (long)BT * OC, lo, hi, bias_grad_columns(dbias, dout, BT, OC, lo, hi));
+    for (int bt = 0; bt < BT; bt++) {
+        const float *d = dout + (size_t)bt * OC;
+        for (int o = 0; o < OC; o++)
+            dbias[o] += d[o];
+    }
 }
 
 void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC)
@@ -115,13 +105,8 @@ void birdie_cpu_set_threads(int n)
 #endif
 }
 
-CPU_HOT static void add_range(float *out, const float *a, const float *b, long i0, long i1)
-{
-    for (long i = i0; i < i1; i++)
-        out[i] = a[i] + b[i];
-}
-
 void cpu_residual_forward(float *out, const float *a, const float *b, size_t n)
 {
-    CPU_PARALLEL_RANGE(n, n, lo, hi, add_range(out, a, b, lo, hi));
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
 }

@@ -28,15 +28,12 @@ void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float 
     CPU_PARALLEL_RANGE(BT, (long)BT * C, lo, hi, rmsnorm_forward_rows(out, rstd, inp, weight, lo, hi, C));
 }
 
-/* With n = x * s: dx = s * (w*dy - n * mean(w*dy*n)); dweight += dy * n. Two passes over cores: dx
- * by rows (independent), dweight by columns, each column summed over the rows in row order by one
- * thread, so the bits do not depend on the thread count. No AVX2+FMA clone (CPU_HOT) here: fused
- * multiply-adds would round these sums differently from the serial loop the golden losses of
- * tests/worker/test_train.c were recorded with. */
-static void rmsnorm_backward_rows(float *dinp, const float *dout, const float *inp, const float *weight,
-                                  const float *rstd, long bt0, long bt1, int C)
+/* With n = x * s: dx = s * (w*dy - n * mean(w*dy*n)); dweight += dy * n. Serial: dweight sums over
+ * rows, and a fixed summation order keeps runs bit-identical. */
+void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                          const float *rstd, int BT, int C)
 {
-    for (long bt = bt0; bt < bt1; bt++) {
+    for (int bt = 0; bt < BT; bt++) {
         const float *x = inp + (size_t)bt * C;
         const float *dy = dout + (size_t)bt * C;
         float *dx = dinp + (size_t)bt * C;
@@ -47,29 +44,8 @@ static void rmsnorm_backward_rows(float *dinp, const float *dout, const float *i
         dot /= (float)C;
         for (int c = 0; c < C; c++) {
             float n = x[c] * s;
+            dweight[c] += dy[c] * n;
             dx[c] += s * (weight[c] * dy[c] - n * dot);
         }
     }
-}
-
-static void rmsnorm_dweight_columns(float *dweight, const float *dout, const float *inp, const float *rstd, int BT,
-                                    int C, long c0, long c1)
-{
-    for (int bt = 0; bt < BT; bt++) {
-        const float *x = inp + (size_t)bt * C;
-        const float *dy = dout + (size_t)bt * C;
-        float s = rstd[bt];
-        for (long c = c0; c < c1; c++) {
-            float n = x[c] * s;
-            dweight[c] += dy[c] * n;
-        }
-    }
-}
-
-void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
-                          const float *rstd, int BT, int C)
-{
-    long work = (long)BT * C;
-    CPU_PARALLEL_RANGE(BT, work, lo, hi, rmsnorm_backward_rows(dinp, dout, inp, weight, rstd, lo, hi, C));
-    CPU_PARALLEL_RANGE(C, work, lo, hi, rmsnorm_dweight_columns(dweight, dout, inp, rstd, BT, C, lo, hi));
 }
