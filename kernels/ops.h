@@ -94,7 +94,8 @@ typedef struct birdie_ops {
     void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
 
     /* Gated SSM gates. proj (BT,4N) holds the four pre-activations [a_i | a_z | a_o | a_f] of a
-     * position side by side. Forward: x (BT,N) = sigmoid(a_i) * a_z ; f (BT,N) = sigmoid(a_f). */
+     * position side by side. Forward: x (BT,N) = sigmoid(a_i) * a_z ; f (BT,N) = sigmoid(a_f). x may be
+     * NULL: only f (the backward recomputes the forget gate, not the input). */
     void (*ssm_gates_forward)(float *x, float *f, const float *proj, int BT, int N);
     /* Writes the a_i, a_z, a_f slots of dproj (BT,4N) from dx and df (BT,N); leaves a_o alone. */
     void (*ssm_gates_backward)(float *dproj, const float *dx, const float *df, const float *proj, int BT, int N);

@@ -1,9 +1,10 @@
 /* tests/kernels/cpu/test_parallel.c: the promise of kernels/cpu/parallel.h that the CPU twin's ops give
  * the same bits for any number of threads (so runs repeat bit for bit whatever the cores), checked on
- * the ops that spread reductions or scans over cores: RMSNorm's backward (weight gradient by columns),
- * the bias gradient, the gated scan both ways, the cross-entropy, the gates, the residual add and the
- * bf16 rounding. Shapes are large enough that every op does go parallel (parallel.h's threshold) and
- * odd, so the ranges of 1, 2, 3 and 5 threads all cut differently. Values are checked elsewhere
+ * the ops spread over cores (RMSNorm's forward, the gated scan both ways, the cross-entropy, the gates
+ * and the gated output, the bf16 rounding) and on those that sum across rows and stay serial for it
+ * (RMSNorm's backward, the bias gradient), so that threading one later cannot change its bits
+ * unnoticed. Shapes are large enough that every op does go parallel (parallel.h's threshold) and odd,
+ * so the ranges of 1, 2, 3 and 5 threads all cut differently. Values are checked elsewhere
  * (test_cpu_ops.c); here only that they do not move. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -63,9 +64,12 @@ static bufs make_inputs(void)
 /* Every op's outputs under the current thread count, concatenated. */
 static float *outputs(const bufs *in, size_t *count)
 {
-    size_t n = 0, cap = (size_t)BT * C * 2 + C + (size_t)BT * 4 * N + (size_t)BT * N * 8 + 4 * N + (size_t)BT * V + BT;
+    size_t n = 0, cap = (size_t)BT * C * 3 + BT + C + (size_t)BT * 4 * N + (size_t)BT * N * 8 + 4 * N + (size_t)BT * V + BT;
     float *o = calloc(cap, sizeof *o);
     assert_non_null(o);
+    float *y = o + n, *rstd = o + n + (size_t)BT * C;
+    n += (size_t)BT * C + BT;
+    cpu_rmsnorm_forward(y, rstd, in->x, in->w, BT, C);
     float *dx = o + n;
     n += (size_t)BT * C;
     float *dweight = o + n;

@@ -494,6 +494,10 @@ static void test_ssm_gates(int BT, int N)
     int ok = check_output("ssm_gates_forward x", d_x, x, n, 1e-6, 1e-5, NULL);
     ok &= check_output("ssm_gates_forward f", d_f, f, n, 1e-6, 1e-5, NULL);
     tap_result(ok, "ssm_gates_forward BT=%d N=%d", BT, N);
+    void *d_f_alone = dev_nan(n * sizeof(float)); /* x NULL: the forget gate alone */
+    gpu->ssm_gates_forward(NULL, d_f_alone, d_proj, BT, N);
+    tap_result(check_output("ssm_gates_forward f alone", d_f_alone, f, n, 1e-6, 1e-5, NULL),
+               "ssm_gates_forward (x NULL) BT=%d N=%d", BT, N);
 
     /* backward writes the a_i, a_z, a_f slots; the a_o slot keeps its (random) contents */
     float *dx = random_floats(n, -1, 1), *df = random_floats(n, -1, 1), *dproj = random_floats(n_proj, -1, 1);
@@ -521,7 +525,7 @@ static void test_ssm_gates(int BT, int N)
     ok &= check_output("ssm_output_backward dh", d_dh, dh, n, GELU_ATOL, 1e-5, NULL);
     tap_result(ok, "ssm_output_backward BT=%d N=%d (other slots untouched)", BT, N);
 
-    gpu->free(d_proj), gpu->free(d_h), gpu->free(d_dx), gpu->free(d_df), gpu->free(d_dg);
+    gpu->free(d_proj), gpu->free(d_h), gpu->free(d_dx), gpu->free(d_df), gpu->free(d_dg), gpu->free(d_f_alone);
     free(proj), free(h), free(x), free(f), free(dx), free(df), free(dproj), free(g), free(dg), free(dh), free(dproj2);
 }
 
