@@ -194,19 +194,27 @@ int cpu_onednn_bf16_probe(int *native, char *isa, size_t isalen, char *why, size
         snprintf(why, whylen, "oneDNN %d.%d.%d could not create a CPU engine", v->major, v->minor, v->patch);
         return 0;
     }
-    dnnl_primitive_desc_t pd;
-    dnnl_status_t s = describe(FWD_BIAS, dnnl_bf16, 16, 32, 48, &pd, NULL);
-    if (s != dnnl_success) {
-        snprintf(why, whylen,
-                 "oneDNN %d.%d.%d has no bf16 matmul on this CPU (its ISA: %s; bf16 GEMMs need AVX-512, "
-                 "and bf16 matrix instructions AVX512-BF16 or AMX to be fast)",
-                 v->major, v->minor, v->patch, isa_name(cpu));
-        return 0;
+    /* every kind the layer uses, at a small odd shape: a kind oneDNN lacks would otherwise abort the
+     * first step that needs it */
+    static const char *const kind_names[] = {"fwd", "fwd+bias", "bwd-data", "bwd-weights"};
+    char impls[4][48];
+    for (int k = FWD; k <= BWD_WEIGHT; k++) {
+        dnnl_primitive_desc_t pd;
+        dnnl_status_t s = describe((enum gemm_kind)k, dnnl_bf16, 17, 33, 49, &pd, NULL);
+        if (s != dnnl_success) {
+            snprintf(why, whylen,
+                     "oneDNN %d.%d.%d has no bf16 matmul (%s) on this CPU (its ISA: %s; bf16 GEMMs need AVX-512, "
+                     "and bf16 matrix instructions AVX512-BF16 or AMX to be fast)",
+                     v->major, v->minor, v->patch, kind_names[k], isa_name(cpu));
+            return 0;
+        }
+        const char *impl = "?";
+        if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success)
+            impl = "?";
+        snprintf(impls[k], sizeof impls[k], "%s", impl);
+        DNNL_CHECK(dnnl_primitive_desc_destroy(pd));
     }
-    const char *impl = "?";
-    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success)
-        impl = "?";
-    snprintf(isa, isalen, "oneDNN %d.%d.%d, ISA %s, matmul %s", v->major, v->minor, v->patch, isa_name(cpu), impl);
-    DNNL_CHECK(dnnl_primitive_desc_destroy(pd));
+    snprintf(isa, isalen, "oneDNN %d.%d.%d, ISA %s, matmul %s (bwd-data %s, bwd-weights %s)", v->major, v->minor,
+             v->patch, isa_name(cpu), impls[FWD_BIAS], impls[BWD_DATA], impls[BWD_WEIGHT]);
     return 1;
 }

@@ -64,7 +64,8 @@ static bufs make_inputs(void)
 /* Every op's outputs under the current thread count, concatenated. */
 static float *outputs(const bufs *in, size_t *count)
 {
-    size_t n = 0, cap = (size_t)BT * C * 3 + BT + C + (size_t)BT * 4 * N + (size_t)BT * N * 8 + 4 * N + (size_t)BT * V + BT;
+    size_t n = 0,
+           cap = (size_t)BT * C * 3 + BT + C + (size_t)BT * 4 * N + (size_t)BT * N * 8 + 4 * N + (size_t)BT * V + BT;
     float *o = calloc(cap, sizeof *o);
     assert_non_null(o);
     float *y = o + n, *rstd = o + n + (size_t)BT * C;
