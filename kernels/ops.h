@@ -156,5 +156,7 @@ const birdie_ops *birdie_ops_cpu_bf16_reference_table(void);
 
 /* The CUDA backend: NULL when built without CUDA. Does not touch the GPU. */
 const birdie_ops *birdie_ops_cuda_table(void);
+/* The same with fp32 GEMMs (cuBLAS, fp32 inputs and compute, no TF32): [train] precision = fp32 on a GPU. */
+const birdie_ops *birdie_ops_cuda_fp32_table(void);
 
 #endif

@@ -17,11 +17,17 @@ int birdie_precision_choose(const char *request, const birdie_ops *backend, cons
         return birdie_fail(err, errlen, birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE),
                            "[train] precision = '%s' is not one of auto, fp32, bf16", request);
     if (backend != &birdie_ops_cpu) {
-        if (strcmp(request, "fp32") == 0)
-            return birdie_fail(err, errlen, unsupported,
-                               "[train] precision = fp32: the %s backend's GEMMs are bf16 only; use bf16 or auto, "
-                               "or --backend cpu",
-                               backend->name);
+        if (strcmp(request, "fp32") == 0) {
+            const birdie_ops *cuda = birdie_ops_cuda_table(), *fp32 = birdie_ops_cuda_fp32_table();
+            if (!cuda || backend != cuda || !fp32)
+                return birdie_fail(err, errlen, unsupported,
+                                   "[train] precision = fp32: the %s backend has no fp32 GEMMs; use bf16 or auto, or "
+                                   "--backend cpu",
+                                   backend->name);
+            *chosen = fp32;
+            snprintf(note, notelen, "precision fp32 (requested; %s: fp32 GEMM inputs and compute)", fp32->name);
+            return 0;
+        }
         *chosen = backend;
         snprintf(note, notelen, "precision bf16 (%s: bf16 GEMM inputs, fp32 accumulation)%s", backend->name,
                  strcmp(request, "auto") == 0 ? ", auto" : "");

@@ -4,8 +4,9 @@
  * On the CPU: fp32 is the twin itself; bf16 is the twin with oneDNN bf16 GEMMs and fails (exit class
  * BIRDIE_EXIT_BACKEND) where this build or this CPU has none; auto picks bf16 only where the CPU has
  * bf16 matrix instructions (where oneDNN would emulate them, fp32 is as fast and more accurate).
- * On CUDA: bf16 and auto keep the backend, whose GEMMs are bf16; fp32 GEMMs are not implemented
- * there, so fp32 fails the same way. This file does not choose the backend itself. */
+ * On CUDA: bf16 and auto keep the backend, whose GEMMs are bf16; fp32 is the CUDA table with fp32
+ * GEMMs (any other device table refuses it, exit class BIRDIE_EXIT_BACKEND). This file does not
+ * choose the backend itself. */
 #ifndef BIRDIE_PRECISION_H
 #define BIRDIE_PRECISION_H
 

@@ -84,7 +84,7 @@ static void test_choose(void **state)
     assert_int_equal(birdie_error_exit_class(rc), BIRDIE_EXIT_USAGE);
     assert_non_null(strstr(err, "fp16"));
 
-    /* a device backend (any table but the CPU twin) keeps its bf16 GEMMs and refuses fp32 */
+    /* a device backend (any table but the CPU twin) keeps its bf16 GEMMs; fp32 only the CUDA table has */
     birdie_ops device = birdie_ops_cpu;
     device.name = "cuda";
     assert_int_equal(birdie_precision_choose("auto", &device, &chosen, note, sizeof note, err, sizeof err), 0);
@@ -94,6 +94,13 @@ static void test_choose(void **state)
     rc = birdie_precision_choose("fp32", &device, &chosen, note, sizeof note, err, sizeof err);
     assert_int_equal(birdie_error_exit_class(rc), BIRDIE_EXIT_BACKEND);
     assert_non_null(strstr(err, "cuda"));
+    const birdie_ops *cuda = birdie_ops_cuda_table();
+    if (cuda) { /* a build with CUDA: its fp32 table (the table itself touches no GPU) */
+        assert_int_equal(birdie_precision_choose("fp32", cuda, &chosen, note, sizeof note, err, sizeof err), 0);
+        assert_ptr_equal(chosen, birdie_ops_cuda_fp32_table());
+        assert_int_equal(birdie_precision_choose("auto", cuda, &chosen, note, sizeof note, err, sizeof err), 0);
+        assert_ptr_equal(chosen, cuda);
+    }
 }
 
 /* The margin: bf16 rounds each GEMM input to 8 significant bits, so the two runs part ways from the first
