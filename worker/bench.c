@@ -116,7 +116,7 @@ static int run_model_bench(const bench_args *args)
         fprintf(stderr, "birdie-bench: %s\n", err);
         return birdie_error_exit_class(rc);
     }
-    int half = ops != &birdie_ops_cpu || !cpu; /* bf16 GEMM inputs */
+    int half = cpu ? ops != &birdie_ops_cpu : ops != birdie_ops_cuda_fp32_table(); /* bf16 GEMM inputs */
     birdie_model_config mc;
     if (birdie_model_config_by_name(args->model, &mc) < 0) {
         fprintf(stderr, "birdie-bench: unknown model '%s' (XS, S, 125M, 350M)\n", args->model);
