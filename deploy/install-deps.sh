@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(meson ninja-build pkg-config gcc libc6-dev python3
           libopenblas-openmp-dev libinih-dev libjansson-dev libcmocka-dev
           libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
-          libopenmpi-dev openmpi-bin libsqlite3-dev libmicrohttpd-dev gnuplot-nox)
+          libopenmpi-dev openmpi-bin libsqlite3-dev libmicrohttpd-dev gnuplot-nox libdnnl-dev)
 if [ "${1:-}" = "--tests" ]; then
   packages+=(python3-grpcio python3-protobuf protobuf-compiler python3-yaml clang-format sqlite3)
 elif [ $# -gt 0 ]; then

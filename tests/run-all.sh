@@ -27,7 +27,7 @@ run_build build-san -Dcuda=disabled -Ddaemon=enabled -Dtests=enabled -Db_sanitiz
 [ -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc > /dev/null 2>&1 && export PATH="/usr/local/cuda/bin:$PATH"
 logs=()
 if command -v nvcc > /dev/null 2>&1; then
-  run_build build-standalone -Ddaemon=disabled -Dcuda=enabled -Dblas=none -Dcudart=static -Dtests=enabled || rc=1
+  run_build build-standalone -Ddaemon=disabled -Dcuda=enabled -Dblas=none -Donednn=disabled -Dcudart=static -Dtests=enabled || rc=1
 else
   rm -rf build-standalone
   echo "standalone GPU build + ldd check: skipped (no nvcc on PATH or in /usr/local/cuda/bin)"

@@ -65,6 +65,10 @@ static const config_key keys[] = {
     {"train", "bucket_mb", KEY_DOUBLE, FIELD(bucket_mb), "25", 0, 65536, NULL,
      "gradient all-reduce bucket in MiB: each full bucket starts summing across ranks while the backward "
      "pass goes on; 0 = one all-reduce after the pass"},
+    {"train", "precision", KEY_CHOICE, FIELD(precision), "auto", 0, 0, "auto|fp32|bf16",
+     "GEMM inputs: bf16 (fp32 sums, master weights, optimizer, scans, loss and norms; a CPU needs oneDNN "
+     "with bf16 support, else exit 5), fp32, or auto: bf16 on a GPU or a CPU with bf16 matrix "
+     "instructions (AVX512-BF16, AMX), fp32 elsewhere (docs/design.md §7.3)"},
     {"train", "eval_every", KEY_LONG, FIELD(eval_every), "50", 0, 1e12, NULL,
      "steps between validation losses (and at the last step); 0 = only at the end"},
     {"train", "eval_rows", KEY_INT, FIELD(eval_rows), "32", 1, 1 << 20, NULL, "fixed validation rows"},
