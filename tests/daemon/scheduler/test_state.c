@@ -232,6 +232,15 @@ static void test_garbage_is_rejected(void **state)
     reseal(copy, len);
     expect_load_error(copy, len, -EBADMSG, "reward-model parameters, more than the");
 
+    /* a NUL inside an arm's name ("ar\0m2", stored length 5) would load as the name "ar" and save as
+     * other bytes */
+    memcpy(copy, buf, len);
+    size_t name2 = 24 + 2 * (8 + strlen(birdie_sched_arm_name(s, 0))) + 8;
+    assert_memory_equal(copy + name2, "arm02", 5);
+    copy[name2 + 2] = '\0';
+    reseal(copy, len);
+    expect_load_error(copy, len, -EBADMSG, "arm 2: bad or truncated 'arm name'");
+
     /* every single-byte change that passes the checksum either loads or fails by name: no crash */
     int loaded = 0, rejected = 0;
     birdie_rng rng = birdie_rng_stream(1, 2, 3, BIRDIE_RNG_TEST);
