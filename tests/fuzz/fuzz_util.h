@@ -43,7 +43,7 @@ static inline const char *fuzz_dir(void)
     return fuzz_dir_path;
 }
 
-/* dir/name, in a static buffer per call site's array. */
+/* The path of name inside the process's temporary directory, into out. */
 static inline void fuzz_path(char *out, size_t len, const char *name)
 {
     snprintf(out, len, "%s/%s", fuzz_dir(), name);
