@@ -1,8 +1,9 @@
 /* tests/fuzz/replay_main.c: the main of a fuzz target in a build without libFuzzer (gcc, the normal
  * and the sanitized trees of tests/run-all.sh): runs LLVMFuzzerTestOneInput once on every file of the
  * directories given (the target's seed corpus and its regression inputs, tests/fuzz/), in name
- * order, and reports one TAP case per file. A crash, a sanitizer report or an abort of the target
- * ends the process, which meson counts as a failure; a directory that cannot be read is one too.
+ * order, and reports one TAP case per directory, each input named on a comment line before it runs.
+ * A crash, a sanitizer report or an abort of the target ends the process, which meson counts as a
+ * failure (the last comment line names the input); a directory that cannot be read is one too.
  * It does not mutate inputs: that is libFuzzer's job (-Dfuzz=enabled). */
 #include <dirent.h>
 #include <stdint.h>
@@ -39,36 +40,37 @@ static uint8_t *slurp(const char *path, size_t *size)
 
 int main(int argc, char **argv)
 {
-    int n = 0, failed = 0;
+    int failed = 0;
+    printf("1..%d\n", argc - 1);
     for (int d = 1; d < argc; d++) {
         struct dirent **names;
-        int count = scandir(argv[d], &names, is_input, alphasort);
-        if (count < 0) {
-            printf("not ok %d - cannot read the directory %s\n", ++n, argv[d]);
-            failed = 1;
-            continue;
-        }
+        int count = scandir(argv[d], &names, is_input, alphasort), ran = 0, unreadable = 0;
         for (int i = 0; i < count; i++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", argv[d], names[i]->d_name);
             size_t size = 0;
             uint8_t *data = slurp(path, &size);
             if (!data) {
-                printf("not ok %d - cannot read %s\n", ++n, path);
-                failed = 1;
+                printf("# cannot read %s\n", path);
+                unreadable++;
             } else {
+                /* named before it runs: a crash ends the process with this line last */
+                printf("# %s (%zu bytes)\n", path, size);
                 fflush(stdout);
                 LLVMFuzzerTestOneInput(data, size);
-                printf("ok %d - %s (%zu bytes)\n", ++n, path, size);
+                ran++;
                 free(data);
             }
             free(names[i]);
         }
-        free(names);
+        if (count >= 0)
+            free(names);
+        if (count < 0 || unreadable) {
+            printf("not ok %d - %s: %s\n", d, argv[d], count < 0 ? "cannot read the directory" : "unreadable inputs");
+            failed = 1;
+        } else {
+            printf("ok %d - %s: %d inputs\n", d, argv[d], ran);
+        }
     }
-    if (n == 0)
-        printf("1..0 # SKIP no inputs\n");
-    else
-        printf("1..%d\n", n);
     return failed;
 }
