@@ -181,6 +181,13 @@ struct coordinator {
     store_checkpoint_row last_checkpoint; /* newest recorded checkpoint of the run */
 };
 
+/* coordinator.c: the run without its server. coord_open validates cfg, opens the store (a new
+ * incarnation) and starts the decide thread; coord_close records how the incarnation ended and frees
+ * everything. coordinator_start adds the gRPC server and its thread; tests/fuzz/fuzz_rpc.c drives
+ * the handlers of coord_methods on an opened coordinator directly, on the calling thread. */
+int coord_open(const coordinator_config *cfg, coordinator **out, char *err, size_t errlen);
+void coord_close(coordinator *co);
+
 /* time: wall-clock milliseconds for the store; deadlines use birdie_monotonic_ms (worker/clock.h) */
 int64_t coord_now_unix_ms(void);
 
@@ -200,6 +207,8 @@ void coord_broadcast_event(coordinator *co, const Birdie__V1__Event *ev);
 
 /* coord_handlers.c */
 const method_entry *coord_find_method(grpc_slice path);
+/* Every method the coordinator serves (*n of them), in a fixed order. */
+const method_entry *coord_methods(size_t *n);
 grpc_byte_buffer *coord_pack_directive(coordinator *co);
 /* The first event of every Control.Watch stream: the current state, step and mixture. */
 grpc_byte_buffer *coord_pack_snapshot_event(coordinator *co);
