@@ -772,7 +772,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip_is_bit_exact, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_every_single_byte_corruption_is_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_truncated_trailing_magic_version, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_fifos_and_outside_names_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fifos_and_outside_names_are_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_resume_takes_newest_that_verifies, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_newest_then_all_corrupt, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_manifest_entries_and_keep, setup_dir, teardown_dir),
