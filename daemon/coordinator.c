@@ -294,7 +294,7 @@ static void *coordinator_main(void *arg)
     return NULL;
 }
 
-int coordinator_start(const coordinator_config *cfg, coordinator **out, char *err, size_t errlen)
+int coord_open(const coordinator_config *cfg, coordinator **out, char *err, size_t errlen)
 {
     *out = NULL;
     int rc = validate_config(cfg, err, errlen);
@@ -314,6 +314,28 @@ int coordinator_start(const coordinator_config *cfg, coordinator **out, char *er
         coordinator_free(co);
         return rc;
     }
+    *out = co;
+    return 0;
+}
+
+void coord_close(coordinator *co)
+{
+    /* A run that did not finish by itself ends here; record how its incarnation ended. */
+    char ignored[COORD_MSG_MAX];
+    run_state s = co->state;
+    if (!coord_run_ended(s))
+        store_set_state(co->store, coord_run_state_name(s), "coordinator stopped", 1, coord_now_unix_ms(), ignored,
+                        sizeof(ignored));
+    coordinator_free(co);
+}
+
+int coordinator_start(const coordinator_config *cfg, coordinator **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    coordinator *co = NULL;
+    int rc = coord_open(cfg, &co, err, errlen);
+    if (rc)
+        return rc;
     grpc_init();
     rc = bind_server(co, err, errlen);
     if (rc == 0 && pthread_create(&co->thread, NULL, coordinator_main, co) != 0) {
@@ -350,11 +372,5 @@ void coordinator_stop(coordinator *co)
     atomic_store(&co->stop_requested, 1);
     pthread_join(co->thread, NULL);
     grpc_shutdown();
-    /* A run that did not finish by itself ends here; record how its incarnation ended. */
-    char ignored[COORD_MSG_MAX];
-    run_state s = co->state;
-    if (!coord_run_ended(s))
-        store_set_state(co->store, coord_run_state_name(s), "coordinator stopped", 1, coord_now_unix_ms(), ignored,
-                        sizeof(ignored));
-    coordinator_free(co);
+    coord_close(co);
 }

@@ -12,7 +12,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/coordinator.h"
 #include "daemon/decide_worker.h"
 #include "daemon/eval_round.h"
@@ -104,6 +104,8 @@ typedef struct server_call {
     grpc_status_code end_code;
     char end_msg[COORD_MSG_MAX];
     int directive_dirty;
+    int rank; /* directive streams: the rank that asked (WatchMixtureRequest.rank) */
+    int64_t pushed_ms; /* directive streams: monotonic time of the last directive sent (or dropped) */
     grpc_byte_buffer **events; /* ring [COORD_EVENT_QUEUE_MAX] */
     int ev_head, ev_count;
     struct server_call *prev, *next; /* stream list */
@@ -179,6 +181,13 @@ struct coordinator {
     store_checkpoint_row last_checkpoint; /* newest recorded checkpoint of the run */
 };
 
+/* coordinator.c: the run without its server. coord_open validates cfg, opens the store (a new
+ * incarnation) and starts the decide thread; coord_close records how the incarnation ended and frees
+ * everything. coordinator_start adds the gRPC server and its thread; tests/fuzz/fuzz_rpc.c drives
+ * the handlers of coord_methods on an opened coordinator directly, on the calling thread. */
+int coord_open(const coordinator_config *cfg, coordinator **out, char *err, size_t errlen);
+void coord_close(coordinator *co);
+
 /* time: wall-clock milliseconds for the store; deadlines use birdie_monotonic_ms (worker/clock.h) */
 int64_t coord_now_unix_ms(void);
 
@@ -186,6 +195,10 @@ int64_t coord_now_unix_ms(void);
 void coord_request_call(coordinator *co);
 void coord_on_event(coordinator *co, call_tag *tag, int success);
 void coord_mark_directives_dirty(coordinator *co);
+/* Sends the directive again to every rank that has not applied the newest mixture version and got no
+ * directive for a second: a push lost on the way (see fault drop_push) delays that rank by about a
+ * second instead of failing the run at the decision timeout. */
+void coord_repush_directives(coordinator *co);
 /* Ends every Watch stream with code and msg after the events already queued for it. */
 void coord_end_event_streams(coordinator *co, grpc_status_code code, const char *msg);
 /* Watch streams still open. */
@@ -194,6 +207,8 @@ void coord_broadcast_event(coordinator *co, const Birdie__V1__Event *ev);
 
 /* coord_handlers.c */
 const method_entry *coord_find_method(grpc_slice path);
+/* Every method the coordinator serves (*n of them), in a fixed order. */
+const method_entry *coord_methods(size_t *n);
 grpc_byte_buffer *coord_pack_directive(coordinator *co);
 /* The first event of every Control.Watch stream: the current state, step and mixture. */
 grpc_byte_buffer *coord_pack_snapshot_event(coordinator *co);

@@ -16,6 +16,7 @@ typedef struct birdie_config {
     long steps;
     long stop_after; /* 0 = never: stop (like an operator) after this step */
     double collective_deadline_s; /* a collective gives up after this long: a peer is lost */
+    double collective_floor_s, deadline_factor; /* the deadline from step times (birdie_collective_deadline) */
     char backend[8]; /* cpu | cuda | auto */
     /* [model] */
     char size[8];
@@ -27,6 +28,7 @@ typedef struct birdie_config {
     int seq_len; /* positions per row; 0 = from the size */
     double lr, warmup_frac, min_lr_frac, weight_decay, grad_clip;
     double bucket_mb; /* gradient all-reduce bucket (MiB); 0 = one all-reduce after the backward pass */
+    char precision[8]; /* auto | fp32 | bf16: the GEMM inputs (worker/precision.h) */
     long eval_every;
     int eval_rows;
     long log_every;
