@@ -155,6 +155,19 @@ void cpu_attention_forward(float *out, float *lse, const float *qkv, const uint8
                        attention_items(out, lse, qkv, resets, T, n_heads, head_dim, prefix_lm, lo, hi));
 }
 
+/* dQ, dK, dV of one (query, key) pair: the three rows are distinct slots (restrict lets the loop vectorise). */
+static inline __attribute__((always_inline)) void pair_update(float *restrict dv, float *restrict dq,
+                                                              float *restrict dk, const float *restrict dO,
+                                                              const float *restrict k, const float *restrict q, float p,
+                                                              float ds, int D)
+{
+    for (int d = 0; d < D; d++) {
+        dv[d] += p * dO[d];
+        dq[d] += ds * k[d];
+        dk[d] += ds * q[d];
+    }
+}
+
 /* dV_j += sum_i P_ij dO_i;  dS_ij = P_ij (dO_i . V_j - D_i);  dQ_i += scale dS_ij K_j;  dK_j += scale dS_ij Q_i,
  * with P_ij = exp(score_ij - lse_i) recomputed and D_i = dO_i . O_i. Key blocks outer, query blocks inner. */
 static inline __attribute__((always_inline)) void attention_backward_item(float *dqkv, const float *dout,
@@ -192,13 +205,7 @@ static inline __attribute__((always_inline)) void attention_backward_item(float 
                         continue;
                     float p = expf(dot(Q + i * ld, K + j * ld, D) * scale - L[i]);
                     float ds = p * (dot(dO + i * C, V + j * ld, D) - Drow[i - i0]) * scale;
-                    const float *qi = Q + i * ld, *kj = K + j * ld, *doi = dO + i * C;
-                    float *dqi = dQ + i * ld, *dkj = dK + j * ld, *dvj = dV + j * ld;
-                    for (int d = 0; d < D; d++) {
-                        dvj[d] += p * doi[d];
-                        dqi[d] += ds * kj[d];
-                        dkj[d] += ds * qi[d];
-                    }
+                    pair_update(dV + j * ld, dQ + i * ld, dK + j * ld, dO + i * C, K + j * ld, Q + i * ld, p, ds, D);
                 }
             }
         }
