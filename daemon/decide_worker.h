@@ -25,6 +25,7 @@ typedef struct decide_result {
     int explore;
     double predicted_reward, observed_reward, fit_error;
     char record[DECIDE_RECORD_MAX];
+    double seconds; /* how long the callback took (monotonic clock) */
     struct decide_result *next;
 } decide_result;
 

@@ -106,7 +106,7 @@ static void test_lost_incarnation_and_mixture_origin(void **state)
     assert_string_equal(source, "scheduler");
     assert_int_equal(first, 1);
     assert_int_equal(store_mixture_origin(s, 9, source, sizeof source, &first, err, sizeof(err)), 0);
-    assert_int_equal(store_set_state(s, "finished", NULL, 1, 6000, err, sizeof(err)), 0);
+    assert_int_equal(store_set_state(s, "finished", NULL, 1, 5, 6000, err, sizeof(err)), 0);
     birdie_store_close(s);
     s = open_run(t->path, &inc); /* an incarnation that ended is not touched */
     birdie_store_close(s);
