@@ -20,7 +20,7 @@
  *
  * Auth: Control mutations (SetMixture, Checkpoint, Pause, Resume, Stop) need `authorization: Bearer <token>`;
  * with auth_all every other birdie.v1 method needs it too. An empty token disables mutations
- * altogether (they answer UNAUTHENTICATED) and is allowed only with auth_all off. Health/Check is
+ * altogether (they answer UNAUTHENTICATED) and is allowed only with auth_all off. Health (Check, Watch) is
  * never authenticated: Kubernetes gRPC probes cannot send metadata. */
 #ifndef BIRDIE_DAEMON_COORDINATOR_H
 #define BIRDIE_DAEMON_COORDINATOR_H
