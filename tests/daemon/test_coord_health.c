@@ -341,6 +341,26 @@ static void test_no_progress_is_not_serving(void **state)
     close_two(&t);
 }
 
+/* A resume restarts the progress clock: however long the pause lasted (here longer than the 2 s
+ * deadline), the resumed run is SERVING until the deadline passes again. The sleep only makes the
+ * pause long enough; a correct coordinator answers SERVING whatever its length. */
+static void test_resume_restarts_the_progress_clock(void **state)
+{
+    (void)state;
+    fixture f;
+    assert_int_equal(fix_start_stall(&f, 1, 1, 3000, 2000), 0);
+    worker_client *w = open_worker(&f, 0, 1);
+    birdie_rpc_channel *ch = fix_channel(&f, FIX_TOKEN);
+    assert_int_equal(control(ch, "/birdie.v1.Control/Pause"), GRPC_STATUS_OK);
+    usleep(2200 * 1000);
+    assert_int_equal(check(&f, "", NULL), SERVING);
+    assert_int_equal(control(ch, "/birdie.v1.Control/Resume"), GRPC_STATUS_OK);
+    assert_int_equal(check(&f, "", NULL), SERVING);
+    birdie_rpc_channel_close(ch);
+    worker_client_close(w);
+    fix_stop(&f);
+}
+
 /* A coordinator that stops ends its health streams (they do not hold the shutdown up). */
 static void test_watch_ends_at_stop(void **state)
 {
@@ -369,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_health_after_the_end),
         cmocka_unit_test(test_stalled_rank_is_not_serving),
         cmocka_unit_test(test_no_progress_is_not_serving),
+        cmocka_unit_test(test_resume_restarts_the_progress_clock),
         cmocka_unit_test(test_watch_ends_at_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
