@@ -112,8 +112,8 @@ static void eval_round(two_ranks *t, int64_t step, const double *l0, const doubl
     assert_int_equal(v, want_version);
 }
 
-/* The run through two scheduler decisions (one exploit, one explore: the fake scheduler explores at
- * odd steps), an operator mixture and a checkpoint, then paused. */
+/* The run through three scheduler decisions (exploit, explore, exploit: the fake scheduler explores
+ * at odd steps), an operator mixture and a checkpoint, then paused. */
 static void drive_and_pause(two_ranks *t)
 {
     static const char *const classes[2] = {"copying", "ntp"};
@@ -124,7 +124,9 @@ static void drive_and_pause(two_ranks *t)
     eval_round(t, 10, a0, a1, 1);
     double b0[FIX_N_ARMS] = {180, 80, 120, 25}, b1[FIX_N_ARMS] = {110, 130, 12, 90};
     eval_round(t, 15, b0, b1, 2);
-    heartbeat(t->w0, 16, 1100, 2.25, 2, classes, class_loss);
+    double c0[FIX_N_ARMS] = {170, 85, 110, 28}, c1[FIX_N_ARMS] = {100, 125, 14, 80};
+    eval_round(t, 20, c0, c1, 3);
+    heartbeat(t->w0, 21, 1100, 2.25, 2, classes, class_loss);
     Birdie__V1__SetMixtureRequest req = BIRDIE__V1__SET_MIXTURE_REQUEST__INIT;
     Birdie__V1__ArmWeight aw[2] = {BIRDIE__V1__ARM_WEIGHT__INIT, BIRDIE__V1__ARM_WEIGHT__INIT},
                           *awp[2] = {&aw[0], &aw[1]};
@@ -166,7 +168,7 @@ static void test_scrape_agrees_with_status_and_store(void **state)
 
     /* steps */
     assert_true(metric(text, "birdie_train_step") == (double)s->step);
-    assert_int_equal(s->step, 16);
+    assert_int_equal(s->step, 21);
     assert_true(metric(text, "birdie_train_tokens_per_second") == s->tokens_per_s);
     assert_true(metric(text, "birdie_train_loss") ==
                 sql_value(f, "SELECT loss FROM steps ORDER BY incarnation DESC, step DESC LIMIT 1"));
@@ -175,7 +177,7 @@ static void test_scrape_agrees_with_status_and_store(void **state)
     assert_true(isnan(metric(text, "birdie_train_class_loss{class=\"prefix_lm\"}"))); /* not in the heartbeat */
 
     /* the mixture in force, per arm and per class */
-    assert_int_equal(s->mixture->version, 3);
+    assert_int_equal(s->mixture->version, 4);
     assert_true(metric(text, "birdie_mixture_version") == (double)s->mixture->version);
     assert_true(metric(text, "birdie_mixture_version") == sql_value(f, "SELECT max(version) FROM mixtures"));
     for (size_t i = 0; i < s->mixture->n_weights; i++) {
@@ -217,7 +219,7 @@ static void test_scrape_agrees_with_status_and_store(void **state)
         assert_true(fabs(metric(text, "birdie_scheduler_reward{class=\"%s\"}", classes[c]) - want) <= 4e-16 * want);
     }
     /* decisions by kind: the store's rows */
-    assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"exploit\"}") == 1);
+    assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"exploit\"}") == 2);
     assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"explore\"}") == 1);
     assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"operator\"}") == 1);
     assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"exploit\"}") ==
@@ -226,8 +228,8 @@ static void test_scrape_agrees_with_status_and_store(void **state)
                 sql_value(f, "SELECT count(*) FROM decisions WHERE source = 'scheduler' AND explore = 1"));
     assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"operator\"}") ==
                 sql_value(f, "SELECT count(*) FROM decisions WHERE source = 'operator'"));
-    assert_true(metric(text, "birdie_scheduler_decision_duration_seconds_count") == 2);
-    assert_true(metric(text, "birdie_scheduler_decision_duration_seconds_bucket{le=\"+Inf\"}") == 2);
+    assert_true(metric(text, "birdie_scheduler_decision_duration_seconds_count") == 3);
+    assert_true(metric(text, "birdie_scheduler_decision_duration_seconds_bucket{le=\"+Inf\"}") == 3);
 
     /* the checkpoint */
     assert_true(metric(text, "birdie_checkpoint_step") == (double)s->last_checkpoint->step);
@@ -314,7 +316,7 @@ static void test_restart_keeps_counts(void **state)
     char *text = scrape(&t->f);
     assert_true(metric(text, "birdie_restarts_total") == 1);
     assert_true(metric(text, "birdie_restarts_total") == sql_value(&t->f, "SELECT count(*) - 1 FROM incarnations"));
-    assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"exploit\"}") == 1);
+    assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"exploit\"}") == 2);
     assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"explore\"}") == 1);
     assert_true(metric(text, "birdie_scheduler_decisions_total{kind=\"operator\"}") == 1);
     assert_true(metric(text, "birdie_checkpoint_step") == 12); /* the run's newest, from before the restart */
