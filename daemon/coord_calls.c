@@ -27,9 +27,8 @@ static void count_call(server_call *c, grpc_status_code code)
 static void call_release(server_call *c)
 {
     coordinator *co = c->co;
-    if (c->stream != STREAM_NONE)
-        count_call(c, GRPC_STATUS_CANCELLED); /* the client left before the stream ended */
     if (c->stream != STREAM_NONE) {
+        count_call(c, GRPC_STATUS_CANCELLED); /* the client left before the stream ended */
         if (c->prev)
             c->prev->next = c->next;
         else if (co->streams == c)

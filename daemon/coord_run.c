@@ -15,7 +15,8 @@
 #include "worker/clock.h"
 #include "worker/error.h"
 
-/* From what the scheduler takes on 2 cores (0.3-0.5 s) up to a slow large reward model. */
+/* From a warm-up decision (milliseconds) through one with the reward model (0.3-0.5 s on 2 cores) up to
+ * a slow, large reward model. */
 const double coord_decide_bucket_le[COORD_DECIDE_BUCKETS] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 int coord_arm_index(const coordinator *co, const char *name)
@@ -305,7 +306,6 @@ void coord_tick(coordinator *co)
         while (b < COORD_DECIDE_BUCKETS && res->seconds > coord_decide_bucket_le[b])
             b++;
         co->decide_bucket[b]++;
-        co->decide_count++;
         co->decide_seconds += res->seconds;
         apply_decision(co, res);
         decide_result_free(res);

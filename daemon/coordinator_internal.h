@@ -205,7 +205,6 @@ struct coordinator {
     double *last_rewards; /* [n_arms] rewards of the newest decision (NaN: none) */
     int64_t decisions_explore, decisions_exploit, decisions_operator; /* the run's decisions in the store */
     int64_t decide_bucket[COORD_DECIDE_BUCKETS + 1]; /* decisions of this process by duration; last: +Inf */
-    int64_t decide_count;
     double decide_seconds;
     int64_t (*rpc_count)[COORD_GRPC_CODES]; /* [coord_method_count() + 1][code]; last row: unknown methods */
     struct birdie_metrics_http *metrics_http;
