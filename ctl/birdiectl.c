@@ -4,7 +4,9 @@
  * Exit codes (for scripts): 0 ok; 1 other error (INTERNAL, UNIMPLEMENTED, a database error...);
  * 2 usage error; 3 cannot reach the server (UNAVAILABLE); 4 deadline exceeded; 5 the server refused
  * the request (INVALID_ARGUMENT, ABORTED, FAILED_PRECONDITION, NOT_FOUND, OUT_OF_RANGE); 6
- * UNAUTHENTICATED. Errors print the status name and the server's message (as JSON with -o json). */
+ * UNAUTHENTICATED; 7 a program birdiectl needs is missing (plot: gnuplot); 8 explain --replay recomputed
+ * a decision that differs from the stored one. `plot` and `explain` are ctl_plot*.c and ctl_explain.c.
+ * Errors print the status name and the server's message (as JSON with -o json). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,8 +14,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
+#include "ctl/ctl_explain.h"
 #include "ctl/ctl_json.h"
+#include "ctl/ctl_plot.h"
 #include "ctl/ctl_table.h"
 #include "ctl/ctl_weights.h"
 #include "daemon/rpc_client.h"
@@ -29,11 +33,19 @@ enum {
     EXIT_UNAVAILABLE = 3,
     EXIT_DEADLINE = 4,
     EXIT_REFUSED = 5,
-    EXIT_UNAUTHENTICATED = 6
+    EXIT_UNAUTHENTICATED = 6,
+    EXIT_MISSING_PROGRAM = 7,
+    EXIT_REPLAY_DIFFERS = 8
 };
+
+/* Rows per table plot asks for: the server's maximum (GetHistory's limit). */
+#define PLOT_HISTORY_LIMIT 100000
 
 typedef struct options {
     const char *addr, *token, *token_file, *output, *db, *run, *file, *request_id, *reason;
+    const char *out_dir, *checkpoint, *gnuplot; /* plot --out, explain --checkpoint, plot --gnuplot */
+    int has_decision, replay; /* explain --decision N, --replay */
+    int64_t decision;
     int timeout_ms;
     int timeout_given;
     int64_t since;
@@ -63,13 +75,23 @@ static void usage(FILE *f)
            "  checkpoint [--reason TEXT] [--request-id ID]\n"
            "                                          ask every rank to checkpoint; prints the new checkpoint_seq\n"
            "  pause | resume | stop [--reason TEXT]\n"
+           "  plot --out DIR [--db FILE [--run NAME]] [--gnuplot PROG]\n"
+           "                                          PNG and SVG pictures of the run (losses, mixture per class with\n"
+           "                                          decisions, rewards) drawn with gnuplot, from the server or a "
+           "database\n"
+           "  explain STEP | --decision N --db FILE [--run NAME] [--replay [--checkpoint FILE|DIR]]\n"
+           "                                          why the scheduler decided what it did at STEP (or its evaluation "
+           "N);\n"
+           "                                          --replay recomputes it from a checkpoint's scheduler state\n"
            "options:\n"
            "  --addr HOST:PORT     coordinator address (default $BIRDIE_ADDR or 127.0.0.1:50051)\n"
            "  --token TOKEN        bearer token (default $BIRDIE_TOKEN); --token-file FILE reads it from a file\n"
            "  -o table|json        output format (default table)\n"
            "  --timeout MS         deadline of each call (default 10000; watch: none unless given)\n"
            "exit codes: 0 ok, 1 error, 2 usage, 3 unavailable, 4 deadline exceeded,\n"
-           "            5 refused (INVALID_ARGUMENT/ABORTED/FAILED_PRECONDITION), 6 unauthenticated\n");
+           "            5 refused (INVALID_ARGUMENT/ABORTED/FAILED_PRECONDITION) or not found (explain: no such\n"
+           "            decision), 6 unauthenticated, 7 a needed program is missing (plot: gnuplot),\n"
+           "            8 explain --replay: the recomputed decision differs from the stored one\n");
 }
 
 static int parse_int64(const char *s, int64_t *out)
@@ -87,9 +109,9 @@ static int parse_int64(const char *s, int64_t *out)
 static int parse_args(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     static const char *const with_value[] = {
-        "--addr", "--token",      "--token-file", "-o",        "--output", "--db",    "--run",
-        "--file", "--request-id", "--reason",     "--timeout", "--since",  "--limit", "--expected-version",
-        "--count"};
+        "--addr",  "--token",      "--token-file", "-o",           "--output", "--db",    "--run",
+        "--file",  "--request-id", "--reason",     "--timeout",    "--since",  "--limit", "--expected-version",
+        "--count", "--out",        "--decision",   "--checkpoint", "--gnuplot"};
     o->args = calloc((size_t)argc, sizeof(char *));
     if (!o->args)
         return birdie_fail(err, errlen, -1, "out of memory");
@@ -115,6 +137,10 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
         if (!name) {
             if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
                 return 1;
+            if (strcmp(a, "--replay") == 0) {
+                o->replay = 1;
+                continue;
+            }
             if (a[0] == '-' && a[1] == '-')
                 return birdie_fail(err, errlen, -1, "unknown option %s", a);
             if (!o->command)
@@ -142,6 +168,12 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
             o->request_id = value;
         else if (!strcmp(name, "--reason"))
             o->reason = value;
+        else if (!strcmp(name, "--out"))
+            o->out_dir = value;
+        else if (!strcmp(name, "--checkpoint"))
+            o->checkpoint = value;
+        else if (!strcmp(name, "--gnuplot"))
+            o->gnuplot = value;
         else if (parse_int64(value, &v))
             return birdie_fail(err, errlen, -1, "%s: '%s' is not an integer", name, value);
         else if (!strcmp(name, "--timeout")) {
@@ -160,6 +192,11 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
                 return birdie_fail(err, errlen, -1, "--expected-version must be non-negative");
             o->has_expected_version = 1;
             o->expected_version = v;
+        } else if (!strcmp(name, "--decision")) {
+            if (v < 0)
+                return birdie_fail(err, errlen, -1, "--decision must be non-negative");
+            o->has_decision = 1;
+            o->decision = v;
         } else if (!strcmp(name, "--count")) {
             if (v < 0)
                 return birdie_fail(err, errlen, -1, "--count must be non-negative");
@@ -416,6 +453,101 @@ static int cmd_history_db(const options *o)
     return EXIT_OK;
 }
 
+/* plot: the history (a database's or the server's) -> ctl_plot_data -> gnuplot. */
+static int plot_history(const options *o, const Birdie__V1__GetHistoryResponse *h)
+{
+    char err[700];
+    ctl_plot_data d;
+    int rc = ctl_plot_data_build(h, &d, err, sizeof(err));
+    if (rc)
+        return report_error(o, "DATA", err, EXIT_ERROR);
+    ctl_plot_files files;
+    rc = ctl_plot_draw(&d, o->out_dir, o->gnuplot ? o->gnuplot : "gnuplot", &files, err, sizeof(err));
+    ctl_plot_data_free(&d);
+    if (rc == -ENOENT)
+        return report_error(o, "MISSING_PROGRAM", err, EXIT_MISSING_PROGRAM);
+    if (rc)
+        return report_error(o, rc == -ENODATA ? "NO_DATA" : "PLOT", err, EXIT_ERROR);
+    /* the limit caps every table; a table that filled it was cut */
+    size_t cap = PLOT_HISTORY_LIMIT;
+    int cut = h->n_evals == cap || h->n_steps == cap || h->n_rewards == cap || h->n_mixtures == cap;
+    if (o->json) {
+        json_t *list = json_array();
+        for (int i = 0; i < files.n; i++)
+            json_array_append_new(list, json_string(files.path[i]));
+        ctl_print_json(json_pack("{s:o,s:b}", "files", list, "truncated", cut), 0);
+    } else {
+        for (int i = 0; i < files.n; i++)
+            printf("%s\n", files.path[i]);
+        if (cut)
+            fprintf(stderr, "birdiectl: plot: the history was cut at %d rows per table; later steps are missing\n",
+                    PLOT_HISTORY_LIMIT);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_plot_rpc(birdie_rpc_channel *ch, const options *o)
+{
+    Birdie__V1__GetHistoryRequest req = BIRDIE__V1__GET_HISTORY_REQUEST__INIT;
+    req.limit = PLOT_HISTORY_LIMIT;
+    ProtobufCMessage *resp = NULL;
+    birdie_rpc_status st;
+    if (birdie_rpc_unary(ch, "/birdie.v1.Control/GetHistory", &req.base, &birdie__v1__get_history_response__descriptor,
+                         &resp, o->timeout_ms, &st))
+        return report_rpc_error(o, "plot", &st);
+    int rc = plot_history(o, (const Birdie__V1__GetHistoryResponse *)resp);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
+
+static int cmd_plot_db(const options *o)
+{
+    birdie_store *store = NULL;
+    char err[600];
+    int64_t run_id;
+    Birdie__V1__GetHistoryResponse *h = NULL;
+    int rc = birdie_store_open(o->db, 1, &store, err, sizeof(err));
+    if (rc == 0)
+        rc = birdie_store_select_run(store, o->run, &run_id, err, sizeof(err));
+    if (rc == 0)
+        rc = birdie_store_history(store, 0, PLOT_HISTORY_LIMIT, &h, err, sizeof(err));
+    birdie_store_close(store);
+    if (rc)
+        return report_error(o, "DATABASE", err, EXIT_ERROR);
+    rc = plot_history(o, h);
+    birdie_store_history_free(h);
+    return rc;
+}
+
+static int cmd_explain(const options *o)
+{
+    char err[1600];
+    if (!o->db)
+        return usage_error(o, "explain reads the store: --db FILE");
+    if (o->has_decision ? o->n_args != 0 : o->n_args != 1)
+        return usage_error(o, "explain takes one STEP or --decision N");
+    ctl_explain_args a = {.db = o->db,
+                          .run = o->run,
+                          .by_decision = o->has_decision,
+                          .step = o->decision,
+                          .replay = o->replay,
+                          .checkpoint = o->checkpoint,
+                          .json = o->json};
+    if (!o->has_decision && (parse_int64(o->args[0], &a.step) || a.step < 0)) {
+        snprintf(err, sizeof(err), "explain: STEP '%s' is not a non-negative integer", o->args[0]);
+        return usage_error(o, err);
+    }
+    if (o->checkpoint && !o->replay)
+        return usage_error(o, "--checkpoint goes with --replay");
+    int replayed;
+    int rc = ctl_explain(&a, &replayed, err, sizeof(err));
+    if (rc == -ENOENT)
+        return report_error(o, "NOT_FOUND", err, EXIT_REFUSED);
+    if (rc)
+        return report_error(o, "DATABASE", err, EXIT_ERROR);
+    return replayed == CTL_EXPLAIN_REPLAY_DIFFERS ? EXIT_REPLAY_DIFFERS : EXIT_OK;
+}
+
 static int run_command(birdie_rpc_channel *ch, const options *o)
 {
     const char *c = o->command;
@@ -430,6 +562,8 @@ static int run_command(birdie_rpc_channel *ch, const options *o)
         return cmd_watch(ch, o);
     if (!strcmp(c, "checkpoint"))
         return cmd_checkpoint(ch, o);
+    if (!strcmp(c, "plot"))
+        return cmd_plot_rpc(ch, o);
     if (!strcmp(c, "history")) {
         Birdie__V1__GetHistoryRequest req = BIRDIE__V1__GET_HISTORY_REQUEST__INIT;
         req.since_step = o->since;
@@ -452,8 +586,8 @@ static int run_command(birdie_rpc_channel *ch, const options *o)
 
 static int known_command(const char *c)
 {
-    static const char *const names[] = {"status",     "set-mixture", "watch",  "history",
-                                        "checkpoint", "pause",       "resume", "stop"};
+    static const char *const names[] = {"status", "set-mixture", "watch", "history", "checkpoint",
+                                        "pause",  "resume",      "stop",  "plot",    "explain"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (!strcmp(c, names[i]))
             return 1;
@@ -477,11 +611,21 @@ int main(int argc, char **argv)
     } else if (!known_command(o.command)) {
         snprintf(err, sizeof(err), "unknown command '%s'", o.command);
         rc = usage_error(&o, err);
+    } else if ((o.replay || o.has_decision || o.checkpoint) && strcmp(o.command, "explain") != 0) {
+        rc = usage_error(&o, "--replay, --decision and --checkpoint work with explain only");
+    } else if ((o.out_dir || o.gnuplot) && strcmp(o.command, "plot") != 0) {
+        rc = usage_error(&o, "--out and --gnuplot work with plot only");
+    } else if (!strcmp(o.command, "explain")) {
+        rc = cmd_explain(&o);
     } else if (o.n_args && strcmp(o.command, "set-mixture") != 0) {
         snprintf(err, sizeof(err), "%s takes no arguments (got '%s')", o.command, o.args[0]);
         rc = usage_error(&o, err);
+    } else if (!strcmp(o.command, "plot") && !o.out_dir) {
+        rc = usage_error(&o, "plot needs --out DIR");
     } else if (o.db) {
-        rc = strcmp(o.command, "history") == 0 ? cmd_history_db(&o) : usage_error(&o, "--db works with history only");
+        rc = !strcmp(o.command, "history") ? cmd_history_db(&o)
+             : !strcmp(o.command, "plot")  ? cmd_plot_db(&o)
+                                           : usage_error(&o, "--db works with history, plot and explain only");
     } else {
         char token[BIRDIE_TOKEN_MAX];
         token[0] = 0;

@@ -1,6 +1,8 @@
 /* ctl_table: see ctl_table.h. */
 #include "ctl/ctl_table.h"
 
+#include "ctl/ctl_bars.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -55,6 +57,7 @@ void ctl_table_status(const Birdie__V1__GetStatusResponse *s)
     if (s->last_error[0])
         printf("last error %s\n", s->last_error);
     print_mixture_line("mixture", s->mixture);
+    ctl_print_class_bars(stdout, s->mixture, s->arms, s->n_arms);
     print_weights(s->mixture);
     print_eval(s->last_eval);
     printf("ckpt seq   %" PRId64 "\n", s->checkpoint_seq);

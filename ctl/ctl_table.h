@@ -3,7 +3,7 @@
 #ifndef BIRDIE_CTL_TABLE_H
 #define BIRDIE_CTL_TABLE_H
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 
 void ctl_table_status(const Birdie__V1__GetStatusResponse *s);
 void ctl_table_set_mixture(const Birdie__V1__SetMixtureResponse *r);

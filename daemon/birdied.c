@@ -29,6 +29,8 @@
 #include "daemon/local_scheduler.h"
 #include "worker/curriculum.h"
 #include "worker/error.h"
+#include "worker/fault.h"
+#include "worker/flight.h"
 #include "worker/finetune_main.h"
 #ifdef BIRDIE_HAVE_EVAL
 #include "daemon/finetune_record.h"
@@ -36,6 +38,7 @@
 #include "worker/generate_main.h"
 #ifdef BIRDIE_HAVE_EVAL
 #include "daemon/eval_main.h"
+#include "daemon/verify_resume.h"
 #endif
 #include "worker/train.h"
 #ifdef BIRDIE_HAVE_DAEMON
@@ -110,6 +113,9 @@ static void usage(FILE *out)
                  "       birdied finetune --checkpoint DIR|FILE --task phonebook --out DIR [--steps N] [--lr X] ...\n"
                  "                                      fine-tune a checkpoint, with a learning-speed curve\n"
                  "                                      (finetune --help)\n"
+                 "       birdied verify-resume --config FILE --at K [--np N] [--dir DIR] [--section.key=value ...]\n"
+                 "                                      check that a run killed at step K and resumed ends\n"
+                 "                                      bit-identical to the run without the kill\n"
                  "       birdied --print-config [...]   print the effective configuration and exit\n"
                  "\n"
                  "Trains a Gated SSM language model (the Birdie procedure). The configuration is an INI file;\n"
@@ -123,6 +129,12 @@ static void usage(FILE *out)
                  "\n"
                  "signals: SIGTERM/SIGINT stop at the next step (with a checkpoint when [checkpoint] every > 0),\n"
                  "         SIGUSR1 writes a checkpoint to [checkpoint] dir.\n"
+                 "\n"
+                 "A rank that fails writes a flight record (its step, last collectives and RPCs) to stderr and,\n"
+                 "when the run checkpoints, to [checkpoint] dir/flight-rank<R>.txt.\n"
+                 "BIRDIE_FAULT=point@step[=count][/rank],... injects faults for tests (docs/design.md, Faults):\n"
+                 "kill, hang_collective, stop_heartbeat, corrupt_shard, fail_fsync, fail_store, store_busy,\n"
+                 "drop_push, nan_loss, kill_before_rename.\n"
                  "\n"
                  "exit codes: 0 done, 1 internal error (out of memory), 2 usage/config error,\n"
                  "            3 data error (shard, checkpoint), 4 non-finite loss or gradient, 5 no usable backend,\n"
@@ -187,6 +199,7 @@ typedef struct birdied {
     birdie_run_link *link;
 #endif
     int quiet; /* a failure every rank sees alike: only rank 0 prints it */
+    int training; /* the steps began: a failure from here on leaves a flight record */
 } birdied;
 
 enum { ACTION_TRAIN, ACTION_HELP, ACTION_PRINT_CONFIG };
@@ -259,6 +272,10 @@ static int join_ranks(birdied *b, int *argc, char ***argv, char *err, size_t err
         return birdie_fail(err, errlen, birdie_error_tag(-EIO, BIRDIE_EXIT_PEER), "could not join the MPI world");
     b->log = b->coll->rank == 0 ? stdout : NULL;
     b->quiet = 1;
+    if (birdie_fault_arm_from_env(b->coll->rank, err, errlen) < 0)
+        return birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE);
+    if (b->log && getenv("BIRDIE_FAULT") && getenv("BIRDIE_FAULT")[0])
+        fprintf(b->log, "birdied: faults armed: BIRDIE_FAULT=%s\n", getenv("BIRDIE_FAULT"));
     if (b->cfg.batch % b->coll->world)
         return birdie_fail(err, errlen, birdie_error_tag(-EINVAL, BIRDIE_EXIT_USAGE),
                            "[train] batch = %d is not divisible by the %d ranks", b->cfg.batch, b->coll->world);
@@ -345,6 +362,7 @@ static int open_local_scheduler(birdied *b, char *err, size_t errlen)
 static int train(birdied *b, char *err, size_t errlen)
 {
     birdie_train_report rep = {0};
+    b->training = 1;
     int rc = birdie_train(&b->cfg, b->ops, b->coll, b->ctl, b->local_sched.ctx ? &b->local_sched : NULL, b->resume,
                           b->log, &rep, err, errlen);
     if (rc < 0)
@@ -373,6 +391,8 @@ static int finish(birdied *b, int rc, const char *err)
         fprintf(stderr, "birdied: %s\n", err);
     else if (!b->quiet || b->coll->rank == 0)
         fprintf(stderr, "birdied: rank %d: %s\n", b->coll->rank, err);
+    if (b->coll && b->training)
+        birdie_flight_dump(b->coll->rank, b->cfg.ckpt_every > 0 ? b->cfg.ckpt_dir : NULL, err);
     int exit_class = birdie_error_exit_class(rc);
     return fail_job(b->coll, exit_class ? exit_class : BIRDIE_EXIT_INTERNAL);
 }
@@ -390,6 +410,15 @@ int main(int argc, char **argv)
         return birdie_finetune_main(argc - 1, argv + 1, &hooks);
 #else
         return birdie_finetune_main(argc - 1, argv + 1, NULL);
+#endif
+    }
+    if (argc > 1 && strcmp(argv[1], "verify-resume") == 0) {
+#ifdef BIRDIE_HAVE_EVAL
+        return birdie_verify_resume_main(argc - 1, argv + 1);
+#else
+        fprintf(stderr,
+                "birdied verify-resume: this build has no daemon parts (SQLite): configure with -Ddaemon=enabled\n");
+        return BIRDIE_EXIT_USAGE;
 #endif
     }
     if (argc > 1 && strcmp(argv[1], "eval") == 0) {

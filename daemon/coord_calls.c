@@ -10,7 +10,9 @@
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/rpc_wire.h"
-#include "health.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "worker/clock.h"
+#include "worker/fault.h"
 
 /* One answered call in the per-method, per-code counter (metrics). */
 static void count_call(server_call *c, grpc_status_code code)
@@ -236,6 +238,8 @@ static void on_read(coordinator *co, server_call *c, int success)
         }
         finish_call(c, code, msg, reply, 0, 1);
     } else {
+        if (c->method->stream == STREAM_DIRECTIVE)
+            c->rank = ((const Birdie__V1__WatchMixtureRequest *)req)->rank;
         start_stream(co, c, req);
     }
     protobuf_c_message_free_unpacked(req, NULL);
@@ -253,8 +257,11 @@ static void coord_stream_pump(server_call *c)
     }
     grpc_byte_buffer *bb = NULL;
     if (c->stream == STREAM_DIRECTIVE && c->directive_dirty) {
-        bb = coord_pack_directive(c->co);
         c->directive_dirty = 0;
+        c->pushed_ms = birdie_monotonic_ms();
+        if (birdie_fault_fire_for_rank(BIRDIE_FAULT_DROP_PUSH, -1, c->rank))
+            return;
+        bb = coord_pack_directive(c->co);
     } else if (c->stream == STREAM_HEALTH && c->health_want != c->health_sent) {
         bb = coord_pack_health(c->health_want);
         c->health_sent = c->health_want;
@@ -316,6 +323,20 @@ void coord_mark_directives_dirty(coordinator *co)
             continue;
         c->directive_dirty = 1;
         coord_stream_pump(c);
+    }
+}
+
+void coord_repush_directives(coordinator *co)
+{
+    int64_t now = birdie_monotonic_ms();
+    for (server_call *c = co->streams; c; c = c->next) {
+        if (c->stream != STREAM_DIRECTIVE || c->rank < 0 || c->rank >= co->world_size || now - c->pushed_ms < 1000)
+            continue;
+        const rank_info *ri = &co->ranks[c->rank];
+        if (ri->registered && !ri->finished && ri->applied_version < co->version) {
+            c->directive_dirty = 1;
+            coord_stream_pump(c);
+        }
     }
 }
 

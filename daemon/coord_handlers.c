@@ -13,7 +13,7 @@
 #include "daemon/mixture.h"
 #include "daemon/msg_arena.h"
 #include "daemon/rpc_wire.h"
-#include "health.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "worker/error.h"
 
 /* ---- message builders ------------------------------------------------------------------------ */
@@ -436,6 +436,18 @@ static grpc_status_code handle_get_status(coordinator *co, const ProtobufCMessag
         r.tokens_per_s += ri->tokens_per_s;
         r.ranks[i] = rs;
         r.n_ranks = (size_t)i + 1;
+    }
+    /* the arm classes, so that a client can sum the mixture per class (birdiectl status) */
+    r.arms = msg_arena_alloc(&a, (size_t)co->n_arms * sizeof(*r.arms));
+    for (int i = 0; r.arms && i < co->n_arms; i++) {
+        Birdie__V1__ArmInfo *ai = msg_arena_alloc(&a, sizeof(*ai));
+        if (!ai)
+            break;
+        birdie__v1__arm_info__init(ai);
+        ai->name = co->arm_names[i];
+        ai->objective_class = co->arm_classes[i];
+        r.arms[i] = ai;
+        r.n_arms = (size_t)i + 1;
     }
     return pack_reply(&a, &r.base, reply, msg, msglen);
 }

@@ -11,7 +11,7 @@
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/rpc_wire.h"
-#include "health.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 
 static int not_serving(char *why, size_t whylen, const char *fmt, const char *arg)
 {

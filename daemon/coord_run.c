@@ -230,7 +230,8 @@ static void apply_decision(coordinator *co, decide_result *res)
                         .observed_reward = res->observed_reward,
                         .fit_error = res->fit_error,
                         .record = res->record,
-                        .unix_ms = now};
+                        .unix_ms = now,
+                        .detail = &res->detail};
     char err[COORD_MSG_MAX];
     int rc = store_commit_eval(co->store, res->step, res->loss_sum, res->tokens, ok ? res->rewards : NULL,
                                ok && res->new_mixture ? &m : NULL, ok ? &d : NULL, ok ? NULL : "decide_failed",
@@ -300,6 +301,7 @@ void coord_tick(coordinator *co)
 {
     check_round_deadline(co);
     check_stalled_ranks(co);
+    coord_repush_directives(co);
     decide_result *res;
     while ((res = decide_worker_poll(co->decider)) != NULL) {
         int b = 0;

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/decision_detail.h"
+
 typedef struct coordinator coordinator;
 
 /* What the decide callback fills in. The coordinator allocates the arrays (n_arms each) and
@@ -43,6 +45,8 @@ typedef struct coordinator_decision {
     double fit_error; /* reward-model fit error */
     char *record_text; /* free text kept with the decision (e.g. JSON of the scheduler's inputs) */
     size_t record_cap;
+    birdie_decision_detail detail; /* zeroed; a scheduler fills it (detail.record malloc'ed, the
+                                    * coordinator frees it) */
 } coordinator_decision;
 
 /* Called on the coordinator's decide thread (never the RPC thread), one call at a time, for every

@@ -12,7 +12,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/coordinator.h"
 #include "daemon/decide_worker.h"
 #include "daemon/eval_round.h"
@@ -105,6 +105,8 @@ typedef struct server_call {
     grpc_status_code end_code;
     char end_msg[COORD_MSG_MAX];
     int directive_dirty;
+    int rank; /* directive streams: the rank that asked (WatchMixtureRequest.rank) */
+    int64_t pushed_ms; /* directive streams: monotonic time of the last directive sent (or dropped) */
     grpc_byte_buffer **events; /* ring [COORD_EVENT_QUEUE_MAX] */
     int ev_head, ev_count;
     int health_known; /* Health/Watch: the service asked for is served here */
@@ -223,6 +225,10 @@ int64_t coord_now_unix_ms(void);
 void coord_request_call(coordinator *co);
 void coord_on_event(coordinator *co, call_tag *tag, int success);
 void coord_mark_directives_dirty(coordinator *co);
+/* Sends the directive again to every rank that has not applied the newest mixture version and got no
+ * directive for a second: a push lost on the way (see fault drop_push) delays that rank by about a
+ * second instead of failing the run at the decision timeout. */
+void coord_repush_directives(coordinator *co);
 /* Ends every Watch stream with code and msg after the events already queued for it. */
 void coord_end_event_streams(coordinator *co, grpc_status_code code, const char *msg);
 /* Watch streams still open. */

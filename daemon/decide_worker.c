@@ -30,6 +30,7 @@ void decide_result_free(decide_result *r)
     free(r->tokens);
     free(r->new_weights);
     free(r->rewards);
+    free(r->detail.record);
     free(r);
 }
 
@@ -88,6 +89,7 @@ static void run_job(decide_worker *w, decide_result *job)
     job->predicted_reward = d.predicted_reward;
     job->observed_reward = d.observed_reward;
     job->fit_error = d.fit_error;
+    job->detail = d.detail;
 }
 
 static void *worker_main(void *arg)

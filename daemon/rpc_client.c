@@ -48,7 +48,12 @@ int birdie_rpc_channel_open(const char *addr, const char *token, birdie_rpc_chan
     }
     grpc_init();
     grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    ch->channel = grpc_channel_create(addr, cr, NULL);
+    /* gRPC's default 4 MiB reply limit is below a long run's history (birdiectl plot asks for up
+     * to 100,000 rows per table in one GetHistory) */
+    grpc_arg max_reply = {
+        .type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = 1 << 30};
+    grpc_channel_args args = {.num_args = 1, .args = &max_reply};
+    ch->channel = grpc_channel_create(addr, cr, &args);
     grpc_channel_credentials_release(cr);
     if (!ch->channel) {
         grpc_shutdown();

@@ -46,6 +46,26 @@ typedef struct coordinator_announce {
 
 /* ---- decide: the scheduler, on the coordinator's decide thread ---- */
 
+/* What `birdiectl explain` reads back (decision_detail.h). Without memory for the record the decision
+ * still stands; it only cannot be explained or replayed later. */
+static void fill_detail(const birdie_decision *d, birdie_decision_detail *x)
+{
+    x->eval_index = (int64_t)d->eval_index;
+    snprintf(x->kind, sizeof x->kind, "%s", birdie_decision_kind_name(d->kind));
+    x->explore_prob = d->explore_prob;
+    x->explore_draw = d->explore_draw;
+    x->fit_mse_first = d->fit_mse_first;
+    x->fit_mse_last = d->fit_mse_last;
+    x->fit_mse_clean = d->fit_mse_clean;
+    x->predicted_out_score = d->history_len > 0 ? d->predicted_out_score : NAN;
+    x->history_len = d->history_len;
+    x->n_candidates = d->n_candidates;
+    if (birdie_decision_encode(d, &x->record, &x->record_len, NULL, 0) < 0) {
+        x->record = NULL;
+        x->record_len = 0;
+    }
+}
+
 static int decide_locked(birdie_sched *sched, int64_t step, const double *loss_sum, const double *tokens, int n_arms,
                          coordinator_decision *out, char *err, size_t errlen)
 {
@@ -81,6 +101,7 @@ static int decide_locked(birdie_sched *sched, int64_t step, const double *loss_s
     out->fit_error = d.fit_mse_clean;
     if (out->record_text && out->record_cap)
         birdie_decision_format(&d, sched, out->record_text, out->record_cap);
+    fill_detail(&d, &out->detail);
     birdie_decision_free(&d);
     return 0;
 }

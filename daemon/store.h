@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
+#include "daemon/decision_detail.h"
 
 #define STORE_APPLICATION_ID 0x42524431 /* "BRD1" in the SQLite header */
 
@@ -41,6 +42,7 @@ typedef struct store_decision {
     double fit_error;
     const char *record;
     int64_t unix_ms;
+    const birdie_decision_detail *detail; /* NULL or detail->record NULL: none (operator, fixed mixture) */
 } store_decision;
 
 /* A mixture read back. */

@@ -15,7 +15,15 @@ struct birdie_store {
     int64_t incarnation; /* 0 on read-only handles */
     int n_arms;
     char **arm_names;
+    sqlite3 *fault_locker; /* fault store_busy: a second connection holding the write lock */
+    int fault_busy_tries; /* ... until the busy handler has been called this often */
 };
+
+/* SQLITE_BUSY is retried with backoff (1 ms doubling to 50 ms) this many times, about 5 s in all, then
+ * the write fails and the run ends with it (never a lost row). */
+enum { STORE_BUSY_TRIES = 100 };
+/* The busy handler of every connection of the store (sqlite3_busy_handler). */
+int store_busy_retry(void *store, int tries);
 
 /* Prepares sql; on failure writes "what: sqlite message" and returns -EIO. */
 int store_prepare(birdie_store *s, const char *sql, sqlite3_stmt **st, const char *what, char *err, size_t errlen);
@@ -38,5 +46,9 @@ int store_read_table(birdie_store *s, const char *sql, int64_t since_step, int l
 int store_history_results(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse *h, char *err,
                           size_t errlen);
 void store_history_results_free(Birdie__V1__GetHistoryResponse *h);
+/* The history's training steps and arm list (store_series.c). */
+int store_history_series(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse *h, char *err,
+                         size_t errlen);
+void store_history_series_free(Birdie__V1__GetHistoryResponse *h);
 
 #endif

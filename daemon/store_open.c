@@ -179,7 +179,7 @@ int birdie_store_open(const char *path, int read_only, birdie_store **out, char 
     }
     int64_t version = 0;
     if (rc == 0) {
-        sqlite3_busy_timeout(s->db, 5000);
+        sqlite3_busy_handler(s->db, store_busy_retry, s);
         rc = check_identity(s, path, &version, err, errlen);
     }
     if (rc == 0 && read_only && version == 0) {

@@ -451,6 +451,8 @@ int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie_
                               "reading checkpoints", err, errlen);
     }
     if (rc == 0)
+        rc = store_history_series(s, since_step, limit, h, err, errlen);
+    if (rc == 0)
         rc = store_history_results(s, since_step, limit, h, err, errlen);
     if (rc == 0 && s->schema_version >= 4) /* a read-only handle on an older database has no such table */
         rc = store_read_table(s,
@@ -470,6 +472,7 @@ void birdie_store_history_free(Birdie__V1__GetHistoryResponse *h)
 {
     if (!h)
         return;
+    store_history_series_free(h); /* first: it clears what it added to the decisions */
     for (size_t i = 0; i < h->n_evals; i++) {
         free(h->evals[i]->arm);
         free(h->evals[i]);

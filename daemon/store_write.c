@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/store_internal.h"
 #include "worker/error.h"
+#include "worker/fault.h"
 
 static int need_run(birdie_store *s, char *err, size_t errlen)
 {
@@ -14,11 +16,51 @@ static int need_run(birdie_store *s, char *err, size_t errlen)
     return 0;
 }
 
+static void release_fault_locker(birdie_store *s)
+{
+    if (!s->fault_locker)
+        return;
+    sqlite3_exec(s->fault_locker, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(s->fault_locker);
+    s->fault_locker = NULL;
+}
+
+int store_busy_retry(void *store, int tries)
+{
+    birdie_store *s = store;
+    if (s->fault_locker && tries + 1 >= s->fault_busy_tries)
+        release_fault_locker(s);
+    if (tries >= STORE_BUSY_TRIES)
+        return 0;
+    long ms = tries < 6 ? 1L << tries : 50;
+    struct timespec nap = {0, ms * 1000000L};
+    nanosleep(&nap, NULL);
+    return 1;
+}
+
+/* Fault store_busy: another connection takes the write lock, as a backup tool or a second writer would. */
+static void take_fault_locker(birdie_store *s)
+{
+    sqlite3 *other = NULL;
+    if (sqlite3_open_v2(sqlite3_db_filename(s->db, "main"), &other, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        s->fault_locker = other;
+        s->fault_busy_tries = birdie_fault_count(BIRDIE_FAULT_STORE_BUSY);
+        return;
+    }
+    sqlite3_close(other);
+}
+
 static int begin(birdie_store *s, const char *what, char *err, size_t errlen)
 {
     int rc = need_run(s, err, errlen);
+    if (rc == 0 && birdie_fault_fire(BIRDIE_FAULT_FAIL_STORE, -1))
+        return birdie_fail(err, errlen, -EIO, "%s: injected write failure (BIRDIE_FAULT fail_store)", what);
+    if (rc == 0 && birdie_fault_fire(BIRDIE_FAULT_STORE_BUSY, -1))
+        take_fault_locker(s);
     if (rc == 0)
         rc = store_exec(s, "BEGIN IMMEDIATE", what, err, errlen);
+    release_fault_locker(s);
     return rc;
 }
 
@@ -94,6 +136,33 @@ static int insert_mixture(birdie_store *s, const store_mixture *m, char *err, si
     return rc;
 }
 
+/* Migration 0005's row beside the decision (same key): the scheduler's record and what explains it. */
+static int insert_decision_detail(birdie_store *s, const store_decision *d, char *err, size_t errlen)
+{
+    const birdie_decision_detail *x = d->detail;
+    sqlite3_stmt *st;
+    int rc = prepare_keyed(s,
+                           "INSERT INTO decision_details(run_id, incarnation, step, mixture_version, eval_index, kind, "
+                           "explore_prob, explore_draw, fit_mse_first, fit_mse_last, fit_mse_clean, "
+                           "predicted_out_score, history_len, n_candidates, record) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                           &st, "recording the decision details", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 3, d->step);
+    sqlite3_bind_int64(st, 4, d->mixture_version);
+    sqlite3_bind_int64(st, 5, x->eval_index);
+    sqlite3_bind_text(st, 6, x->kind, -1, SQLITE_TRANSIENT);
+    const double reals[] = {x->explore_prob, x->explore_draw,  x->fit_mse_first,
+                            x->fit_mse_last, x->fit_mse_clean, x->predicted_out_score};
+    for (int i = 0; i < 6; i++)
+        store_bind_real(st, 7 + i, reals[i]);
+    sqlite3_bind_int(st, 13, x->history_len);
+    sqlite3_bind_int(st, 14, x->n_candidates);
+    sqlite3_bind_blob(st, 15, x->record, (int)x->record_len, SQLITE_TRANSIENT);
+    return store_step_done(s, st, "recording the decision details", err, errlen);
+}
+
 static int insert_decision(birdie_store *s, const store_decision *d, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
@@ -113,7 +182,10 @@ static int insert_decision(birdie_store *s, const store_decision *d, char *err, 
     store_bind_real(st, 9, d->fit_error);
     store_bind_text_or_null(st, 10, d->record);
     sqlite3_bind_int64(st, 11, d->unix_ms);
-    return store_step_done(s, st, "recording the decision", err, errlen);
+    rc = store_step_done(s, st, "recording the decision", err, errlen);
+    if (rc == 0 && d->detail && d->detail->record)
+        rc = insert_decision_detail(s, d, err, errlen);
+    return rc;
 }
 
 /* evals (or rewards when rewards != NULL) rows of one step. */
@@ -245,8 +317,12 @@ int store_mark_applied(birdie_store *s, int64_t version, int64_t applied_step, c
     if (rc)
         return rc;
     sqlite3_stmt *st;
+    /* A version restored by a resume was applied in an earlier incarnation, at the step recorded there
+     * (the resumed ranks report it as in force from their first step): keep that step. */
     rc = prepare_keyed(s,
-                       "UPDATE mixtures SET applied_step = ?4 WHERE run_id = ?1 AND incarnation = ?2 AND version = ?3 "
+                       "UPDATE mixtures SET applied_step = COALESCE((SELECT e.applied_step FROM mixtures e WHERE "
+                       "e.run_id = ?1 AND e.incarnation < ?2 AND e.version = ?3 AND e.applied_step IS NOT NULL "
+                       "ORDER BY e.incarnation LIMIT 1), ?4) WHERE run_id = ?1 AND incarnation = ?2 AND version = ?3 "
                        "AND applied_step IS NULL",
                        &st, "marking the mixture applied", err, errlen);
     if (rc)

@@ -11,12 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/rpc_client.h"
 #include "daemon/rpc_wire.h"
 #include "daemon/thread_cpu.h"
 #include "worker/clock.h"
 #include "worker/error.h"
+#include "worker/flight.h"
 
 struct worker_client {
     birdie_rpc_channel *ch;
@@ -220,6 +221,16 @@ void worker_client_close(worker_client *wc)
     free_client(wc);
 }
 
+/* A unary call of this rank's client, noted in the flight recorder (worker/flight.h). */
+static int recorded_unary(worker_client *wc, const char *method, const ProtobufCMessage *req,
+                          const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, birdie_rpc_status *st)
+{
+    double start = birdie_monotonic_seconds();
+    int rc = birdie_rpc_unary(wc->ch, method, req, resp_desc, resp, wc->deadline_ms, st);
+    birdie_flight_rpc(method, rc ? (int)st->code : 0, start, birdie_monotonic_seconds());
+    return rc;
+}
+
 int worker_client_arm_count(const worker_client *wc)
 {
     return wc->n_arms;
@@ -256,8 +267,8 @@ int worker_client_report_eval(worker_client *wc, int64_t step, const double *los
     req.evals = ptrs;
     ProtobufCMessage *resp = NULL;
     birdie_rpc_status st;
-    int rc = birdie_rpc_unary(wc->ch, "/birdie.v1.Coordinator/ReportEval", &req.base,
-                              &birdie__v1__report_eval_response__descriptor, &resp, wc->deadline_ms, &st);
+    int rc = recorded_unary(wc, "/birdie.v1.Coordinator/ReportEval", &req.base,
+                            &birdie__v1__report_eval_response__descriptor, &resp, &st);
     free(evals);
     free(ptrs);
     if (rc)
@@ -273,7 +284,7 @@ static int simple_call(worker_client *wc, const char *method, const char *what, 
 {
     ProtobufCMessage *resp = NULL;
     birdie_rpc_status st;
-    if (birdie_rpc_unary(wc->ch, method, req, resp_desc, &resp, wc->deadline_ms, &st))
+    if (recorded_unary(wc, method, req, resp_desc, &resp, &st))
         return rpc_fail(what, &st, err, errlen);
     protobuf_c_message_free_unpacked(resp, NULL);
     return 0;

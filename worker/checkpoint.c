@@ -1,6 +1,7 @@
 /* worker/checkpoint.c: checkpoint files and their manifest (format in checkpoint.h). */
 #include "worker/checkpoint.h"
 #include "worker/error.h"
+#include "worker/fault.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -50,8 +51,12 @@ static int commit_file(FILE *f, const char *tmp, const char *path, const char *d
     int rc = 0;
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         rc = -errno;
+    if (rc == 0 && birdie_fault_fire(BIRDIE_FAULT_FAIL_FSYNC, -1))
+        rc = -EIO;
     if (fclose(f) != 0 && rc == 0)
         rc = -errno;
+    if (rc == 0 && birdie_fault_fire(BIRDIE_FAULT_KILL_BEFORE_RENAME, -1))
+        birdie_fault_kill();
     if (rc == 0 && rename(tmp, path) != 0)
         rc = -errno;
     if (rc < 0) {

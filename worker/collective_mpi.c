@@ -12,10 +12,12 @@
 #include "worker/clock.h"
 #include "worker/collective.h"
 #include "worker/error.h"
+#include "worker/flight.h"
 
 /* The gradient buckets begun since the last grad_wait. */
 typedef struct mpi_impl {
     MPI_Request *pending;
+    long *flight_seq; /* (cap_pending) their flight-record sequence numbers */
     int n_pending, cap_pending;
 } mpi_impl;
 
@@ -52,10 +54,16 @@ static int wait_all_deadline(birdie_collective *c, MPI_Request *reqs, int n, con
     }
 }
 
-static int wait_deadline(birdie_collective *c, MPI_Request *req, int mpi_rc, const char *what, char *err, size_t errlen)
+static int wait_deadline(birdie_collective *c, MPI_Request *req, int mpi_rc, const char *what, size_t bytes, char *err,
+                         size_t errlen)
 {
     int rc = started(c, mpi_rc, what, err, errlen);
-    return rc < 0 ? rc : wait_all_deadline(c, req, 1, what, err, errlen);
+    if (rc < 0)
+        return rc;
+    long seq = birdie_flight_begin(what, bytes);
+    if ((rc = wait_all_deadline(c, req, 1, what, err, errlen)) == 0)
+        birdie_flight_end(seq);
+    return rc;
 }
 
 /* MPI counts are int: split very large buffers. */
@@ -67,7 +75,7 @@ static int mpi_sum_f64(birdie_collective *c, double *buf, size_t n, char *err, s
         size_t count = n - off < MPI_CHUNK ? n - off : MPI_CHUNK;
         MPI_Request req;
         int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req);
-        if ((rc = wait_deadline(c, &req, rc, "all-reduce (double sum)", err, errlen)) < 0)
+        if ((rc = wait_deadline(c, &req, rc, "all-reduce (double sum)", count * sizeof(double), err, errlen)) < 0)
             return rc;
     }
     return 0;
@@ -82,10 +90,13 @@ static int mpi_grad_begin(birdie_collective *c, float *buf, size_t n, char *err,
         if (im->n_pending == im->cap_pending) {
             int cap = im->cap_pending ? 2 * im->cap_pending : 16;
             MPI_Request *grown = realloc(im->pending, (size_t)cap * sizeof *grown);
-            if (!grown) {
+            if (grown)
+                im->pending = grown;
+            long *seqs = grown ? realloc(im->flight_seq, (size_t)cap * sizeof *seqs) : NULL;
+            if (!seqs) {
                 return birdie_fail(err, errlen, -ENOMEM, "gradient all-reduce on rank %d: out of memory", c->rank);
             }
-            im->pending = grown;
+            im->flight_seq = seqs;
             im->cap_pending = cap;
         }
         size_t count = n - off < MPI_CHUNK ? n - off : MPI_CHUNK;
@@ -93,7 +104,7 @@ static int mpi_grad_begin(birdie_collective *c, float *buf, size_t n, char *err,
                                 &im->pending[im->n_pending]);
         if ((rc = started(c, rc, "gradient all-reduce", err, errlen)) < 0)
             return rc;
-        im->n_pending++;
+        im->flight_seq[im->n_pending++] = birdie_flight_begin("gradient all-reduce (bucket)", count * sizeof(float));
     }
     int ignored;
     MPI_Testall(im->n_pending, im->pending, &ignored, MPI_STATUSES_IGNORE);
@@ -104,8 +115,11 @@ static int mpi_grad_wait(birdie_collective *c, char *err, size_t errlen)
 {
     mpi_impl *im = c->impl;
     int rc = wait_all_deadline(c, im->pending, im->n_pending, "gradient all-reduce", err, errlen);
-    if (rc == 0)
+    if (rc == 0) {
+        for (int i = 0; i < im->n_pending; i++)
+            birdie_flight_end(im->flight_seq[i]);
         im->n_pending = 0;
+    }
     return rc;
 }
 
@@ -123,7 +137,7 @@ static int mpi_minmax(birdie_collective *c, int64_t *mins, size_t n_min, int64_t
         packed[n_min + i] = -maxs[i];
     MPI_Request req;
     int rc = MPI_Iallreduce(MPI_IN_PLACE, packed, (int)(n_min + n_max), MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD, &req);
-    if ((rc = wait_deadline(c, &req, rc, "control all-reduce", err, errlen)) < 0)
+    if ((rc = wait_deadline(c, &req, rc, "control all-reduce", (n_min + n_max) * sizeof(int64_t), err, errlen)) < 0)
         return rc;
     for (size_t i = 0; i < n_min; i++)
         mins[i] = packed[i];
@@ -139,20 +153,21 @@ static int mpi_broadcast(birdie_collective *c, void *buf, size_t bytes, int root
     }
     MPI_Request req;
     int rc = MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD, &req);
-    return wait_deadline(c, &req, rc, "broadcast", err, errlen);
+    return wait_deadline(c, &req, rc, "broadcast", bytes, err, errlen);
 }
 
 static int mpi_barrier(birdie_collective *c, char *err, size_t errlen)
 {
     MPI_Request req;
     int rc = MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    return wait_deadline(c, &req, rc, "barrier", err, errlen);
+    return wait_deadline(c, &req, rc, "barrier", 0, err, errlen);
 }
 
 static void mpi_destroy(birdie_collective *c)
 {
     mpi_impl *im = c->impl;
     free(im->pending);
+    free(im->flight_seq);
     free(im);
     free(c);
 }

@@ -34,7 +34,15 @@ static const config_key keys[] = {
      "them), e.g. to fit a time slot; --resume auto with a later stop_after (or 0) continues the same "
      "schedule; 0 = run all steps"},
     {"run", "collective_deadline_s", KEY_DOUBLE, FIELD(collective_deadline_s), "300", 1, 1e6, NULL,
-     "how long a rank waits in a collective for the others before the job ends as a lost peer (exit 6)"},
+     "how long a rank waits in a collective for the others before the job ends as a lost peer (exit 6); "
+     "once steps are timed the wait is shortened to deadline_factor times the longest step seen, but not "
+     "below collective_floor_s"},
+    {"run", "collective_floor_s", KEY_DOUBLE, FIELD(collective_floor_s), "30", 1, 1e6, NULL,
+     "the shortest collective deadline the step times may bring it down to (collective_deadline_s "
+     "when that is shorter)"},
+    {"run", "deadline_factor", KEY_DOUBLE, FIELD(deadline_factor), "10", 2, 1e6, NULL,
+     "the collective deadline, once steps are timed: this many times the longest step (with its "
+     "evaluation and checkpoint) seen so far"},
     {"run", "backend", KEY_CHOICE, FIELD(backend), "auto", 0, 0, "auto|cpu|cuda",
      "compute backend; auto picks cuda when a GPU is usable, else cpu (also --backend)"},
     {"model", "size", KEY_CHOICE, FIELD(size), "XS", 0, 0, "XS|S|125M|350M",

@@ -16,6 +16,7 @@ typedef struct birdie_config {
     long steps;
     long stop_after; /* 0 = never: stop (like an operator) after this step */
     double collective_deadline_s; /* a collective gives up after this long: a peer is lost */
+    double collective_floor_s, deadline_factor; /* the deadline from step times (birdie_collective_deadline) */
     char backend[8]; /* cpu | cuda | auto */
     /* [model] */
     char size[8];

@@ -15,6 +15,8 @@
 #include "worker/control.h"
 #include "worker/curriculum.h"
 #include "worker/error.h"
+#include "worker/fault.h"
+#include "worker/flight.h"
 #include "worker/grad_buckets.h"
 #include "worker/model.h"
 #include "worker/objectives/build.h"
@@ -37,6 +39,15 @@ double birdie_lr_at(const birdie_config *cfg, long step)
 double birdie_grad_clip_scale(double norm, double clip)
 {
     return clip > 0 && norm > clip ? clip / norm : 1.0;
+}
+
+double birdie_collective_deadline(double longest_step_s, double factor, double floor_s, double ceiling_s)
+{
+    if (longest_step_s <= 0)
+        return ceiling_s;
+    double d = factor * longest_step_s;
+    d = d < floor_s ? floor_s : d;
+    return d > ceiling_s ? ceiling_s : d; /* a configured deadline below the floor wins */
 }
 
 /* Both sources belong to the run from here on: a failure leaves what opened for run_close to close. */
@@ -198,12 +209,16 @@ static int train_step(run *r, long step, double *loss, double *norm, double *cla
                  step, r->T, 100.0 * r->builder.share_error);
     }
     double labels = (double)birdie_rows_label_count(&r->rows);
+    if (birdie_fault_fire(BIRDIE_FAULT_HANG_COLLECTIVE, step))
+        birdie_fault_hang();
     if ((rc = coll->allreduce_sum_f64(coll, &labels, 1, err, errlen)) < 0)
         return rc;
     birdie_model_zero_grad(model);
     /* sums: the loss, then per class loss and tokens */
     double sums[1 + 2 * BIRDIE_NUM_OBJECTIVE_CLASSES] = {0};
     sums[0] = birdie_model_forward(model, &r->rows, labels > 0 ? (float)(1.0 / labels) : 0.0f);
+    if (birdie_fault_fire(BIRDIE_FAULT_NAN_LOSS, step))
+        sums[0] = NAN;
     /* with more than one rank the gradient sums start bucket by bucket during the backward pass */
     birdie_grad_buckets buckets;
     if (coll->world > 1) {
@@ -431,7 +446,7 @@ static int heartbeat(run *r, long step, double tokens_per_s, double loss, double
                      const double *class_tok, int force, char *err, size_t errlen)
 {
     double now = birdie_monotonic_seconds();
-    if (!r->ctl || (!force && now - r->last_heartbeat < 0.05))
+    if (!r->ctl || (!force && now - r->last_heartbeat < 0.05) || birdie_fault_active(BIRDIE_FAULT_STOP_HEARTBEAT, step))
         return 0;
     r->last_heartbeat = now;
     birdie_step_report rep = {.step = step,
@@ -535,7 +550,20 @@ int birdie_train(const birdie_config *cfg, const birdie_ops *ops, birdie_collect
     double timed[2] = {0.0, 0.0}; /* seconds and tokens of the timed steps */
     char stop_reason[512] = "";
     rep->steps_done = first_step - 1;
+    /* A stopped or stuck peer should end the job in about ten step times, not in the full deadline
+     * that start-up (and the first steps, with their page faults) needs. */
+    double longest_step = 0.0, step_began = birdie_monotonic_seconds();
     for (long step = first_step; step <= cfg->steps; step++) {
+        double now = birdie_monotonic_seconds();
+        if (step > first_step + 1 && now - step_began > longest_step)
+            longest_step = now - step_began;
+        step_began = now;
+        r.coll->deadline_s = birdie_collective_deadline(longest_step, cfg->deadline_factor, cfg->collective_floor_s,
+                                                        cfg->collective_deadline_s);
+        birdie_fault_set_step(step);
+        birdie_flight_step(step);
+        if (birdie_fault_fire(BIRDIE_FAULT_KILL, step))
+            birdie_fault_kill();
         birdie_step_control_begin(&r.sc, step);
         if ((rc = control_sync(&r, step, stop_reason, sizeof stop_reason, err, errlen)) != 0)
             break;

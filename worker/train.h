@@ -36,6 +36,12 @@ double birdie_lr_at(const birdie_config *cfg, long step);
  * is above clip > 0, so the clipped gradient's norm is exactly clip; else 1 (clip 0 = off). */
 double birdie_grad_clip_scale(double norm, double clip);
 
+/* The deadline of a rank's collectives once steps are timed: factor times the longest step seen
+ * (with its evaluation and checkpoint), at least floor_s and at most ceiling_s ([run] collective_floor_s
+ * and collective_deadline_s; the ceiling wins when it is the lower); ceiling_s while no step is timed
+ * (longest_step_s <= 0). */
+double birdie_collective_deadline(double longest_step_s, double factor, double floor_s, double ceiling_s);
+
 /* Trains as cfg says on the given backend, as rank coll->rank of coll->world data-parallel ranks
  * (coll NULL = a world of one), printing progress lines to log (may be NULL; pass it on rank 0
  * only). Rank r builds rows [r*b, (r+1)*b) of each global batch of cfg->batch = world*b rows and

@@ -177,6 +177,13 @@ int birdie_decision_equal(const birdie_decision *a, const birdie_decision *b);
 int birdie_decision_format(const birdie_decision *d, const birdie_sched *s, char *buf, size_t len);
 const char *birdie_decision_kind_name(birdie_decision_kind kind);
 
+/* A record as a versioned little-endian byte buffer with a checksum (record_io.c; what the store
+ * keeps for `birdiectl explain`); *buf is malloc'ed. Decoding gives a record bit-identical to the
+ * encoded one (birdie_decision_equal); d must be zero-initialised or hold a record (it is replaced).
+ * -EBADMSG for a buffer that is not a record, is corrupt or cut short; -ENOMEM. */
+int birdie_decision_encode(const birdie_decision *d, uint8_t **buf, size_t *len, char *err, size_t errlen);
+int birdie_decision_decode(const uint8_t *buf, size_t len, birdie_decision *d, char *err, size_t errlen);
+
 /* Exploration probability E(step) of §3.7 (v2 formula). */
 double birdie_explore_prob(const birdie_explore_params *p, int64_t step);
 

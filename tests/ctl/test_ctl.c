@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/store_eval.h"
 #include "daemon/worker_client.h"
 #include "tests/daemon/daemon_fixture.h"
@@ -101,6 +101,9 @@ static void test_status_table_and_json(void **state)
     EXPECT_OUTPUT(e, "test-run");
     EXPECT_OUTPUT(e, "running");
     EXPECT_OUTPUT(e, "copy_short");
+    /* the config mixture is uniform over the 3 classes: a third each, 13 of 40 '#' (13.3 rounded) */
+    EXPECT_OUTPUT(e, "copying                0.3333  |#############                           |");
+    EXPECT_OUTPUT(e, "prefix_lm              0.3333  |#############                           |");
     assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "json", "status", NULL}), 0);
     json_error_t jerr;
     json_t *root = json_loads(output(e), 0, &jerr);
@@ -111,6 +114,43 @@ static void test_status_table_and_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(mix, "version")), 0);
     assert_int_equal(json_array_size(json_object_get(mix, "weights")), FIX_N_ARMS);
     assert_int_equal(json_array_size(json_object_get(root, "ranks")), 1);
+    json_t *arms = json_object_get(root, "arms");
+    assert_int_equal(json_array_size(arms), FIX_N_ARMS);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arms, 3), "name")), "copy_long");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arms, 3), "objective_class")), "copying");
+    json_decref(root);
+}
+
+/* plot over gRPC (GetHistory): the run has its config mixture and one evaluation; the pictures of
+ * what exists are drawn (the picture tests themselves are test_ctl_plot.c, from a database). */
+static void test_plot_over_grpc(void **state)
+{
+    ctl_env *e = *state;
+    double loss_sum[FIX_N_ARMS] = {30, 32, 20, 22}, tokens[FIX_N_ARMS] = {10, 10, 10, 10};
+    char err[256];
+    assert_int_equal(worker_client_report_eval(e->w0, 7, loss_sum, tokens, NULL, err, sizeof(err)), 0);
+    /* the evaluation is stored once its decision is committed */
+    for (int i = 0; i < 1000 && fix_count(&e->f, "evals", "step = 7") < FIX_N_ARMS; i++)
+        usleep(20000);
+    char dir[400];
+    snprintf(dir, sizeof(dir), "%s/plots", e->f.dir);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"-o", "json", "plot", "--out", dir, NULL}), 0);
+    json_t *root = json_loads(output(e), 0, NULL);
+    if (!root)
+        fail_msg("not JSON:\n%s", output(e));
+    json_t *files = json_object_get(root, "files");
+    char want[500];
+    snprintf(want, sizeof(want), "%s/mixture.png", dir);
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(files); i++)
+        found |= !strcmp(json_string_value(json_array_get(files, i)), want);
+    if (!found)
+        fail_msg("plot over gRPC did not draw %s:\n%s", want, output(e));
+    snprintf(want, sizeof(want), "%s/class_loss.svg", dir);
+    found = 0;
+    for (size_t i = 0; i < json_array_size(files); i++)
+        found |= !strcmp(json_string_value(json_array_get(files, i)), want);
+    assert_true(found);
     json_decref(root);
 }
 
@@ -471,6 +511,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_status_table_and_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plot_over_grpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_mixture_and_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_mixture_from_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_and_env, setup, teardown),

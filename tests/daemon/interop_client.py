@@ -3,29 +3,23 @@
 speaks standard gRPC. Run by test_interop.c with Debian's /usr/bin/python3 (python3-grpcio,
 python3-protobuf) and protoc.
 
-usage: interop_client.py PROTO_DIR ADDR TOKEN WORKDIR
+usage: interop_client.py PROTO_PY_DIR ADDR TOKEN WORKDIR
+PROTO_PY_DIR holds the modules the build generated from proto/ (proto/gen_python.py).
 Exits 0 when every check passed, 1 (after printing the failed check) otherwise.
 """
 import os
-import subprocess
 import sys
 import time
 
 import grpc
 
-
-def generate(proto_dir, workdir):
-    for sub, files in (('birdie/v1', ['birdie.proto', 'services.proto']), ('grpc/health/v1', ['health.proto'])):
-        subprocess.run(['protoc', '--proto_path=' + os.path.join(proto_dir, sub), '--python_out=' + workdir] + files,
-                       check=True)
-    sys.path.insert(0, workdir)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+import proto_modules  # noqa: E402  (tests/proto_modules.py)
 
 
 def main():
-    proto_dir, addr, token, workdir = sys.argv[1:5]
-    generate(proto_dir, workdir)
-    import birdie_pb2 as pb
-    import health_pb2 as hpb
+    py_dir, addr, token, workdir = sys.argv[1:5]
+    pb, hpb = proto_modules.load(py_dir)
 
     channel = grpc.insecure_channel(addr)
     auth = [('authorization', 'Bearer ' + token)]

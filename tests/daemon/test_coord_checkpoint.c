@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/worker_client.h"
 #include "tests/daemon/daemon_fixture.h"
 #include "tests/daemon/two_ranks.h"

@@ -20,10 +20,10 @@
 
 #include <cmocka.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/coordinator_internal.h"
 #include "daemon/worker_client.h"
-#include "health.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "tests/daemon/daemon_fixture.h"
 #include "tests/daemon/two_ranks.h"
 #include "worker/clock.h"

@@ -14,7 +14,7 @@
 
 static void test_python_client(void **state)
 {
-    const char *python = getenv("INTEROP_PYTHON"), *script = getenv("INTEROP_SCRIPT"), *protos = getenv("PROTO_DIR");
+    const char *python = getenv("INTEROP_PYTHON"), *script = getenv("INTEROP_SCRIPT"), *protos = getenv("PROTO_PY_DIR");
     assert_non_null(python);
     assert_non_null(script);
     assert_non_null(protos);

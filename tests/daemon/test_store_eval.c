@@ -274,7 +274,7 @@ static void test_schema2_database_upgrades(void **state)
     /* read-write: migrated to this binary's version, the old rows kept, the old run found by name */
     birdie_store *s = open_rw(t->path);
     assert_int_equal(raw_int(t->path, "PRAGMA user_version"), store_known_version());
-    assert_int_equal(store_known_version(), 4);
+    assert_int_equal(store_known_version(), 5);
     char err[512];
     birdie_store_eval e = {.checkpoint = "/old/ckpt_40.bin", .step = 40, .seed = 9, .n_results = 2, .results = results};
     assert_int_equal(birdie_store_record_eval(s, "r1", &e, err, sizeof(err)), 0);

@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/run_link.h"
 #include "daemon/worker_client.h"
 #include "tests/daemon/daemon_fixture.h"

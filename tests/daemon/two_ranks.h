@@ -3,7 +3,7 @@
 #ifndef BIRDIE_TESTS_DAEMON_TWO_RANKS_H
 #define BIRDIE_TESTS_DAEMON_TWO_RANKS_H
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/worker_client.h"
 #include "tests/daemon/daemon_fixture.h"
 

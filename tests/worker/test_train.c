@@ -209,6 +209,20 @@ static void test_grad_clip_scale(void **state)
     assert_true(birdie_grad_clip_scale(50.0, 0.0) == 1.0); /* 0 = off */
 }
 
+/* The collective deadline: the configured ceiling until a step is timed; then factor times the longest
+ * step, never under the floor nor over the ceiling. */
+static void test_collective_deadline(void **state)
+{
+    (void)state;
+    assert_true(birdie_collective_deadline(0.0, 10, 30, 300) == 300); /* nothing timed yet */
+    assert_true(birdie_collective_deadline(0.5, 10, 1, 300) == 5.0);
+    assert_true(birdie_collective_deadline(2.0, 10, 30, 300) == 30); /* the floor */
+    assert_true(birdie_collective_deadline(2.0, 10, 1, 300) == 20);
+    assert_true(birdie_collective_deadline(100.0, 10, 30, 300) == 300); /* the ceiling */
+    assert_true(birdie_collective_deadline(4.0, 3, 1, 300) == 12); /* the factor, not a constant */
+    assert_true(birdie_collective_deadline(0.01, 10, 30, 2) == 2); /* a deadline set below the floor wins */
+}
+
 /* One step of a run with the control double attached: its final parameters and the gradient norm the
  * loop reported (before clipping). */
 static void one_step(const birdie_config *cfg, float *params, size_t n, double *norm)
@@ -444,6 +458,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_stop_after_and_resume),
         cmocka_unit_test(test_grad_clip_scale),
+        cmocka_unit_test(test_collective_deadline),
         cmocka_unit_test(test_grad_clip_end_to_end),
         cmocka_unit_test(test_failures_carry_exit_class),
         cmocka_unit_test(test_golden_losses),

@@ -19,6 +19,7 @@
 
 #include "worker/vocab.h"
 #include "worker/error.h"
+#include "worker/fault.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "shard files are little-endian and are read in place: this host must be little-endian"
@@ -153,10 +154,15 @@ static int validate(const birdie_shard *shard, const int32_t *header, uint64_t s
         return -EINVAL;
     }
     const uint16_t *tokens = (const uint16_t *)(header + BIRDIE_SHARD_HEADER_INTS);
-    uint64_t bad = first_bad_token(tokens, (uint64_t)header[2]);
-    if (bad < (uint64_t)header[2]) {
+    uint64_t count = (uint64_t)header[2], bad = first_bad_token(tokens, count);
+    unsigned bad_id = bad < count ? tokens[bad] : 0;
+    if (count > 0 && birdie_fault_fire(BIRDIE_FAULT_CORRUPT_SHARD, -1) && count / 2 < bad) {
+        bad = count / 2; /* the scan read a flipped id in the middle of the file */
+        bad_id = 0xffffu;
+    }
+    if (bad < count) {
         return birdie_fail(err, errlen, -EINVAL, "shard '%s': token %llu has id %u, outside the vocabulary (< %d)",
-                           path, (unsigned long long)bad, (unsigned)tokens[bad], BIRDIE_VOCAB);
+                           path, (unsigned long long)bad, bad_id, BIRDIE_VOCAB);
     }
     return 0;
 }
