@@ -36,6 +36,7 @@
 #include "daemon/finetune_record.h"
 #endif
 #include "worker/generate_main.h"
+#include "worker/precision.h"
 #ifdef BIRDIE_HAVE_EVAL
 #include "daemon/eval_main.h"
 #include "daemon/verify_resume.h"
@@ -302,6 +303,12 @@ static int choose_backend(birdied *b, char *err, size_t errlen)
             return backend_error;
         b->coll = nccl;
     }
+    /* after the NCCL choice, which asks whether the backend is the CPU's */
+    int rc = birdie_precision_choose(b->cfg.precision, b->ops, &b->ops, msg, sizeof msg, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (b->log)
+        fprintf(b->log, "birdied: %s\n", msg);
     return 0;
 }
 

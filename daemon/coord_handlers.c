@@ -679,3 +679,9 @@ const method_entry *coord_find_method(grpc_slice path)
             return &methods[i];
     return NULL;
 }
+
+const method_entry *coord_methods(size_t *n)
+{
+    *n = sizeof(methods) / sizeof(methods[0]);
+    return methods;
+}

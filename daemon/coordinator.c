@@ -337,7 +337,7 @@ static void *coordinator_main(void *arg)
     return NULL;
 }
 
-int coordinator_start(const coordinator_config *cfg, coordinator **out, char *err, size_t errlen)
+int coord_open(const coordinator_config *cfg, coordinator **out, char *err, size_t errlen)
 {
     *out = NULL;
     int rc = validate_config(cfg, err, errlen);
@@ -357,6 +357,28 @@ int coordinator_start(const coordinator_config *cfg, coordinator **out, char *er
         coordinator_free(co);
         return rc;
     }
+    *out = co;
+    return 0;
+}
+
+void coord_close(coordinator *co)
+{
+    /* A run that did not finish by itself ends here; record how its incarnation ended. */
+    char ignored[COORD_MSG_MAX];
+    run_state s = co->state;
+    if (!coord_run_ended(s))
+        store_set_state(co->store, coord_run_state_name(s), "coordinator stopped", 1, co->step, coord_now_unix_ms(),
+                        ignored, sizeof(ignored));
+    coordinator_free(co);
+}
+
+int coordinator_start(const coordinator_config *cfg, coordinator **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    coordinator *co = NULL;
+    int rc = coord_open(cfg, &co, err, errlen);
+    if (rc)
+        return rc;
     grpc_init();
     rc = bind_server(co, err, errlen);
     if (rc == 0 && has_text(cfg->metrics_addr))
@@ -402,11 +424,5 @@ void coordinator_stop(coordinator *co)
     pthread_join(co->thread, NULL);
     birdie_metrics_http_stop(co->metrics_http); /* scrapes see the run's last state until here */
     grpc_shutdown();
-    /* A run that did not finish by itself ends here; record how its incarnation ended. */
-    char ignored[COORD_MSG_MAX];
-    run_state s = co->state;
-    if (!coord_run_ended(s))
-        store_set_state(co->store, coord_run_state_name(s), "coordinator stopped", 1, co->step, coord_now_unix_ms(),
-                        ignored, sizeof(ignored));
-    coordinator_free(co);
+    coord_close(co);
 }

@@ -218,6 +218,13 @@ struct coordinator {
     int health_last; /* the status last pushed to Health/Watch streams (-1: none) */
 };
 
+/* coordinator.c: the run without its server. coord_open validates cfg, opens the store (a new
+ * incarnation) and starts the decide thread; coord_close records how the incarnation ended and frees
+ * everything. coordinator_start adds the gRPC server and its thread; tests/fuzz/fuzz_rpc.c drives
+ * the handlers of coord_methods on an opened coordinator directly, on the calling thread. */
+int coord_open(const coordinator_config *cfg, coordinator **out, char *err, size_t errlen);
+void coord_close(coordinator *co);
+
 /* time: wall-clock milliseconds for the store; deadlines use birdie_monotonic_ms (worker/clock.h) */
 int64_t coord_now_unix_ms(void);
 
@@ -241,6 +248,8 @@ const method_entry *coord_find_method(grpc_slice path);
 int coord_method_count(void);
 int coord_method_index(const method_entry *m);
 const char *coord_method_path(int index);
+/* Every method the coordinator serves (*n of them), in a fixed order. */
+const method_entry *coord_methods(size_t *n);
 grpc_byte_buffer *coord_pack_directive(coordinator *co);
 /* The first event of every Control.Watch stream: the current state, step and mixture. */
 grpc_byte_buffer *coord_pack_snapshot_event(coordinator *co);

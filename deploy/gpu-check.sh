@@ -14,7 +14,7 @@
 #        bash deploy/gpu-check.sh
 #
 #   2. Build here and carry. On the CPU machine (Debian, CUDA toolkit installed, no GPU needed):
-#        meson setup build-standalone -Ddaemon=disabled -Dcuda=enabled -Dblas=none -Dcudart=static -Dtests=enabled
+#        meson setup build-standalone -Ddaemon=disabled -Dcuda=enabled -Dblas=none -Donednn=disabled -Dcudart=static -Dtests=enabled
 #        ninja -C build-standalone && meson test -C build-standalone 'standalone ldd'
 #      -Dblas=none and -Dcudart=static leave out OpenBLAS and the shared CUDA runtime, so ldd of every
 #      binary shows only glibc, libstdc++, libgomp and cuBLAS (the 'standalone ldd' test checks it,

@@ -94,7 +94,8 @@ typedef struct birdie_ops {
     void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
 
     /* Gated SSM gates. proj (BT,4N) holds the four pre-activations [a_i | a_z | a_o | a_f] of a
-     * position side by side. Forward: x (BT,N) = sigmoid(a_i) * a_z ; f (BT,N) = sigmoid(a_f). */
+     * position side by side. Forward: x (BT,N) = sigmoid(a_i) * a_z ; f (BT,N) = sigmoid(a_f). x may be
+     * NULL: only f (the backward recomputes the forget gate, not the input). */
     void (*ssm_gates_forward)(float *x, float *f, const float *proj, int BT, int N);
     /* Writes the a_i, a_z, a_f slots of dproj (BT,4N) from dx and df (BT,N); leaves a_o alone. */
     void (*ssm_gates_backward)(float *dproj, const float *dx, const float *df, const float *proj, int BT, int N);
@@ -138,7 +139,24 @@ typedef struct birdie_ops {
 /* The CPU twin: always available. */
 extern const birdie_ops birdie_ops_cpu;
 
+/* Whether this build and this CPU run bf16 GEMMs through oneDNN (kernels/cpu/onednn.c). */
+typedef struct birdie_bf16_support {
+    int available; /* a bf16 matmul primitive can be created here */
+    int native; /* the CPU has bf16 matrix instructions (AVX512-BF16 or AMX), not an emulation of them */
+    char isa[160]; /* oneDNN's version, the ISA it dispatches to and, when available, its matmul implementation */
+    char why[256]; /* when not available: why not */
+} birdie_bf16_support;
+
+/* The CPU twin with mixed-precision GEMMs (bf16 inputs, fp32 accumulation; kernels/cpu/matmul_bf16.c)
+ * through oneDNN, or NULL when info->available is 0. info (may be NULL) is filled either way. */
+const birdie_ops *birdie_ops_cpu_bf16_table(birdie_bf16_support *info);
+/* The same numerics with the bf16 GEMM computed by the fp32 sgemm on bf16-rounded inputs: slower, but on
+ * every CPU; the reference of the oneDNN table in tests. */
+const birdie_ops *birdie_ops_cpu_bf16_reference_table(void);
+
 /* The CUDA backend: NULL when built without CUDA. Does not touch the GPU. */
 const birdie_ops *birdie_ops_cuda_table(void);
+/* The same with fp32 GEMMs (cuBLAS, fp32 inputs and compute, no TF32): [train] precision = fp32 on a GPU. */
+const birdie_ops *birdie_ops_cuda_fp32_table(void);
 
 #endif

@@ -1,13 +1,16 @@
 /* worker/bench.c: birdie-bench, the speed measurements (never a test).
  *
- *   birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] [--steps N]
+ *   birdie-bench [--backend cpu|cuda|auto] [--precision auto|fp32|bf16] [--model XS|S|125M|350M] [--batch B]
+ *                [--seq T] [--steps N]
  *   birdie-bench --packer
  *   birdie-bench --generate [--model S] [--batch B]
  *
  * Times full train steps (forward + backward + AdamW) of the model on random tokens and prints
  * tokens/s, the model FLOP rate against the machine's measured GEMM rate (the practical ceiling of
  * this work; on the GPU also against the H100's 989 TFLOP/s bf16 peak), the scan's achieved bandwidth
- * against a measured copy, and the share of time per op. --generate times generation on the CPU
+ * against a measured copy, and the share of time per op (and of all time outside the GEMM ops, which
+ * include their bf16 rounding). --precision picks the GEMM inputs as [train] precision does
+ * (worker/precision.h); the ceiling is measured in the same precision. --generate times generation on the CPU
  * (worker/generate.h): tokens/s of one stream and of a batch, and the time per token after prompts of
  * growing length (flat: one recurrent step per token). Numbers go to stdout, one block per run. */
 #include <errno.h>
@@ -21,10 +24,12 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "worker/clock.h"
+#include "worker/error.h"
 #include "worker/generate.h"
 #include "worker/model.h"
 #include "worker/objectives/bench.h"
 #include "worker/objectives/mixture.h"
+#include "worker/precision.h"
 #include "worker/source.h"
 #include "worker/rng.h"
 #include "worker/vocab.h"
@@ -32,7 +37,7 @@
 #define H100_BF16_DENSE_FLOPS 989e12
 
 typedef struct bench_args {
-    const char *backend, *model;
+    const char *backend, *precision, *model;
     int batch, seq, steps;
     int packer;
     int generate;
@@ -100,12 +105,18 @@ static int cmp_prof(const void *a, const void *b)
 
 static int run_model_bench(const bench_args *args)
 {
-    char err[512], note[256];
+    char err[512], note[256], pnote[512];
     const birdie_ops *ops;
     if (birdie_backend_choose(args->backend, &birdie_ops_cpu, &ops, note, sizeof note, err, sizeof err) < 0) {
         fprintf(stderr, "birdie-bench: %s\n", err);
         return 5;
     }
+    int cpu = ops == &birdie_ops_cpu, rc;
+    if ((rc = birdie_precision_choose(args->precision, ops, &ops, pnote, sizeof pnote, err, sizeof err)) < 0) {
+        fprintf(stderr, "birdie-bench: %s\n", err);
+        return birdie_error_exit_class(rc);
+    }
+    int half = cpu ? ops != &birdie_ops_cpu : ops != birdie_ops_cuda_fp32_table(); /* bf16 GEMM inputs */
     birdie_model_config mc;
     if (birdie_model_config_by_name(args->model, &mc) < 0) {
         fprintf(stderr, "birdie-bench: unknown model '%s' (XS, S, 125M, 350M)\n", args->model);
@@ -114,7 +125,7 @@ static int run_model_bench(const bench_args *args)
     mc.bidirectional = 1;
     int T = args->seq ? args->seq : (!strcmp(args->model, "XS") ? 64 : !strcmp(args->model, "S") ? 512 : 2048);
     /* GPU default: 16k tokens per step keeps the stored activations of 350M at T = 2048 near 30 GB */
-    int B = args->batch ? args->batch : (ops == &birdie_ops_cpu ? 8 : (16384 / T > 0 ? 16384 / T : 1));
+    int B = args->batch ? args->batch : (cpu ? 8 : (16384 / T > 0 ? 16384 / T : 1));
     birdie_model m;
     if (birdie_model_init(&m, &mc, ops, 1, B, T, err, sizeof err) < 0) {
         fprintf(stderr, "birdie-bench: %s\n", err);
@@ -129,6 +140,7 @@ static int run_model_bench(const bench_args *args)
     long labels = birdie_rows_label_count(&rows);
 
     printf("birdie-bench: %s\n", note);
+    printf("birdie-bench: %s\n", pnote);
     printf("model %s bidirectional | D=%d N=%d L=%d V=%d | %.2fM parameters | B=%d T=%d\n", args->model, mc.d_model,
            mc.d_state, mc.n_layers, mc.vocab, m.n_params / 1e6, B, T);
     int steps = args->steps ? args->steps : 5;
@@ -153,14 +165,14 @@ static int run_model_bench(const bench_args *args)
         total = prof_total; /* only the profiled step exists (its per-op synchronisation included) */
     double step_s = total / timed, tokens = (double)B * T;
     double flops = train_flops_per_token(&mc) * tokens / step_s;
-    double gemm = measure_matmul_rate(ops, ops == &birdie_ops_cpu ? 1024 : 8192);
+    int gemm_n = cpu ? (half ? 2048 : 1024) : 8192;
+    double gemm = measure_matmul_rate(ops, gemm_n);
     printf("train step (fwd+bwd+AdamW): %.1f ms | %.0f tokens/s | %.2f GFLOP/s model matmul work\n", step_s * 1e3,
            tokens / step_s, flops / 1e9);
-    printf("measured %s matmul op ceiling (%s): %.2f GFLOP/s -> %.1f%% of it\n", ops->name,
-           ops == &birdie_ops_cpu ? "fp32 sgemm, 1024^3 through the same op"
-                                  : "8192^3 through the same op: bf16 GEMM with its fp32->bf16 conversions",
-           gemm / 1e9, 100.0 * flops / gemm);
-    if (ops != &birdie_ops_cpu) {
+    printf("measured %s matmul op ceiling (%s, %d^3 through the same op%s): %.2f GFLOP/s -> %.1f%% of it\n", ops->name,
+           half ? "bf16 GEMM" : "fp32 sgemm", gemm_n, half ? " with its fp32->bf16 conversions" : "", gemm / 1e9,
+           100.0 * flops / gemm);
+    if (!cpu) {
         double bf16 = 0, copy = 0;
         if (birdie_cuda_measure_gemm_rate(&bf16, 0, 0, err, sizeof err) == 0)
             printf(
@@ -178,6 +190,13 @@ static int run_model_bench(const bench_args *args)
         }
     }
     qsort(m.prof, (size_t)m.n_prof, sizeof m.prof[0], cmp_prof);
+    double gemm_s = 0;
+    for (int i = 0; i < m.n_prof; i++)
+        if (!strncmp(m.prof[i].op, "matmul_", 7))
+            gemm_s += m.prof[i].seconds;
+    printf("GEMM ops %.1f%% of the step (%.1f%% of the ceiling while they run) | outside GEMMs %.1f%%\n",
+           100.0 * gemm_s / prof_total, 100.0 * train_flops_per_token(&mc) * tokens / gemm_s / gemm,
+           100.0 * (prof_total - gemm_s) / prof_total);
     printf("time per op (one synchronised step, %.1f ms):\n", prof_total * 1e3);
     for (int i = 0; i < m.n_prof; i++)
         printf("  %-32s %6.1f%%  %8.2f ms  %4ld calls\n", m.prof[i].op, 100.0 * m.prof[i].seconds / prof_total,
@@ -346,11 +365,13 @@ static int parse_int(const char *flag, const char *v, int *out)
 
 int main(int argc, char **argv)
 {
-    bench_args args = {"auto", "S", 0, 0, 0, 0, 0};
+    bench_args args = {"auto", "auto", "S", 0, 0, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--backend") && v)
             args.backend = argv[++i];
+        else if (!strcmp(a, "--precision") && v)
+            args.precision = argv[++i];
         else if (!strcmp(a, "--model") && v)
             args.model = argv[++i];
         else if (!strcmp(a, "--packer"))
@@ -370,12 +391,13 @@ int main(int argc, char **argv)
                 return 2;
             i++;
         } else {
-            fprintf(stderr,
-                    "usage: birdie-bench [--backend cpu|cuda|auto] [--model XS|S|125M|350M] [--batch B] [--seq T] "
-                    "[--steps N]\n"
-                    "       birdie-bench --packer [--batch B] [--seq T]   row building + packing, tokens/s\n"
-                    "       birdie-bench --generate [--model M] [--batch B] [--steps N]   generation on the cpu\n"
-                    "(seconds per scheduler decision: birdie-sched-bench)\n");
+            fprintf(
+                stderr,
+                "usage: birdie-bench [--backend cpu|cuda|auto] [--precision auto|fp32|bf16] [--model XS|S|125M|350M] "
+                "[--batch B] [--seq T] [--steps N]\n"
+                "       birdie-bench --packer [--batch B] [--seq T]   row building + packing, tokens/s\n"
+                "       birdie-bench --generate [--model M] [--batch B] [--steps N]   generation on the cpu\n"
+                "(seconds per scheduler decision: birdie-sched-bench)\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
     }

@@ -117,6 +117,27 @@ static int write_ckpt_file(const char *dir, const char *name, const birdie_check
     return commit_file(f, tmp, path, dir, err, errlen);
 }
 
+/* Opens path for reading only if it is a regular file: a FIFO (or a device) named by a manifest or put
+ * where a checkpoint should be would otherwise block open() or read() forever. NULL with errno set
+ * (EINVAL for a file that is not regular). */
+static FILE *open_regular(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, 0) != 0) {
+        int e = S_ISREG(st.st_mode) ? errno : EINVAL;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f)
+        close(fd);
+    return f;
+}
+
 /* ---- the manifest ---- */
 
 /* The manifest's entries (an empty array when there is no manifest); NULL with err on a broken one. */
@@ -128,7 +149,13 @@ static json_t *read_manifest(const char *dir, int *exists, char *err, size_t err
     if (!*exists)
         return json_array();
     json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
+    FILE *f = open_regular(path);
+    if (!f) {
+        snprintf(err, errlen, "checkpoint: %s: %s", path, errno == EINVAL ? "not a regular file" : strerror(errno));
+        return NULL;
+    }
+    json_t *root = json_loadf(f, 0, &je);
+    fclose(f);
     json_t *list = root ? json_object_get(root, "checkpoints") : NULL;
     if (!root || !json_is_array(list)) {
         snprintf(err, errlen, "checkpoint: %s is not a birdie manifest%s%s", path, root ? "" : ": ",
@@ -249,10 +276,11 @@ static const char *header_fault(const ckpt_header *h, const birdie_checkpoint *c
 static int load_verified(const char *path, birdie_checkpoint *c, uint64_t *sum, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
-    FILE *f = fopen(path, "rb");
+    FILE *f = open_regular(path);
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -errno;
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, e == EINVAL ? "not a regular file" : strerror(e));
+        return -e;
     }
     ckpt_header h;
     uint64_t hash = BIRDIE_FNV_OFFSET, stored;
@@ -420,7 +448,9 @@ int birdie_checkpoint_load_latest(const char *dir, birdie_checkpoint *ckpt, char
         char path[4200], msg[4600];
         snprintf(path, sizeof path, "%s/%s", dir, file ? file : "(no file)");
         uint64_t stored = 0;
-        int rc = file && sum ? load_verified(path, ckpt, &stored, msg, sizeof msg) : -EINVAL;
+        /* the manifest names files of its own directory: a path elsewhere is not this run's */
+        int inside = file && file[0] && file[0] != '.' && !strchr(file, '/');
+        int rc = file && sum && inside ? load_verified(path, ckpt, &stored, msg, sizeof msg) : -EINVAL;
         if (rc == 0) {
             char hex[17];
             snprintf(hex, sizeof hex, "%016llx", (unsigned long long)stored);
@@ -432,6 +462,8 @@ int birdie_checkpoint_load_latest(const char *dir, birdie_checkpoint *ckpt, char
             birdie_checkpoint_free(ckpt);
         } else if (!file || !sum) {
             snprintf(msg, sizeof msg, "manifest entry %zu has no file or checksum", i);
+        } else if (!inside) {
+            snprintf(msg, sizeof msg, "manifest entry %zu names '%s', not a file of %s", i, file, dir);
         }
         if (notes && used < noteslen)
             used += (size_t)snprintf(notes + used, noteslen - used, "%sskipped %s", used ? "; " : "", msg);

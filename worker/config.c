@@ -1,6 +1,7 @@
 /* worker/config.c: the key table of birdie_config and its INI/override parser (see config.h). */
 #include "worker/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -65,6 +66,10 @@ static const config_key keys[] = {
     {"train", "bucket_mb", KEY_DOUBLE, FIELD(bucket_mb), "25", 0, 65536, NULL,
      "gradient all-reduce bucket in MiB: each full bucket starts summing across ranks while the backward "
      "pass goes on; 0 = one all-reduce after the pass"},
+    {"train", "precision", KEY_CHOICE, FIELD(precision), "auto", 0, 0, "auto|fp32|bf16",
+     "GEMM inputs: bf16 (fp32 sums, master weights, optimizer, scans, loss and norms; a CPU needs oneDNN "
+     "with bf16 support, else exit 5), fp32, or auto: bf16 on a GPU or a CPU with bf16 matrix "
+     "instructions (AVX512-BF16, AMX), fp32 elsewhere (docs/design.md §7.3)"},
     {"train", "eval_every", KEY_LONG, FIELD(eval_every), "50", 0, 1e12, NULL,
      "steps between validation losses (and at the last step); 0 = only at the end"},
     {"train", "eval_rows", KEY_INT, FIELD(eval_rows), "32", 1, 1 << 20, NULL, "fixed validation rows"},
@@ -164,6 +169,30 @@ static int parse_number(const char *value, double *out)
     return 0;
 }
 
+/* What libinih reads back of a printed "name = value" line (Debian's build: lines of at most
+ * INI_MAX_LINE - 1 characters, longer ones are cut and their rest parsed as another line; whitespace
+ * at either end dropped; ';' at the start or after whitespace starts a comment). A string value that
+ * would not survive is refused wherever it comes from (from a file it cannot arise, so in practice
+ * from an override), so that config.ini beside the checkpoints reads back as the run's configuration
+ * (tests/fuzz/fuzz_config.c checks this). NULL when the value is safe, else why not. */
+#define CONFIG_LINE_MAX (INI_MAX_LINE - 1)
+
+static const char *ini_unsafe(const char *name, const char *value)
+{
+    size_t len = strlen(value);
+    if (strlen(name) + 3 + len > CONFIG_LINE_MAX)
+        return "longer than one config line holds";
+    if (len && (isspace((unsigned char)value[0]) || isspace((unsigned char)value[len - 1])))
+        return "starts or ends with whitespace, which a config file drops";
+    for (const char *c = value; *c; c++) {
+        if (*c == '\n' || *c == '\r')
+            return "holds a line break";
+        if (*c == ';' && (c == value || isspace((unsigned char)c[-1])))
+            return "holds a ';' at its start or after whitespace, where a config file's comment starts";
+    }
+    return NULL;
+}
+
 static int set_key(birdie_config *cfg, const config_key *k, const char *value, char *err, size_t errlen)
 {
     char *field = (char *)cfg + k->offset;
@@ -178,6 +207,11 @@ static int set_key(birdie_config *cfg, const config_key *k, const char *value, c
         if (strlen(value) >= k->size) {
             return birdie_fail(err, errlen, -EINVAL, "[%s] %s: value longer than %zu characters", k->section, k->name,
                                k->size - 1);
+        }
+        const char *why = ini_unsafe(k->name, value);
+        if (why) {
+            return birdie_fail(err, errlen, -EINVAL, "[%s] %s = '%.80s%s': %s (at most %d characters with the key)",
+                               k->section, k->name, value, strlen(value) > 80 ? "..." : "", why, CONFIG_LINE_MAX);
         }
         memcpy(field, value, strlen(value) + 1);
         return 0;
@@ -266,12 +300,36 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
     return 1;
 }
 
+/* The first line longer than libinih reads whole (it would cut it and parse the rest as another
+ * line, possibly a valid one), or 0; f is rewound. */
+static int first_long_line(FILE *f)
+{
+    int line = 1, len = 0, c, found = 0;
+    while (!found && (c = getc(f)) != EOF) {
+        if (c == '\n') {
+            line++;
+            len = 0;
+        } else if (++len > CONFIG_LINE_MAX) {
+            found = line;
+        }
+    }
+    rewind(f);
+    return found;
+}
+
 int birdie_config_load_file(birdie_config *cfg, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "config %s: %s", path, strerror(errno));
         return -errno;
+    }
+    int long_line = first_long_line(f);
+    if (long_line) {
+        fclose(f);
+        return birdie_fail(err, errlen, -EINVAL,
+                           "config %s line %d: longer than %d characters, the most a line may hold", path, long_line,
+                           CONFIG_LINE_MAX);
     }
     char msg[400] = "";
     ini_state st = {cfg, msg, sizeof msg, 0};

@@ -27,6 +27,7 @@ typedef struct birdie_config {
     int seq_len; /* positions per row; 0 = from the size */
     double lr, warmup_frac, min_lr_frac, weight_decay, grad_clip;
     double bucket_mb; /* gradient all-reduce bucket (MiB); 0 = one all-reduce after the backward pass */
+    char precision[8]; /* auto | fp32 | bf16: the GEMM inputs (worker/precision.h) */
     long eval_every;
     int eval_rows;
     long log_every;

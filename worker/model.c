@@ -367,7 +367,7 @@ int birdie_model_backward_notify(birdie_model *m, birdie_grads_ready_fn ready, v
         /* dresidual is dL/dx_next, which is also dL/dy of this block */
         OP(m, matmul_backward, m->dg, g + lp->w_out, g + lp->b_out, m->dresidual, a->g, p + lp->w_out, BT, N, C);
         OP(m, ssm_output_backward, m->dproj, m->dh, m->dg, a->proj, a->h, BT, N);
-        OP(m, ssm_gates_forward, m->scratch_x, m->scratch_f, a->proj, BT, N); /* recompute f */
+        OP(m, ssm_gates_forward, NULL, m->scratch_f, a->proj, BT, N); /* recompute f (not x) */
         OP(m, scan_backward, m->dscan_x, m->dscan_f, m->dh, a->h, m->scratch_f, m->d_resets, B, T, N, n_fwd);
         OP(m, ssm_gates_backward, m->dproj, m->dscan_x, m->dscan_f, a->proj, BT, N);
         OP(m, matmul_backward, m->du, g + lp->w_in, g + lp->b_in, m->dproj, a->u, p + lp->w_in, BT, C, 4 * N);

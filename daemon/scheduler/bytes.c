@@ -178,6 +178,12 @@ int br_str(byte_reader *r, char *dst, size_t max_len, const char *field)
     }
     if (br_bytes(r, dst, n, field) != 0)
         return -1;
+    /* a NUL inside would make a shorter C string than the stored length: a name that saves back as
+     * other bytes (found by tests/fuzz/fuzz_sched_state.c) */
+    if (memchr(dst, '\0', n)) {
+        r->failed_at = field;
+        return -1;
+    }
     dst[n] = '\0';
     return 0;
 }

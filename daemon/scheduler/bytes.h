@@ -36,7 +36,8 @@ int br_i64(byte_reader *r, int64_t *v, const char *field);
 int br_f64(byte_reader *r, double *v, const char *field);
 int br_f64s(byte_reader *r, double *v, size_t n, const char *field);
 int br_f32s(byte_reader *r, float *v, size_t n, const char *field);
-/* A string of at most max_len bytes into dst (max_len + 1 bytes); -1 when longer or cut short. */
+/* A string of at most max_len bytes into dst (max_len + 1 bytes); -1 when longer, cut short or holding a
+ * NUL byte. */
 int br_str(byte_reader *r, char *dst, size_t max_len, const char *field);
 
 #endif

@@ -295,7 +295,20 @@ static int load_body(byte_reader *r, const birdie_sched_config *expect, birdie_s
     birdie_sched *s = NULL;
     if (rc == 0) {
         char why[256];
-        rc = sched_alloc(&lc.cfg, &s, why, sizeof(why));
+        rc = sched_config_check(&lc.cfg, why, sizeof(why));
+        /* The reward model of the saved shape is allocated and initialised before its saved weights are
+         * read over it: a buffer too short to hold them is refused first, or a few corrupt bytes of
+         * shape ask for gigabytes and minutes of initialisation (found by tests/fuzz/fuzz_sched_state.c). */
+        size_t n = rc == 0 ? rm_param_count(lc.cfg.n_arms, lc.cfg.hidden, lc.cfg.layers) : 0;
+        if (rc == 0 && n > (r->len - r->pos) / (3 * sizeof(float))) {
+            snprintf(why, sizeof(why),
+                     "the saved shape (%d arms, hidden %d, %d layers) needs %zu reward-model "
+                     "parameters, more than the %zu bytes left hold",
+                     lc.cfg.n_arms, lc.cfg.hidden, lc.cfg.layers, n, r->len - r->pos);
+            rc = -EBADMSG;
+        }
+        if (rc == 0)
+            rc = sched_alloc(&lc.cfg, &s, why, sizeof(why));
         if (rc == -EINVAL)
             rc = -EBADMSG;
         if (rc != 0 && err)

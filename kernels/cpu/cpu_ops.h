@@ -36,6 +36,18 @@ void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_
 void cpu_adamw_update_segments(float *param, const float *grad, float *m, float *v, const birdie_adamw_segment *segs,
                                int n_segs, const birdie_adamw_params *p);
 
+/* bf16 conversion (bf16.c): round to nearest, ties to even; NaN stays NaN. cpu_bf16_round_f32 writes the
+ * rounded values as fp32 (the upper 16 bits of each result are the bf16, the lower are zero). */
+uint16_t cpu_bf16_from_float(float x);
+float cpu_bf16_to_float(uint16_t h);
+void cpu_bf16_round(uint16_t *dst, const float *src, size_t n);
+void cpu_bf16_round_f32(float *dst, const float *src, size_t n);
+
+/* The bias parts of the linear layer (matmul.c), shared by both precisions: out (BT,OC) = bias in every
+ * row; dbias (OC) += column sums of dout (BT,OC) in row order. */
+void cpu_bias_broadcast(float *out, const float *bias, int BT, int OC);
+void cpu_bias_backward(float *dbias, const float *dout, int BT, int OC);
+
 /* Threads of the CPU GEMMs (OpenBLAS); ranks sharing a machine split its cores. */
 void birdie_cpu_set_threads(int n);
 

@@ -1,5 +1,6 @@
 /* kernels/cpu/crossentropy.c: fused softmax + cross-entropy with an ignore label, forward and
- * backward in one pass (the logits are dead after it, so dlogits may overwrite them). */
+ * backward in one pass (the logits are dead after it, so dlogits may overwrite them). Each exp is
+ * taken once: the sum's pass leaves exp(z - max) in dlogits and the gradient's pass scales it. */
 #include <math.h>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -21,14 +22,18 @@ CPU_HOT static void crossentropy_rows(float *losses, float *dlogits, const float
         float maxz = z[0];
         for (int v = 1; v < V; v++)
             maxz = z[v] > maxz ? z[v] : maxz;
+        float zt = z[target]; /* before dz, which may be z, is overwritten */
         float sum = 0.0f;
-        for (int v = 0; v < V; v++)
-            sum += expf(z[v] - maxz);
+        for (int v = 0; v < V; v++) {
+            float e = expf(z[v] - maxz);
+            dz[v] = e;
+            sum += e;
+        }
         float logsum = logf(sum);
-        losses[bt] = logsum + maxz - z[target];
+        losses[bt] = logsum + maxz - zt;
         float inv = 1.0f / sum;
         for (int v = 0; v < V; v++)
-            dz[v] = dloss * expf(z[v] - maxz) * inv;
+            dz[v] = dloss * dz[v] * inv;
         dz[target] -= dloss;
     }
 }

@@ -1,7 +1,10 @@
 /* kernels/cpu/matmul.c: the linear layer (out = inp @ weight^T + bias) and its backward.
  * The GEMMs go to OpenBLAS cblas_sgemm when the build found it (BIRDIE_HAVE_OPENBLAS); otherwise to a
- * cache-blocked C loop that is correct everywhere but about 10x slower. Bias and its gradient are plain
- * loops here: they are O(BT*OC), negligible next to the GEMMs. */
+ * cache-blocked C loop that is correct everywhere but about 10x slower. Bias and its gradient are
+ * plain O(BT*OC) loops, shared with the bf16 layer (matmul_bf16.c). Spread over two threads they
+ * measured slower, not faster, on a shared 2-core machine (a parallel region waits for its slowest
+ * thread), and a single thread streams them near memory speed; so they stay serial, as does the
+ * residual add. */
 #include <string.h>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -55,12 +58,26 @@ static void gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, 
 #endif
 }
 
+void cpu_bias_broadcast(float *out, const float *bias, int BT, int OC)
+{
+    for (int bt = 0; bt < BT; bt++)
+        memcpy(out + (size_t)bt * OC, bias, (size_t)OC * sizeof(float));
+}
+
+void cpu_bias_backward(float *dbias, const float *dout, int BT, int OC)
+{
+    for (int bt = 0; bt < BT; bt++) {
+        const float *d = dout + (size_t)bt * OC;
+        for (int o = 0; o < OC; o++)
+            dbias[o] += d[o];
+    }
+}
+
 void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC)
 {
     float beta = 0.0f;
     if (bias) {
-        for (int bt = 0; bt < BT; bt++)
-            memcpy(out + (size_t)bt * OC, bias, (size_t)OC * sizeof(float));
+        cpu_bias_broadcast(out, bias, BT, OC);
         beta = 1.0f;
     }
     /* out (BT,OC) = inp (BT,C) @ weight (OC,C)^T */
@@ -75,11 +92,7 @@ void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float 
     /* dweight (OC,C) += dout^T (OC,BT) @ inp (BT,C) */
     gemm(GEMM_T, GEMM_N, OC, C, BT, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias)
-        for (int bt = 0; bt < BT; bt++) {
-            const float *d = dout + (size_t)bt * OC;
-            for (int o = 0; o < OC; o++)
-                dbias[o] += d[o];
-        }
+        cpu_bias_backward(dbias, dout, BT, OC);
 }
 
 void birdie_cpu_set_threads(int n)

@@ -47,7 +47,13 @@ CPU_HOT static void gates_forward_rows(float *x, float *f, const float *proj, lo
 {
     for (long bt = bt0; bt < bt1; bt++) {
         const float *a_i = proj + (size_t)bt * 4 * N, *a_z = a_i + N, *a_f = a_i + 3 * N;
-        float *xr = x + (size_t)bt * N, *fr = f + (size_t)bt * N;
+        float *fr = f + (size_t)bt * N;
+        if (!x) { /* the forget gate alone: the backward's recomputation */
+            for (int n = 0; n < N; n++)
+                fr[n] = fast_sigmoidf(a_f[n]);
+            continue;
+        }
+        float *xr = x + (size_t)bt * N;
         for (int n = 0; n < N; n++) {
             xr[n] = fast_sigmoidf(a_i[n]) * a_z[n];
             fr[n] = fast_sigmoidf(a_f[n]);

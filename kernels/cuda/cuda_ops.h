@@ -30,6 +30,11 @@ void cuda_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const
 void cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC);
 void cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                           const float *weight, int BT, int C, int OC);
+/* The same with fp32 operands and fp32 compute (precision = fp32). */
+void cuda_matmul_forward_fp32(float *out, const float *inp, const float *weight, const float *bias, int BT, int C,
+                              int OC);
+void cuda_matmul_backward_fp32(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                               const float *weight, int BT, int C, int OC);
 void cuda_residual_forward(float *out, const float *a, const float *b, size_t n);
 void cuda_ssm_gates_forward(float *x, float *f, const float *proj, int BT, int N);
 void cuda_ssm_gates_backward(float *dproj, const float *dx, const float *df, const float *proj, int BT, int N);

@@ -1,6 +1,8 @@
 /* kernels/cuda/matmul.cu: the linear layer out = inp @ weight^T + bias and its backward, as bf16
  * GEMMs with fp32 accumulation (cublasGemmEx, CUBLAS_COMPUTE_32F; tensor cores), fp32 in and out
- * (CPU twin kernels/cpu/matmul.c).
+ * (CPU twin kernels/cpu/matmul.c; the bf16 contract is docs/design.md §7.3, and the CPU's bf16
+ * reference table computes the same values). At the end, the same layer with fp32 GEMMs, for
+ * [train] precision = fp32.
  *
  * The interface keeps fp32 (the master weights and activations are fp32): each call rounds its GEMM
  * inputs to bf16 into scratch first. Row-major (R, K) data is column-major (K, R), so every GEMM is
@@ -132,4 +134,53 @@ extern "C" void cuda_matmul_backward(float *dinp, float *dweight, float *dbias, 
     /* row-major dweight (OC,C) += dout^T (OC,BT) @ inp (BT,C)  <=>  col-major dweight^T (C,OC) +=
      * inp^T (C,BT) @ dout (BT,OC); inp's storage is inp^T (op N), dout's is dout^T (OC,BT) (op T). */
     gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_T, C, OC, BT, inp16, C, dout16, OC, 1.0f, dweight, C);
+}
+
+/* ---- [train] precision = fp32: the same GEMMs on the fp32 tensors themselves, fp32 compute ----------
+ * CUBLAS_COMPUTE_32F with the default math mode keeps TF32 out (it would round the inputs to 10-bit
+ * mantissas); the layouts are those of the bf16 calls above. */
+
+static void gemm_fp32(cublasOperation_t op_a, cublasOperation_t op_b, int m, int n, int k, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *Cm, int ldc)
+{
+    const float alpha = 1.0f;
+    CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), op_a, op_b, m, n, k, &alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, &beta,
+                              Cm, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+extern "C" void cuda_matmul_forward_fp32(float *out, const float *inp, const float *weight, const float *bias, int BT,
+                                         int C, int OC)
+{
+    if (BT <= 0 || OC <= 0)
+        return;
+    if (C <= 0 && !bias) {
+        CUDA_CHECK(cudaMemset(out, 0, (size_t)BT * OC * sizeof(float)));
+        return;
+    }
+    float beta = 0.0f;
+    if (bias) {
+        size_t n = (size_t)BT * OC;
+        broadcast_bias_kernel<<<grid_stride_blocks(n, ELEMENTWISE_BLOCK), ELEMENTWISE_BLOCK>>>(out, bias, n, OC);
+        CUDA_CHECK_LAUNCH();
+        beta = 1.0f;
+    }
+    if (C <= 0)
+        return;
+    gemm_fp32(CUBLAS_OP_T, CUBLAS_OP_N, OC, BT, C, weight, C, inp, C, beta, out, OC);
+}
+
+extern "C" void cuda_matmul_backward_fp32(float *dinp, float *dweight, float *dbias, const float *dout,
+                                          const float *inp, const float *weight, int BT, int C, int OC)
+{
+    if (BT <= 0 || OC <= 0)
+        return;
+    if (dbias) {
+        BiasGrad value = {dout, OC};
+        column_sum_accumulate(dbias, value, BT, OC);
+    }
+    if (C <= 0)
+        return;
+    if (dinp)
+        gemm_fp32(CUBLAS_OP_N, CUBLAS_OP_N, C, BT, OC, weight, C, dout, OC, 0.0f, dinp, C);
+    gemm_fp32(CUBLAS_OP_N, CUBLAS_OP_T, C, OC, BT, inp, C, dout, OC, 1.0f, dweight, C);
 }

@@ -20,6 +20,11 @@ const birdie_ops *birdie_ops_cuda_table(void)
     return NULL;
 }
 
+const birdie_ops *birdie_ops_cuda_fp32_table(void)
+{
+    return NULL;
+}
+
 int birdie_cuda_probe(char *err, size_t errlen)
 {
     return no_cuda(err, errlen);

@@ -40,7 +40,8 @@ __global__ void ssm_gates_forward_kernel(float *x, float *f, const float *__rest
     GRID_STRIDE_LOOP(i, n_elems)
     {
         size_t p = proj_index(i, N, 0);
-        x[i] = sigmoidf_(proj[p]) * proj[p + N];
+        if (x) /* NULL: the forget gate alone (ops.h) */
+            x[i] = sigmoidf_(proj[p]) * proj[p + N];
         f[i] = sigmoidf_(proj[p + 3 * (size_t)N]);
     }
 }

@@ -544,6 +544,36 @@ static void test_resume_takes_newest_that_verifies(void **state)
     expect_substr(err, "none of the 3 checkpoints");
 }
 
+/* A FIFO where the newest checkpoint should be, or as the manifest, is refused at once (it would block
+ * open() forever); a manifest entry naming a file outside its directory is skipped with a note. */
+static void test_fifos_and_outside_names_are_refused(void **state)
+{
+    scratch *s = *state;
+    char notes[4096], err[8192], path[256], mpath[256];
+    int64_t step = -1;
+    birdie_checkpoint_info i10, i20;
+    write_step(s->dir, 10, 0, 1.0f, &i10);
+    write_step(s->dir, 20, 0, 1.0f, &i20);
+    snprintf(path, sizeof path, "%s/ckpt_000000020.bin", s->dir);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(load_latest(s->dir, &step, notes, sizeof notes, err, sizeof err), 1);
+    assert_int_equal(step, 10);
+    expect_substr(notes, "ckpt_000000020.bin: not a regular file");
+    /* an entry that names a file elsewhere (through ../) is not this directory's */
+    snprintf(mpath, sizeof mpath, "%s/manifest.json", s->dir);
+    replace_in_file(mpath, "\"ckpt_000000010.bin\"", "\"../x/ckpt_000000010.bin\"");
+    assert_true(load_latest(s->dir, &step, notes, sizeof notes, err, sizeof err) < 0);
+    expect_substr(err, "names '../x/ckpt_000000010.bin', not a file of");
+    /* the manifest itself a FIFO */
+    assert_int_equal(unlink(mpath), 0);
+    assert_int_equal(mkfifo(mpath, 0600), 0);
+    assert_true(load_latest(s->dir, &step, notes, sizeof notes, err, sizeof err) < 0);
+    expect_substr(err, "manifest.json: not a regular file");
+    assert_int_equal(unlink(mpath), 0);
+    assert_int_equal(unlink(path), 0);
+}
+
 /* Through the writer with keep = 2: a corrupt newest checkpoint (one byte flipped mid-payload) is skipped
  * with a note naming it and the checksum, and the one before it is used; once that one is truncated too,
  * the error says none of the 2 checkpoints verifies and names the truncation, never a silent fresh
@@ -742,6 +772,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip_is_bit_exact, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_every_single_byte_corruption_is_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_truncated_trailing_magic_version, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_fifos_and_outside_names_are_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_resume_takes_newest_that_verifies, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_newest_then_all_corrupt, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_manifest_entries_and_keep, setup_dir, teardown_dir),

@@ -2,7 +2,9 @@
  * that names the section, the key and what is wrong (out of range, not an integer, not a boolean, an
  * unknown size), a file's errors name the line (a missing file, its path), validation names a missing
  * [data] train; ranges are inclusive at both ends, a string fills its field up to the last byte but
- * not beyond, and the printed configuration reads back as the same configuration. */
+ * not beyond, and the printed configuration reads back as the same configuration; a value config.ini
+ * could not hold (a line too long for libinih, a ';' where a comment starts, whitespace at its ends, a
+ * line break) is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,11 +99,64 @@ static void test_config_bounds_and_round_trip(void **state)
     assert_memory_equal(&back, &cfg, sizeof cfg);
 }
 
+/* Every value must survive config.ini (printed beside the checkpoints, read back by birdied eval and
+ * generate, which compare its hash with the checkpoint's): libinih cuts a line after 199 characters
+ * and parses the rest as a line of its own, drops whitespace at a value's ends, and starts a comment at
+ * a ';' at the start or after whitespace. Such values are refused, from an override as from a file,
+ * and a longer line in a file is an error naming it instead of two half lines. */
+static void test_config_values_fit_the_file(void **state)
+{
+    (void)state;
+    birdie_config cfg, back;
+    birdie_config_defaults(&cfg);
+    char err[512];
+    expect_error(birdie_config_set(&cfg, "daemon.listen=;27.0.0.1:0", err, sizeof err), err, "[daemon] listen");
+    expect_error(birdie_config_set(&cfg, "objectives.arms=ntp ; infill", err, sizeof err), err, "comment");
+    expect_error(birdie_config_set(&cfg, "objectives.arms=ntp\t;infill", err, sizeof err), err, "comment");
+    expect_error(birdie_config_set(&cfg, "run.name= x", err, sizeof err), err, "whitespace");
+    expect_error(birdie_config_set(&cfg, "run.name=x ", err, sizeof err), err, "whitespace");
+    expect_error(birdie_config_set(&cfg, "run.name=a\nsteps = 5", err, sizeof err), err, "line break");
+    assert_int_equal(birdie_config_set(&cfg, "objectives.arms=ntp; infill;copy", err, sizeof err), 0);
+    /* "arms = " and 192 characters make the longest line libinih reads whole: 199 */
+    char value[300], assignment[320];
+    memset(value, 'a', sizeof value);
+    value[192] = '\0';
+    snprintf(assignment, sizeof assignment, "objectives.arms=%s", value);
+    assert_int_equal(birdie_config_set(&cfg, assignment, err, sizeof err), 0);
+    value[192] = 'a';
+    value[193] = '\0';
+    snprintf(assignment, sizeof assignment, "objectives.arms=%s", value);
+    expect_error(birdie_config_set(&cfg, assignment, err, sizeof err), err, "longer than one config line");
+    assert_int_equal((int)strlen(cfg.arms), 192);
+    /* what was accepted reads back */
+    char path[] = "/tmp/birdie-test-fit-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    birdie_config_print(&cfg, f);
+    fclose(f);
+    birdie_config_defaults(&back);
+    if (birdie_config_load_file(&back, path, err, sizeof err) < 0)
+        fail_msg("printed config does not load: %s", err);
+    assert_memory_equal(&back, &cfg, sizeof cfg);
+    /* a line of 210 characters: cut after 199, its rest "val = v.bin" would parse as a line of its own */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "[data]\nsource = shards\ntrain = %.*sval = v.bin\n", 199 - 8, value);
+    fclose(f);
+    birdie_config_defaults(&back);
+    int rc = birdie_config_load_file(&back, path, err, sizeof err);
+    expect_error(rc, err, "line 3");
+    expect_error(rc, err, "longer than 199");
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_bounds_and_round_trip),
+        cmocka_unit_test(test_config_values_fit_the_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* tests/daemon/scheduler/test_state.c: the scheduler's checkpoint: save -> load -> save is byte-identical,
  * a resumed scheduler makes the same next decisions as the uninterrupted one, a decision is
  * recomputed bit-exactly from its record and the state saved before it, and damaged or foreign
- * buffers are rejected with a named reason (never a crash). */
+ * buffers are rejected with a named reason (never a crash, nor a reward model the buffer cannot hold). */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -216,6 +216,30 @@ static void test_garbage_is_rejected(void **state)
     copy[18] = 0xff; /* n_arms (bytes 16..19) becomes 0x00ff0004 */
     reseal(copy, len);
     expect_load_error(copy, len, -EBADMSG, "n_arms");
+
+    /* the largest shape the config allows (hidden 4096, 64 layers: 10^10 reward-model parameters) in a
+     * buffer of a few kilobytes: refused by its size before anything is allocated or initialised */
+    memcpy(copy, buf, len);
+    size_t at = 24; /* magic, version, flags, n_arms, n_classes; then per arm class, name length, name */
+    for (int i = 0; i < ARMS; i++)
+        at += 8 + strlen(birdie_sched_arm_name(s, i));
+    at += 8; /* seed */
+    uint32_t hidden = 4096, layers = 64, was = 0;
+    memcpy(&was, copy + at, 4);
+    assert_int_equal(was, 16); /* the field is where the format says */
+    memcpy(copy + at, &hidden, 4);
+    memcpy(copy + at + 4, &layers, 4);
+    reseal(copy, len);
+    expect_load_error(copy, len, -EBADMSG, "reward-model parameters, more than the");
+
+    /* a NUL inside an arm's name ("ar\0m2", stored length 5) would load as the name "ar" and save as
+     * other bytes */
+    memcpy(copy, buf, len);
+    size_t name2 = 24 + 2 * (8 + strlen(birdie_sched_arm_name(s, 0))) + 8;
+    assert_memory_equal(copy + name2, "arm02", 5);
+    copy[name2 + 2] = '\0';
+    reseal(copy, len);
+    expect_load_error(copy, len, -EBADMSG, "arm 2: bad or truncated 'arm name'");
 
     /* every single-byte change that passes the checksum either loads or fails by name: no crash */
     int loaded = 0, rejected = 0;

@@ -383,6 +383,9 @@ static void test_ssm_gates(void **state)
         }
     check_within(x, wx, tx, BT * N, "gates x");
     check_within(f, wf, tf, BT * N, "gates f");
+    float f_alone[BT * N];
+    cpu_ssm_gates_forward(NULL, f_alone, proj, BT, N); /* the forget gate alone: the same bits */
+    assert_memory_equal(f_alone, f, sizeof f);
     check_within(g, wgo, tgo, BT * N, "output g");
 
     for (int i = 0; i < BT * 4 * N; i++)

@@ -463,6 +463,95 @@ static void test_matmul(int BT, int C, int OC, int with_bias, int exact)
 
 /* ---- residual and the SSM gates ---------------------------------------------------------------- */
 
+/* The GPU's bf16 GEMMs against the CPU's bf16 reference table (docs/design.md §7.3) on fp32 inputs: the
+ * same rounding of the same inputs (to nearest, ties to even), exact products, fp32 sums; only the order
+ * of the sums may differ. Bound: 4 (K+2) 2^-24 sum |a b| (the 4 allows tensor cores' own rounding of
+ * partial sums), several times tighter than what inputs rounded another way (truncated) would give. */
+static void test_matmul_vs_cpu_bf16(int BT, int C, int OC)
+{
+    const birdie_ops *ref = birdie_ops_cpu_bf16_reference_table();
+    size_t n_inp = (size_t)BT * C, n_w = (size_t)OC * C, n_out = (size_t)BT * OC;
+    float *inp = random_floats(n_inp, -1, 1), *weight = random_floats(n_w, -1, 1);
+    float *bias = random_floats((size_t)OC, -1, 1), *dout = random_floats(n_out, -1, 1);
+    float *dweight = random_floats(n_w, -1, 1), *out = host_alloc(n_out * sizeof(float));
+    float *dinp = host_alloc(n_inp * sizeof(float));
+    /* the weight through the table's own upload, so its bf16 copy is made from these values */
+    float *w_ref = ref->alloc(n_w * sizeof(float));
+    ref->upload(w_ref, weight, n_w * sizeof(float));
+    float *ai = abs_floats(inp, n_inp), *aw = abs_floats(weight, n_w), *ad = abs_floats(dout, n_out);
+    float *b_out = host_alloc(n_out * sizeof(float)), *b_inp = host_alloc(n_inp * sizeof(float));
+    float *b_w = host_alloc(n_w * sizeof(float)), *ab = abs_floats(bias, (size_t)OC);
+    cpu->matmul_forward(b_out, ai, aw, ab, BT, C, OC);
+    cpu->matmul_backward(b_inp, b_w, NULL, ad, ai, aw, BT, C, OC);
+    for (size_t i = 0; i < n_out; i++)
+        b_out[i] *= (float)(4.0 * (C + 2) * 0x1.0p-24 * 1.01);
+    for (size_t i = 0; i < n_inp; i++)
+        b_inp[i] *= (float)(4.0 * (OC + 2) * 0x1.0p-24 * 1.01);
+    for (size_t i = 0; i < n_w; i++) /* plus the accumulated fp32 term */
+        b_w[i] = (float)((b_w[i] + fabs(dweight[i])) * 4.0 * (BT + 2) * 0x1.0p-24 * 1.01);
+
+    void *d_inp = dev_copy(inp, n_inp * sizeof(float)), *d_w = dev_copy(weight, n_w * sizeof(float));
+    void *d_bias = dev_copy(bias, (size_t)OC * sizeof(float)), *d_out = dev_nan(n_out * sizeof(float));
+    void *d_dout = dev_copy(dout, n_out * sizeof(float)), *d_dinp = dev_nan(n_inp * sizeof(float));
+    void *d_dw = dev_copy(dweight, n_w * sizeof(float));
+    ref->matmul_forward(out, inp, w_ref, bias, BT, C, OC);
+    gpu->matmul_forward(d_out, d_inp, d_w, d_bias, BT, C, OC);
+    int ok = check_output("matmul_forward vs cpu bf16", d_out, out, n_out, 0.0, 0.0, b_out);
+    ref->matmul_backward(dinp, dweight, NULL, dout, inp, w_ref, BT, C, OC);
+    gpu->matmul_backward(d_dinp, d_dw, NULL, d_dout, d_inp, d_w, BT, C, OC);
+    ok &= check_output("matmul_backward dinp vs cpu bf16", d_dinp, dinp, n_inp, 0.0, 0.0, b_inp);
+    ok &= check_output("matmul_backward dweight vs cpu bf16", d_dw, dweight, n_w, 0.0, 0.0, b_w);
+    tap_result(ok, "matmul BT=%d C=%d OC=%d against the CPU's bf16 reference (same rounding, fp32 sums)", BT, C, OC);
+
+    gpu->free(d_inp), gpu->free(d_w), gpu->free(d_bias), gpu->free(d_dout), gpu->free(d_dw), gpu->free(d_out);
+    gpu->free(d_dinp);
+    ref->free(w_ref);
+    free(inp), free(weight), free(bias), free(dout), free(dweight), free(out), free(dinp);
+    free(ai), free(aw), free(ad), free(ab), free(b_out), free(b_inp), free(b_w);
+}
+
+/* The fp32 table's GEMMs ([train] precision = fp32) against the CPU twin: both fp32 throughout, so
+ * within 4 (K+2) 2^-24 sum |a b| of each other, far below what bf16 (or TF32) inputs would give. */
+static void test_matmul_fp32(int BT, int C, int OC)
+{
+    const birdie_ops *g32 = birdie_ops_cuda_fp32_table();
+    size_t n_inp = (size_t)BT * C, n_w = (size_t)OC * C, n_out = (size_t)BT * OC;
+    float *inp = random_floats(n_inp, -1, 1), *weight = random_floats(n_w, -1, 1);
+    float *bias = random_floats((size_t)OC, -1, 1), *dout = random_floats(n_out, -1, 1);
+    float *dweight = random_floats(n_w, -1, 1), *out = host_alloc(n_out * sizeof(float));
+    float *dinp = host_alloc(n_inp * sizeof(float)), *dbias = random_floats((size_t)OC, -1, 1);
+    float *ai = abs_floats(inp, n_inp), *aw = abs_floats(weight, n_w), *ad = abs_floats(dout, n_out);
+    float *b_out = host_alloc(n_out * sizeof(float)), *b_inp = host_alloc(n_inp * sizeof(float));
+    float *b_w = host_alloc(n_w * sizeof(float)), *ab = abs_floats(bias, (size_t)OC);
+    cpu->matmul_forward(b_out, ai, aw, ab, BT, C, OC);
+    cpu->matmul_backward(b_inp, b_w, NULL, ad, ai, aw, BT, C, OC);
+    for (size_t i = 0; i < n_out; i++)
+        b_out[i] *= (float)(4.0 * (C + 2) * 0x1.0p-24 * 1.01);
+    for (size_t i = 0; i < n_inp; i++)
+        b_inp[i] *= (float)(4.0 * (OC + 2) * 0x1.0p-24 * 1.01);
+    for (size_t i = 0; i < n_w; i++)
+        b_w[i] = (float)((b_w[i] + fabs(dweight[i])) * 4.0 * (BT + 2) * 0x1.0p-24 * 1.01);
+
+    void *d_inp = dev_copy(inp, n_inp * sizeof(float)), *d_w = dev_copy(weight, n_w * sizeof(float));
+    void *d_bias = dev_copy(bias, (size_t)OC * sizeof(float)), *d_out = dev_nan(n_out * sizeof(float));
+    void *d_dout = dev_copy(dout, n_out * sizeof(float)), *d_dinp = dev_nan(n_inp * sizeof(float));
+    void *d_dw = dev_copy(dweight, n_w * sizeof(float)), *d_db = dev_copy(dbias, (size_t)OC * sizeof(float));
+    cpu->matmul_forward(out, inp, weight, bias, BT, C, OC);
+    g32->matmul_forward(d_out, d_inp, d_w, d_bias, BT, C, OC);
+    int ok = check_output("fp32 matmul_forward", d_out, out, n_out, 0.0, 0.0, b_out);
+    cpu->matmul_backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC);
+    g32->matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, BT, C, OC);
+    ok &= check_output("fp32 matmul_backward dinp", d_dinp, dinp, n_inp, 0.0, 0.0, b_inp);
+    ok &= check_output("fp32 matmul_backward dweight", d_dw, dweight, n_w, 0.0, 0.0, b_w);
+    ok &= check_output("fp32 matmul_backward dbias", d_db, dbias, (size_t)OC, 1e-5 * BT, 1e-5, NULL);
+    tap_result(ok, "matmul BT=%d C=%d OC=%d on the fp32 table (precision = fp32) against the CPU twin", BT, C, OC);
+
+    gpu->free(d_inp), gpu->free(d_w), gpu->free(d_bias), gpu->free(d_out), gpu->free(d_dout), gpu->free(d_dinp);
+    gpu->free(d_dw), gpu->free(d_db);
+    free(inp), free(weight), free(bias), free(dout), free(dweight), free(out), free(dinp), free(dbias);
+    free(ai), free(aw), free(ad), free(ab), free(b_out), free(b_inp), free(b_w);
+}
+
 static void test_residual(size_t n)
 {
     float *a = random_floats(n, -1, 1), *b = random_floats(n, -1, 1), *out = host_alloc(n * sizeof(float));
@@ -494,6 +583,10 @@ static void test_ssm_gates(int BT, int N)
     int ok = check_output("ssm_gates_forward x", d_x, x, n, 1e-6, 1e-5, NULL);
     ok &= check_output("ssm_gates_forward f", d_f, f, n, 1e-6, 1e-5, NULL);
     tap_result(ok, "ssm_gates_forward BT=%d N=%d", BT, N);
+    void *d_f_alone = dev_nan(n * sizeof(float)); /* x NULL: the forget gate alone */
+    gpu->ssm_gates_forward(NULL, d_f_alone, d_proj, BT, N);
+    tap_result(check_output("ssm_gates_forward f alone", d_f_alone, f, n, 1e-6, 1e-5, NULL),
+               "ssm_gates_forward (x NULL) BT=%d N=%d", BT, N);
 
     /* backward writes the a_i, a_z, a_f slots; the a_o slot keeps its (random) contents */
     float *dx = random_floats(n, -1, 1), *df = random_floats(n, -1, 1), *dproj = random_floats(n_proj, -1, 1);
@@ -521,7 +614,7 @@ static void test_ssm_gates(int BT, int N)
     ok &= check_output("ssm_output_backward dh", d_dh, dh, n, GELU_ATOL, 1e-5, NULL);
     tap_result(ok, "ssm_output_backward BT=%d N=%d (other slots untouched)", BT, N);
 
-    gpu->free(d_proj), gpu->free(d_h), gpu->free(d_dx), gpu->free(d_df), gpu->free(d_dg);
+    gpu->free(d_proj), gpu->free(d_h), gpu->free(d_dx), gpu->free(d_df), gpu->free(d_dg), gpu->free(d_f_alone);
     free(proj), free(h), free(x), free(f), free(dx), free(df), free(dproj), free(g), free(dg), free(dh), free(dproj2);
 }
 
@@ -835,6 +928,10 @@ int main(int argc, char **argv)
     test_matmul(257, 384, 1031, 1, 0);
     test_matmul(512, 768, 384, 0, 1);
     test_matmul(20011, 5, 7, 1, 1); /* the bias gradient's capped chunk count; K = 20011 in dweight */
+    test_matmul_vs_cpu_bf16(67, 129, 93);
+    test_matmul_vs_cpu_bf16(257, 384, 1031);
+    test_matmul_fp32(67, 129, 93);
+    test_matmul_fp32(257, 384, 1031);
     test_residual(1);
     test_residual(100003);
     test_residual(((size_t)1 << 24) + 4099); /* beyond the grid cap: each thread loops */
