@@ -8,9 +8,9 @@ accepts it with no complaint; every family of docs/design.md §9 is there with t
 this shape must have (one weight per arm, a heartbeat age per rank, the explore/exploit/operator
 decision counters); other paths answer 404 and other methods 405. Then `birdiectl stop` ends the
 run. Waits are bounded by generous deadlines; nothing depends on timing. Prints TAP."""
-import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,8 +61,7 @@ def series(s, name):
             v for k, v in s.items() if k[0] == name}
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="birdie-metrics-")
+def main(tmp):
     db = os.path.join(tmp, "m.db")
     log = open(os.path.join(tmp, "run.log"), "w+")
     cmd = ["mpirun", "--oversubscribe", "--mca", "btl", "self,vader", "-np", "2", BIRDIED, "--model.size=XS",
@@ -147,6 +146,12 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    work = tempfile.mkdtemp(prefix="birdie-metrics-")
+    main(work)
     print(f"1..{len(results)}")
-    sys.exit(0 if results and all(results) else 1)
+    passed = bool(results) and all(results)
+    if passed:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"# the run's log and scrape are kept in {work}")
+    sys.exit(0 if passed else 1)
