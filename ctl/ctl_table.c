@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static void print_mixture_line(const char *label, const Birdie__V1__Mixture *m)
 {
@@ -93,6 +94,8 @@ void ctl_table_set_mixture(const Birdie__V1__SetMixtureResponse *r)
     }
 }
 
+static void ctl_table_state_changes(const Birdie__V1__GetHistoryResponse *h);
+
 void ctl_table_history(const Birdie__V1__GetHistoryResponse *h)
 {
     printf("evals (%zu)\n  %-4s %8s %-32s %14s %14s\n", h->n_evals, "INC", "STEP", "ARM", "LOSS SUM", "TOKENS");
@@ -145,6 +148,25 @@ void ctl_table_history(const Birdie__V1__GetHistoryResponse *h)
         printf("  %-10s %8" PRId64 " %10.3g %8" PRId64 " %3d %6d %10.6f %10.6f %12.6f %12.6f\n", f->task,
                f->source_step, f->lr, f->step, f->k, f->items, f->digit_accuracy, f->exact_rate, f->answer_loss,
                f->train_loss);
+    }
+    ctl_table_state_changes(h);
+}
+
+/* Who paused, resumed or stopped the run, when and why, and how it ended (migration 0004). */
+static void ctl_table_state_changes(const Birdie__V1__GetHistoryResponse *h)
+{
+    printf("state changes (%zu)\n  %-4s %8s %-20s %-9s %s\n", h->n_state_changes, "INC", "STEP", "TIME (UTC)", "STATE",
+           "REASON");
+    for (size_t i = 0; i < h->n_state_changes; i++) {
+        const Birdie__V1__StateChangeRecord *c = h->state_changes[i];
+        char when[32] = "", step[24] = "-";
+        time_t t = (time_t)(c->unix_ms / 1000);
+        struct tm utc;
+        if (gmtime_r(&t, &utc))
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
+        if (c->step >= 0)
+            snprintf(step, sizeof step, "%" PRId64, c->step);
+        printf("  %-4" PRId64 " %8s %-20s %-9s %s\n", c->incarnation, step, when, c->state, c->reason);
     }
 }
 

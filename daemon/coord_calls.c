@@ -10,13 +10,27 @@
 
 #include "daemon/coordinator_internal.h"
 #include "daemon/rpc_wire.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "worker/clock.h"
 #include "worker/fault.h"
+
+/* One answered call in the per-method, per-code counter (metrics). */
+static void count_call(server_call *c, grpc_status_code code)
+{
+    if (c->counted)
+        return;
+    c->counted = 1;
+    int row = c->method ? coord_method_index(c->method) : coord_method_count();
+    if ((unsigned)code >= COORD_GRPC_CODES)
+        code = GRPC_STATUS_UNKNOWN;
+    c->co->rpc_count[row][code]++;
+}
 
 static void call_release(server_call *c)
 {
     coordinator *co = c->co;
     if (c->stream != STREAM_NONE) {
+        count_call(c, GRPC_STATUS_CANCELLED); /* the client left before the stream ended */
         if (c->prev)
             c->prev->next = c->next;
         else if (co->streams == c)
@@ -95,6 +109,7 @@ static void finish_call(server_call *c, grpc_status_code code, const char *msg, 
     size_t n = 0;
     memset(ops, 0, sizeof(ops));
     set_status_details(c, msg);
+    count_call(c, code);
     if (with_initial_md)
         ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     if (reply) {
@@ -160,9 +175,18 @@ static void on_requested(coordinator *co, server_call *c, int success)
 
 static void coord_stream_pump(server_call *c);
 
-static void start_stream(coordinator *co, server_call *c)
+static void start_stream(coordinator *co, server_call *c, const ProtobufCMessage *req)
 {
     c->stream = c->method->stream;
+    if (c->stream == STREAM_HEALTH) {
+        const Grpc__Health__V1__HealthCheckRequest *h = (const void *)req;
+        c->health_known = coord_health_service_known(h->service);
+        c->health_sent = -1;
+        c->health_want = !c->health_known ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN
+                         : coord_health_serving(co, birdie_monotonic_ms(), NULL, 0)
+                             ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                             : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    }
     c->phase = PHASE_STREAMING;
     if (c->stream == STREAM_EVENTS) {
         c->events = calloc(COORD_EVENT_QUEUE_MAX, sizeof(grpc_byte_buffer *));
@@ -216,7 +240,7 @@ static void on_read(coordinator *co, server_call *c, int success)
     } else {
         if (c->method->stream == STREAM_DIRECTIVE)
             c->rank = ((const Birdie__V1__WatchMixtureRequest *)req)->rank;
-        start_stream(co, c);
+        start_stream(co, c, req);
     }
     protobuf_c_message_free_unpacked(req, NULL);
 }
@@ -238,6 +262,9 @@ static void coord_stream_pump(server_call *c)
         if (birdie_fault_fire_for_rank(BIRDIE_FAULT_DROP_PUSH, -1, c->rank))
             return;
         bb = coord_pack_directive(c->co);
+    } else if (c->stream == STREAM_HEALTH && c->health_want != c->health_sent) {
+        bb = coord_pack_health(c->health_want);
+        c->health_sent = c->health_want;
     } else if (c->stream == STREAM_EVENTS && c->ev_count > 0) {
         bb = c->events[c->ev_head];
         c->ev_head = (c->ev_head + 1) % COORD_EVENT_QUEUE_MAX;
@@ -281,6 +308,12 @@ int coord_event_streams_open(const coordinator *co)
     for (const server_call *c = co->streams; c; c = c->next)
         n += c->stream == STREAM_EVENTS && !c->gone;
     return n;
+}
+
+void coord_health_stream_set(server_call *c, int status)
+{
+    c->health_want = status;
+    coord_stream_pump(c);
 }
 
 void coord_mark_directives_dirty(coordinator *co)

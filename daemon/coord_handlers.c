@@ -249,6 +249,8 @@ static grpc_status_code handle_report_eval(coordinator *co, const ProtobufCMessa
     free(tokens);
     if (code)
         return code;
+    if (co->state == RUN_RUNNING) /* an evaluation is work too: its ranks are not stuck */
+        coord_health_progress(co, birdie_monotonic_ms(), 0);
     Birdie__V1__ReportEvalResponse r = BIRDIE__V1__REPORT_EVAL_RESPONSE__INIT;
     r.world_size = co->world_size;
     if (added == EVAL_ALREADY_CLOSED) {
@@ -292,6 +294,19 @@ static grpc_status_code handle_heartbeat(coordinator *co, const ProtobufCMessage
     if (!finite_or_nan(req->loss) || !finite_or_nan(req->lr) || !finite_or_nan(req->grad_norm))
         return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT,
                            "loss, lr and grad_norm must be finite (or NaN when unknown)");
+    for (size_t k = 0; k < req->n_class_losses; k++) {
+        const Birdie__V1__ClassLoss *cl = req->class_losses[k];
+        int c = 0;
+        while (c < co->n_classes && strcmp(co->class_names[c], cl->objective_class) != 0)
+            c++;
+        if (c == co->n_classes)
+            return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT,
+                               "class_losses[%zu]: '%s' is not a class of this run's arms", k, cl->objective_class);
+        if (!isfinite(cl->loss) || cl->loss < 0)
+            return birdie_fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT,
+                               "class_losses[%zu] (%s): loss %g must be finite and non-negative", k,
+                               cl->objective_class, cl->loss);
+    }
     rank_info *ri = &co->ranks[req->rank];
     int64_t now_ms = birdie_monotonic_ms();
     if (req->step > ri->step && ri->step_changed_ms) {
@@ -311,11 +326,20 @@ static grpc_status_code handle_heartbeat(coordinator *co, const ProtobufCMessage
     ri->applied_step = req->applied_step;
     ri->tokens_per_s = req->tokens_per_s;
     ri->last_heartbeat_ms = now_ms;
-    if (req->step > co->step)
+    if (req->step > co->step) {
+        coord_health_progress(co, now_ms, req->step - co->step);
         co->step = req->step;
+    }
     char err[COORD_MSG_MAX];
     if (req->rank == 0 && req->step > co->last_recorded_step && !co->store_failed) {
         co->last_recorded_step = req->step;
+        co->last_loss = req->loss;
+        for (int c = 0; c < co->n_classes; c++)
+            co->train_class_loss[c] = NAN;
+        for (size_t k = 0; k < req->n_class_losses; k++)
+            for (int c = 0; c < co->n_classes; c++)
+                if (strcmp(co->class_names[c], req->class_losses[k]->objective_class) == 0)
+                    co->train_class_loss[c] = req->class_losses[k]->loss;
         if (store_record_step(co->store, req->step, coord_now_unix_ms(), req->loss, req->lr, req->grad_norm,
                               req->tokens_per_s, req->applied_version, err, sizeof(err)))
             coord_store_failed(co, "a step", err);
@@ -593,13 +617,11 @@ static grpc_status_code handle_health_check(coordinator *co, const ProtobufCMess
                                             char *msg, size_t msglen)
 {
     const Grpc__Health__V1__HealthCheckRequest *req = (const void *)m;
-    if (req->service[0] && strcmp(req->service, "birdie.v1.Coordinator") != 0 &&
-        strcmp(req->service, "birdie.v1.Control") != 0)
+    if (!coord_health_service_known(req->service))
         return birdie_fail(msg, msglen, GRPC_STATUS_NOT_FOUND, "unknown service '%s'", req->service);
-    Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-    r.status = co->shutting_down || run_over(co) ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
-                                                 : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
-    *reply = wire_pack(&r.base);
+    *reply = coord_pack_health(coord_health_serving(co, birdie_monotonic_ms(), NULL, 0)
+                                   ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                                   : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
     return GRPC_STATUS_OK;
 }
 
@@ -631,7 +653,24 @@ static const method_entry methods[] = {
      coord_handle_checkpoint, STREAM_NONE},
     {"/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor, AUTH_NONE,
      handle_health_check, STREAM_NONE},
+    {"/grpc.health.v1.Health/Watch", &grpc__health__v1__health_check_request__descriptor, AUTH_NONE, NULL,
+     STREAM_HEALTH},
 };
+
+int coord_method_count(void)
+{
+    return (int)(sizeof(methods) / sizeof(methods[0]));
+}
+
+int coord_method_index(const method_entry *m)
+{
+    return (int)(m - methods);
+}
+
+const char *coord_method_path(int index)
+{
+    return index >= 0 && index < coord_method_count() ? methods[index].path : "unknown";
+}
 
 const method_entry *coord_find_method(grpc_slice path)
 {

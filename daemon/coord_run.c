@@ -15,6 +15,10 @@
 #include "worker/clock.h"
 #include "worker/error.h"
 
+/* From a warm-up decision (milliseconds) through one with the reward model (0.3-0.5 s on 2 cores) up to
+ * a slow, large reward model. */
+const double coord_decide_bucket_le[COORD_DECIDE_BUCKETS] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
 int coord_arm_index(const coordinator *co, const char *name)
 {
     for (int i = 0; i < co->n_arms; i++)
@@ -61,7 +65,8 @@ static void emit_state_event(coordinator *co, const char *detail)
 int coord_set_state(coordinator *co, run_state s, const char *reason, int force, char *msg, size_t msglen)
 {
     int ended = coord_run_ended(s);
-    int rc = store_set_state(co->store, coord_run_state_name(s), reason, ended, coord_now_unix_ms(), msg, msglen);
+    int rc =
+        store_set_state(co->store, coord_run_state_name(s), reason, ended, co->step, coord_now_unix_ms(), msg, msglen);
     if (rc) {
         coord_set_error(co, "recording run state %s: %s", coord_run_state_name(s), msg);
         if (!ended) {
@@ -71,6 +76,8 @@ int coord_set_state(coordinator *co, run_state s, const char *reason, int force,
         if (!force)
             return rc;
     }
+    if (s == RUN_RUNNING && co->state != RUN_RUNNING) /* started or resumed: steps are due from now */
+        coord_health_progress(co, birdie_monotonic_ms(), 0);
     co->state = s;
     atomic_store(&co->state_snapshot, s);
     if (s == RUN_STOPPING || ended)
@@ -147,6 +154,7 @@ int coord_commit_operator_mixture(coordinator *co, const double *weights, const 
     int rc = store_commit_mixture(co->store, &m, &d, err, sizeof(err));
     if (rc)
         return birdie_fail(msg, msglen, rc, "recording the mixture failed, nothing changed: %s", err);
+    co->decisions_operator++;
     install_mixture(co, version, weights, "operator", co->step, now);
     return 0;
 }
@@ -238,6 +246,8 @@ static void apply_decision(coordinator *co, decide_result *res)
         coord_set_error(co, "%s", why);
         return;
     }
+    *(res->explore ? &co->decisions_explore : &co->decisions_exploit) += 1;
+    memcpy(co->last_rewards, res->rewards, (size_t)co->n_arms * sizeof(double));
     if (res->new_mixture)
         install_mixture(co, version, res->new_weights, "scheduler", res->step, now);
 }
@@ -294,6 +304,11 @@ void coord_tick(coordinator *co)
     coord_repush_directives(co);
     decide_result *res;
     while ((res = decide_worker_poll(co->decider)) != NULL) {
+        int b = 0;
+        while (b < COORD_DECIDE_BUCKETS && res->seconds > coord_decide_bucket_le[b])
+            b++;
+        co->decide_bucket[b]++;
+        co->decide_seconds += res->seconds;
         apply_decision(co, res);
         decide_result_free(res);
     }

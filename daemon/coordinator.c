@@ -2,6 +2,7 @@
  * (docs/build.md §3: CQ next with a tick as the only timer; shutdown_and_notify + cancel_all_calls
  * on stop). RPC handling lives in coord_calls.c / coord_handlers.c, run logic in coord_run.c. */
 #include <errno.h>
+#include <math.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 #include <inttypes.h>
@@ -10,7 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/coord_metrics.h"
 #include "daemon/coordinator_internal.h"
+#include "daemon/metrics_http.h"
 #include "daemon/mixture.h"
 #include "worker/clock.h"
 #include "daemon/thread_cpu.h"
@@ -107,7 +110,35 @@ static void coordinator_free(coordinator *co)
     free(co->weights);
     free(co->last_loss_sum);
     free(co->last_tokens);
+    free(co->class_names);
+    free(co->arm_class);
+    free(co->train_class_loss);
+    free(co->last_rewards);
+    free(co->rpc_count);
+    pthread_mutex_destroy(&co->lock);
     free(co);
+}
+
+/* The objective classes of the arms, in order of first appearance. */
+static int index_classes(coordinator *co)
+{
+    co->class_names = calloc((size_t)co->n_arms, sizeof(*co->class_names));
+    co->arm_class = calloc((size_t)co->n_arms, sizeof(*co->arm_class));
+    co->train_class_loss = calloc((size_t)co->n_arms, sizeof(double));
+    co->last_rewards = calloc((size_t)co->n_arms, sizeof(double));
+    if (!co->class_names || !co->arm_class || !co->train_class_loss || !co->last_rewards)
+        return -ENOMEM;
+    for (int i = 0; i < co->n_arms; i++) {
+        int c = 0;
+        while (c < co->n_classes && strcmp(co->class_names[c], co->arm_classes[i]) != 0)
+            c++;
+        if (c == co->n_classes)
+            co->class_names[co->n_classes++] = co->arm_classes[i];
+        co->arm_class[i] = c;
+        co->train_class_loss[i] = NAN;
+        co->last_rewards[i] = NAN;
+    }
+    return 0;
 }
 
 /* Copies the config and sets up the in-memory run (no store, no gRPC yet). */
@@ -116,6 +147,9 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
     coordinator *co = calloc(1, sizeof(*co));
     if (!co)
         return birdie_fail(err, errlen, -ENOMEM, "out of memory");
+    pthread_mutex_init(&co->lock, NULL);
+    co->last_loss = NAN;
+    co->health_last = -1;
     co->n_arms = cfg->n_arms;
     co->world_size = cfg->world_size;
     co->auth_all = cfg->auth_all;
@@ -131,9 +165,12 @@ static int coordinator_alloc(const coordinator_config *cfg, coordinator **out, c
     co->weights = calloc((size_t)cfg->n_arms, sizeof(double));
     co->last_loss_sum = calloc((size_t)cfg->n_arms, sizeof(double));
     co->last_tokens = calloc((size_t)cfg->n_arms, sizeof(double));
+    co->rpc_count = calloc((size_t)coord_method_count() + 1, sizeof(*co->rpc_count));
     int rc = eval_round_init(&co->round, cfg->world_size, cfg->n_arms);
-    if (rc || !co->bind_addr || !co->token || !co->db_path || !co->run_name || !co->arm_names || !co->arm_classes ||
-        !co->ranks || !co->weights || !co->last_loss_sum || !co->last_tokens) {
+    if (rc == 0 && co->arm_classes)
+        rc = index_classes(co);
+    if (rc || !co->rpc_count || !co->bind_addr || !co->token || !co->db_path || !co->run_name || !co->arm_names ||
+        !co->arm_classes || !co->ranks || !co->weights || !co->last_loss_sum || !co->last_tokens) {
         coordinator_free(co);
         return birdie_fail(err, errlen, -ENOMEM, "out of memory");
     }
@@ -203,9 +240,12 @@ static int open_store(coordinator *co, char *err, size_t errlen)
                        .weights = co->weights};
     rc = store_commit_mixture(co->store, &m, NULL, err, errlen);
     if (rc == 0)
-        rc = store_set_state(co->store, "starting", NULL, 0, coord_now_unix_ms(), err, errlen);
+        rc = store_set_state(co->store, "starting", NULL, 0, co->step, coord_now_unix_ms(), err, errlen);
     if (rc == 0)
         rc = coord_load_last_checkpoint(co, err, errlen);
+    if (rc == 0)
+        rc = store_decision_counts(co->store, &co->decisions_explore, &co->decisions_exploit, &co->decisions_operator,
+                                   err, errlen);
     return rc;
 }
 
@@ -257,6 +297,7 @@ static void *coordinator_main(void *arg)
         gpr_timespec deadline =
             gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(COORD_TICK_MS, GPR_TIMESPAN));
         grpc_event ev = grpc_completion_queue_next(co->cq, deadline, NULL);
+        pthread_mutex_lock(&co->lock);
         if (ev.type == GRPC_OP_COMPLETE) {
             if (ev.tag == &shutdown_tag)
                 co->shutdown_done = 1;
@@ -282,6 +323,8 @@ static void *coordinator_main(void *arg)
                 grpc_server_cancel_all_calls(co->server);
             }
         }
+        coord_health_update(co);
+        pthread_mutex_unlock(&co->lock);
     }
     grpc_server_destroy(co->server);
     grpc_completion_queue_shutdown(co->cq);
@@ -324,8 +367,8 @@ void coord_close(coordinator *co)
     char ignored[COORD_MSG_MAX];
     run_state s = co->state;
     if (!coord_run_ended(s))
-        store_set_state(co->store, coord_run_state_name(s), "coordinator stopped", 1, coord_now_unix_ms(), ignored,
-                        sizeof(ignored));
+        store_set_state(co->store, coord_run_state_name(s), "coordinator stopped", 1, co->step, coord_now_unix_ms(),
+                        ignored, sizeof(ignored));
     coordinator_free(co);
 }
 
@@ -338,16 +381,19 @@ int coordinator_start(const coordinator_config *cfg, coordinator **out, char *er
         return rc;
     grpc_init();
     rc = bind_server(co, err, errlen);
+    if (rc == 0 && has_text(cfg->metrics_addr))
+        rc = birdie_metrics_http_start(cfg->metrics_addr, coord_metrics_render, co, &co->metrics_http, err, errlen);
     if (rc == 0 && pthread_create(&co->thread, NULL, coordinator_main, co) != 0) {
         snprintf(err, errlen, "cannot start the coordinator thread");
         rc = -EAGAIN;
     }
     if (rc) {
+        birdie_metrics_http_stop(co->metrics_http);
         destroy_idle_server(co, co->port != 0);
         grpc_shutdown();
         /* The incarnation was opened: close it so it does not look like a crash. */
         char ignored[64];
-        store_set_state(co->store, "failed", err, 1, coord_now_unix_ms(), ignored, sizeof(ignored));
+        store_set_state(co->store, "failed", err, 1, co->step, coord_now_unix_ms(), ignored, sizeof(ignored));
         coordinator_free(co);
         return rc;
     }
@@ -358,6 +404,11 @@ int coordinator_start(const coordinator_config *cfg, coordinator **out, char *er
 int coordinator_port(const coordinator *co)
 {
     return co->port;
+}
+
+int coordinator_metrics_port(const coordinator *co)
+{
+    return birdie_metrics_http_port(co->metrics_http);
 }
 
 void coordinator_state(coordinator *co, char *out, size_t outlen)
@@ -371,6 +422,7 @@ void coordinator_stop(coordinator *co)
         return;
     atomic_store(&co->stop_requested, 1);
     pthread_join(co->thread, NULL);
+    birdie_metrics_http_stop(co->metrics_http); /* scrapes see the run's last state until here */
     grpc_shutdown();
     coord_close(co);
 }

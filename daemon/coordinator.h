@@ -1,6 +1,6 @@
 /* coordinator: the gRPC coordinator of a birdie run (hosted by rank 0 of birdied). It serves
- * birdie.v1.Coordinator (workers), birdie.v1.Control (operators) and grpc.health.v1.Health/Check on
- * one address, on its own thread; owns the SQLite store (the only writer); waits for every rank's
+ * birdie.v1.Coordinator (workers), birdie.v1.Control (operators) and grpc.health.v1.Health (Check,
+ * Watch) on one address, on its own thread, and optionally Prometheus metrics over HTTP; owns the SQLite store (the only writer); waits for every rank's
  * evaluation report of a step, hands the sums to the decide callback on a separate worker thread,
  * and commits evals + rewards + decision + new mixture in one transaction before pushing the new
  * version to every WatchMixture stream. Operator mixtures take the same commit path (source
@@ -20,7 +20,7 @@
  *
  * Auth: Control mutations (SetMixture, Checkpoint, Pause, Resume, Stop) need `authorization: Bearer <token>`;
  * with auth_all every other birdie.v1 method needs it too. An empty token disables mutations
- * altogether (they answer UNAUTHENTICATED) and is allowed only with auth_all off. Health/Check is
+ * altogether (they answer UNAUTHENTICATED) and is allowed only with auth_all off. Health (Check, Watch) is
  * never authenticated: Kubernetes gRPC probes cannot send metadata. */
 #ifndef BIRDIE_DAEMON_COORDINATOR_H
 #define BIRDIE_DAEMON_COORDINATOR_H
@@ -71,6 +71,7 @@ typedef struct coordinator_config {
     int world_size;
     int eval_deadline_ms; /* from a round's first report to its last, else the run fails */
     int stall_after_ms; /* a rank whose heartbeat is this late, or 5 step times if longer, is flagged; 0: 10 s */
+    const char *metrics_addr; /* "HOST:PORT" serving GET /metrics (Prometheus text); NULL or "": none */
     coordinator_decide_fn decide;
     void *decide_ctx;
 } coordinator_config;
@@ -82,6 +83,8 @@ int coordinator_start(const coordinator_config *cfg, coordinator **out, char *er
 
 /* The bound TCP port (useful with port 0). */
 int coordinator_port(const coordinator *co);
+/* The metrics server's bound TCP port; 0 without one. */
+int coordinator_metrics_port(const coordinator *co);
 
 /* Snapshot of the run state name ("running", ...), safe from any thread. */
 void coordinator_state(coordinator *co, char *out, size_t outlen);

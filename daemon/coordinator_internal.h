@@ -52,6 +52,7 @@ typedef enum stream_kind {
     STREAM_NONE = 0,
     STREAM_DIRECTIVE, /* Coordinator.WatchMixture */
     STREAM_EVENTS, /* Control.Watch */
+    STREAM_HEALTH, /* grpc.health.v1.Health/Watch */
 } stream_kind;
 
 typedef struct coordinator coordinator;
@@ -108,6 +109,9 @@ typedef struct server_call {
     int64_t pushed_ms; /* directive streams: monotonic time of the last directive sent (or dropped) */
     grpc_byte_buffer **events; /* ring [COORD_EVENT_QUEUE_MAX] */
     int ev_head, ev_count;
+    int health_known; /* Health/Watch: the service asked for is served here */
+    int health_want, health_sent; /* Health/Watch: status to send, last sent (-1: none yet) */
+    int counted; /* its status is in the per-method counter */
     struct server_call *prev, *next; /* stream list */
 } server_call;
 
@@ -126,6 +130,13 @@ typedef struct rank_info {
     int stalled; /* flagged: no heartbeat for stall_after_ms (or 5 step times) */
 } rank_info;
 
+#define COORD_GRPC_CODES 17 /* grpc_status_code 0..16 */
+/* Upper bounds (seconds) of the decision-time histogram's buckets; +Inf is implied. */
+#define COORD_DECIDE_BUCKETS 10
+extern const double coord_decide_bucket_le[COORD_DECIDE_BUCKETS];
+/* Health: no step for this many recent step times (and at least stall_after_ms) is NOT_SERVING. */
+#define COORD_HEALTH_STEP_FACTOR 10
+
 struct coordinator {
     /* config (owned copies) */
     char *bind_addr, *token, *db_path, *run_name;
@@ -136,6 +147,11 @@ struct coordinator {
     int eval_deadline_ms;
     int stall_after_ms;
     int store_failed; /* a write failed and the run failed with it: later per-step rows are not attempted */
+
+    /* Held by the coordinator thread while it handles an event or a tick, and by the metrics
+     * server while it copies a snapshot: a scrape sees the state between two store transactions,
+     * the same state GetStatus and the store show. */
+    pthread_mutex_t lock;
 
     /* gRPC */
     grpc_completion_queue *cq;
@@ -179,6 +195,27 @@ struct coordinator {
     int64_t checkpoint_seq; /* operator checkpoint requests of this incarnation (0: none) */
     int has_last_checkpoint;
     store_checkpoint_row last_checkpoint; /* newest recorded checkpoint of the run */
+
+    /* objective classes in first-appearance order of arm_classes (pointers into arm_classes) */
+    int n_classes;
+    const char **class_names; /* [n_classes] */
+    int *arm_class; /* [n_arms] class index of each arm */
+
+    /* metrics (docs/design.md §9) */
+    double last_loss; /* loss of the newest steps row (NaN: none) */
+    double *train_class_loss; /* [n_classes] rank 0's per-class loss at that step (NaN: none) */
+    double *last_rewards; /* [n_arms] rewards of the newest decision (NaN: none) */
+    int64_t decisions_explore, decisions_exploit, decisions_operator; /* the run's decisions in the store */
+    int64_t decide_bucket[COORD_DECIDE_BUCKETS + 1]; /* decisions of this process by duration; last: +Inf */
+    double decide_seconds;
+    int64_t (*rpc_count)[COORD_GRPC_CODES]; /* [coord_method_count() + 1][code]; last row: unknown methods */
+    struct birdie_metrics_http *metrics_http;
+
+    /* health (coord_health.c) */
+    int64_t progress_ms; /* monotonic: the newest step advance, or when the run (re)entered running */
+    int progress_was_step; /* progress_ms marks a step (not a resume): the next advance updates step_ms */
+    double step_ms; /* recent time per global step (moving average); 0 = not known yet */
+    int health_last; /* the status last pushed to Health/Watch streams (-1: none) */
 };
 
 /* coordinator.c: the run without its server. coord_open validates cfg, opens the store (a new
@@ -207,6 +244,10 @@ void coord_broadcast_event(coordinator *co, const Birdie__V1__Event *ev);
 
 /* coord_handlers.c */
 const method_entry *coord_find_method(grpc_slice path);
+/* The method table's size and the index of an entry (for per-method counters). */
+int coord_method_count(void);
+int coord_method_index(const method_entry *m);
+const char *coord_method_path(int index);
 /* Every method the coordinator serves (*n of them), in a fixed order. */
 const method_entry *coord_methods(size_t *n);
 grpc_byte_buffer *coord_pack_directive(coordinator *co);
@@ -215,6 +256,22 @@ grpc_byte_buffer *coord_pack_snapshot_event(coordinator *co);
 
 /* OK while the run is running or paused; else FAILED_PRECONDITION with "<what>: the run is ...". */
 grpc_status_code coord_check_active(const coordinator *co, const char *what, char *msg, size_t msglen);
+
+/* coord_health.c */
+/* "" or a service this coordinator serves (what Check and Watch know). */
+int coord_health_service_known(const char *service);
+/* 1 SERVING, 0 NOT_SERVING at monotonic time now_ms; why (may be NULL) says which rule decided. */
+int coord_health_serving(const coordinator *co, int64_t now_ms, char *why, size_t whylen);
+/* Recomputes the status and pushes a change to every Health/Watch stream (called after every
+ * event and tick of the coordinator thread). */
+void coord_health_update(coordinator *co);
+/* A step advance (from heartbeats) or the run (re)entering running restarts the progress clock. */
+void coord_health_progress(coordinator *co, int64_t now_ms, int64_t steps_advanced);
+/* Health/Watch streams: the packed response for status. */
+grpc_byte_buffer *coord_pack_health(int status);
+
+/* coord_calls.c, for Health/Watch: queue status on the stream (sent when it differs from the last). */
+void coord_health_stream_set(server_call *c, int status);
 
 /* coord_checkpoint.c */
 grpc_status_code coord_handle_checkpoint(coordinator *co, const ProtobufCMessage *m, grpc_byte_buffer **reply,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "daemon/thread_cpu.h"
+#include "worker/clock.h"
 
 struct decide_worker {
     coordinator_decide_fn fn;
@@ -79,7 +80,9 @@ static void run_job(decide_worker *w, decide_result *job)
     };
     job->record[0] = 0;
     job->err[0] = 0;
+    double t0 = birdie_monotonic_seconds();
     job->rc = w->fn(w->ctx, job->step, job->loss_sum, job->tokens, w->n_arms, &d, job->err, sizeof(job->err));
+    job->seconds = birdie_monotonic_seconds() - t0;
     job->record[sizeof(job->record) - 1] = 0;
     job->new_mixture = d.new_mixture;
     job->explore = d.explore;

@@ -26,6 +26,7 @@ typedef struct decide_result {
     double predicted_reward, observed_reward, fit_error;
     birdie_decision_detail detail; /* detail.record is owned by the result */
     char record[DECIDE_RECORD_MAX];
+    double seconds; /* how long the callback took (monotonic clock) */
     struct decide_result *next;
 } decide_result;
 

@@ -178,6 +178,11 @@ static int link_heartbeat(void *ctx, const birdie_step_report *r, char *err, siz
                            .loss = r->loss,
                            .lr = r->lr,
                            .grad_norm = r->grad_norm};
+    for (int c = 0; c < BIRDIE_NUM_OBJECTIVE_CLASSES && hb.n_classes < WORKER_HEARTBEAT_CLASSES; c++)
+        if (!isnan(r->class_loss[c])) {
+            hb.class_names[hb.n_classes] = birdie_objective_class_name((birdie_objective_class)c);
+            hb.class_loss[hb.n_classes++] = r->class_loss[c];
+        }
     return heartbeat_sender_post(link->beat, &hb, err, errlen);
 }
 
@@ -269,6 +274,7 @@ static void start_coordinator(birdie_run_link *link, const birdie_config *cfg, i
                                  .world_size = world,
                                  .eval_deadline_ms = (int)(cfg->eval_deadline_s * 1000),
                                  .stall_after_ms = (int)(cfg->stall_after_s * 1000),
+                                 .metrics_addr = cfg->metrics,
                                  .decide = decide_with_scheduler,
                                  .decide_ctx = link};
         ann->rc = coordinator_start(&cc, &link->co, ann->err, sizeof ann->err);
@@ -309,6 +315,11 @@ int birdie_run_link_open(const birdie_config *cfg, birdie_collective *coll, cons
     snprintf(addr, sizeof addr, "%s:%d", ann.host, ann.port);
     if (log && coll->rank == 0)
         fprintf(log, "coordinator listening on %s (store %s); birdiectl --addr %s status\n", addr, cfg->db, addr);
+    if (log && coll->rank == 0 && link->co && coordinator_metrics_port(link->co)) {
+        char mhost[256];
+        connect_host(cfg->metrics, mhost, sizeof mhost);
+        fprintf(log, "metrics: http://%s:%d/metrics\n", mhost, coordinator_metrics_port(link->co));
+    }
     worker_client_config wcc = {.addr = addr,
                                 .token = token,
                                 .rank = coll->rank,

@@ -96,9 +96,15 @@ int store_begin_run(birdie_store *s, const char *name, int world_size, int n_arm
 int birdie_store_select_run(birdie_store *s, const char *name, int64_t *run_id, char *err, size_t errlen);
 const char *store_arm_name(const birdie_store *s, int arm_index);
 
-/* runs.state = state; with `ended`, also closes the current incarnation with that state and reason. */
-int store_set_state(birdie_store *s, const char *state, const char *reason, int ended, int64_t now_ms, char *err,
-                    size_t errlen);
+/* runs.state = state and a state_changes row (step: the newest reported step; reason may be NULL);
+ * with `ended`, also closes the current incarnation with that state and reason. One transaction. */
+int store_set_state(birdie_store *s, const char *state, const char *reason, int ended, int64_t step, int64_t now_ms,
+                    char *err, size_t errlen);
+
+/* The selected run's decisions (every incarnation) by kind: scheduler explore draws, scheduler
+ * exploit draws, operator mixtures. */
+int store_decision_counts(birdie_store *s, int64_t *explore, int64_t *exploit, int64_t *operator_, char *err,
+                          size_t errlen);
 
 /* One transaction: the mixture (with its weights) and, if d != NULL, its decision. */
 int store_commit_mixture(birdie_store *s, const store_mixture *m, const store_decision *d, char *err, size_t errlen);
@@ -153,7 +159,7 @@ int store_load_mixture(birdie_store *s, int64_t incarnation, int64_t version, st
 int store_mixture_origin(birdie_store *s, int64_t version, char *source, size_t cap, int64_t *incarnation, char *err,
                          size_t errlen);
 
-/* Evals, rewards, decisions, mixtures and checkpoints of the selected run with step >= since_step, oldest first,
+/* Evals, rewards, decisions, mixtures, checkpoints and state changes of the selected run with step >= since_step, oldest first,
  * at most `limit` rows per table (limit <= 0: 1000). Free with birdie_store_history_free. */
 int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie__V1__GetHistoryResponse **out,
                          char *err, size_t errlen);

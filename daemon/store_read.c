@@ -259,6 +259,50 @@ static int read_decision(birdie_store *s, sqlite3_stmt *st, void **out)
     return r->source && r->record ? 0 : -ENOMEM;
 }
 
+static int read_state_change(birdie_store *s, sqlite3_stmt *st, void **out)
+{
+    (void)s;
+    Birdie__V1__StateChangeRecord *r = malloc(sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    birdie__v1__state_change_record__init(r);
+    r->incarnation = sqlite3_column_int64(st, 0);
+    r->step = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
+    r->state = dup_text(st, 2);
+    r->reason = dup_text(st, 3);
+    r->unix_ms = sqlite3_column_int64(st, 4);
+    *out = r;
+    return r->state && r->reason ? 0 : -ENOMEM;
+}
+
+int store_decision_counts(birdie_store *s, int64_t *explore, int64_t *exploit, int64_t *operator_, char *err,
+                          size_t errlen)
+{
+    *explore = *exploit = *operator_ = 0;
+    sqlite3_stmt *st;
+    int rc = store_prepare(s,
+                           "SELECT source = 'operator', explore != 0, count(*) FROM decisions WHERE run_id = ? "
+                           "GROUP BY 1, 2",
+                           &st, "counting decisions", err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, s->run_id);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t n = sqlite3_column_int64(st, 2);
+        if (sqlite3_column_int(st, 0))
+            *operator_ += n;
+        else if (sqlite3_column_int(st, 1))
+            *explore += n;
+        else
+            *exploit += n;
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return birdie_fail(err, errlen, -EIO, "counting decisions: %s", sqlite3_errmsg(s->db));
+    return 0;
+}
+
 static int read_mixture(birdie_store *s, sqlite3_stmt *st, void **out)
 {
     Birdie__V1__MixtureRecord *r = malloc(sizeof(*r));
@@ -410,6 +454,12 @@ int birdie_store_history(birdie_store *s, int64_t since_step, int limit, Birdie_
         rc = store_history_series(s, since_step, limit, h, err, errlen);
     if (rc == 0)
         rc = store_history_results(s, since_step, limit, h, err, errlen);
+    if (rc == 0 && s->schema_version >= 4) /* a read-only handle on an older database has no such table */
+        rc = store_read_table(s,
+                              "SELECT incarnation, step, state, reason, unix_ms FROM state_changes WHERE run_id = ?1 "
+                              "AND (step IS NULL OR step >= ?2) ORDER BY change_id LIMIT ?3",
+                              since_step, limit, read_state_change, (void ***)&h->state_changes, &h->n_state_changes,
+                              "reading state changes", err, errlen);
     if (rc) {
         birdie_store_history_free(h);
         return rc;
@@ -456,6 +506,12 @@ void birdie_store_history_free(Birdie__V1__GetHistoryResponse *h)
         free(h->checkpoints[i]->checksum);
         free(h->checkpoints[i]);
     }
+    for (size_t i = 0; i < h->n_state_changes; i++) {
+        free(h->state_changes[i]->state);
+        free(h->state_changes[i]->reason);
+        free(h->state_changes[i]);
+    }
+    free(h->state_changes);
     store_history_results_free(h);
     free(h->checkpoints);
     free(h->evals);

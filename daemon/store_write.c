@@ -216,8 +216,8 @@ static int insert_per_arm(birdie_store *s, int64_t step, const double *a_vals, c
     return rc;
 }
 
-int store_set_state(birdie_store *s, const char *state, const char *reason, int ended, int64_t now_ms, char *err,
-                    size_t errlen)
+int store_set_state(birdie_store *s, const char *state, const char *reason, int ended, int64_t step, int64_t now_ms,
+                    char *err, size_t errlen)
 {
     int rc = begin(s, "recording the run state", err, errlen);
     if (rc)
@@ -239,6 +239,18 @@ int store_set_state(birdie_store *s, const char *state, const char *reason, int 
             store_bind_text_or_null(st, 5, reason);
             rc = store_step_done(s, st, "closing the incarnation", err, errlen);
         }
+    }
+    if (rc == 0)
+        rc = prepare_keyed(s,
+                           "INSERT INTO state_changes(run_id, incarnation, step, unix_ms, state, reason) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                           &st, "recording the state change", err, errlen);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 3, step);
+        sqlite3_bind_int64(st, 4, now_ms);
+        sqlite3_bind_text(st, 5, state, -1, SQLITE_TRANSIENT);
+        store_bind_text_or_null(st, 6, reason);
+        rc = store_step_done(s, st, "recording the state change", err, errlen);
     }
     if (rc == 0)
         rc = insert_event(s, -1, now_ms, "state", state, err, errlen);

@@ -301,6 +301,16 @@ int worker_client_heartbeat(worker_client *wc, const worker_heartbeat *hb, char 
     req.loss = hb->loss;
     req.lr = hb->lr;
     req.grad_norm = hb->grad_norm;
+    Birdie__V1__ClassLoss cl[WORKER_HEARTBEAT_CLASSES], *clp[WORKER_HEARTBEAT_CLASSES];
+    int n = hb->n_classes < WORKER_HEARTBEAT_CLASSES ? hb->n_classes : WORKER_HEARTBEAT_CLASSES;
+    for (int i = 0; i < n; i++) {
+        birdie__v1__class_loss__init(&cl[i]);
+        cl[i].objective_class = (char *)hb->class_names[i];
+        cl[i].loss = hb->class_loss[i];
+        clp[i] = &cl[i];
+    }
+    req.n_class_losses = n > 0 ? (size_t)n : 0;
+    req.class_losses = clp;
     return simple_call(wc, "/birdie.v1.Coordinator/Heartbeat", "Heartbeat", &req.base,
                        &birdie__v1__heartbeat_response__descriptor, err, errlen);
 }

@@ -42,6 +42,8 @@ typedef struct worker_directive {
     int stream_connected; /* the WatchMixture stream is up right now */
 } worker_directive;
 
+#define WORKER_HEARTBEAT_CLASSES 16
+
 typedef struct worker_heartbeat {
     int64_t step;
     double tokens_per_s;
@@ -50,6 +52,10 @@ typedef struct worker_heartbeat {
     double loss; /* NaN when unknown */
     double lr;
     double grad_norm;
+    /* this step's loss by objective class; copied by value, so a queued heartbeat owns it */
+    int n_classes; /* 0..WORKER_HEARTBEAT_CLASSES */
+    const char *class_names[WORKER_HEARTBEAT_CLASSES]; /* static strings (class names outlive any heartbeat) */
+    double class_loss[WORKER_HEARTBEAT_CLASSES];
 } worker_heartbeat;
 
 /* Registers (retrying UNAVAILABLE until connect_timeout_ms) and starts the stream thread. */

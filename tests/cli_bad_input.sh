@@ -50,6 +50,12 @@ fi
 check "--help documents every section" 0 "[data]" "$birdied" --help
 check "a port out of range is refused" 2 "[daemon] listen = '127.0.0.1:99999'" "$birdied" --daemon.listen=127.0.0.1:99999
 check "a missing port is refused" 2 "[daemon] listen = '127.0.0.1:'" "$birdied" --daemon.listen=127.0.0.1:
+check "a bad metrics address is refused" 2 "[daemon] metrics = '127.0.0.1:70000'" "$birdied" \
+  --daemon.metrics=127.0.0.1:70000
+check "metrics without a coordinator are refused" 2 "[daemon] metrics = '127.0.0.1:0' needs a coordinator" \
+  "$birdied" --daemon.listen= --daemon.metrics=127.0.0.1:0
+BIRDIE_TOKEN=cli check "metrics that cannot be served are exit 7" 7 "cannot serve metrics on 192.0.2.1:9400" "$birdied" \
+  "${base[@]}" --daemon.listen=127.0.0.1:0 --daemon.metrics=192.0.2.1:9400 --daemon.db="$tmp/metrics.db"
 BIRDIE_TOKEN=cli check "a bad arm is a config error before the coordinator starts" 2 "unknown objective class 'bogus'" \
   "$birdied" "${base[@]}" '--objectives.arms=ntp len=16-64; bogus' --daemon.listen=127.0.0.1:0 --daemon.db="$tmp/arm.db"
 check "a bad mixture is a config error" 2 "unknown arm 'nope'" "$birdied" "${base[@]}" --objectives.mixture=nope=1

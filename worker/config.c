@@ -116,6 +116,9 @@ static const config_key keys[] = {
     {"daemon", "listen", KEY_STRING, FIELD(listen), "127.0.0.1:50051", 0, 0, NULL,
      "gRPC address of the coordinator (rank 0; port 0 picks a free one); empty = no coordinator, the "
      "scheduler then runs inside every rank"},
+    {"daemon", "metrics", KEY_STRING, FIELD(metrics), "", 0, 0, NULL,
+     "HOST:PORT where rank 0 serves Prometheus metrics (GET /metrics; port 0 picks a free one); empty = none; "
+     "needs a coordinator ([daemon] listen)"},
     {"daemon", "db", KEY_STRING, FIELD(db), "birdie.db", 0, 0, NULL,
      "SQLite store of evals, rewards, decisions, mixtures"},
     {"daemon", "token_file", KEY_STRING, FIELD(token_file), "", 0, 0, NULL,
@@ -400,6 +403,16 @@ int birdie_config_validate(const birdie_config *cfg, char *err, size_t errlen)
         return birdie_fail(err, errlen, -EINVAL,
                            "[daemon] listen = '%s': want HOST:PORT with a port from 0 to 65535 (0 picks a free one)",
                            cfg->listen);
+    }
+    if (cfg->metrics[0] && !listen_address_ok(cfg->metrics)) {
+        return birdie_fail(err, errlen, -EINVAL,
+                           "[daemon] metrics = '%s': want HOST:PORT with a port from 0 to 65535 (0 picks a free one)",
+                           cfg->metrics);
+    }
+    if (cfg->metrics[0] && !cfg->listen[0]) {
+        return birdie_fail(err, errlen, -EINVAL,
+                           "[daemon] metrics = '%s' needs a coordinator to serve them, but [daemon] listen is empty",
+                           cfg->metrics);
     }
     if (cfg->top_k > cfg->candidates) {
         return birdie_fail(err, errlen, -EINVAL, "[scheduler] top_k = %d exceeds [scheduler] candidates = %d",

@@ -48,6 +48,7 @@ typedef struct birdie_config {
     char resume[8]; /* none | auto */
     /* [daemon] */
     char listen[256]; /* coordinator address on rank 0; "" = no coordinator */
+    char metrics[256]; /* Prometheus endpoint on rank 0 (GET /metrics); "" = none */
     char db[1024]; /* SQLite store of the coordinator */
     char token_file[1024];
     int auth_all;

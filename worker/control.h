@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "worker/objectives/arm.h"
+
 typedef struct birdie_control_state {
     int64_t version; /* newest mixture version received, -1 before the first */
     int pause, stop;
@@ -23,6 +25,7 @@ typedef struct birdie_step_report {
     int64_t step;
     double tokens_per_s, loss, lr, grad_norm;
     int64_t applied_version, applied_step;
+    double class_loss[BIRDIE_NUM_OBJECTIVE_CLASSES]; /* this step's loss by class (birdie_objective_class); NaN: none */
 } birdie_step_report;
 
 typedef struct birdie_control {

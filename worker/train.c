@@ -442,8 +442,8 @@ static int control_sync(run *r, long step, char *reason, size_t reason_len, char
 }
 
 /* At most every 50 ms, so a fast small model does not turn into an RPC benchmark. */
-static int heartbeat(run *r, long step, double tokens_per_s, double loss, double norm, int force, char *err,
-                     size_t errlen)
+static int heartbeat(run *r, long step, double tokens_per_s, double loss, double norm, const double *class_loss,
+                     const double *class_tok, int force, char *err, size_t errlen)
 {
     double now = birdie_monotonic_seconds();
     if (!r->ctl || (!force && now - r->last_heartbeat < 0.05) || birdie_fault_active(BIRDIE_FAULT_STOP_HEARTBEAT, step))
@@ -456,6 +456,8 @@ static int heartbeat(run *r, long step, double tokens_per_s, double loss, double
                               .grad_norm = norm,
                               .applied_version = r->sc.applied_version,
                               .applied_step = r->sc.applied_step};
+    for (int c = 0; c < BIRDIE_NUM_OBJECTIVE_CLASSES; c++)
+        rep.class_loss[c] = class_tok[c] > 0 ? class_loss[c] / class_tok[c] : NAN;
     return birdie_error_tag(r->ctl->heartbeat(r->ctl->ctx, &rep, err, errlen), BIRDIE_EXIT_COORDINATOR);
 }
 
@@ -485,7 +487,7 @@ static int train_and_log(run *r, long step, long first_step, birdie_train_report
         log_line(r->log, "step %5ld/%ld | loss %.4f | %s | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s\n", step,
                  cfg->steps, loss, classes, birdie_lr_at(cfg, step), norm, dt * 1e3, tokens / dt);
     }
-    return heartbeat(r, step, tokens / dt, loss, norm, step == cfg->steps, err, errlen);
+    return heartbeat(r, step, tokens / dt, loss, norm, class_loss, class_tok, step == cfg->steps, err, errlen);
 }
 
 /* The evaluations after `step`: the validation loss on the eval schedule, and on the scheduler's

@@ -346,6 +346,32 @@ static void test_history_from_db_and_server(void **state)
     assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"status", "--db", e->f.db_path, NULL}), 2);
 }
 
+/* An operator's pause, resume and stop are kept with their reasons, and history shows them (table
+ * over gRPC, JSON from the file). */
+static void test_history_shows_state_changes(void **state)
+{
+    ctl_env *e = *state;
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"pause", "--reason", "lunch break", NULL}), 0);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"resume", NULL}), 0);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"stop", "--reason", "enough", NULL}), 0);
+    assert_int_equal(ctl(e, e->f.addr, FIX_TOKEN, (const char *[]){"history", NULL}), 0);
+    EXPECT_OUTPUT(e, "state changes (5)"); /* starting, running, paused, running, stopping */
+    const char *text = output(e);
+    const char *paused = strstr(text, " paused ");
+    if (!paused || !strstr(paused, "operator pause: lunch break") || !strstr(paused, "operator stop: enough"))
+        fail_msg("history lacks the pause and stop with their reasons:\n%s", text);
+    assert_int_equal(ctl(e, NULL, NULL, (const char *[]){"history", "--db", e->f.db_path, "-o", "json", NULL}), 0);
+    json_t *root = json_loads(output(e), 0, NULL);
+    if (!root)
+        fail_msg("not JSON:\n%s", output(e));
+    json_t *changes = json_object_get(root, "state_changes");
+    assert_int_equal(json_array_size(changes), 5);
+    json_t *p = json_array_get(changes, 2);
+    assert_string_equal(json_string_value(json_object_get(p, "state")), "paused");
+    assert_string_equal(json_string_value(json_object_get(p, "reason")), "operator pause: lunch break");
+    json_decref(root);
+}
+
 typedef struct delayed {
     const fixture *f;
 } delayed;
@@ -493,6 +519,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_from_db_and_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_shows_model_evals_and_finetune_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_and_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_shows_state_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_command, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 const char *const fix_arm_names[FIX_N_ARMS] = {"ntp", "prefix_lm", "copy_short", "copy_long"};
 const char *const fix_arm_classes[FIX_N_ARMS] = {"ntp", "prefix_lm", "copying", "copying"};
@@ -71,6 +75,7 @@ static int start_coordinator(fixture *f)
         .stall_after_ms = f->stall_after_ms,
         .decide = fake_decide,
         .decide_ctx = &f->sched,
+        .metrics_addr = f->metrics ? "127.0.0.1:0" : NULL,
     };
     char err[512];
     int rc = coordinator_start(&cfg, &f->co, err, sizeof(err));
@@ -79,8 +84,11 @@ static int start_coordinator(fixture *f)
         return rc;
     }
     snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%d", coordinator_port(f->co));
+    f->metrics_port = coordinator_metrics_port(f->co);
     return 0;
 }
+
+static int fix_start_opts(fixture *f, int world_size, int auth_all, int eval_deadline_ms, int stall_after_ms);
 
 int fix_start(fixture *f, int world_size, int auth_all, int eval_deadline_ms)
 {
@@ -90,6 +98,18 @@ int fix_start(fixture *f, int world_size, int auth_all, int eval_deadline_ms)
 int fix_start_stall(fixture *f, int world_size, int auth_all, int eval_deadline_ms, int stall_after_ms)
 {
     memset(f, 0, sizeof(*f));
+    return fix_start_opts(f, world_size, auth_all, eval_deadline_ms, stall_after_ms);
+}
+
+int fix_start_metrics(fixture *f, int world_size, int auth_all, int eval_deadline_ms, int stall_after_ms)
+{
+    memset(f, 0, sizeof(*f));
+    f->metrics = 1;
+    return fix_start_opts(f, world_size, auth_all, eval_deadline_ms, stall_after_ms);
+}
+
+static int fix_start_opts(fixture *f, int world_size, int auth_all, int eval_deadline_ms, int stall_after_ms)
+{
     snprintf(f->dir, sizeof(f->dir), "/tmp/birdie-daemon-test-XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
@@ -192,4 +212,72 @@ const char *fix_slurp(const char *path)
     buf[n] = 0;
     fclose(f);
     return buf;
+}
+
+int fix_http_get(const fixture *f, const char *method, const char *path, char **body, char *ctype, size_t ctlen)
+{
+    *body = NULL;
+    if (ctype && ctlen)
+        ctype[0] = '\0';
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->metrics_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req[256];
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return 0;
+    }
+    size_t len = 0, cap = 1 << 16;
+    char *buf = malloc(cap + 1);
+    ssize_t got;
+    while (buf && (got = read(fd, buf + len, cap - len)) > 0) {
+        len += (size_t)got;
+        if (len == cap) {
+            char *p = realloc(buf, 2 * cap + 1);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+            cap *= 2;
+        }
+    }
+    close(fd);
+    if (!buf)
+        return 0;
+    buf[len] = '\0';
+    int status = 0;
+    char *head_end = strstr(buf, "\r\n\r\n");
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || !head_end) {
+        free(buf);
+        return 0;
+    }
+    *head_end = '\0';
+    const char *ct = strcasestr(buf, "\r\nContent-Type: ");
+    if (ct && ctype && ctlen) {
+        ct += strlen("\r\nContent-Type: ");
+        size_t k = strcspn(ct, "\r");
+        snprintf(ctype, ctlen, "%.*s", (int)k, ct);
+    }
+    *body = strdup(head_end + 4);
+    free(buf);
+    return status;
+}
+
+double fix_metric(const char *text, const char *sample)
+{
+    size_t n = strlen(sample);
+    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, sample, n) == 0 && line[n] == ' ')
+            return strtod(line + n + 1, NULL);
+    return NAN;
 }

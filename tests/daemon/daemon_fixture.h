@@ -32,6 +32,8 @@ typedef struct fixture {
     coordinator *co;
     fake_scheduler sched;
     int world_size, auth_all, eval_deadline_ms, stall_after_ms;
+    int metrics; /* serve GET /metrics on 127.0.0.1:0 */
+    int metrics_port; /* its bound port (0: none) */
 } fixture;
 
 /* The fake scheduler's mixture: weight of arm i proportional to its mean loss (loss_sum/tokens). */
@@ -41,6 +43,14 @@ void fix_expected_weights(const double *loss_sum, const double *tokens, double *
 int fix_start(fixture *f, int world_size, int auth_all, int eval_deadline_ms);
 /* The same with the coordinator's stall threshold (coordinator_config.stall_after_ms; 0: its default). */
 int fix_start_stall(fixture *f, int world_size, int auth_all, int eval_deadline_ms, int stall_after_ms);
+/* The same with metrics served on 127.0.0.1:0 (f->metrics_port). */
+int fix_start_metrics(fixture *f, int world_size, int auth_all, int eval_deadline_ms, int stall_after_ms);
+/* GET path from the fixture's metrics server: the HTTP status (0 when it could not connect), the body
+ * (malloc'ed, NUL-terminated; free it) and the Content-Type header value (ctype[ctlen], may be NULL). */
+int fix_http_get(const fixture *f, const char *method, const char *path, char **body, char *ctype, size_t ctlen);
+/* The value of one sample ("name" or "name{labels}" exactly as printed) in an exposition; NaN when absent. */
+double fix_metric(const char *text, const char *sample);
+
 /* Stops the coordinator and starts a new one on the same database (a new incarnation of the run)
  * and a new port (f->addr is updated). Returns 0 or a negative code. */
 int fix_restart(fixture *f);

@@ -49,11 +49,15 @@ def main():
             raise AssertionError(what)
         checks += 1
 
+    # no rank has registered: nothing trains yet, so the run is not healthy
     h = unary('/grpc.health.v1.Health/Check', hpb.HealthCheckRequest(), hpb.HealthCheckResponse, md=None)
-    check(h.status == hpb.HealthCheckResponse.SERVING, 'health SERVING')
+    check(h.status == hpb.HealthCheckResponse.NOT_SERVING, f'health NOT_SERVING while starting, got {h.status}')
 
     reg = unary('/birdie.v1.Coordinator/Register', pb.RegisterRequest(rank=0, world_size=1, hostname='py', pid=os.getpid()),
                 pb.RegisterResponse)
+    h = unary('/grpc.health.v1.Health/Check', hpb.HealthCheckRequest(service='birdie.v1.Control'),
+              hpb.HealthCheckResponse, md=None)
+    check(h.status == hpb.HealthCheckResponse.SERVING, f'health SERVING once running, got {h.status}')
     check(list(reg.arms) == ['ntp', 'prefix_lm', 'copy_short', 'copy_long'], f'arms {list(reg.arms)}')
 
     st = unary('/birdie.v1.Control/GetStatus', pb.GetStatusRequest(), pb.GetStatusResponse)
@@ -125,6 +129,23 @@ def main():
     events.cancel()
     res = unary('/birdie.v1.Control/Resume', pb.ControlRequest(), pb.ControlResponse)
     check(res.state == 'running', 'resume')
+    hist = unary('/birdie.v1.Control/GetHistory', pb.GetHistoryRequest(since_step=0), pb.GetHistoryResponse)
+    changes = [(c.state, c.reason) for c in hist.state_changes]
+    check(('paused', 'operator pause: py') in changes and ('running', 'operator resume') in changes,
+          f'state changes {changes}')
+
+    # grpc.health.v1 Watch: the current status at once, then every change; an unknown service gets
+    # SERVICE_UNKNOWN and its stream stays open
+    health_watch = channel.unary_stream('/grpc.health.v1.Health/Watch', request_serializer=lambda m: m.SerializeToString(),
+                                        response_deserializer=hpb.HealthCheckResponse.FromString)
+    hw = health_watch(hpb.HealthCheckRequest(), timeout=10)
+    check(next(hw).status == hpb.HealthCheckResponse.SERVING, 'health watch starts SERVING')
+    unknown = health_watch(hpb.HealthCheckRequest(service='no.such.Service'), timeout=10)
+    check(next(unknown).status == hpb.HealthCheckResponse.SERVICE_UNKNOWN, 'health watch of an unknown service')
+    unary('/birdie.v1.Control/Stop', pb.ControlRequest(reason='py done'), pb.ControlResponse)
+    check(next(hw).status == hpb.HealthCheckResponse.NOT_SERVING, 'health watch NOT_SERVING after stop')
+    hw.cancel()
+    unknown.cancel()
     print(f'interop: {checks} checks passed')
 
 

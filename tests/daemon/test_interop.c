@@ -36,7 +36,9 @@ static void test_python_client(void **state)
     assert_int_equal(fix_count(&f, "mixtures", "version = 1 AND applied_step = 5"), 1);
     char s[32];
     coordinator_state(f.co, s, sizeof(s));
-    assert_string_equal(s, "running");
+    assert_string_equal(s, "stopping"); /* it stopped the run last; its pause and resume are stored with reasons */
+    assert_int_equal(fix_count(&f, "state_changes", "state = 'paused' AND reason = 'operator pause: py'"), 1);
+    assert_int_equal(fix_count(&f, "state_changes", "state = 'stopping' AND reason = 'operator stop: py done'"), 1);
     fix_stop(&f);
 }
 

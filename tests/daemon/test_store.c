@@ -1,6 +1,7 @@
 /* Tests of the SQLite store: migrations (fresh, reopen, newer-than-binary and foreign files
  * refused, a schema-1 database read and migrated), runs and incarnations, one-transaction commits
- * (all rows or none), checkpoints and checkpoint requests, read-only history. */
+ * (all rows or none), checkpoints and checkpoint requests, state changes with their reasons (and
+ * those carried over from an older database's events), read-only history. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
@@ -106,7 +107,7 @@ static void test_lost_incarnation_and_mixture_origin(void **state)
     assert_string_equal(source, "scheduler");
     assert_int_equal(first, 1);
     assert_int_equal(store_mixture_origin(s, 9, source, sizeof source, &first, err, sizeof(err)), 0);
-    assert_int_equal(store_set_state(s, "finished", NULL, 1, 6000, err, sizeof(err)), 0);
+    assert_int_equal(store_set_state(s, "finished", NULL, 1, 5, 6000, err, sizeof(err)), 0);
     birdie_store_close(s);
     s = open_run(t->path, &inc); /* an incarnation that ended is not touched */
     birdie_store_close(s);
@@ -312,20 +313,23 @@ static void test_checkpoints_and_requests(void **state)
     birdie_store_close(s);
 }
 
-/* A database written by a binary that knew only migration 0001, with a checkpoint row. */
+/* A database written by a binary that knew only migration 0001, with a checkpoint row and the state
+ * events such a binary wrote (the state's name only, no step, no reason). */
 static void make_schema1_database(const char *path)
 {
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, birdie_migrations[0], NULL, NULL, NULL), SQLITE_OK);
-    char sql[512];
+    char sql[1024];
     snprintf(
         sql, sizeof(sql),
         "PRAGMA user_version=1; PRAGMA application_id=%d;"
         "INSERT INTO runs(run_id, name, created_unix_ms, world_size) VALUES (1, 'r1', 1, 2);"
         "INSERT INTO arms VALUES (1, 0, 'ntp', 'ntp'), (1, 1, 'copy', 'copying');"
         "INSERT INTO incarnations(run_id, incarnation, started_unix_ms, world_size) VALUES (1, 1, 1, 2);"
-        "INSERT INTO checkpoints(run_id, incarnation, step, path, unix_ms) VALUES (1, 1, 40, '/old/ckpt_40.bin', 2);",
+        "INSERT INTO checkpoints(run_id, incarnation, step, path, unix_ms) VALUES (1, 1, 40, '/old/ckpt_40.bin', 2);"
+        "INSERT INTO events(run_id, incarnation, step, unix_ms, kind, detail) VALUES (1, 1, NULL, 3, 'state', "
+        "'running'), (1, 1, 41, 4, 'checkpoint', 'x'), (1, 1, NULL, 5, 'state', 'paused');",
         STORE_APPLICATION_ID);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -361,7 +365,70 @@ static void test_schema1_database(void **state)
     assert_int_equal(row.bytes, -1);
     assert_int_equal(row.rank, -1);
     assert_string_equal(row.checksum, "");
+    /* its state events became state changes without a step or a reason, in their order */
+    Birdie__V1__GetHistoryResponse *h2 = NULL;
+    assert_int_equal(birdie_store_history(s, 1000, 0, &h2, err, sizeof(err)), 0);
+    assert_int_equal(h2->n_state_changes, 2);
+    assert_string_equal(h2->state_changes[0]->state, "running");
+    assert_string_equal(h2->state_changes[1]->state, "paused");
+    assert_int_equal(h2->state_changes[1]->step, -1);
+    assert_string_equal(h2->state_changes[1]->reason, "");
+    assert_int_equal(h2->state_changes[1]->unix_ms, 5);
+    birdie_store_history_free(h2);
     birdie_store_close(s);
+}
+
+/* Every state change is stored with its step and reason (migration 0004), an operator's pause and
+ * resume included, and read back in order; since_step selects by step. */
+static void test_state_changes(void **state)
+{
+    tmpdb *t = *state;
+    int64_t inc;
+    birdie_store *s = open_run(t->path, &inc);
+    char err[512];
+    static const struct {
+        const char *state, *reason;
+        int ended;
+        int64_t step, ms;
+    } changes[] = {
+        {"running", "every rank registered", 0, 0, 100}, {"paused", "operator pause: disk full", 0, 12, 200},
+        {"running", "operator resume", 0, 12, 300},      {"stopping", "operator stop: done", 0, 20, 400},
+        {"stopped", "operator stop: done", 1, 21, 500},
+    };
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(store_set_state(s, changes[i].state, changes[i].reason, changes[i].ended, changes[i].step,
+                                         changes[i].ms, err, sizeof(err)),
+                         0);
+    birdie_store_close(s);
+    assert_int_equal(raw_int(t->path, "SELECT count(*) FROM state_changes WHERE state = 'paused' AND step = 12 AND "
+                                      "reason = 'operator pause: disk full' AND unix_ms = 200 AND incarnation = 1"),
+                     1);
+    assert_int_equal(raw_int(t->path, "SELECT count(*) FROM runs WHERE state = 'stopped'"), 1);
+    birdie_store *ro = NULL;
+    int64_t run_id;
+    assert_int_equal(birdie_store_open(t->path, 1, &ro, err, sizeof(err)), 0);
+    assert_int_equal(birdie_store_select_run(ro, "r1", &run_id, err, sizeof(err)), 0);
+    Birdie__V1__GetHistoryResponse *h = NULL;
+    assert_int_equal(birdie_store_history(ro, 0, 0, &h, err, sizeof(err)), 0);
+    assert_int_equal(h->n_state_changes, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(h->state_changes[i]->state, changes[i].state);
+        assert_string_equal(h->state_changes[i]->reason, changes[i].reason);
+        assert_int_equal(h->state_changes[i]->step, changes[i].step);
+        assert_int_equal(h->state_changes[i]->unix_ms, changes[i].ms);
+        assert_int_equal(h->state_changes[i]->incarnation, 1);
+    }
+    birdie_store_history_free(h);
+    assert_int_equal(birdie_store_history(ro, 20, 0, &h, err, sizeof(err)), 0);
+    assert_int_equal(h->n_state_changes, 2);
+    assert_string_equal(h->state_changes[0]->state, "stopping");
+    birdie_store_history_free(h);
+    birdie_store_close(ro);
+    /* a state this schema does not know is refused, and nothing of that change is kept */
+    s = open_run(t->path, &inc);
+    assert_true(store_set_state(s, "sleeping", NULL, 0, 30, 600, err, sizeof(err)) < 0);
+    birdie_store_close(s);
+    assert_int_equal(raw_int(t->path, "SELECT count(*) FROM runs WHERE state = 'sleeping'"), 0);
 }
 
 int main(void)
@@ -376,6 +443,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only_history, tmpdb_setup, tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_and_requests, tmpdb_setup, tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_schema1_database, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_state_changes, tmpdb_setup, tmpdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "birdie.pb-c.h"
+#include "birdie/v1/birdie.pb-c.h"
 #include "daemon/coordinator_internal.h"
 #include "daemon/scheduler/scheduler.h"
-#include "health.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "tests/fuzz/manifest_good.h"
 #include "worker/checkpoint.h"
 #include "worker/data/shard.h"
