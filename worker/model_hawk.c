@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/model_mlp.h"
 #include "worker/model_op.h"
 #include "worker/rng.h"
 
@@ -196,11 +197,9 @@ void birdie_hawk_forward_layers(birdie_model *m, int B)
         /* the branch outputs land in du (free during the forward) before the residual add */
         OP(m, matmul_forward, m->du, a->gh, p + lp->w_out, NULL, BT, N, C);
         OP(m, residual_forward, a->x_mid, a->x, m->du, (size_t)BT * C);
-        OP(m, rmsnorm_forward, a->u2, a->rstd2, a->x_mid, p + lp->ln2, BT, C);
-        OP(m, matmul_forward, a->mlp, a->u2, p + lp->w_mlp, NULL, BT, C, 2 * M);
-        OP(m, gelu_mul_forward, a->mlp_g, a->mlp, 2 * M, a->mlp + M, 2 * M, BT, M);
-        OP(m, matmul_forward, m->du, a->mlp_g, p + lp->w_mo, NULL, BT, M, C);
-        OP(m, residual_forward, x_next, a->x_mid, m->du, (size_t)BT * C);
+        birdie_mlp_forward(
+            m, &(birdie_mlp_layer){a->x_mid, a->rstd2, a->u2, a->mlp, a->mlp_g, lp->ln2, lp->w_mlp, lp->w_mo}, x_next,
+            M);
     }
 }
 
@@ -221,10 +220,9 @@ int birdie_hawk_backward_layers(birdie_model *m, birdie_grads_ready_fn ready, vo
         const birdie_hawk_layer_params *lp = &hk->layer[l];
         int n_fwd = birdie_hawk_n_fwd(m, l);
         /* dresidual = dL/dx_next: the MLP branch, then dL/dx_mid += its RMSNorm's input gradient */
-        OP(m, matmul_backward, hk->dmlp_g, g + lp->w_mo, NULL, m->dresidual, a->mlp_g, p + lp->w_mo, BT, M, C);
-        OP(m, gelu_mul_backward, hk->dmlp, hk->dmlp + M, hk->dmlp_g, a->mlp, 2 * M, a->mlp + M, 2 * M, BT, M);
-        OP(m, matmul_backward, m->du, g + lp->w_mlp, NULL, hk->dmlp, a->u2, p + lp->w_mlp, BT, C, 2 * M);
-        OP(m, rmsnorm_backward, m->dresidual, g + lp->ln2, m->du, a->x_mid, p + lp->ln2, a->rstd2, BT, C);
+        birdie_mlp_backward(
+            m, &(birdie_mlp_layer){a->x_mid, a->rstd2, a->u2, a->mlp, a->mlp_g, lp->ln2, lp->w_mlp, lp->w_mo},
+            hk->dmlp_g, hk->dmlp, M);
         /* the recurrent branch */
         OP(m, matmul_backward, hk->dgh, g + lp->w_out, NULL, m->dresidual, a->gh, p + lp->w_out, BT, N, C);
         OP(m, gelu_mul_backward, hk->dproj, hk->dh, hk->dgh, a->proj, 2 * N, a->h, N, BT, N);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "worker/model_hawk.h" /* the MLP width, shared */
+#include "worker/model_mlp.h"
 #include "worker/model_op.h"
 #include "worker/rng.h"
 
@@ -169,11 +170,9 @@ void birdie_tf_forward_layers(birdie_model *m, int B)
         OP(m, attention_forward, a->att, a->lse, a->qkv, m->d_resets, B, T, H, D, c->bidirectional);
         OP(m, matmul_forward, m->du, a->att, p + lp->w_o, NULL, BT, C, C);
         OP(m, residual_forward, a->x_mid, a->x, m->du, (size_t)BT * C);
-        OP(m, rmsnorm_forward, a->u2, a->rstd2, a->x_mid, p + lp->ln2, BT, C);
-        OP(m, matmul_forward, a->mlp, a->u2, p + lp->w_mlp, NULL, BT, C, 2 * M);
-        OP(m, gelu_mul_forward, a->mlp_g, a->mlp, 2 * M, a->mlp + M, 2 * M, BT, M);
-        OP(m, matmul_forward, m->du, a->mlp_g, p + lp->w_mo, NULL, BT, M, C);
-        OP(m, residual_forward, x_next, a->x_mid, m->du, (size_t)BT * C);
+        birdie_mlp_forward(
+            m, &(birdie_mlp_layer){a->x_mid, a->rstd2, a->u2, a->mlp, a->mlp_g, lp->ln2, lp->w_mlp, lp->w_mo}, x_next,
+            M);
     }
 }
 
@@ -191,10 +190,9 @@ int birdie_tf_backward_layers(birdie_model *m, birdie_grads_ready_fn ready, void
     for (int l = c->n_layers - 1; l >= 0; l--) {
         birdie_tf_layer_acts *a = &tf->acts[l];
         const birdie_tf_layer_params *lp = &tf->layer[l];
-        OP(m, matmul_backward, tf->dmlp_g, g + lp->w_mo, NULL, m->dresidual, a->mlp_g, p + lp->w_mo, BT, M, C);
-        OP(m, gelu_mul_backward, tf->dmlp, tf->dmlp + M, tf->dmlp_g, a->mlp, 2 * M, a->mlp + M, 2 * M, BT, M);
-        OP(m, matmul_backward, m->du, g + lp->w_mlp, NULL, tf->dmlp, a->u2, p + lp->w_mlp, BT, C, 2 * M);
-        OP(m, rmsnorm_backward, m->dresidual, g + lp->ln2, m->du, a->x_mid, p + lp->ln2, a->rstd2, BT, C);
+        birdie_mlp_backward(
+            m, &(birdie_mlp_layer){a->x_mid, a->rstd2, a->u2, a->mlp, a->mlp_g, lp->ln2, lp->w_mlp, lp->w_mo},
+            tf->dmlp_g, tf->dmlp, M);
         OP(m, matmul_backward, tf->datt, g + lp->w_o, NULL, m->dresidual, a->att, p + lp->w_o, BT, C, C);
         OP(m, attention_backward, tf->dqkv, tf->datt, a->qkv, a->att, a->lse, m->d_resets, B, T, H, D,
            c->bidirectional);
