@@ -76,10 +76,13 @@ const char *birdie_model_family_name(int family)
 /* ------------------------------------------------------------------------------------------------
  * Parameter layout */
 
-static size_t add_tensor(birdie_model *m, const char *name, size_t count, int decay)
+size_t birdie_model_add_tensor(birdie_model *m, int layer, const char *what, size_t count, int decay)
 {
     birdie_tensor *t = &m->tensors[m->n_tensors++];
-    snprintf(t->name, sizeof t->name, "%s", name);
+    if (layer >= 0)
+        snprintf(t->name, sizeof t->name, "l%d.%s", layer, what);
+    else
+        snprintf(t->name, sizeof t->name, "%s", what);
     t->offset = m->n_params;
     t->count = count;
     t->decay = decay;
@@ -91,27 +94,20 @@ static void layout_params(birdie_model *m)
 {
     const birdie_model_config *c = &m->cfg;
     size_t C = (size_t)c->d_model, N = (size_t)c->d_state, V = (size_t)c->vocab;
-    char name[32];
-    m->wte = add_tensor(m, "wte", V * C, 1);
+    m->wte = birdie_model_add_tensor(m, -1, "wte", V * C, 1);
     for (int l = 0; l < c->n_layers; l++) {
         birdie_layer_params *p = &m->layer[l];
-        snprintf(name, sizeof name, "l%d.ln", l);
-        p->ln = add_tensor(m, name, C, 0);
+        p->ln = birdie_model_add_tensor(m, l, "ln", C, 0);
         /* W_in rows are [W_i | W_z | W_o | W_f]: two tensors, contiguous, so one GEMM covers
          * all four while W_f keeps its own decay flag (no decay on W_f, docs/algorithm.md §1.0). */
-        snprintf(name, sizeof name, "l%d.w_izo", l);
-        p->w_in = add_tensor(m, name, 3 * N * C, 1);
-        snprintf(name, sizeof name, "l%d.w_f", l);
-        add_tensor(m, name, N * C, 0);
-        snprintf(name, sizeof name, "l%d.b_in", l);
-        p->b_in = add_tensor(m, name, 4 * N, 0);
-        snprintf(name, sizeof name, "l%d.w_out", l);
-        p->w_out = add_tensor(m, name, C * N, 1);
-        snprintf(name, sizeof name, "l%d.b_out", l);
-        p->b_out = add_tensor(m, name, C, 0);
+        p->w_in = birdie_model_add_tensor(m, l, "w_izo", 3 * N * C, 1);
+        birdie_model_add_tensor(m, l, "w_f", N * C, 0);
+        p->b_in = birdie_model_add_tensor(m, l, "b_in", 4 * N, 0);
+        p->w_out = birdie_model_add_tensor(m, l, "w_out", C * N, 1);
+        p->b_out = birdie_model_add_tensor(m, l, "b_out", C, 0);
     }
-    m->ln_f = add_tensor(m, "ln_f", C, 0);
-    m->head = add_tensor(m, "head", V * C, 1);
+    m->ln_f = birdie_model_add_tensor(m, -1, "ln_f", C, 0);
+    m->head = birdie_model_add_tensor(m, -1, "head", V * C, 1);
 }
 
 static int layer_is_bidirectional(const birdie_model *m, int l)

@@ -24,43 +24,29 @@ int birdie_hawk_n_fwd(const birdie_model *m, int l)
     return m->cfg.bidirectional && l % 2 == 0 ? m->cfg.d_state / 2 : m->cfg.d_state;
 }
 
-static size_t add(birdie_model *m, int l, const char *what, size_t count, int decay)
-{
-    birdie_tensor *t = &m->tensors[m->n_tensors++];
-    if (l >= 0)
-        snprintf(t->name, sizeof t->name, "l%d.%s", l, what);
-    else
-        snprintf(t->name, sizeof t->name, "%s", what);
-    t->offset = m->n_params;
-    t->count = count;
-    t->decay = decay;
-    m->n_params += count;
-    return t->offset;
-}
-
 /* Weight decay: on the projections, the conv taps, the embedding and the head; not on the RG-LRU's own
  * parameters (W_rg, b_rg, lambda), biases or norms (docs/algorithm.md §1.0). */
 void birdie_hawk_layout(birdie_model *m)
 {
     const birdie_model_config *c = &m->cfg;
     size_t C = (size_t)c->d_model, N = (size_t)c->d_state, V = (size_t)c->vocab, M = (size_t)m->hawk->M;
-    m->wte = add(m, -1, "wte", V * C, 1);
+    m->wte = birdie_model_add_tensor(m, -1, "wte", V * C, 1);
     for (int l = 0; l < c->n_layers; l++) {
         birdie_hawk_layer_params *p = &m->hawk->layer[l];
-        p->ln = add(m, l, "ln", C, 0);
-        p->w_in = add(m, l, "w_in", 2 * N * C, 1);
-        p->conv_w = add(m, l, "conv_w", BIRDIE_CONV_WIDTH * N, 1);
-        p->conv_b = add(m, l, "conv_b", N, 0);
-        p->w_rg = add(m, l, "w_rg", 2 * N * N, 0);
-        p->b_rg = add(m, l, "b_rg", 2 * N, 0);
-        p->lambda = add(m, l, "lambda", N, 0);
-        p->w_out = add(m, l, "w_out", C * N, 1);
-        p->ln2 = add(m, l, "ln2", C, 0);
-        p->w_mlp = add(m, l, "w_mlp", 2 * M * C, 1);
-        p->w_mo = add(m, l, "w_mo", C * M, 1);
+        p->ln = birdie_model_add_tensor(m, l, "ln", C, 0);
+        p->w_in = birdie_model_add_tensor(m, l, "w_in", 2 * N * C, 1);
+        p->conv_w = birdie_model_add_tensor(m, l, "conv_w", BIRDIE_CONV_WIDTH * N, 1);
+        p->conv_b = birdie_model_add_tensor(m, l, "conv_b", N, 0);
+        p->w_rg = birdie_model_add_tensor(m, l, "w_rg", 2 * N * N, 0);
+        p->b_rg = birdie_model_add_tensor(m, l, "b_rg", 2 * N, 0);
+        p->lambda = birdie_model_add_tensor(m, l, "lambda", N, 0);
+        p->w_out = birdie_model_add_tensor(m, l, "w_out", C * N, 1);
+        p->ln2 = birdie_model_add_tensor(m, l, "ln2", C, 0);
+        p->w_mlp = birdie_model_add_tensor(m, l, "w_mlp", 2 * M * C, 1);
+        p->w_mo = birdie_model_add_tensor(m, l, "w_mo", C * M, 1);
     }
-    m->ln_f = add(m, -1, "ln_f", C, 0);
-    m->head = add(m, -1, "head", V * C, 1);
+    m->ln_f = birdie_model_add_tensor(m, -1, "ln_f", C, 0);
+    m->head = birdie_model_add_tensor(m, -1, "head", V * C, 1);
 }
 
 static void fill_uniform(float *p, size_t n, float bound, birdie_rng *rng)

@@ -26,36 +26,22 @@ int birdie_tf_check(const birdie_model_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-static size_t add(birdie_model *m, int l, const char *what, size_t count, int decay)
-{
-    birdie_tensor *t = &m->tensors[m->n_tensors++];
-    if (l >= 0)
-        snprintf(t->name, sizeof t->name, "l%d.%s", l, what);
-    else
-        snprintf(t->name, sizeof t->name, "%s", what);
-    t->offset = m->n_params;
-    t->count = count;
-    t->decay = decay;
-    m->n_params += count;
-    return t->offset;
-}
-
 void birdie_tf_layout(birdie_model *m)
 {
     const birdie_model_config *c = &m->cfg;
     size_t C = (size_t)c->d_model, V = (size_t)c->vocab, M = (size_t)m->tf->M;
-    m->wte = add(m, -1, "wte", V * C, 1);
+    m->wte = birdie_model_add_tensor(m, -1, "wte", V * C, 1);
     for (int l = 0; l < c->n_layers; l++) {
         birdie_tf_layer_params *p = &m->tf->layer[l];
-        p->ln = add(m, l, "ln", C, 0);
-        p->w_qkv = add(m, l, "w_qkv", 3 * C * C, 1);
-        p->w_o = add(m, l, "w_o", C * C, 1);
-        p->ln2 = add(m, l, "ln2", C, 0);
-        p->w_mlp = add(m, l, "w_mlp", 2 * M * C, 1);
-        p->w_mo = add(m, l, "w_mo", C * M, 1);
+        p->ln = birdie_model_add_tensor(m, l, "ln", C, 0);
+        p->w_qkv = birdie_model_add_tensor(m, l, "w_qkv", 3 * C * C, 1);
+        p->w_o = birdie_model_add_tensor(m, l, "w_o", C * C, 1);
+        p->ln2 = birdie_model_add_tensor(m, l, "ln2", C, 0);
+        p->w_mlp = birdie_model_add_tensor(m, l, "w_mlp", 2 * M * C, 1);
+        p->w_mo = birdie_model_add_tensor(m, l, "w_mo", C * M, 1);
     }
-    m->ln_f = add(m, -1, "ln_f", C, 0);
-    m->head = add(m, -1, "head", V * C, 1);
+    m->ln_f = birdie_model_add_tensor(m, -1, "ln_f", C, 0);
+    m->head = birdie_model_add_tensor(m, -1, "head", V * C, 1);
 }
 
 static void fill_uniform(float *p, size_t n, float bound, birdie_rng *rng)
